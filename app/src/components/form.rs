@@ -1,0 +1,79 @@
+//! Form pieces: a labelled field whose error comes from the shared rule (checked as the user
+//! types) or from the server's answer, and the form-level alert.
+
+use kiln_shared::AppError;
+use leptos::prelude::*;
+
+/// The last result of a server action, as the error (if any).
+pub type ActionError = Signal<Option<AppError>>;
+
+/// A labelled input. `rule` is the same `kiln_shared::validate` rule the server applies.
+#[component]
+pub fn Field(
+    /// The form field name (matches the server function argument).
+    name: &'static str,
+    label: &'static str,
+    #[prop(default = "text")] input_type: &'static str,
+    #[prop(optional)] autocomplete: Option<&'static str>,
+    #[prop(optional)] hint: Option<&'static str>,
+    #[prop(optional)] rule: Option<fn(&str) -> Result<(), String>>,
+    #[prop(optional)] autofocus: bool,
+    /// The server's answer, for this field's message.
+    error: ActionError,
+) -> impl IntoView {
+    let value = RwSignal::new(String::new());
+    let touched = RwSignal::new(false);
+    let id = format!("field-{name}");
+    let message = move || {
+        let local = if touched.get() {
+            rule.and_then(|check| check(&value.get()).err())
+        } else {
+            None
+        };
+        local.or_else(|| error.get().and_then(|e| e.field(name).map(str::to_owned)))
+    };
+    let error_id = format!("{id}-error");
+    view! {
+        <div class="field">
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id
+                name=name
+                type=input_type
+                autocomplete=autocomplete
+                autofocus=autofocus
+                required=true
+                aria-invalid=move || message().is_some().then_some("true")
+                aria-describedby=error_id.clone()
+                on:input=move |ev| value.set(event_target_value(&ev))
+                on:blur=move |_| touched.set(true)
+            />
+            {hint.map(|h| view! { <div class="hint">{h}</div> })}
+            <div class="field-error" id=error_id>
+                {message}
+            </div>
+        </div>
+    }
+}
+
+/// The message for the whole form (anything that is not a field error).
+#[component]
+pub fn FormError(error: ActionError) -> impl IntoView {
+    move || {
+        error.get().and_then(|e| match &e {
+            AppError::Invalid(fields) => fields
+                .get(kiln_shared::FieldErrors::FORM)
+                .map(|m| view! { <div class="alert alert-error" role="alert">{m.to_owned()}</div> }),
+            other => Some(view! { <div class="alert alert-error" role="alert">{other.to_string()}</div> }),
+        })
+    }
+}
+
+/// The error of a server action's latest result.
+pub fn action_error<I, O>(action: ServerAction<I>) -> ActionError
+where
+    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Send + Sync + Clone + 'static,
+    O: Clone + Send + Sync + 'static,
+{
+    Signal::derive(move || action.value().get().and_then(Result::err))
+}

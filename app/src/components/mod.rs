@@ -1,0 +1,9 @@
+//! Building blocks shared by the pages.
+
+pub mod confirm;
+pub mod error;
+pub mod form;
+pub mod icons;
+pub mod layout;
+pub mod theme;
+pub mod toast;

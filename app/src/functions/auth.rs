@@ -1,0 +1,111 @@
+//! Sign-in, first-run setup, sign-out and password changes.
+
+use kiln_shared::AppError;
+use kiln_shared::auth::CurrentUser;
+use leptos::prelude::*;
+#[cfg(feature = "ssr")]
+use kiln_shared::{FieldErrors, validate};
+
+#[cfg(feature = "ssr")]
+use crate::ssr;
+
+/// The signed-in user (401 when signed out).
+#[server(prefix = "/api/fn", endpoint = "whoami")]
+pub async fn whoami() -> Result<CurrentUser, AppError> {
+    ssr::respond(ssr::require_user().map(|(_, user)| user))
+}
+
+/// Creates the first administrator and signs them in. Refused (409) once a user exists.
+#[server(prefix = "/api/fn", endpoint = "setup_admin")]
+pub async fn setup_admin(
+    username: String,
+    password: String,
+    confirm: String,
+) -> Result<(), AppError> {
+    ssr::respond(
+        async {
+            let username = validate::normalize_username(&username);
+            let mut errors = FieldErrors::default();
+            errors.check("username", validate::username(&username));
+            errors.check("password", validate::new_password(&password));
+            errors.check("confirm", validate::password_confirmation(&password, &confirm));
+            errors.into_result()?;
+            let ctx = ssr::request_ctx();
+            let cookie = ssr::backend()?.setup_admin(&ctx, &username, &password).await?;
+            ssr::set_cookie(&cookie);
+            leptos_axum::redirect("/");
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// Signs in. Wrong user and wrong password give the same answer; repeated failures get 429.
+#[server(prefix = "/api/fn", endpoint = "login")]
+pub async fn login(
+    username: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
+    ssr::respond(
+        async {
+            let username = validate::normalize_username(&username);
+            let mut errors = FieldErrors::default();
+            if username.is_empty() {
+                errors.add("username", "Enter your username.");
+            }
+            if password.is_empty() {
+                errors.add("password", "Enter your password.");
+            }
+            errors.into_result()?;
+            let ctx = ssr::request_ctx();
+            let cookie = ssr::backend()?.login(&ctx, &username, &password).await?;
+            ssr::set_cookie(&cookie);
+            leptos_axum::redirect(&ssr::safe_next(next.as_deref()));
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// Signs out of this browser, or (with `everywhere`) out of every session of this user.
+#[server(prefix = "/api/fn", endpoint = "logout")]
+pub async fn logout(everywhere: Option<String>) -> Result<(), AppError> {
+    ssr::respond(
+        async {
+            let (ctx, _) = ssr::require_user()?;
+            let cookie = ssr::backend()?
+                .logout(&ctx, everywhere.is_some_and(|v| v == "true" || v == "on"))
+                .await?;
+            ssr::set_cookie(&cookie);
+            leptos_axum::redirect("/login");
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// Changes the caller's password after checking the current one. Other sessions are ended.
+#[server(prefix = "/api/fn", endpoint = "change_password")]
+pub async fn change_password(
+    current: String,
+    password: String,
+    confirm: String,
+) -> Result<(), AppError> {
+    ssr::respond(
+        async {
+            let (ctx, user) = ssr::require_user()?;
+            let mut errors = FieldErrors::default();
+            if current.is_empty() {
+                errors.add("current", "Enter your current password.");
+            }
+            errors.check("password", validate::new_password(&password));
+            errors.check("confirm", validate::password_confirmation(&password, &confirm));
+            errors.into_result()?;
+            ssr::backend()?
+                .change_password(&ctx, &user, &current, &password)
+                .await
+        }
+        .await,
+    )
+}

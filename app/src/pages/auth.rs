@@ -1,0 +1,116 @@
+//! The pages outside the shell: first-run setup and sign-in.
+
+use kiln_shared::validate;
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use crate::components::form::{Field, FormError, action_error};
+use crate::functions::auth::{Login, SetupAdmin};
+
+#[component]
+fn AuthCard(title: &'static str, subtitle: &'static str, children: Children) -> impl IntoView {
+    view! {
+        <leptos_meta::Title text=title />
+        <main class="auth-page" id="content">
+            <div class="auth-card card">
+                <div class="brand">
+                    <span class="brand-mark" aria-hidden="true">"K"</span>
+                    <span class="brand-name">"Kiln"</span>
+                </div>
+                <h1>{title}</h1>
+                <p class="muted">{subtitle}</p>
+                {children()}
+            </div>
+        </main>
+    }
+}
+
+/// Shown on the very first visit, while no user exists: creates the administrator.
+#[component]
+pub fn SetupPage() -> impl IntoView {
+    let action = ServerAction::<SetupAdmin>::new();
+    let error = action_error(action);
+    view! {
+        <AuthCard
+            title="Welcome to Kiln"
+            subtitle="Create the administrator account. You will use it to add Proxmox nodes and invite others."
+        >
+            <ActionForm action=action attr:class="form" attr:data-test="setup-form">
+                <FormError error />
+                <Field
+                    name="username"
+                    label="Username"
+                    autocomplete="username"
+                    hint="2–32 characters: a–z, 0–9, '.', '_' or '-'."
+                    rule=validate::username
+                    autofocus=true
+                    error
+                />
+                <Field
+                    name="password"
+                    label="Password"
+                    input_type="password"
+                    autocomplete="new-password"
+                    hint="At least 10 characters."
+                    rule=validate::new_password
+                    error
+                />
+                <Field
+                    name="confirm"
+                    label="Repeat the password"
+                    input_type="password"
+                    autocomplete="new-password"
+                    error
+                />
+                <div class="form-actions">
+                    <button
+                        type="submit"
+                        class="btn btn-primary btn-block"
+                        aria-busy=move || action.pending().get().then_some("true")
+                    >
+                        "Create administrator"
+                    </button>
+                </div>
+            </ActionForm>
+        </AuthCard>
+    }
+}
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let action = ServerAction::<Login>::new();
+    let error = action_error(action);
+    let query = use_query_map();
+    let next = move || query.read().get("next").unwrap_or_default();
+    view! {
+        <AuthCard title="Sign in" subtitle="Sign in to manage your containers.">
+            <ActionForm action=action attr:class="form" attr:data-test="login-form">
+                <FormError error />
+                <input type="hidden" name="next" value=next />
+                <Field
+                    name="username"
+                    label="Username"
+                    autocomplete="username"
+                    autofocus=true
+                    error
+                />
+                <Field
+                    name="password"
+                    label="Password"
+                    input_type="password"
+                    autocomplete="current-password"
+                    error
+                />
+                <div class="form-actions">
+                    <button
+                        type="submit"
+                        class="btn btn-primary btn-block"
+                        aria-busy=move || action.pending().get().then_some("true")
+                    >
+                        "Sign in"
+                    </button>
+                </div>
+            </ActionForm>
+        </AuthCard>
+    }
+}

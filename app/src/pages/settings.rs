@@ -1,0 +1,233 @@
+//! Settings: the account (password, sessions) and, for admins, the users.
+
+use kiln_shared::auth::UserSummary;
+use kiln_shared::validate;
+use leptos::prelude::*;
+
+use crate::components::confirm::ConfirmButton;
+use crate::components::form::{Field, FormError, action_error};
+use crate::components::layout::{PageHeader, use_current_user};
+use crate::components::toast::use_toaster;
+use crate::functions::auth::{ChangePassword, logout};
+use crate::functions::users::{CreateUser, SetUserDisabled, list_users};
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let user = use_current_user();
+    view! {
+        <PageHeader title="Settings" subtitle="Your account and, for administrators, the users." />
+        <div class="stack">
+            <AccountCard />
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let is_admin = match user {
+                        Some(user) => user.await.map(|u| u.is_admin).unwrap_or(false),
+                        None => false,
+                    };
+                    is_admin.then(|| view! { <UsersCard /> })
+                })}
+            </Transition>
+        </div>
+    }
+}
+
+#[component]
+fn AccountCard() -> impl IntoView {
+    let action = ServerAction::<ChangePassword>::new();
+    let error = action_error(action);
+    let toaster = use_toaster();
+    let form = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = action.value().get() {
+            toaster.success("Password changed. Your other sessions were signed out.");
+            if let Some(form) = form.get() {
+                form.reset();
+            }
+        }
+    });
+    let sign_out_all = Callback::new(move |()| {
+        leptos::task::spawn_local(async move {
+            if let Err(e) = logout(Some("true".into())).await {
+                toaster.error(e.to_string());
+            }
+        });
+    });
+    view! {
+        <section class="card">
+            <h2 class="card-title">"Change password"</h2>
+            <ActionForm action=action node_ref=form attr:class="form" attr:data-test="password-form">
+                <FormError error />
+                <Field
+                    name="current"
+                    label="Current password"
+                    input_type="password"
+                    autocomplete="current-password"
+                    error
+                />
+                <Field
+                    name="password"
+                    label="New password"
+                    input_type="password"
+                    autocomplete="new-password"
+                    hint="At least 10 characters."
+                    rule=validate::new_password
+                    error
+                />
+                <Field
+                    name="confirm"
+                    label="Repeat the new password"
+                    input_type="password"
+                    autocomplete="new-password"
+                    error
+                />
+                <div class="form-actions">
+                    <button
+                        type="submit"
+                        class="btn btn-primary"
+                        aria-busy=move || action.pending().get().then_some("true")
+                    >
+                        "Change password"
+                    </button>
+                </div>
+            </ActionForm>
+        </section>
+        <section class="card">
+            <h2 class="card-title">"Sessions"</h2>
+            <p class="muted">
+                "A session ends after 2 hours without activity, and 12 hours after sign-in at the latest."
+            </p>
+            <div class="row">
+                <ConfirmButton
+                    label="Sign out everywhere".into()
+                    question="Sign out of every browser where you are signed in, including this one?".into()
+                    confirm_label="Sign out everywhere".into()
+                    class="btn"
+                    danger=true
+                    on_confirm=sign_out_all
+                />
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn UsersCard() -> impl IntoView {
+    let create = ServerAction::<CreateUser>::new();
+    let toggle = ServerAction::<SetUserDisabled>::new();
+    let error = action_error(create);
+    let toaster = use_toaster();
+    let users = Resource::new(
+        move || (create.version().get(), toggle.version().get()),
+        |_| list_users(),
+    );
+    let form = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| match create.value().get() {
+        Some(Ok(user)) => {
+            toaster.success(format!("User {} created.", user.username));
+            if let Some(form) = form.get() {
+                form.reset();
+            }
+        }
+        Some(Err(_)) | None => {}
+    });
+    Effect::new(move |_| match toggle.value().get() {
+        Some(Ok(())) => toaster.success("User updated."),
+        Some(Err(e)) => toaster.error(e.to_string()),
+        None => {}
+    });
+    view! {
+        <section class="card">
+            <h2 class="card-title">"Users"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading users…"</p> }>
+                {move || Suspend::new(async move {
+                    match users.await {
+                        Ok(list) => view! { <UserTable list toggle /> }.into_any(),
+                        Err(e) => view! { <div class="alert alert-error">{e.to_string()}</div> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <h3>"Add a user"</h3>
+            <ActionForm action=create node_ref=form attr:class="form" attr:data-test="create-user-form">
+                <FormError error />
+                <Field name="username" label="Username" rule=validate::username error />
+                <Field
+                    name="password"
+                    label="Initial password"
+                    input_type="password"
+                    autocomplete="new-password"
+                    hint="At least 10 characters; ask them to change it."
+                    rule=validate::new_password
+                    error
+                />
+                <label class="checkbox">
+                    <input type="checkbox" name="is_admin" value="on" />
+                    " Administrator"
+                </label>
+                <div class="form-actions">
+                    <button type="submit" class="btn btn-primary">"Add user"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn UserTable(list: Vec<UserSummary>, toggle: ServerAction<SetUserDisabled>) -> impl IntoView {
+    view! {
+        <table class="data">
+            <thead>
+                <tr>
+                    <th scope="col">"User"</th>
+                    <th scope="col">"Role"</th>
+                    <th scope="col">"Status"</th>
+                    <th scope="col">"Last sign-in"</th>
+                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                </tr>
+            </thead>
+            <tbody>
+                {list
+                    .into_iter()
+                    .map(|u| {
+                        let id = u.id;
+                        let disabled = u.disabled;
+                        let name = u.username.clone();
+                        view! {
+                            <tr>
+                                <td>{u.username.clone()}</td>
+                                <td>{if u.is_admin { "Administrator" } else { "User" }}</td>
+                                <td>
+                                    {if disabled {
+                                        view! { <span class="badge badge-muted">"disabled"</span> }
+                                    } else {
+                                        view! { <span class="badge badge-ok">"active"</span> }
+                                    }}
+                                </td>
+                                <td class="muted">
+                                    {u
+                                        .last_login_at
+                                        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                                        .unwrap_or_else(|| "never".into())}
+                                </td>
+                                <td class="num">
+                                    <ConfirmButton
+                                        label=(if disabled { "Enable" } else { "Disable" }).into()
+                                        question=if disabled {
+                                            format!("Enable {name}? They can sign in again.")
+                                        } else {
+                                            format!("Disable {name}? Their sessions end at once.")
+                                        }
+                                        confirm_label=(if disabled { "Enable" } else { "Disable" }).into()
+                                        danger=!disabled
+                                        on_confirm=Callback::new(move |()| {
+                                            toggle.dispatch(SetUserDisabled { user_id: id, disabled: !disabled });
+                                        })
+                                    />
+                                </td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}

@@ -1,0 +1,169 @@
+//! The server-side seam of the app: what server functions may use, and nothing more.
+//!
+//! Server functions stay thin: they read the [`RequestCtx`] the server's middleware attached to
+//! the request, check the caller, validate with `kiln_shared` rules, and call the [`Backend`]
+//! the server provides as context. All logic touching PostgreSQL or Redis lives in the server
+//! crate, behind this trait (which also keeps `app` free of a dependency on `server`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kiln_shared::AppError;
+use kiln_shared::auth::{CurrentUser, UserSummary};
+use leptos::prelude::*;
+
+/// What the server's auth middleware learned about a request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCtx {
+    /// The signed-in user, when the session cookie named a live session.
+    pub user: Option<CurrentUser>,
+    /// The session id from the cookie (only when it named a live session).
+    pub session_id: Option<String>,
+    /// The peer address, for the audit log and rate limits.
+    pub client_ip: String,
+    /// Whether the request reached us over HTTPS (decides the cookie's `Secure`).
+    pub https: bool,
+}
+
+/// A `Set-Cookie` header value produced by the backend (it owns the cookie policy).
+pub type SetCookie = String;
+
+/// Everything the server functions need from the server. Implemented by `kiln_server`.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// True until the first admin exists.
+    async fn needs_setup(&self) -> Result<bool, AppError>;
+    /// Creates the first admin and signs them in. Refused once any user exists.
+    async fn setup_admin(
+        &self,
+        ctx: &RequestCtx,
+        username: &str,
+        password: &str,
+    ) -> Result<SetCookie, AppError>;
+    /// Verifies a password and opens a fresh session (the old one, if any, is ended).
+    async fn login(
+        &self,
+        ctx: &RequestCtx,
+        username: &str,
+        password: &str,
+    ) -> Result<SetCookie, AppError>;
+    /// Ends this session, or every session of the user; returns the cookie that clears it.
+    async fn logout(&self, ctx: &RequestCtx, everywhere: bool) -> Result<SetCookie, AppError>;
+    async fn change_password(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        current: &str,
+        new: &str,
+    ) -> Result<(), AppError>;
+    async fn list_users(&self, actor: &CurrentUser) -> Result<Vec<UserSummary>, AppError>;
+    async fn create_user(
+        &self,
+        ctx: &RequestCtx,
+        actor: &CurrentUser,
+        username: &str,
+        password: &str,
+        is_admin: bool,
+    ) -> Result<UserSummary, AppError>;
+    async fn set_user_disabled(
+        &self,
+        ctx: &RequestCtx,
+        actor: &CurrentUser,
+        user_id: i64,
+        disabled: bool,
+    ) -> Result<(), AppError>;
+}
+
+/// The backend as provided in context.
+pub type SharedBackend = Arc<dyn Backend>;
+
+/// The backend, or `Internal` when the server forgot to provide it.
+pub fn backend() -> Result<SharedBackend, AppError> {
+    use_context::<SharedBackend>().ok_or(AppError::Internal)
+}
+
+/// The request's context (empty when called outside a request).
+pub fn request_ctx() -> RequestCtx {
+    use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<RequestCtx>().cloned())
+        .unwrap_or_default()
+}
+
+/// The signed-in caller, or `Unauthorized`.
+pub fn require_user() -> Result<(RequestCtx, CurrentUser), AppError> {
+    let ctx = request_ctx();
+    match ctx.user.clone() {
+        Some(user) => Ok((ctx, user)),
+        None => Err(AppError::Unauthorized),
+    }
+}
+
+/// The signed-in caller when an admin, `Forbidden` otherwise.
+pub fn require_admin() -> Result<(RequestCtx, CurrentUser), AppError> {
+    let (ctx, user) = require_user()?;
+    if user.is_admin {
+        Ok((ctx, user))
+    } else {
+        Err(AppError::Forbidden("Only an administrator can do this.".into()))
+    }
+}
+
+/// Sets the HTTP status of the response from the error, so API clients see 401/422/429...
+pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+    if let Err(err) = &result {
+        set_status(err.status());
+    }
+    result
+}
+
+/// Sets the response status (SSR pages and server functions alike).
+pub fn set_status(status: u16) {
+    if let (Some(options), Ok(code)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::StatusCode::from_u16(status),
+    ) {
+        options.set_status(code);
+    }
+}
+
+/// Adds a `Set-Cookie` header to the response.
+pub fn set_cookie(value: &str) {
+    if let (Some(options), Ok(header)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::HeaderValue::from_str(value),
+    ) {
+        options.append_header(http::header::SET_COOKIE, header);
+    }
+}
+
+/// A same-site path to go to after sign-in; anything else becomes `/`.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && path.chars().all(|c| c.is_ascii_graphic())
+                && !path.starts_with("/login")
+                && !path.starts_with("/setup") =>
+        {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_site() {
+        assert_eq!(safe_next(Some("/settings")), "/settings");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil")), "/");
+        assert_eq!(safe_next(Some("/login")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

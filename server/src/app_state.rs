@@ -1,0 +1,101 @@
+//! `AppState`: everything a request handler or server function needs, cheap to clone.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::FromRef;
+use kiln_app::Assets;
+use leptos::config::LeptosOptions;
+
+use crate::auth::rate_limit::LoginLimiter;
+use crate::auth::sessions::SessionStore;
+use crate::config::Config;
+use crate::db::{self, DbPool};
+
+#[derive(Clone)]
+pub struct AppState {
+    /// The resolved configuration.
+    pub config: Arc<Config>,
+    /// The PostgreSQL pool (external or the private child's).
+    pub db: DbPool,
+    /// The Redis pool (sessions, rate limits; later pub/sub and locks).
+    pub redis: deadpool_redis::Pool,
+    /// Sessions in Redis.
+    pub sessions: SessionStore,
+    /// Sign-in failure counters.
+    pub limiter: LoginLimiter,
+    /// Set once a user exists, so the first-run check stops querying the database.
+    pub has_users: Arc<AtomicBool>,
+    /// The names of the built browser assets.
+    pub assets: Assets,
+    /// What leptos_axum needs to render (output name, pkg dir).
+    pub leptos: LeptosOptions,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("listen", &self.config.listen).finish()
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+impl AppState {
+    /// Assembles the state from connected pools.
+    pub fn new(config: Config, db: DbPool, redis: deadpool_redis::Pool, assets: Assets) -> Self {
+        let sessions = SessionStore::new(
+            redis.clone(),
+            config.redis_prefix.clone(),
+            config.session_idle,
+            config.session_absolute,
+        );
+        let limiter = LoginLimiter::new(redis.clone(), config.redis_prefix.clone(), config.login_max_failures);
+        let leptos = LeptosOptions::builder()
+            .output_name("kiln")
+            .site_pkg_dir("pkg")
+            .site_root("target/site")
+            .build();
+        AppState {
+            config: Arc::new(config),
+            db,
+            redis,
+            sessions,
+            limiter,
+            has_users: Arc::new(AtomicBool::new(false)),
+            assets,
+            leptos,
+        }
+    }
+
+    /// Whether any user exists (cached once true: users are never all deleted).
+    pub async fn has_users(&self) -> anyhow::Result<bool> {
+        if self.has_users.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let mut conn = self.db.get().await?;
+        let exists = db::users::any_exist(&mut conn).await?;
+        if exists {
+            self.has_users.store(true, Ordering::Release);
+        }
+        Ok(exists)
+    }
+
+    /// PostgreSQL answers a query.
+    pub async fn db_ready(&self) -> anyhow::Result<()> {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.db.get().await?;
+        diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Redis answers PING.
+    pub async fn redis_ready(&self) -> anyhow::Result<()> {
+        let mut conn = self.redis.get().await?;
+        let _: String = deadpool_redis::redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+}

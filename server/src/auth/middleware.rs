@@ -1,0 +1,195 @@
+//! The request gate. For every request it:
+//! 1. refuses cross-site state-changing requests (`Sec-Fetch-Site`, else `Origin` vs `Host`);
+//! 2. resolves the session cookie into a [`RequestCtx`] attached to the request;
+//! 3. sends signed-out page views to `/login` (or `/setup` before the first user), and answers
+//!    401 to signed-out calls of server functions and API routes.
+//!
+//! Public: `/login`, `/setup`, `/healthz`, `/readyz`, `/pkg/*`, `/theme`, and the `login` and
+//! `setup_admin` server functions.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use kiln_app::ssr::RequestCtx;
+use kiln_shared::AppError;
+use kiln_shared::auth::SESSION_COOKIE;
+
+use crate::app_state::AppState;
+
+/// Paths served to anyone, page or not.
+fn is_public_asset(path: &str) -> bool {
+    path == "/healthz" || path == "/readyz" || path == "/theme" || path.starts_with("/pkg/")
+}
+
+/// Server functions callable while signed out.
+const PUBLIC_FUNCTIONS: &[&str] = &["/api/fn/login", "/api/fn/setup_admin"];
+
+pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+
+    if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) && is_cross_site(req.headers()) {
+        tracing::warn!(http.path = %path, "refused a cross-site request");
+        return (StatusCode::FORBIDDEN, "Cross-site requests are not allowed.").into_response();
+    }
+    if is_public_asset(&path) {
+        return next.run(req).await;
+    }
+
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| *addr);
+    let ctx = match request_ctx(&state, req.headers().clone(), peer).await {
+        Ok(ctx) => ctx,
+        Err(err) => return error_response(&err),
+    };
+    let signed_in = ctx.user.is_some();
+    req.extensions_mut().insert(ctx);
+
+    if path.starts_with("/api/") {
+        if !signed_in && !PUBLIC_FUNCTIONS.contains(&path.as_str()) {
+            return error_response(&AppError::Unauthorized);
+        }
+        return next.run(req).await;
+    }
+
+    // A page.
+    let needs_setup = match state.has_users().await {
+        Ok(has) => !has,
+        Err(e) => return error_response(&crate::errors::db("checking for users", e)),
+    };
+    match path.as_str() {
+        "/setup" if needs_setup => next.run(req).await,
+        _ if needs_setup => Redirect::to("/setup").into_response(),
+        "/setup" | "/login" if signed_in => Redirect::to("/").into_response(),
+        "/setup" => Redirect::to("/login").into_response(),
+        "/login" => next.run(req).await,
+        _ if !signed_in => {
+            let target = req
+                .uri()
+                .path_and_query()
+                .map(|pq| pq.as_str().to_owned())
+                .unwrap_or_else(|| "/".into());
+            let location = if target == "/" {
+                "/login".to_owned()
+            } else {
+                format!("/login?next={}", urlencode(&target))
+            };
+            Redirect::to(&location).into_response()
+        }
+        _ => next.run(req).await,
+    }
+}
+
+/// Builds the request's context from its cookie and peer address.
+async fn request_ctx(
+    state: &AppState,
+    headers: HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<RequestCtx, AppError> {
+    let client_ip = peer.map_or_else(|| "unknown".into(), |addr| addr.ip().to_string());
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let mut ctx = RequestCtx {
+        user: None,
+        session_id: None,
+        client_ip,
+        https,
+    };
+    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
+        let session = state
+            .sessions
+            .lookup(&id)
+            .await
+            .map_err(|e| crate::errors::redis("looking up a session", e))?;
+        if let Some(session) = session {
+            ctx.user = Some(session.user);
+            ctx.session_id = Some(id);
+        }
+    }
+    Ok(ctx)
+}
+
+/// A cookie's value from the `Cookie` headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| kiln_shared::cookie_value(v, name))
+        .map(str::to_owned)
+}
+
+/// True when a browser tells us the request comes from another site.
+pub fn is_cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return !matches!(site, "same-origin" | "none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        // Not a browser (or a very old one): there is no cross-site context to refuse.
+        return false;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    match (origin_host, host) {
+        (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h),
+        _ => true,
+    }
+}
+
+fn error_response(err: &AppError) -> Response {
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_string(err).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    #[test]
+    fn cross_site_detection() {
+        assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(is_cross_site(&headers(&[("sec-fetch-site", "same-site")])));
+        assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(is_cross_site(&headers(&[("origin", "https://evil.example"), ("host", "kiln.local:8080")])));
+        assert!(!is_cross_site(&headers(&[("origin", "http://kiln.local:8080"), ("host", "kiln.local:8080")])));
+        assert!(is_cross_site(&headers(&[("origin", "null"), ("host", "kiln.local")])));
+        assert!(!is_cross_site(&headers(&[])));
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let h = headers(&[("cookie", "a=1; kiln_session=abc; kiln_theme=dark")]);
+        assert_eq!(cookie(&h, "kiln_session").as_deref(), Some("abc"));
+        assert_eq!(cookie(&h, "missing"), None);
+    }
+
+    #[test]
+    fn next_is_encoded() {
+        assert_eq!(urlencode("/settings?a=b&c"), "/settings%3Fa%3Db%26c");
+    }
+}

@@ -1,0 +1,402 @@
+//! Configuration: defaults, then an optional TOML file (`--config`), then environment
+//! variables, then command-line flags. Every key is documented in the README.
+//!
+//! Bad configuration fails at start with one line naming the key (see [`ConfigError`]).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// How the process logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected \"human\" or \"json\"".into()),
+        }
+    }
+}
+
+/// When the session cookie carries `Secure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieSecure {
+    /// When the request came over HTTPS (a proxy's `X-Forwarded-Proto: https`).
+    Auto,
+    Always,
+    Never,
+}
+
+impl FromStr for CookieSecure {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(CookieSecure::Auto),
+            "always" | "true" => Ok(CookieSecure::Always),
+            "never" | "false" => Ok(CookieSecure::Never),
+            _ => Err("expected \"auto\", \"always\" or \"never\"".into()),
+        }
+    }
+}
+
+/// The resolved configuration of a `kiln serve` (and of the admin subcommands).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the HTTP server listens.
+    pub listen: SocketAddr,
+    /// Everything Kiln keeps on disk lives under here (private databases, keys, ...).
+    pub data_dir: PathBuf,
+    /// An external PostgreSQL; `None` runs a private cluster under `data_dir`.
+    pub database_url: Option<String>,
+    /// Connections in the database pool.
+    pub database_pool_size: usize,
+    /// An external Redis; `None` runs a private `redis-server` under `data_dir`.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key Kiln writes, so several installs (or tests) can share a server.
+    pub redis_prefix: String,
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// A session ends after this long without a request.
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in, whatever the activity.
+    pub session_absolute: Duration,
+    /// When the session cookie is marked `Secure`.
+    pub cookie_secure: CookieSecure,
+    /// Wrong passwords per minute (per user and per address) before sign-in answers 429.
+    pub login_max_failures: u32,
+    /// Where the system's `initdb`/`postgres` live; `None` searches the usual places.
+    pub postgres_bin_dir: Option<PathBuf>,
+    /// The `redis-server` binary for the private Redis.
+    pub redis_server_bin: PathBuf,
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+/// A configuration problem, printed as one line naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration key `{key}`: {message}")]
+    Key { key: String, message: String },
+    #[error("configuration file {path}: {message}")]
+    File { path: String, message: String },
+}
+
+impl ConfigError {
+    fn key(key: &str, message: impl Into<String>) -> Self {
+        ConfigError::Key {
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The keys of the TOML file. Unknown keys are refused, so a typo does not pass silently.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<String>,
+    database_url: Option<String>,
+    database_pool_size: Option<u64>,
+    redis_url: Option<String>,
+    redis_prefix: Option<String>,
+    log_format: Option<String>,
+    session_idle_secs: Option<u64>,
+    session_absolute_secs: Option<u64>,
+    cookie_secure: Option<String>,
+    login_max_failures: Option<u64>,
+    postgres_bin_dir: Option<String>,
+    redis_server_bin: Option<String>,
+    shutdown_grace_secs: Option<u64>,
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub log_json: bool,
+}
+
+/// Where values come from besides the file: the process environment, or a map in tests.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The real process environment.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env for F {
+    fn var(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+/// One key: its TOML name and its environment variable.
+struct Key {
+    toml: &'static str,
+    env: &'static str,
+}
+
+const LISTEN: Key = Key { toml: "listen", env: "KILN_LISTEN" };
+const DATA_DIR: Key = Key { toml: "data_dir", env: "KILN_DATA_DIR" };
+const DATABASE_URL: Key = Key { toml: "database_url", env: "DATABASE_URL" };
+const DATABASE_POOL_SIZE: Key = Key { toml: "database_pool_size", env: "KILN_DATABASE_POOL_SIZE" };
+const REDIS_URL: Key = Key { toml: "redis_url", env: "REDIS_URL" };
+const REDIS_PREFIX: Key = Key { toml: "redis_prefix", env: "KILN_REDIS_PREFIX" };
+const LOG_FORMAT: Key = Key { toml: "log_format", env: "KILN_LOG_FORMAT" };
+const SESSION_IDLE: Key = Key { toml: "session_idle_secs", env: "KILN_SESSION_IDLE_SECS" };
+const SESSION_ABSOLUTE: Key = Key { toml: "session_absolute_secs", env: "KILN_SESSION_ABSOLUTE_SECS" };
+const COOKIE_SECURE: Key = Key { toml: "cookie_secure", env: "KILN_COOKIE_SECURE" };
+const LOGIN_MAX_FAILURES: Key = Key { toml: "login_max_failures", env: "KILN_LOGIN_MAX_FAILURES" };
+const POSTGRES_BIN_DIR: Key = Key { toml: "postgres_bin_dir", env: "KILN_POSTGRES_BIN_DIR" };
+const REDIS_SERVER_BIN: Key = Key { toml: "redis_server_bin", env: "KILN_REDIS_SERVER_BIN" };
+const SHUTDOWN_GRACE: Key = Key { toml: "shutdown_grace_secs", env: "KILN_SHUTDOWN_GRACE_SECS" };
+
+/// Picks a raw value: the flag, else the environment, else the file.
+fn raw(key: &Key, flag: Option<String>, env: &dyn Env, file: Option<String>) -> Option<(String, String)> {
+    flag.map(|v| (format!("--{}", key.toml.replace('_', "-")), v))
+        .or_else(|| env.var(key.env).map(|v| (key.env.to_owned(), v)))
+        .or_else(|| file.map(|v| (key.toml.to_owned(), v)))
+}
+
+/// Parses the value of `key` (reporting the name it was given under), or takes the default.
+fn parse<T: FromStr>(
+    key: &Key,
+    flag: Option<String>,
+    env: &dyn Env,
+    file: Option<String>,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match raw(key, flag, env, file) {
+        None => Ok(default),
+        Some((name, value)) => value
+            .trim()
+            .parse()
+            .map_err(|e| ConfigError::key(&name, format!("invalid value {value:?}: {e}"))),
+    }
+}
+
+fn secs(
+    key: &Key,
+    env: &dyn Env,
+    file: Option<u64>,
+    default: u64,
+    min: u64,
+) -> Result<Duration, ConfigError> {
+    let value: u64 = parse(key, None, env, file.map(|v| v.to_string()), default)?;
+    if value < min {
+        return Err(ConfigError::key(key.env, format!("must be at least {min} seconds")));
+    }
+    Ok(Duration::from_secs(value))
+}
+
+impl Config {
+    /// Loads the configuration from the process environment.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_from(overrides, &ProcessEnv)
+    }
+
+    /// Loads the configuration with an explicit environment (tests).
+    pub fn load_from(overrides: &Overrides, env: &dyn Env) -> Result<Config, ConfigError> {
+        let file = match &overrides.config_file {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let listen = parse(&LISTEN, overrides.listen.clone(), env, file.listen, default_listen())?;
+        let data_dir: PathBuf = parse(
+            &DATA_DIR,
+            overrides.data_dir.as_ref().map(|p| p.display().to_string()),
+            env,
+            file.data_dir,
+            PathBuf::from("kiln-data"),
+        )?;
+        let database_url = raw(&DATABASE_URL, None, env, file.database_url).map(|(_, v)| v);
+        if let Some(url) = &database_url {
+            check_url(&DATABASE_URL, url, &["postgres://", "postgresql://"])?;
+        }
+        let redis_url = raw(&REDIS_URL, None, env, file.redis_url).map(|(_, v)| v);
+        if let Some(url) = &redis_url {
+            check_url(&REDIS_URL, url, &["redis://", "rediss://", "redis+unix://", "unix://"])?;
+        }
+        let database_pool_size: usize = parse(
+            &DATABASE_POOL_SIZE,
+            None,
+            env,
+            file.database_pool_size.map(|v| v.to_string()),
+            16,
+        )?;
+        if !(1..=512).contains(&database_pool_size) {
+            return Err(ConfigError::key(DATABASE_POOL_SIZE.env, "must be between 1 and 512"));
+        }
+        let redis_prefix: String = parse(&REDIS_PREFIX, None, env, file.redis_prefix, "kiln:".into())?;
+        if redis_prefix.is_empty() || redis_prefix.contains(char::is_whitespace) {
+            return Err(ConfigError::key(REDIS_PREFIX.env, "must be non-empty without spaces"));
+        }
+        let log_format = if overrides.log_json {
+            LogFormat::Json
+        } else {
+            parse(&LOG_FORMAT, None, env, file.log_format, LogFormat::Human)?
+        };
+        let session_idle = secs(&SESSION_IDLE, env, file.session_idle_secs, 2 * 3600, 60)?;
+        let session_absolute = secs(&SESSION_ABSOLUTE, env, file.session_absolute_secs, 12 * 3600, 60)?;
+        if session_absolute < session_idle {
+            return Err(ConfigError::key(
+                SESSION_ABSOLUTE.env,
+                "must not be shorter than the idle timeout",
+            ));
+        }
+        let cookie_secure = parse(&COOKIE_SECURE, None, env, file.cookie_secure, CookieSecure::Auto)?;
+        let login_max_failures: u32 = parse(
+            &LOGIN_MAX_FAILURES,
+            None,
+            env,
+            file.login_max_failures.map(|v| v.to_string()),
+            5,
+        )?;
+        if login_max_failures == 0 {
+            return Err(ConfigError::key(LOGIN_MAX_FAILURES.env, "must be at least 1"));
+        }
+        let postgres_bin_dir = raw(&POSTGRES_BIN_DIR, None, env, file.postgres_bin_dir)
+            .map(|(_, v)| PathBuf::from(v));
+        let redis_server_bin = parse(
+            &REDIS_SERVER_BIN,
+            None,
+            env,
+            file.redis_server_bin,
+            PathBuf::from("redis-server"),
+        )?;
+        let shutdown_grace = secs(&SHUTDOWN_GRACE, env, file.shutdown_grace_secs, 20, 0)?;
+        Ok(Config {
+            listen,
+            data_dir,
+            database_url,
+            database_pool_size,
+            redis_url,
+            redis_prefix,
+            log_format,
+            session_idle,
+            session_absolute,
+            cookie_secure,
+            login_max_failures,
+            postgres_bin_dir,
+            redis_server_bin,
+            shutdown_grace,
+        })
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn check_url(key: &Key, url: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+    if schemes.iter().any(|s| url.starts_with(s)) {
+        Ok(())
+    } else {
+        // Never echo the URL: it may hold a password.
+        Err(ConfigError::key(
+            key.env,
+            format!("must start with one of {}", schemes.join(", ")),
+        ))
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::File {
+        path: path.display().to_string(),
+        message: e.message().to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults() -> Result<(), ConfigError> {
+        let config = Config::load_from(&Overrides::default(), &env(&[]))?;
+        assert_eq!(config.listen, default_listen());
+        assert_eq!(config.session_idle, Duration::from_secs(7200));
+        assert_eq!(config.session_absolute, Duration::from_secs(43200));
+        assert_eq!(config.login_max_failures, 5);
+        assert!(config.database_url.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = Config::load_from(&Overrides::default(), &env(&[("KILN_LISTEN", "nope")]))
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(matches!(err, Err(ref m) if m.contains("KILN_LISTEN")), "{err:?}");
+        let err = Config::load_from(
+            &Overrides::default(),
+            &env(&[("DATABASE_URL", "mysql://u:secret@h/db")]),
+        )
+        .map_err(|e| e.to_string());
+        assert!(matches!(err, Err(ref m) if m.contains("DATABASE_URL") && !m.contains("secret")));
+    }
+
+    #[test]
+    fn flags_win_over_env_and_file_keys_are_checked() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("kiln-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("kiln.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nsession_idle_secs = 600\n")?;
+        let overrides = Overrides {
+            config_file: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let config = Config::load_from(&overrides, &env(&[]))?;
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.session_idle, Duration::from_secs(600));
+        let config = Config::load_from(&overrides, &env(&[("KILN_LISTEN", "127.0.0.1:9001")]))?;
+        assert_eq!(config.listen.port(), 9001);
+        let flagged = Overrides {
+            listen: Some("127.0.0.1:9002".into()),
+            ..overrides.clone()
+        };
+        assert_eq!(Config::load_from(&flagged, &env(&[]))?.listen.port(), 9002);
+
+        std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n")?;
+        let err = Config::load_from(&overrides, &env(&[])).map_err(|e| e.to_string());
+        assert!(matches!(err, Err(ref m) if m.contains("lisen")), "{err:?}");
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,19 @@
+#![recursion_limit = "256"]
+//! `kiln_server`: everything behind the `kiln` binary. `main.rs` only parses the command line
+//! and calls [`runtime`].
+//!
+//! Code map: `config` (settings), `app_state` (what handlers share), `http` (the router),
+//! `auth` (passwords, sessions, rate limits, the request gate, the app's `Backend`), `db`
+//! (pool, migrations, queries), `embedded` (private PostgreSQL/Redis children), `routes`
+//! (health, assets, theme), `errors` (mapping to `AppError`), `telemetry` (logging).
+
+pub mod app_state;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod embedded;
+pub mod errors;
+pub mod http;
+pub mod routes;
+pub mod runtime;
+pub mod telemetry;

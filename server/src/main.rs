@@ -1,0 +1,132 @@
+//! `kiln`: the command line. Parses arguments, loads the configuration, and hands over to
+//! `kiln_server::runtime`.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use kiln_server::config::{Config, Overrides};
+use kiln_server::{runtime, telemetry};
+
+/// Kiln: turn reviewed templates into running, provisioned LXC containers on Proxmox VE.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about)]
+struct Cli {
+    /// A TOML configuration file (keys in the README; environment variables win over it).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the web console (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DataArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Args, Default)]
+struct ServeArgs {
+    /// Address to listen on [env: KILN_LISTEN] [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Debug, Args, Default)]
+struct DataArgs {
+    /// Where Kiln keeps its data [env: KILN_DATA_DIR] [default: ./kiln-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is asked on the terminal, or read from standard input.
+    Create {
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+        /// The username.
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (listen, data_dir) = match &cli.command {
+        None => (None, None),
+        Some(Command::Serve(args)) => (args.listen.clone(), args.data.data_dir.clone()),
+        Some(Command::Migrate(args)) | Some(Command::User(UserCommand::Create { data: args, .. })) => {
+            (None, args.data_dir.clone())
+        }
+    };
+    let overrides = Overrides {
+        config_file: cli.config.clone(),
+        listen,
+        data_dir,
+        log_json: cli.log_json,
+    };
+    let config = match Config::load(&overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("kiln: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kiln: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // `block_on` runs on this (main) thread, which is where child services must be spawned.
+    let result = runtime.block_on(async move {
+        match cli.command {
+            None => runtime::serve(config).await,
+            Some(Command::Serve(_)) => runtime::serve(config).await,
+            Some(Command::Migrate(_)) => runtime::migrate(config).await,
+            Some(Command::User(UserCommand::Create { admin, name, .. })) => {
+                let password = read_password()?;
+                runtime::create_user(config, &name, &password, admin).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kiln: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Asks twice on a terminal; otherwise reads the first line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Repeat it: ")?;
+        if first != second {
+            anyhow::bail!("the passwords do not match");
+        }
+        Ok(first)
+    } else {
+        let mut input = String::new();
+        std::io::stdin().read_to_string(&mut input)?;
+        Ok(input.lines().next().unwrap_or_default().to_owned())
+    }
+}

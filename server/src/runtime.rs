@@ -1,0 +1,201 @@
+//! Running Kiln: bring up the databases (external or private children), migrate, serve, and
+//! shut down gracefully on SIGTERM/SIGINT (stop accepting, finish in-flight requests within the
+//! grace period, then stop the children).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use kiln_shared::validate;
+
+use crate::app_state::AppState;
+use crate::auth::service::AuthService;
+use crate::config::Config;
+use crate::db;
+use crate::embedded::{self, Child};
+use crate::routes::assets::built_assets;
+
+/// The connected backing services, and the children to stop at the end.
+pub struct Services {
+    pub db: db::DbPool,
+    pub redis: deadpool_redis::Pool,
+    /// Private PostgreSQL / Redis processes we started (stopped by [`Services::stop`]).
+    children: Vec<Child>,
+}
+
+impl Services {
+    /// Connects to the configured servers, starting private ones where none is configured.
+    /// Must run on the main thread (see `embedded`).
+    pub async fn start(config: &Config) -> anyhow::Result<Services> {
+        prepare_data_dir(&config.data_dir)?;
+        let mut children = Vec::new();
+        let result = Self::connect(config, &mut children).await;
+        match result {
+            Ok((db, redis)) => Ok(Services { db, redis, children }),
+            Err(e) => {
+                for child in children {
+                    child.stop().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn connect(
+        config: &Config,
+        children: &mut Vec<Child>,
+    ) -> anyhow::Result<(db::DbPool, deadpool_redis::Pool)> {
+        let db_url = match &config.database_url {
+            Some(url) => url.clone(),
+            None => {
+                let bin = embedded::postgres::find_bin_dir(config.postgres_bin_dir.as_deref())?;
+                let pg = embedded::postgres::start(&config.data_dir, &bin).await?;
+                children.push(pg.child);
+                pg.url
+            }
+        };
+        let redis_url = match &config.redis_url {
+            Some(url) => url.clone(),
+            None => {
+                let redis = embedded::redis::start(&config.data_dir, &config.redis_server_bin).await?;
+                children.push(redis.child);
+                redis.url
+            }
+        };
+        let pool = db::pool(&db_url, config.database_pool_size)?;
+        let redis = deadpool_redis::Config::from_url(redis_url)
+            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+            .context("configuration key `REDIS_URL`: cannot build a pool")?;
+        // Both pools connect lazily: check them now so a wrong URL fails at start.
+        let mut conn = redis.get().await.context("connecting to Redis")?;
+        let _: String = deadpool_redis::redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .context("Redis did not answer PING")?;
+        drop(conn);
+        drop(pool.get().await.context("connecting to PostgreSQL")?);
+        Ok((pool, redis))
+    }
+
+    /// Stops the private children (no-op with external servers).
+    pub async fn stop(self) {
+        for child in self.children {
+            child.stop().await;
+        }
+    }
+}
+
+fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))
+        .with_context(|| format!("setting permissions on {}", dir.display()))?;
+    Ok(())
+}
+
+/// `kiln serve`.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let services = Services::start(&config).await?;
+    let result = serve_with(config, &services).await;
+    services.stop().await;
+    result
+}
+
+async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
+    let applied = db::migrate(&services.db).await?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "database migrated");
+    }
+    let assets = built_assets();
+    if assets.js.is_none() {
+        tracing::warn!("built without the frontend assets: pages will not hydrate (run ./kiln.sh build)");
+    }
+    let listen = config.listen;
+    let grace = config.shutdown_grace;
+    let state = AppState::new(config, services.db.clone(), services.redis.clone(), assets);
+    let app = crate::http::router(state);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("configuration key `KILN_LISTEN`: cannot listen on {listen}"))?;
+    tracing::info!(http.listen = %listen, "kiln is serving on http://{listen}");
+
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stop_tx.send(true);
+        });
+    tokio::select! {
+        result = server => result.context("serving HTTP")?,
+        _ = async {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish in time"),
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// `kiln migrate`.
+pub async fn migrate(config: Config) -> anyhow::Result<()> {
+    let services = Services::start(&config).await?;
+    let result = db::migrate(&services.db).await;
+    services.stop().await;
+    let applied = result?;
+    if applied.is_empty() {
+        println!("The database is up to date.");
+    } else {
+        for version in applied {
+            println!("applied {version}");
+        }
+    }
+    Ok(())
+}
+
+/// `kiln user create [--admin] NAME`; the password comes from `password`.
+pub async fn create_user(config: Config, name: &str, password: &str, admin: bool) -> anyhow::Result<()> {
+    let name = validate::normalize_username(name);
+    validate::username(&name).map_err(|e| anyhow::anyhow!("username: {e}"))?;
+    validate::new_password(password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
+    let services = Services::start(&config).await?;
+    let result = async {
+        db::migrate(&services.db).await?;
+        let state = AppState::new(config, services.db.clone(), services.redis.clone(), built_assets());
+        AuthService::new(state)
+            .create_user_cli(&name, password, admin)
+            .await
+            .map_err(|e| match e.field("username") {
+                Some(msg) => anyhow::anyhow!("username: {msg}"),
+                None => anyhow::anyhow!("{e}"),
+            })
+    }
+    .await;
+    services.stop().await;
+    let user = result?;
+    println!(
+        "Created {} {}.",
+        if user.is_admin { "administrator" } else { "user" },
+        user.username
+    );
+    Ok(())
+}
+
+/// How long to wait for children in tests and tools.
+pub const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(15);
