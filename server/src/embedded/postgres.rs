@@ -107,10 +107,15 @@ pub async fn start(data_dir: &Path, bin_dir: &Path) -> anyhow::Result<Postgres> 
             bail!("initdb failed ({status}); see {}:\n{}", log.display(), super::tail(&log, 15));
         }
     }
-    // A stale pid file from a killed run would block the start.
-    let pid_file = pgdata.join("postmaster.pid");
-    if pid_file.exists() && !postmaster_alive(&pid_file) {
-        let _ = std::fs::remove_file(&pid_file);
+    // Lock files left by a killed run would block the start.
+    let socket_lock = sockets.join(".s.PGSQL.5432.lock");
+    for lock in [pgdata.join("postmaster.pid"), socket_lock.clone()] {
+        if lock.exists() && !postmaster_alive(&lock) {
+            let _ = std::fs::remove_file(&lock);
+            if lock == socket_lock {
+                let _ = std::fs::remove_file(sockets.join(".s.PGSQL.5432"));
+            }
+        }
     }
 
     let mut postgres = tokio::process::Command::new(bin_dir.join("postgres"));
@@ -154,10 +159,14 @@ pub async fn start(data_dir: &Path, bin_dir: &Path) -> anyhow::Result<Postgres> 
     })
 }
 
-/// Whether the pid in a `postmaster.pid` names a live process.
+/// Whether the pid in a `postmaster.pid` names a live process. A zombie (killed with us, not
+/// yet reaped by an init that is slow to reap) counts as dead.
 fn postmaster_alive(pid_file: &Path) -> bool {
     std::fs::read_to_string(pid_file)
         .ok()
         .and_then(|text| text.lines().next().and_then(|l| l.trim().parse::<i32>().ok()))
-        .is_some_and(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok())
+        .is_some_and(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            !stat.is_empty() && !stat.contains(") Z ")
+        })
 }

@@ -1,0 +1,11 @@
+//! Integration tests of the server against real PostgreSQL and Redis.
+//!
+//! Each test gets its own PostgreSQL schema (`kiln_test_<random>`) and Redis key prefix, and
+//! removes both when it ends; nothing else in the database or Redis is touched. Set
+//! `TEST_DATABASE_URL` / `TEST_REDIS_URL` to use other servers than the machine's defaults.
+
+mod auth;
+mod harness;
+mod operations;
+mod processes;
+mod users;

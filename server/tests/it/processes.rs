@@ -1,0 +1,196 @@
+//! The real `kiln` binary: command line, private PostgreSQL/Redis children, graceful shutdown,
+//! and children dying with their parent even on SIGKILL.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{PASSWORD, TestResult, unique};
+
+const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+
+fn kiln(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(KILN);
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env("RUST_LOG", "warn")
+        .env("KILN_DATA_DIR", data_dir);
+    cmd
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A minimal HTTP/1.0 request; returns the status and the raw head.
+fn http(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out)?;
+    let status = out.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Ok((status, out))
+}
+
+fn wait_ready(port: u16, child: &mut Child) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("kiln exited early: {status}"));
+        }
+        if matches!(http(port, "GET", "/readyz", ""), Ok((200, _))) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err("kiln did not become ready within 90 s".into())
+}
+
+fn pid_alive(pid: i32) -> bool {
+    // Signal 0 checks existence; a zombie counts as gone.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty() && !stat.contains(") Z ")
+}
+
+fn postgres_pid(data_dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(data_dir.join("postgres/postmaster.pid"))
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn redis_pids(data_dir: &Path) -> Vec<i32> {
+    let needle = data_dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|pid| {
+                    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    let cmd = String::from_utf8_lossy(&cmd);
+                    cmd.contains("redis-server") && cmd.contains(&needle) && pid_alive(*pid)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn gone_within(pids: &[i32], secs: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if pids.iter().all(|p| !pid_alive(*p)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+struct TempDir(PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn version_and_bad_configuration() -> TestResult {
+    let out = Command::new(KILN).arg("--version").output()?;
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("kiln "));
+
+    let out = Command::new(KILN).env("KILN_LISTEN", "not-an-address").arg("serve").output()?;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("KILN_LISTEN"), "{err}");
+
+    let out = Command::new(KILN)
+        .env("KILN_SESSION_IDLE_SECS", "ten")
+        .arg("migrate")
+        .output()?;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KILN_SESSION_IDLE_SECS"));
+    Ok(())
+}
+
+/// Private databases end to end: `user create` on a fresh data dir, serve, sign in, SIGKILL
+/// (children die with kiln), restart on the same data, SIGTERM (clean stop).
+#[test]
+fn private_databases_live_and_die_with_kiln() -> TestResult {
+    let dir = TempDir(std::env::temp_dir().join(format!("kiln-it-{}", unique())));
+    let data = dir.0.clone();
+
+    // `kiln user create --admin` reads the password from stdin when it is not a terminal.
+    let mut create = kiln(&data)
+        .args(["user", "create", "--admin", "Boss"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    create.stdin.take().ok_or("stdin")?.write_all(format!("{PASSWORD}\n").as_bytes())?;
+    let out = create.wait_with_output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Created administrator boss"));
+    assert!(postgres_pid(&data).is_none_or(|p| !pid_alive(p)), "user create stops its database");
+
+    // Serve on the same data: the user exists, sign-in works.
+    let port = free_port()?;
+    let mut server = kiln(&data).args(["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn()?;
+    wait_ready(port, &mut server)?;
+    let body = format!("username=boss&password={}", PASSWORD.replace(' ', "+"));
+    let (status, head) = http(port, "POST", "/api/fn/login", &body)?;
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("kiln_session="));
+
+    let pg = postgres_pid(&data).ok_or("postgres pid file")?;
+    let redis = redis_pids(&data);
+    assert!(pid_alive(pg) && !redis.is_empty(), "children running");
+    server.kill()?; // SIGKILL: no chance to clean up; PDEATHSIG must take the children down.
+    server.wait()?;
+    assert!(gone_within(&[pg], 15), "postgres died with kiln");
+    assert!(gone_within(&redis, 15), "redis died with kiln");
+
+    // Restart on the same data after the crash; then a graceful SIGTERM.
+    let port = free_port()?;
+    let mut server = kiln(&data).args(["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn()?;
+    wait_ready(port, &mut server)?;
+    let (status, _) = http(port, "POST", "/api/fn/login", &body)?;
+    assert_eq!(status, 200, "data survived the restart");
+    let pg = postgres_pid(&data).ok_or("postgres pid file")?;
+    let redis = redis_pids(&data);
+    nix_term(server.id())?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            server.kill()?;
+            return Err("kiln did not stop within 30 s of SIGTERM".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "clean exit: {status}");
+    assert!(gone_within(&[pg], 5) && gone_within(&redis, 5), "children stopped");
+    assert!(!data.join("postgres/postmaster.pid").exists(), "postgres shut down cleanly");
+    Ok(())
+}
+
+fn nix_term(pid: u32) -> std::io::Result<()> {
+    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("kill -TERM failed"))
+    }
+}
