@@ -9,7 +9,8 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=../migrations");
     println!("cargo:rerun-if-env-changed=KILN_SITE_DIR");
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
+    let manifest =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
     let site = std::env::var("KILN_SITE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| manifest.join("../target/site/pkg"));
@@ -27,7 +28,8 @@ fn main() {
                 .collect()
         })
         .unwrap_or_default();
-    let find = |pred: &dyn Fn(&str) -> bool| names.iter().find(|n| pred(n)).cloned().unwrap_or_default();
+    let find =
+        |pred: &dyn Fn(&str) -> bool| names.iter().find(|n| pred(n)).cloned().unwrap_or_default();
     let js = find(&|n| n.starts_with("kiln") && n.ends_with(".js"));
     let wasm = find(&|n| n.starts_with("kiln") && n.ends_with("_bg.wasm"));
     let css = find(&|n| n.ends_with(".css"));

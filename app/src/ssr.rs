@@ -104,7 +104,9 @@ pub fn require_admin() -> Result<(RequestCtx, CurrentUser), AppError> {
     if user.is_admin {
         Ok((ctx, user))
     } else {
-        Err(AppError::Forbidden("Only an administrator can do this.".into()))
+        Err(AppError::Forbidden(
+            "Only an administrator can do this.".into(),
+        ))
     }
 }
 

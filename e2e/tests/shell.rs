@@ -47,12 +47,17 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     b.wait_page("/setup", "Welcome to Kiln").await?;
 
     steps.step("create the administrator; land on the dashboard");
-    b.fill(&format!("{SETUP_FORM} #field-username"), ADMIN).await?;
-    b.fill(&format!("{SETUP_FORM} #field-password"), PASSWORD).await?;
-    b.fill(&format!("{SETUP_FORM} #field-confirm"), PASSWORD).await?;
-    b.click(&format!("{SETUP_FORM} button[type=submit]")).await?;
+    b.fill(&format!("{SETUP_FORM} #field-username"), ADMIN)
+        .await?;
+    b.fill(&format!("{SETUP_FORM} #field-password"), PASSWORD)
+        .await?;
+    b.fill(&format!("{SETUP_FORM} #field-confirm"), PASSWORD)
+        .await?;
+    b.click(&format!("{SETUP_FORM} button[type=submit]"))
+        .await?;
     b.wait_shell_page("/", "Dashboard").await?;
-    b.wait_text(&format!("{USER_MENU} .user-name"), ADMIN).await?;
+    b.wait_text(&format!("{USER_MENU} .user-name"), ADMIN)
+        .await?;
 
     steps.step("sign out from the user menu");
     sign_out(b).await?;
@@ -62,10 +67,17 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
 
     steps.step("a wrong password is refused with a message");
     sign_in(b, ADMIN, "not-the-password").await?;
-    b.wait_text(FORM_ERROR, "Wrong username or password.").await?;
+    b.wait_text(FORM_ERROR, "Wrong username or password.")
+        .await?;
     let state = b.state().await?;
-    ensure!(state.path == "/login", "a wrong password must stay on /login; saw {state}");
-    ensure!(!b.exists(USER_MENU).await?, "a wrong password must not show the user menu");
+    ensure!(
+        state.path == "/login",
+        "a wrong password must stay on /login; saw {state}"
+    );
+    ensure!(
+        !b.exists(USER_MENU).await?,
+        "a wrong password must not show the user menu"
+    );
 
     steps.step("sign in; land on the dashboard");
     sign_in(b, ADMIN, PASSWORD).await?;
@@ -91,7 +103,10 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     steps.step("reload: the server renders the chosen theme from the cookie");
     b.reload().await?;
     let state = b.wait_shell_page("/", "Dashboard").await?;
-    ensure!(!b.document_is_marked().await?, "the reload did not load a new document");
+    ensure!(
+        !b.document_is_marked().await?,
+        "the reload did not load a new document"
+    );
     ensure!(
         state.theme.as_deref() == Some(flipped),
         "after a reload the page should keep data-theme={flipped:?} (cookie kiln_theme); saw {state}"
@@ -110,8 +125,13 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
         state.search == "?next=/settings" || state.search == "?next=%2Fsettings",
         "expected the sign-in page to remember next=/settings; saw {state}"
     );
-    let next = b.input_value(&format!("{LOGIN_FORM} input[name=next]")).await?;
-    ensure!(next == "/settings", "the hidden `next` field holds {next:?}, expected \"/settings\"");
+    let next = b
+        .input_value(&format!("{LOGIN_FORM} input[name=next]"))
+        .await?;
+    ensure!(
+        next == "/settings",
+        "the hidden `next` field holds {next:?}, expected \"/settings\""
+    );
 
     steps.step("sign in from there; land on /settings");
     sign_in(b, ADMIN, PASSWORD).await?;
@@ -124,8 +144,10 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
 
 /// Fills in and submits the sign-in form.
 async fn sign_in(b: &Browser, username: &str, password: &str) -> anyhow::Result<()> {
-    b.fill(&format!("{LOGIN_FORM} #field-username"), username).await?;
-    b.fill(&format!("{LOGIN_FORM} #field-password"), password).await?;
+    b.fill(&format!("{LOGIN_FORM} #field-username"), username)
+        .await?;
+    b.fill(&format!("{LOGIN_FORM} #field-password"), password)
+        .await?;
     b.click(&format!("{LOGIN_FORM} button[type=submit]")).await
 }
 
@@ -135,7 +157,10 @@ async fn sign_out(b: &Browser) -> anyhow::Result<()> {
     b.click(LOGOUT).await?;
     b.wait_page("/login", "Sign in").await?;
     let state = b.state().await?;
-    ensure!(state.search.is_empty(), "signing out should land on plain /login; saw {state}");
+    ensure!(
+        state.search.is_empty(),
+        "signing out should land on plain /login; saw {state}"
+    );
     Ok(())
 }
 
@@ -145,7 +170,8 @@ async fn sign_out(b: &Browser) -> anyhow::Result<()> {
 async fn toggle_theme(b: &Browser, from: &str, to: &str) -> anyhow::Result<()> {
     b.mark_document().await?;
     b.click(THEME_TOGGLE).await?;
-    let what = format!("<html data-theme=\"{to}\"> after clicking the theme switch (it was {from})");
+    let what =
+        format!("<html data-theme=\"{to}\"> after clicking the theme switch (it was {from})");
     b.wait_for(&what, async |b| {
         let state = b.state().await?;
         ensure!(state.theme.as_deref() == Some(to), "saw {state}");

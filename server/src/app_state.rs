@@ -34,7 +34,9 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("listen", &self.config.listen).finish()
+        f.debug_struct("AppState")
+            .field("listen", &self.config.listen)
+            .finish()
     }
 }
 
@@ -53,7 +55,11 @@ impl AppState {
             config.session_idle,
             config.session_absolute,
         );
-        let limiter = LoginLimiter::new(redis.clone(), config.redis_prefix.clone(), config.login_max_failures);
+        let limiter = LoginLimiter::new(
+            redis.clone(),
+            config.redis_prefix.clone(),
+            config.login_max_failures,
+        );
         let leptos = LeptosOptions::builder()
             .output_name("kiln")
             .site_pkg_dir("pkg")
@@ -95,7 +101,9 @@ impl AppState {
     /// Redis answers PING.
     pub async fn redis_ready(&self) -> anyhow::Result<()> {
         let mut conn = self.redis.get().await?;
-        let _: String = deadpool_redis::redis::cmd("PING").query_async(&mut conn).await?;
+        let _: String = deadpool_redis::redis::cmd("PING")
+            .query_async(&mut conn)
+            .await?;
         Ok(())
     }
 }

@@ -69,7 +69,8 @@ fn main() -> ExitCode {
     let (listen, data_dir) = match &cli.command {
         None => (None, None),
         Some(Command::Serve(args)) => (args.listen.clone(), args.data.data_dir.clone()),
-        Some(Command::Migrate(args)) | Some(Command::User(UserCommand::Create { data: args, .. })) => {
+        Some(Command::Migrate(args))
+        | Some(Command::User(UserCommand::Create { data: args, .. })) => {
             (None, args.data_dir.clone())
         }
     };
@@ -87,7 +88,10 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("kiln: cannot start the async runtime: {e}");

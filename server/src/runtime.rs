@@ -32,7 +32,11 @@ impl Services {
         let mut children = Vec::new();
         let result = Self::connect(config, &mut children).await;
         match result {
-            Ok((db, redis)) => Ok(Services { db, redis, children }),
+            Ok((db, redis)) => Ok(Services {
+                db,
+                redis,
+                children,
+            }),
             Err(e) => {
                 for child in children {
                     child.stop().await;
@@ -58,7 +62,8 @@ impl Services {
         let redis_url = match &config.redis_url {
             Some(url) => url.clone(),
             None => {
-                let redis = embedded::redis::start(&config.data_dir, &config.redis_server_bin).await?;
+                let redis =
+                    embedded::redis::start(&config.data_dir, &config.redis_server_bin).await?;
                 children.push(redis.child);
                 redis.url
             }
@@ -88,7 +93,8 @@ impl Services {
 
 fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))
         .with_context(|| format!("setting permissions on {}", dir.display()))?;
     Ok(())
@@ -109,7 +115,9 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     }
     let assets = built_assets();
     if assets.js.is_none() {
-        tracing::warn!("built without the frontend assets: pages will not hydrate (run ./kiln.sh build)");
+        tracing::warn!(
+            "built without the frontend assets: pages will not hydrate (run ./kiln.sh build)"
+        );
     }
     let listen = config.listen;
     let grace = config.shutdown_grace;
@@ -121,12 +129,15 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     tracing::info!(http.listen = %listen, "kiln is serving on http://{listen}");
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = stop_tx.send(true);
-        });
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    });
     tokio::select! {
         result = server => result.context("serving HTTP")?,
         _ = async {
@@ -170,14 +181,24 @@ pub async fn migrate(config: Config) -> anyhow::Result<()> {
 }
 
 /// `kiln user create [--admin] NAME`; the password comes from `password`.
-pub async fn create_user(config: Config, name: &str, password: &str, admin: bool) -> anyhow::Result<()> {
+pub async fn create_user(
+    config: Config,
+    name: &str,
+    password: &str,
+    admin: bool,
+) -> anyhow::Result<()> {
     let name = validate::normalize_username(name);
     validate::username(&name).map_err(|e| anyhow::anyhow!("username: {e}"))?;
     validate::new_password(password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
     let services = Services::start(&config).await?;
     let result = async {
         db::migrate(&services.db).await?;
-        let state = AppState::new(config, services.db.clone(), services.redis.clone(), built_assets());
+        let state = AppState::new(
+            config,
+            services.db.clone(),
+            services.redis.clone(),
+            built_assets(),
+        );
         AuthService::new(state)
             .create_user_cli(&name, password, admin)
             .await
@@ -191,7 +212,11 @@ pub async fn create_user(config: Config, name: &str, password: &str, admin: bool
     let user = result?;
     println!(
         "Created {} {}.",
-        if user.is_admin { "administrator" } else { "user" },
+        if user.is_admin {
+            "administrator"
+        } else {
+            "user"
+        },
         user.username
     );
     Ok(())

@@ -25,7 +25,10 @@ pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
 mod tests {
     #[test]
     fn cookie_value() {
-        assert_eq!(super::cookie_value("a=1; kiln_theme=dark", "kiln_theme"), Some("dark"));
+        assert_eq!(
+            super::cookie_value("a=1; kiln_theme=dark", "kiln_theme"),
+            Some("dark")
+        );
         assert_eq!(super::cookie_value("a=1", "kiln_theme"), None);
     }
 }

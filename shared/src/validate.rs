@@ -57,10 +57,8 @@ pub const USERNAME_MAX: usize = 32;
 /// Usernames are case-insensitive for sign-in: callers normalise with [`normalize_username`].
 pub fn username(value: &str) -> Result<(), String> {
     let len = value.chars().count();
-    if len < USERNAME_MIN || len > USERNAME_MAX {
-        return Err(format!(
-            "Use {USERNAME_MIN} to {USERNAME_MAX} characters."
-        ));
+    if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
+        return Err(format!("Use {USERNAME_MIN} to {USERNAME_MAX} characters."));
     }
     if !value.starts_with(|c: char| c.is_ascii_lowercase()) {
         return Err("Start with a letter (a–z).".into());

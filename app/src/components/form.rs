@@ -4,6 +4,9 @@
 use kiln_shared::AppError;
 use leptos::prelude::*;
 
+/// A `kiln_shared::validate` rule: `Err` carries the message for the field.
+pub type Rule = fn(&str) -> Result<(), String>;
+
 /// The last result of a server action, as the error (if any).
 pub type ActionError = Signal<Option<AppError>>;
 
@@ -16,7 +19,7 @@ pub fn Field(
     #[prop(default = "text")] input_type: &'static str,
     #[prop(optional)] autocomplete: Option<&'static str>,
     #[prop(optional)] hint: Option<&'static str>,
-    #[prop(optional)] rule: Option<fn(&str) -> Result<(), String>>,
+    #[prop(optional)] rule: Option<Rule>,
     #[prop(optional)] autofocus: bool,
     /// The server's answer, for this field's message.
     error: ActionError,
@@ -61,10 +64,12 @@ pub fn Field(
 pub fn FormError(error: ActionError) -> impl IntoView {
     move || {
         error.get().and_then(|e| match &e {
-            AppError::Invalid(fields) => fields
-                .get(kiln_shared::FieldErrors::FORM)
-                .map(|m| view! { <div class="alert alert-error" role="alert">{m.to_owned()}</div> }),
-            other => Some(view! { <div class="alert alert-error" role="alert">{other.to_string()}</div> }),
+            AppError::Invalid(fields) => fields.get(kiln_shared::FieldErrors::FORM).map(
+                |m| view! { <div class="alert alert-error" role="alert">{m.to_owned()}</div> },
+            ),
+            other => Some(
+                view! { <div class="alert alert-error" role="alert">{other.to_string()}</div> },
+            ),
         })
     }
 }

@@ -133,11 +133,7 @@ pub fn PageHeader(
 
 /// An empty state that tells a newcomer what to do next.
 #[component]
-pub fn EmptyState(
-    icon: &'static str,
-    title: &'static str,
-    children: Children,
-) -> impl IntoView {
+pub fn EmptyState(icon: &'static str, title: &'static str, children: Children) -> impl IntoView {
     view! {
         <section class="empty-state card">
             <div class="empty-icon"><Icon name=icon /></div>

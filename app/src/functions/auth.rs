@@ -2,9 +2,9 @@
 
 use kiln_shared::AppError;
 use kiln_shared::auth::CurrentUser;
-use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use kiln_shared::{FieldErrors, validate};
+use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
 use crate::ssr;
@@ -28,10 +28,15 @@ pub async fn setup_admin(
             let mut errors = FieldErrors::default();
             errors.check("username", validate::username(&username));
             errors.check("password", validate::new_password(&password));
-            errors.check("confirm", validate::password_confirmation(&password, &confirm));
+            errors.check(
+                "confirm",
+                validate::password_confirmation(&password, &confirm),
+            );
             errors.into_result()?;
             let ctx = ssr::request_ctx();
-            let cookie = ssr::backend()?.setup_admin(&ctx, &username, &password).await?;
+            let cookie = ssr::backend()?
+                .setup_admin(&ctx, &username, &password)
+                .await?;
             ssr::set_cookie(&cookie);
             leptos_axum::redirect("/");
             Ok(())
@@ -100,7 +105,10 @@ pub async fn change_password(
                 errors.add("current", "Enter your current password.");
             }
             errors.check("password", validate::new_password(&password));
-            errors.check("confirm", validate::password_confirmation(&password, &confirm));
+            errors.check(
+                "confirm",
+                validate::password_confirmation(&password, &confirm),
+            );
             errors.into_result()?;
             ssr::backend()?
                 .change_password(&ctx, &user, &current, &password)

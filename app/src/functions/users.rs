@@ -2,9 +2,9 @@
 
 use kiln_shared::AppError;
 use kiln_shared::auth::UserSummary;
-use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use kiln_shared::{FieldErrors, validate};
+use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
 use crate::ssr;

@@ -121,14 +121,13 @@ fn UsersCard() -> impl IntoView {
         |_| list_users(),
     );
     let form = NodeRef::<leptos::html::Form>::new();
-    Effect::new(move |_| match create.value().get() {
-        Some(Ok(user)) => {
+    Effect::new(move |_| {
+        if let Some(Ok(user)) = create.value().get() {
             toaster.success(format!("User {} created.", user.username));
             if let Some(form) = form.get() {
                 form.reset();
             }
         }
-        Some(Err(_)) | None => {}
     });
     Effect::new(move |_| match toggle.value().get() {
         Some(Ok(())) => toaster.success("User updated."),

@@ -49,8 +49,7 @@ impl Chromedriver {
         let mut command = Command::new(&binary);
         command.arg(format!("--port={port}"));
         let log = scratch.path().join("chromedriver.log");
-        let mut process =
-            ChildGuard::spawn("chromedriver", command, log, Duration::from_secs(5))?;
+        let mut process = ChildGuard::spawn("chromedriver", command, log, Duration::from_secs(5))?;
         let deadline = Instant::now() + WAIT;
         loop {
             process.check_alive()?;
@@ -62,7 +61,10 @@ impl Chromedriver {
                 Err(_) => tokio::time::sleep(POLL).await,
             }
         }
-        Ok(Self { process, url: format!("http://127.0.0.1:{port}") })
+        Ok(Self {
+            process,
+            url: format!("http://127.0.0.1:{port}"),
+        })
     }
 
     pub fn print_log_tail(&self, lines: usize) {
@@ -106,13 +108,22 @@ impl PageState {
         Ok(Self {
             path: text("path").context("the page state has no path")?,
             search: text("search").unwrap_or_default(),
-            hydrated: value.get("hydrated").and_then(Value::as_bool).unwrap_or(false),
+            hydrated: value
+                .get("hydrated")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             h1: text("h1"),
             theme: text("theme"),
             current_nav: value
                 .get("current_nav")
                 .and_then(Value::as_array)
-                .map(|links| links.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .map(|links| {
+                    links
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
     }
@@ -173,18 +184,27 @@ impl Browser {
             .connect(&driver.url)
             .await
             .context("starting a Chromium session through chromedriver")?;
-        Ok(Self { client, base_url: base_url.to_owned() })
+        Ok(Self {
+            client,
+            base_url: base_url.to_owned(),
+        })
     }
 
     /// Ends the session (Chromium exits).
     pub async fn close(self) -> anyhow::Result<()> {
-        self.client.close().await.context("closing the WebDriver session")
+        self.client
+            .close()
+            .await
+            .context("closing the WebDriver session")
     }
 
     /// Loads `path` of the server as a full page load.
     pub async fn goto(&self, path: &str) -> anyhow::Result<()> {
         let url = format!("{}{path}", self.base_url);
-        self.client.goto(&url).await.with_context(|| format!("loading {url}"))
+        self.client
+            .goto(&url)
+            .await
+            .with_context(|| format!("loading {url}"))
     }
 
     /// Reloads the current page (a full page load).
@@ -206,11 +226,14 @@ impl Browser {
         what: &str,
         mut check: impl AsyncFnMut(&Self) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
-        match poll(what, WAIT, POLL, async || check(self).await).await {
+        match poll(WAIT, POLL, async || check(self).await).await {
             Ok(value) => Ok(value),
-            Err(e) => {
+            Err(last) => {
                 let url = self.current_url().await;
-                Err(e.context(format!("current URL: {url}")))
+                Err(last.context(format!(
+                    "timed out after {} s waiting for {what} (current URL: {url})",
+                    WAIT.as_secs()
+                )))
             }
         }
     }
@@ -259,7 +282,10 @@ impl Browser {
     pub async fn find_visible(&self, css: &str) -> anyhow::Result<Element> {
         self.wait_for(&format!("a visible `{css}`"), async |b| {
             let element = b.client.find(Locator::Css(css)).await?;
-            ensure!(element.is_displayed().await?, "`{css}` exists but is hidden");
+            ensure!(
+                element.is_displayed().await?,
+                "`{css}` exists but is hidden"
+            );
             Ok(element)
         })
         .await
@@ -268,16 +294,28 @@ impl Browser {
     /// Clicks the displayed element `css` (waiting for it first).
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
         let element = self.find_visible(css).await?;
-        element.click().await.with_context(|| format!("clicking `{css}`"))
+        element
+            .click()
+            .await
+            .with_context(|| format!("clicking `{css}`"))
     }
 
     /// Types `value` into the empty(ied) input `css`, as a user would.
     pub async fn fill(&self, css: &str, value: &str) -> anyhow::Result<()> {
         let input = self.find_visible(css).await?;
-        input.clear().await.with_context(|| format!("clearing `{css}`"))?;
-        input.send_keys(value).await.with_context(|| format!("typing into `{css}`"))?;
+        input
+            .clear()
+            .await
+            .with_context(|| format!("clearing `{css}`"))?;
+        input
+            .send_keys(value)
+            .await
+            .with_context(|| format!("typing into `{css}`"))?;
         let typed = input.prop("value").await?.unwrap_or_default();
-        ensure!(typed == value, "typed {value:?} into `{css}`, but it holds {typed:?}");
+        ensure!(
+            typed == value,
+            "typed {value:?} into `{css}`, but it holds {typed:?}"
+        );
         Ok(())
     }
 
@@ -295,7 +333,11 @@ impl Browser {
 
     /// The value of the input `css`.
     pub async fn input_value(&self, css: &str) -> anyhow::Result<String> {
-        let input = self.client.find(Locator::Css(css)).await.with_context(|| format!("no `{css}`"))?;
+        let input = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .with_context(|| format!("no `{css}`"))?;
         Ok(input.prop("value").await?.unwrap_or_default())
     }
 
@@ -309,25 +351,36 @@ impl Browser {
         let js = "return document.documentElement.getAttribute('data-theme') || \
                   (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');";
         let value = self.client.execute(js, vec![]).await?;
-        value.as_str().map(str::to_owned).context("the effective theme is not a string")
+        value
+            .as_str()
+            .map(str::to_owned)
+            .context("the effective theme is not a string")
     }
 
     /// The value of the cookie `name`, if set.
     pub async fn cookie(&self, name: &str) -> anyhow::Result<Option<String>> {
         let cookies = self.client.get_all_cookies().await?;
-        Ok(cookies.iter().find(|c| c.name() == name).map(|c| c.value().to_owned()))
+        Ok(cookies
+            .iter()
+            .find(|c| c.name() == name)
+            .map(|c| c.value().to_owned()))
     }
 
     /// Marks the current document; a full page load forgets the mark, client-side navigation
     /// keeps it.
     pub async fn mark_document(&self) -> anyhow::Result<()> {
-        self.client.execute("window.__kilnE2eMark = true;", vec![]).await?;
+        self.client
+            .execute("window.__kilnE2eMark = true;", vec![])
+            .await?;
         Ok(())
     }
 
     /// Whether the mark of [`Self::mark_document`] is still there (no full page load since).
     pub async fn document_is_marked(&self) -> anyhow::Result<bool> {
-        let value = self.client.execute("return window.__kilnE2eMark === true;", vec![]).await?;
+        let value = self
+            .client
+            .execute("return window.__kilnE2eMark === true;", vec![])
+            .await?;
         Ok(value.as_bool().unwrap_or(false))
     }
 
@@ -349,7 +402,10 @@ impl Browser {
         }
         let text = self
             .client
-            .execute("return document.body ? document.body.innerText : '';", vec![])
+            .execute(
+                "return document.body ? document.body.innerText : '';",
+                vec![],
+            )
             .await
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))

@@ -23,7 +23,11 @@ const STOP_GRACE: Duration = Duration::from_secs(30);
 pub fn binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("KILN_BIN").filter(|v| !v.is_empty()) {
         let path = PathBuf::from(path);
-        ensure!(path.is_file(), "KILN_BIN points at {}, which does not exist", path.display());
+        ensure!(
+            path.is_file(),
+            "KILN_BIN points at {}, which does not exist",
+            path.display()
+        );
         return Ok(path);
     }
     let path = target_dir().join("debug").join("kiln");
@@ -79,7 +83,10 @@ impl Kiln {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Ok(Self { process, base_url: format!("http://{addr}") })
+        Ok(Self {
+            process,
+            base_url: format!("http://{addr}"),
+        })
     }
 
     /// `http://127.0.0.1:<port>`.

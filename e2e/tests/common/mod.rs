@@ -48,15 +48,32 @@ impl Harness {
 
         let chromedriver = Chromedriver::start(&scratch).await?;
         let browser = Browser::connect(&chromedriver, kiln.base_url(), &scratch).await?;
-        println!("[e2e] chromium is ready ({:.1} s)", started.elapsed().as_secs_f64());
+        println!(
+            "[e2e] chromium is ready ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
 
-        Ok(Self { name: name.to_owned(), browser, chromedriver, kiln, scratch, started })
+        Ok(Self {
+            name: name.to_owned(),
+            browser,
+            chromedriver,
+            kiln,
+            scratch,
+            started,
+        })
     }
 
     /// Tears everything down. On failure, saves a screenshot and prints the logs first; the
     /// test's own error wins over any error while stopping.
     pub async fn finish(self, outcome: anyhow::Result<()>) -> anyhow::Result<()> {
-        let Self { name, browser, chromedriver, kiln, mut scratch, started } = self;
+        let Self {
+            name,
+            browser,
+            chromedriver,
+            kiln,
+            mut scratch,
+            started,
+        } = self;
         if let Err(err) = &outcome {
             eprintln!("[e2e] FAILED: {err:#}");
             let shot = target_dir().join(format!("e2e-failure-{name}.png"));
@@ -112,7 +129,10 @@ pub struct Steps {
 
 impl Default for Steps {
     fn default() -> Self {
-        Self { started: Instant::now(), count: 0 }
+        Self {
+            started: Instant::now(),
+            count: 0,
+        }
     }
 }
 
@@ -128,9 +148,8 @@ impl Steps {
 }
 
 /// Polls `ready` every `interval` until it answers `Ok`; after `timeout`, fails with its last
-/// error (which says what was seen instead).
+/// error (which should say what it saw instead).
 pub async fn poll<T>(
-    what: &str,
     timeout: Duration,
     interval: Duration,
     mut ready: impl AsyncFnMut() -> anyhow::Result<T>,
@@ -139,12 +158,7 @@ pub async fn poll<T>(
     loop {
         match ready().await {
             Ok(value) => return Ok(value),
-            Err(e) if Instant::now() >= deadline => {
-                return Err(e.context(format!(
-                    "timed out after {:.0} s waiting for {what}",
-                    timeout.as_secs_f64()
-                )));
-            }
+            Err(last) if Instant::now() >= deadline => return Err(last),
             Err(_) => tokio::time::sleep(interval).await,
         }
     }

@@ -21,7 +21,10 @@ pub struct ScratchDir {
 impl ScratchDir {
     pub fn create(name: &str) -> anyhow::Result<Self> {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
-        let path = PathBuf::from(format!("/tmp/kiln-e2e-{name}-{}-{nanos}", std::process::id()));
+        let path = PathBuf::from(format!(
+            "/tmp/kiln-e2e-{name}-{}-{nanos}",
+            std::process::id()
+        ));
         DirBuilder::new()
             .mode(0o711)
             .create(&path)
@@ -86,7 +89,12 @@ impl ChildGuard {
             .stderr(Stdio::from(err))
             .spawn()
             .with_context(|| format!("starting {name} ({:?})", command.get_program()))?;
-        Ok(Self { name, child: Some(child), log, grace })
+        Ok(Self {
+            name,
+            child: Some(child),
+            log,
+            grace,
+        })
     }
 
     /// Fails (with the end of the log) when the process has already exited.
@@ -131,7 +139,9 @@ impl ChildGuard {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        child.kill().with_context(|| format!("killing {}", self.name))?;
+        child
+            .kill()
+            .with_context(|| format!("killing {}", self.name))?;
         let status = child.wait()?;
         if signalled {
             bail!(
@@ -140,7 +150,10 @@ impl ChildGuard {
                 self.grace.as_secs()
             );
         }
-        bail!("{} could not be sent SIGTERM (`kill` failed) and was killed ({status})", self.name)
+        bail!(
+            "{} could not be sent SIGTERM (`kill` failed) and was killed ({status})",
+            self.name
+        )
     }
 
     /// The last `lines` lines of the process's log.
@@ -153,9 +166,17 @@ impl ChildGuard {
     pub fn print_log_tail(&self, lines: usize) {
         let tail = self.log_tail(lines);
         if tail.is_empty() {
-            eprintln!("[e2e] {} wrote nothing to {}", self.name, self.log.display());
+            eprintln!(
+                "[e2e] {} wrote nothing to {}",
+                self.name,
+                self.log.display()
+            );
         } else {
-            eprintln!("[e2e] last lines of {} ({}):\n{tail}", self.name, self.log.display());
+            eprintln!(
+                "[e2e] last lines of {} ({}):\n{tail}",
+                self.name,
+                self.log.display()
+            );
         }
     }
 }

@@ -31,15 +31,24 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
 
-    if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) && is_cross_site(req.headers()) {
+    if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && is_cross_site(req.headers())
+    {
         tracing::warn!(http.path = %path, "refused a cross-site request");
-        return (StatusCode::FORBIDDEN, "Cross-site requests are not allowed.").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "Cross-site requests are not allowed.",
+        )
+            .into_response();
     }
     if is_public_asset(&path) {
         return next.run(req).await;
     }
 
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| *addr);
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr);
     let ctx = match request_ctx(&state, req.headers().clone(), peer).await {
         Ok(ctx) => ctx,
         Err(err) => return error_response(&err),
@@ -174,10 +183,22 @@ mod tests {
     fn cross_site_detection() {
         assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
         assert!(is_cross_site(&headers(&[("sec-fetch-site", "same-site")])));
-        assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
-        assert!(is_cross_site(&headers(&[("origin", "https://evil.example"), ("host", "kiln.local:8080")])));
-        assert!(!is_cross_site(&headers(&[("origin", "http://kiln.local:8080"), ("host", "kiln.local:8080")])));
-        assert!(is_cross_site(&headers(&[("origin", "null"), ("host", "kiln.local")])));
+        assert!(!is_cross_site(&headers(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
+        assert!(is_cross_site(&headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "kiln.local:8080")
+        ])));
+        assert!(!is_cross_site(&headers(&[
+            ("origin", "http://kiln.local:8080"),
+            ("host", "kiln.local:8080")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("origin", "null"),
+            ("host", "kiln.local")
+        ])));
         assert!(!is_cross_site(&headers(&[])));
     }
 

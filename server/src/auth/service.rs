@@ -30,13 +30,19 @@ impl AuthService {
     }
 
     async fn conn(&self) -> Result<crate::db::DbConn, AppError> {
-        self.state.db.get().await.map_err(|e| errors::db("getting a database connection", e))
+        self.state
+            .db
+            .get()
+            .await
+            .map_err(|e| errors::db("getting a database connection", e))
     }
 
     /// Writes an audit row; a failure is logged, not returned (the action already happened).
     async fn audit(&self, entry: Entry<'_>) {
         let result = match self.state.db.get().await {
-            Ok(mut conn) => audit::record(&mut conn, &entry).await.map_err(|e| e.to_string()),
+            Ok(mut conn) => audit::record(&mut conn, &entry)
+                .await
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         if let Err(error) = result {
@@ -54,11 +60,17 @@ impl AuthService {
 
     fn cookie(&self, ctx: &RequestCtx, value: &str, max_age: u64) -> SetCookie {
         let secure = if self.secure(ctx) { "; Secure" } else { "" };
-        format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+        format!(
+            "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+        )
     }
 
     /// Opens a session and returns its cookie.
-    async fn open_session(&self, ctx: &RequestCtx, user: &CurrentUser) -> Result<SetCookie, AppError> {
+    async fn open_session(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+    ) -> Result<SetCookie, AppError> {
         let id = self
             .state
             .sessions
@@ -93,18 +105,32 @@ impl AuthService {
         if actor.is_admin {
             Ok(())
         } else {
-            Err(AppError::Forbidden("Only an administrator can do this.".into()))
+            Err(AppError::Forbidden(
+                "Only an administrator can do this.".into(),
+            ))
         }
     }
 
     /// Creates a user from the command line (`kiln user create`), audited as the system.
-    pub async fn create_user_cli(&self, username: &str, password: &str, is_admin: bool) -> Result<UserSummary, AppError> {
+    pub async fn create_user_cli(
+        &self,
+        username: &str,
+        password: &str,
+        is_admin: bool,
+    ) -> Result<UserSummary, AppError> {
         let hash = Self::hash(password).await?;
         let mut conn = self.conn().await?;
-        let row = users::insert(&mut conn, &NewUser { username, password_hash: &hash, is_admin })
-            .await
-            .map_err(|e| errors::db("creating a user", e))?
-            .ok_or_else(|| AppError::invalid("username", "That username is taken."))?;
+        let row = users::insert(
+            &mut conn,
+            &NewUser {
+                username,
+                password_hash: &hash,
+                is_admin,
+            },
+        )
+        .await
+        .map_err(|e| errors::db("creating a user", e))?
+        .ok_or_else(|| AppError::invalid("username", "That username is taken."))?;
         self.state.has_users.store(true, Ordering::Release);
         self.audit(Entry {
             actor_name: Some("cli"),
@@ -127,7 +153,12 @@ impl Backend for AuthService {
             .map_err(|e| errors::db("checking for users", e))
     }
 
-    async fn setup_admin(&self, ctx: &RequestCtx, username: &str, password: &str) -> Result<SetCookie, AppError> {
+    async fn setup_admin(
+        &self,
+        ctx: &RequestCtx,
+        username: &str,
+        password: &str,
+    ) -> Result<SetCookie, AppError> {
         use diesel_async::AsyncConnection;
         use diesel_async::RunQueryDsl;
 
@@ -143,13 +174,23 @@ impl Backend for AuthService {
                 if users::any_exist(conn).await? {
                     return Ok(None);
                 }
-                users::insert(conn, &NewUser { username, password_hash: &hash, is_admin: true }).await
+                users::insert(
+                    conn,
+                    &NewUser {
+                        username,
+                        password_hash: &hash,
+                        is_admin: true,
+                    },
+                )
+                .await
             })
             .await
             .map_err(|e| errors::db("creating the first administrator", e))?;
         let Some(row) = created else {
             self.state.has_users.store(true, Ordering::Release);
-            return Err(AppError::Conflict("Kiln is already set up. Sign in instead.".into()));
+            return Err(AppError::Conflict(
+                "Kiln is already set up. Sign in instead.".into(),
+            ));
         };
         self.state.has_users.store(true, Ordering::Release);
         let user = CurrentUser::from(&row);
@@ -165,7 +206,12 @@ impl Backend for AuthService {
         self.open_session(ctx, &user).await
     }
 
-    async fn login(&self, ctx: &RequestCtx, username: &str, password: &str) -> Result<SetCookie, AppError> {
+    async fn login(
+        &self,
+        ctx: &RequestCtx,
+        username: &str,
+        password: &str,
+    ) -> Result<SetCookie, AppError> {
         let ip = ctx.client_ip.as_str();
         let limit = self
             .state
@@ -220,7 +266,9 @@ impl Backend for AuthService {
                 ..Entry::new("login")
             })
             .await;
-            return Err(AppError::Forbidden("This account is disabled. Ask an administrator.".into()));
+            return Err(AppError::Forbidden(
+                "This account is disabled. Ask an administrator.".into(),
+            ));
         }
         // Rotate: whatever session the browser had before ends now.
         if let (Some(old), Some(old_user)) = (&ctx.session_id, &ctx.user) {
@@ -266,7 +314,13 @@ impl Backend for AuthService {
         Ok(self.cookie(ctx, "", 0))
     }
 
-    async fn change_password(&self, ctx: &RequestCtx, user: &CurrentUser, current: &str, new: &str) -> Result<(), AppError> {
+    async fn change_password(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        current: &str,
+        new: &str,
+    ) -> Result<(), AppError> {
         let mut conn = self.conn().await?;
         let row = users::by_id(&mut conn, user.id)
             .await
@@ -282,7 +336,10 @@ impl Backend for AuthService {
                 ..Entry::new("user.password")
             })
             .await;
-            return Err(AppError::invalid("current", "The current password is wrong."));
+            return Err(AppError::invalid(
+                "current",
+                "The current password is wrong.",
+            ));
         }
         let hash = Self::hash(new).await?;
         let mut conn = self.conn().await?;
@@ -310,7 +367,9 @@ impl Backend for AuthService {
     async fn list_users(&self, actor: &CurrentUser) -> Result<Vec<UserSummary>, AppError> {
         Self::require_admin(actor)?;
         let mut conn = self.conn().await?;
-        let rows = users::list(&mut conn).await.map_err(|e| errors::db("listing users", e))?;
+        let rows = users::list(&mut conn)
+            .await
+            .map_err(|e| errors::db("listing users", e))?;
         Ok(rows.into_iter().map(UserSummary::from).collect())
     }
 
@@ -325,10 +384,17 @@ impl Backend for AuthService {
         Self::require_admin(actor)?;
         let hash = Self::hash(password).await?;
         let mut conn = self.conn().await?;
-        let row = users::insert(&mut conn, &NewUser { username, password_hash: &hash, is_admin })
-            .await
-            .map_err(|e| errors::db("creating a user", e))?
-            .ok_or_else(|| AppError::invalid("username", "That username is taken."))?;
+        let row = users::insert(
+            &mut conn,
+            &NewUser {
+                username,
+                password_hash: &hash,
+                is_admin,
+            },
+        )
+        .await
+        .map_err(|e| errors::db("creating a user", e))?
+        .ok_or_else(|| AppError::invalid("username", "That username is taken."))?;
         self.audit(Entry {
             actor_id: Some(actor.id),
             actor_name: Some(&actor.username),
@@ -341,10 +407,18 @@ impl Backend for AuthService {
         Ok(row.into())
     }
 
-    async fn set_user_disabled(&self, ctx: &RequestCtx, actor: &CurrentUser, user_id: i64, disabled: bool) -> Result<(), AppError> {
+    async fn set_user_disabled(
+        &self,
+        ctx: &RequestCtx,
+        actor: &CurrentUser,
+        user_id: i64,
+        disabled: bool,
+    ) -> Result<(), AppError> {
         Self::require_admin(actor)?;
         if disabled && user_id == actor.id {
-            return Err(AppError::Conflict("You cannot disable your own account.".into()));
+            return Err(AppError::Conflict(
+                "You cannot disable your own account.".into(),
+            ));
         }
         let mut conn = self.conn().await?;
         let target = users::by_id(&mut conn, user_id)
@@ -356,7 +430,9 @@ impl Backend for AuthService {
                 .await
                 .map_err(|e| errors::db("counting administrators", e))?;
             if others == 0 {
-                return Err(AppError::Conflict("At least one administrator must stay enabled.".into()));
+                return Err(AppError::Conflict(
+                    "At least one administrator must stay enabled.".into(),
+                ));
             }
         }
         users::set_disabled(&mut conn, user_id, disabled)
@@ -375,7 +451,11 @@ impl Backend for AuthService {
             actor_name: Some(&actor.username),
             target: Some(&target.username),
             source_ip: Some(&ctx.client_ip),
-            ..Entry::new(if disabled { "user.disable" } else { "user.enable" })
+            ..Entry::new(if disabled {
+                "user.disable"
+            } else {
+                "user.enable"
+            })
         })
         .await;
         Ok(())

@@ -37,7 +37,9 @@ pub struct SessionStore {
 
 impl std::fmt::Debug for SessionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionStore").field("prefix", &self.prefix).finish()
+        f.debug_struct("SessionStore")
+            .field("prefix", &self.prefix)
+            .finish()
     }
 }
 
@@ -75,7 +77,11 @@ impl SessionStore {
         let mut conn = self.redis.get().await?;
         let _: () = deadpool_redis::redis::pipe()
             .atomic()
-            .set_ex(self.key(&digest), serde_json::to_string(&data)?, self.idle.as_secs())
+            .set_ex(
+                self.key(&digest),
+                serde_json::to_string(&data)?,
+                self.idle.as_secs(),
+            )
             .sadd(self.user_key(user.id), &digest)
             .expire(self.user_key(user.id), self.absolute.as_secs() as i64)
             .query_async(&mut conn)
@@ -97,7 +103,10 @@ impl SessionStore {
             let _: () = conn.del(&key).await?;
             return Ok(None);
         };
-        let age = chrono::Utc::now().timestamp().saturating_sub(data.created_at).max(0) as u64;
+        let age = chrono::Utc::now()
+            .timestamp()
+            .saturating_sub(data.created_at)
+            .max(0) as u64;
         let absolute = self.absolute.as_secs();
         if age >= absolute {
             let _: () = conn.del(&key).await?;
@@ -128,7 +137,8 @@ impl SessionStore {
         let mut ended = 0;
         let mut pipe = deadpool_redis::redis::pipe();
         for digest in digests.iter().filter(|d| Some(*d) != keep.as_ref()) {
-            pipe.del(self.key(digest)).srem(self.user_key(user_id), digest);
+            pipe.del(self.key(digest))
+                .srem(self.user_key(user_id), digest);
             ended += 1;
         }
         let _: () = pipe.query_async(&mut conn).await?;

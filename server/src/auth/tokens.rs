@@ -15,7 +15,10 @@ pub fn random_token() -> anyhow::Result<String> {
 
 /// The SHA-256 of a token, hex. Redis keys hold this, so a dump of Redis holds no live cookie.
 pub fn digest(token: &str) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()))
+    hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ))
 }
 
 /// Whether a cookie value looks like one of our tokens (cheap rejection of garbage).

@@ -156,23 +156,70 @@ struct Key {
     env: &'static str,
 }
 
-const LISTEN: Key = Key { toml: "listen", env: "KILN_LISTEN" };
-const DATA_DIR: Key = Key { toml: "data_dir", env: "KILN_DATA_DIR" };
-const DATABASE_URL: Key = Key { toml: "database_url", env: "DATABASE_URL" };
-const DATABASE_POOL_SIZE: Key = Key { toml: "database_pool_size", env: "KILN_DATABASE_POOL_SIZE" };
-const REDIS_URL: Key = Key { toml: "redis_url", env: "REDIS_URL" };
-const REDIS_PREFIX: Key = Key { toml: "redis_prefix", env: "KILN_REDIS_PREFIX" };
-const LOG_FORMAT: Key = Key { toml: "log_format", env: "KILN_LOG_FORMAT" };
-const SESSION_IDLE: Key = Key { toml: "session_idle_secs", env: "KILN_SESSION_IDLE_SECS" };
-const SESSION_ABSOLUTE: Key = Key { toml: "session_absolute_secs", env: "KILN_SESSION_ABSOLUTE_SECS" };
-const COOKIE_SECURE: Key = Key { toml: "cookie_secure", env: "KILN_COOKIE_SECURE" };
-const LOGIN_MAX_FAILURES: Key = Key { toml: "login_max_failures", env: "KILN_LOGIN_MAX_FAILURES" };
-const POSTGRES_BIN_DIR: Key = Key { toml: "postgres_bin_dir", env: "KILN_POSTGRES_BIN_DIR" };
-const REDIS_SERVER_BIN: Key = Key { toml: "redis_server_bin", env: "KILN_REDIS_SERVER_BIN" };
-const SHUTDOWN_GRACE: Key = Key { toml: "shutdown_grace_secs", env: "KILN_SHUTDOWN_GRACE_SECS" };
+const LISTEN: Key = Key {
+    toml: "listen",
+    env: "KILN_LISTEN",
+};
+const DATA_DIR: Key = Key {
+    toml: "data_dir",
+    env: "KILN_DATA_DIR",
+};
+const DATABASE_URL: Key = Key {
+    toml: "database_url",
+    env: "DATABASE_URL",
+};
+const DATABASE_POOL_SIZE: Key = Key {
+    toml: "database_pool_size",
+    env: "KILN_DATABASE_POOL_SIZE",
+};
+const REDIS_URL: Key = Key {
+    toml: "redis_url",
+    env: "REDIS_URL",
+};
+const REDIS_PREFIX: Key = Key {
+    toml: "redis_prefix",
+    env: "KILN_REDIS_PREFIX",
+};
+const LOG_FORMAT: Key = Key {
+    toml: "log_format",
+    env: "KILN_LOG_FORMAT",
+};
+const SESSION_IDLE: Key = Key {
+    toml: "session_idle_secs",
+    env: "KILN_SESSION_IDLE_SECS",
+};
+const SESSION_ABSOLUTE: Key = Key {
+    toml: "session_absolute_secs",
+    env: "KILN_SESSION_ABSOLUTE_SECS",
+};
+const COOKIE_SECURE: Key = Key {
+    toml: "cookie_secure",
+    env: "KILN_COOKIE_SECURE",
+};
+const LOGIN_MAX_FAILURES: Key = Key {
+    toml: "login_max_failures",
+    env: "KILN_LOGIN_MAX_FAILURES",
+};
+const POSTGRES_BIN_DIR: Key = Key {
+    toml: "postgres_bin_dir",
+    env: "KILN_POSTGRES_BIN_DIR",
+};
+const REDIS_SERVER_BIN: Key = Key {
+    toml: "redis_server_bin",
+    env: "KILN_REDIS_SERVER_BIN",
+};
+const SHUTDOWN_GRACE: Key = Key {
+    toml: "shutdown_grace_secs",
+    env: "KILN_SHUTDOWN_GRACE_SECS",
+};
 
 /// Picks a raw value: the flag, else the environment, else the file.
-fn raw(key: &Key, flag: Option<String>, env: &dyn Env, file: Option<String>) -> Option<(String, String)> {
+fn raw(
+    key: &Key,
+    flag: Option<String>,
+    env: &dyn Env,
+    file: Option<String>,
+) -> Option<(String, String)> {
     flag.map(|v| (format!("--{}", key.toml.replace('_', "-")), v))
         .or_else(|| env.var(key.env).map(|v| (key.env.to_owned(), v)))
         .or_else(|| file.map(|v| (key.toml.to_owned(), v)))
@@ -207,7 +254,10 @@ fn secs(
 ) -> Result<Duration, ConfigError> {
     let value: u64 = parse(key, None, env, file.map(|v| v.to_string()), default)?;
     if value < min {
-        return Err(ConfigError::key(key.env, format!("must be at least {min} seconds")));
+        return Err(ConfigError::key(
+            key.env,
+            format!("must be at least {min} seconds"),
+        ));
     }
     Ok(Duration::from_secs(value))
 }
@@ -224,7 +274,13 @@ impl Config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
-        let listen = parse(&LISTEN, overrides.listen.clone(), env, file.listen, default_listen())?;
+        let listen = parse(
+            &LISTEN,
+            overrides.listen.clone(),
+            env,
+            file.listen,
+            default_listen(),
+        )?;
         let data_dir: PathBuf = parse(
             &DATA_DIR,
             overrides.data_dir.as_ref().map(|p| p.display().to_string()),
@@ -238,7 +294,11 @@ impl Config {
         }
         let redis_url = raw(&REDIS_URL, None, env, file.redis_url).map(|(_, v)| v);
         if let Some(url) = &redis_url {
-            check_url(&REDIS_URL, url, &["redis://", "rediss://", "redis+unix://", "unix://"])?;
+            check_url(
+                &REDIS_URL,
+                url,
+                &["redis://", "rediss://", "redis+unix://", "unix://"],
+            )?;
         }
         let database_pool_size: usize = parse(
             &DATABASE_POOL_SIZE,
@@ -248,11 +308,18 @@ impl Config {
             16,
         )?;
         if !(1..=512).contains(&database_pool_size) {
-            return Err(ConfigError::key(DATABASE_POOL_SIZE.env, "must be between 1 and 512"));
+            return Err(ConfigError::key(
+                DATABASE_POOL_SIZE.env,
+                "must be between 1 and 512",
+            ));
         }
-        let redis_prefix: String = parse(&REDIS_PREFIX, None, env, file.redis_prefix, "kiln:".into())?;
+        let redis_prefix: String =
+            parse(&REDIS_PREFIX, None, env, file.redis_prefix, "kiln:".into())?;
         if redis_prefix.is_empty() || redis_prefix.contains(char::is_whitespace) {
-            return Err(ConfigError::key(REDIS_PREFIX.env, "must be non-empty without spaces"));
+            return Err(ConfigError::key(
+                REDIS_PREFIX.env,
+                "must be non-empty without spaces",
+            ));
         }
         let log_format = if overrides.log_json {
             LogFormat::Json
@@ -260,14 +327,26 @@ impl Config {
             parse(&LOG_FORMAT, None, env, file.log_format, LogFormat::Human)?
         };
         let session_idle = secs(&SESSION_IDLE, env, file.session_idle_secs, 2 * 3600, 60)?;
-        let session_absolute = secs(&SESSION_ABSOLUTE, env, file.session_absolute_secs, 12 * 3600, 60)?;
+        let session_absolute = secs(
+            &SESSION_ABSOLUTE,
+            env,
+            file.session_absolute_secs,
+            12 * 3600,
+            60,
+        )?;
         if session_absolute < session_idle {
             return Err(ConfigError::key(
                 SESSION_ABSOLUTE.env,
                 "must not be shorter than the idle timeout",
             ));
         }
-        let cookie_secure = parse(&COOKIE_SECURE, None, env, file.cookie_secure, CookieSecure::Auto)?;
+        let cookie_secure = parse(
+            &COOKIE_SECURE,
+            None,
+            env,
+            file.cookie_secure,
+            CookieSecure::Auto,
+        )?;
         let login_max_failures: u32 = parse(
             &LOGIN_MAX_FAILURES,
             None,
@@ -276,10 +355,13 @@ impl Config {
             5,
         )?;
         if login_max_failures == 0 {
-            return Err(ConfigError::key(LOGIN_MAX_FAILURES.env, "must be at least 1"));
+            return Err(ConfigError::key(
+                LOGIN_MAX_FAILURES.env,
+                "must be at least 1",
+            ));
         }
-        let postgres_bin_dir = raw(&POSTGRES_BIN_DIR, None, env, file.postgres_bin_dir)
-            .map(|(_, v)| PathBuf::from(v));
+        let postgres_bin_dir =
+            raw(&POSTGRES_BIN_DIR, None, env, file.postgres_bin_dir).map(|(_, v)| PathBuf::from(v));
         let redis_server_bin = parse(
             &REDIS_SERVER_BIN,
             None,
@@ -363,7 +445,10 @@ mod tests {
         let err = Config::load_from(&Overrides::default(), &env(&[("KILN_LISTEN", "nope")]))
             .map(|_| ())
             .map_err(|e| e.to_string());
-        assert!(matches!(err, Err(ref m) if m.contains("KILN_LISTEN")), "{err:?}");
+        assert!(
+            matches!(err, Err(ref m) if m.contains("KILN_LISTEN")),
+            "{err:?}"
+        );
         let err = Config::load_from(
             &Overrides::default(),
             &env(&[("DATABASE_URL", "mysql://u:secret@h/db")]),
@@ -377,7 +462,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kiln-config-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let path = dir.join("kiln.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nsession_idle_secs = 600\n")?;
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nsession_idle_secs = 600\n",
+        )?;
         let overrides = Overrides {
             config_file: Some(path.clone()),
             ..Overrides::default()

@@ -85,7 +85,10 @@ pub async fn list(conn: &mut AsyncPgConnection) -> QueryResult<Vec<UserRow>> {
 }
 
 /// Inserts a user; `None` when the name is taken.
-pub async fn insert(conn: &mut AsyncPgConnection, user: &NewUser<'_>) -> QueryResult<Option<UserRow>> {
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    user: &NewUser<'_>,
+) -> QueryResult<Option<UserRow>> {
     diesel::insert_into(users::table)
         .values(user)
         .on_conflict(users::username)
@@ -107,9 +110,16 @@ pub async fn set_password(conn: &mut AsyncPgConnection, id: i64, hash: &str) -> 
         .await
 }
 
-pub async fn set_disabled(conn: &mut AsyncPgConnection, id: i64, disabled: bool) -> QueryResult<usize> {
+pub async fn set_disabled(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    disabled: bool,
+) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
-        .set((users::disabled.eq(disabled), users::updated_at.eq(diesel::dsl::now)))
+        .set((
+            users::disabled.eq(disabled),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
         .execute(conn)
         .await
 }

@@ -85,7 +85,10 @@ fn prepare(command: &mut tokio::process::Command, run_as: RunAs, log: &Path) -> 
     Ok(())
 }
 
-#[expect(unsafe_code, reason = "pre_exec is the only way to set PR_SET_PDEATHSIG for the child")]
+#[expect(
+    unsafe_code,
+    reason = "pre_exec is the only way to set PR_SET_PDEATHSIG for the child"
+)]
 fn die_with_parent(command: &mut tokio::process::Command) {
     // SAFETY: the closure runs in the forked child before exec and calls only prctl(2), which
     // is async-signal-safe; it allocates nothing and touches no locks.

@@ -27,7 +27,10 @@ pub fn find_bin_dir(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
         if dir.join("postgres").exists() {
             return Ok(dir.to_owned());
         }
-        bail!("configuration key `KILN_POSTGRES_BIN_DIR`: no `postgres` binary in {}", dir.display());
+        bail!(
+            "configuration key `KILN_POSTGRES_BIN_DIR`: no `postgres` binary in {}",
+            dir.display()
+        );
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .map(|dir| {
@@ -51,11 +54,19 @@ pub fn find_bin_dir(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
 fn run_as() -> anyhow::Result<RunAs> {
     let me = nix::unistd::geteuid();
     if !me.is_root() {
-        return Ok(RunAs { uid: me.as_raw(), gid: nix::unistd::getegid().as_raw(), switch: false });
+        return Ok(RunAs {
+            uid: me.as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+            switch: false,
+        });
     }
     let user = nix::unistd::User::from_name("postgres")?
         .context("running as root needs a `postgres` system user for the private database (Debian's postgresql package creates it)")?;
-    Ok(RunAs { uid: user.uid.as_raw(), gid: user.gid.as_raw(), switch: true })
+    Ok(RunAs {
+        uid: user.uid.as_raw(),
+        gid: user.gid.as_raw(),
+        switch: true,
+    })
 }
 
 /// Every ancestor of `dir` must let the `postgres` user through.
@@ -65,7 +76,9 @@ fn check_traversable(dir: &Path, run_as: RunAs) -> anyhow::Result<()> {
         return Ok(());
     }
     for ancestor in dir.ancestors().skip(1) {
-        let Ok(meta) = std::fs::metadata(ancestor) else { continue };
+        let Ok(meta) = std::fs::metadata(ancestor) else {
+            continue;
+        };
         let mode = meta.permissions().mode();
         let ok = mode & 0o001 != 0 || (meta.uid() == run_as.uid && mode & 0o100 != 0);
         if !ok {
@@ -97,14 +110,23 @@ pub async fn start(data_dir: &Path, bin_dir: &Path) -> anyhow::Result<Postgres> 
         own_dir(&pgdata, run_as)?;
         tracing::info!(pg.data = %pgdata.display(), "initialising the private PostgreSQL cluster");
         let mut initdb = tokio::process::Command::new(bin_dir.join("initdb"));
-        initdb
-            .arg("-D")
-            .arg(&pgdata)
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"]);
+        initdb.arg("-D").arg(&pgdata).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ]);
         prepare(&mut initdb, run_as, &log)?;
         let status = initdb.status().await.context("running initdb")?;
         if !status.success() {
-            bail!("initdb failed ({status}); see {}:\n{}", log.display(), super::tail(&log, 15));
+            bail!(
+                "initdb failed ({status}); see {}:\n{}",
+                log.display(),
+                super::tail(&log, 15)
+            );
         }
     }
     // Lock files left by a killed run would block the start.
@@ -124,10 +146,21 @@ pub async fn start(data_dir: &Path, bin_dir: &Path) -> anyhow::Result<Postgres> 
         .arg(&pgdata)
         .arg("-k")
         .arg(&sockets)
-        .args(["-c", "listen_addresses=", "-c", "max_connections=100", "-c", "fsync=on"]);
+        .args([
+            "-c",
+            "listen_addresses=",
+            "-c",
+            "max_connections=100",
+            "-c",
+            "fsync=on",
+        ]);
     prepare(&mut postgres, run_as, &log)?;
     let process = postgres.spawn().context("starting postgres")?;
-    let mut child = Child { name: "postgres", process, stop_signal: Signal::SIGINT };
+    let mut child = Child {
+        name: "postgres",
+        process,
+        stop_signal: Signal::SIGINT,
+    };
 
     let admin_url = format!("host={} user=postgres dbname=postgres", sockets.display());
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -135,7 +168,9 @@ pub async fn start(data_dir: &Path, bin_dir: &Path) -> anyhow::Result<Postgres> 
         child.check_alive(&log)?;
         match AsyncPgConnection::establish(&admin_url).await {
             Ok(conn) => break conn,
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
             Err(e) => bail!("the private PostgreSQL did not accept connections within 60 s: {e}"),
         }
     };
@@ -150,7 +185,9 @@ pub async fn start(data_dir: &Path, bin_dir: &Path) -> anyhow::Result<Postgres> 
     .get_result(&mut conn)
     .await?;
     if !found.exists {
-        diesel::sql_query(format!("CREATE DATABASE {DATABASE}")).execute(&mut conn).await?;
+        diesel::sql_query(format!("CREATE DATABASE {DATABASE}"))
+            .execute(&mut conn)
+            .await?;
     }
     tracing::info!(pg.socket = %sockets.display(), "private PostgreSQL ready");
     Ok(Postgres {
@@ -164,7 +201,11 @@ pub async fn start(data_dir: &Path, bin_dir: &Path) -> anyhow::Result<Postgres> 
 fn postmaster_alive(pid_file: &Path) -> bool {
     std::fs::read_to_string(pid_file)
         .ok()
-        .and_then(|text| text.lines().next().and_then(|l| l.trim().parse::<i32>().ok()))
+        .and_then(|text| {
+            text.lines()
+                .next()
+                .and_then(|l| l.trim().parse::<i32>().ok())
+        })
         .is_some_and(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             !stat.is_empty() && !stat.contains(") Z ")

@@ -36,7 +36,16 @@ pub async fn start(data_dir: &Path, binary: &Path) -> anyhow::Result<Redis> {
         .arg("0")
         .arg("--unixsocket")
         .arg(&socket)
-        .args(["--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .args([
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ])
         .arg("--dir")
         .arg(&work);
     prepare(&mut command, me, &log)?;
@@ -46,15 +55,25 @@ pub async fn start(data_dir: &Path, binary: &Path) -> anyhow::Result<Redis> {
             binary.display()
         )
     })?;
-    let mut child = Child { name: "redis", process, stop_signal: Signal::SIGTERM };
+    let mut child = Child {
+        name: "redis",
+        process,
+        stop_signal: Signal::SIGTERM,
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while !socket.exists() {
         child.check_alive(&log)?;
         if Instant::now() > deadline {
-            bail!("the private Redis did not open {} within 20 s", socket.display());
+            bail!(
+                "the private Redis did not open {} within 20 s",
+                socket.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tracing::info!(redis.socket = %socket.display(), "private Redis ready");
-    Ok(Redis { child, url: format!("redis+unix://{}", socket.display()) })
+    Ok(Redis {
+        child,
+        url: format!("redis+unix://{}", socket.display()),
+    })
 }

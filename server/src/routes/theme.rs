@@ -20,7 +20,10 @@ pub async fn toggle(headers: HeaderMap) -> Response {
     (
         [(
             header::SET_COOKIE,
-            format!("{THEME_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax", next.as_str()),
+            format!(
+                "{THEME_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+                next.as_str()
+            ),
         )],
         Redirect::to(&back),
     )

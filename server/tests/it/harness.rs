@@ -20,7 +20,8 @@ pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 pub const PASSWORD: &str = "correct horse battery";
 
 fn database_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 fn redis_url() -> String {
@@ -66,7 +67,9 @@ impl Reply {
     }
 
     pub fn location(&self) -> Option<&str> {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
     }
 }
 
@@ -81,7 +84,9 @@ impl TestApp {
     ) -> Result<TestApp, Box<dyn std::error::Error + Send + Sync>> {
         let schema = format!("kiln_test_{}", unique());
         let mut admin = AsyncPgConnection::establish(&database_url()).await?;
-        diesel::sql_query(format!("CREATE SCHEMA {schema}")).execute(&mut admin).await?;
+        diesel::sql_query(format!("CREATE SCHEMA {schema}"))
+            .execute(&mut admin)
+            .await?;
         let url = with_search_path(&database_url(), &schema);
         let pool: DbPool = db::pool(&url, 4)?;
         db::migrate(&pool).await?;
@@ -104,8 +109,13 @@ impl TestApp {
     }
 
     /// Sends a request from 192.0.2.1 (or `ip`).
-    pub async fn send_from(&self, ip: [u8; 4], mut req: Request<Body>) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
-        req.extensions_mut().insert(ConnectInfo(SocketAddr::from((ip, 40000))));
+    pub async fn send_from(
+        &self,
+        ip: [u8; 4],
+        mut req: Request<Body>,
+    ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((ip, 40000))));
         let response: Response<Body> = self.router.clone().oneshot(req).await?;
         let status = response.status();
         let headers = response.headers().clone();
@@ -117,16 +127,26 @@ impl TestApp {
         })
     }
 
-    pub async fn get(&self, path: &str, session: Option<&str>) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn get(
+        &self,
+        path: &str,
+        session: Option<&str>,
+    ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
         let mut req = Request::get(path);
         if let Some(id) = session {
             req = req.header(header::COOKIE, format!("kiln_session={id}"));
         }
-        self.send_from([192, 0, 2, 1], req.body(Body::empty())?).await
+        self.send_from([192, 0, 2, 1], req.body(Body::empty())?)
+            .await
     }
 
     /// Calls a server function the way the browser's client does (form-encoded POST).
-    pub async fn call(&self, name: &str, form: &[(&str, &str)], session: Option<&str>) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn call(
+        &self,
+        name: &str,
+        form: &[(&str, &str)],
+        session: Option<&str>,
+    ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
         self.call_from([192, 0, 2, 1], name, form, session).await
     }
 
@@ -144,7 +164,8 @@ impl TestApp {
         if let Some(id) = session {
             req = req.header(header::COOKIE, format!("kiln_session={id}"));
         }
-        self.send_from(ip, req.body(Body::from(encode(form)))?).await
+        self.send_from(ip, req.body(Body::from(encode(form)))?)
+            .await
     }
 
     /// Creates a user directly (as `kiln user create` does).
@@ -156,17 +177,34 @@ impl TestApp {
     }
 
     /// Signs in and returns the session id.
-    pub async fn login(&self, name: &str, password: &str) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-        let reply = self.call("login", &[("username", name), ("password", password)], None).await?;
-        assert_eq!(reply.status, StatusCode::OK, "login of {name}: {}", reply.body);
+    pub async fn login(
+        &self,
+        name: &str,
+        password: &str,
+    ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        let reply = self
+            .call("login", &[("username", name), ("password", password)], None)
+            .await?;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login of {name}: {}",
+            reply.body
+        );
         reply.session().ok_or_else(|| "no session cookie".into())
     }
 
     /// The audit log, newest first, as (action, outcome, actor_name).
-    pub async fn audit(&self) -> Result<Vec<(String, String, Option<String>)>, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn audit(
+        &self,
+    ) -> Result<Vec<(String, String, Option<String>)>, Box<dyn std::error::Error + Send + Sync>>
+    {
         let mut conn = self.state.db.get().await?;
         let rows = db::audit::recent(&mut conn, 100).await?;
-        Ok(rows.into_iter().map(|r| (r.action, r.outcome, r.actor_name)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.action, r.outcome, r.actor_name))
+            .collect())
     }
 
     /// Drops the schema and the Redis keys this test made.
@@ -178,7 +216,10 @@ impl TestApp {
             .query_async(&mut conn)
             .await?;
         if !keys.is_empty() {
-            let _: () = deadpool_redis::redis::cmd("DEL").arg(keys).query_async(&mut conn).await?;
+            let _: () = deadpool_redis::redis::cmd("DEL")
+                .arg(keys)
+                .query_async(&mut conn)
+                .await?;
         }
         self.state.db.close();
         let mut admin = AsyncPgConnection::establish(&database_url()).await?;
@@ -205,7 +246,9 @@ fn encode(form: &[(&str, &str)]) -> String {
 fn pct(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -47,7 +47,10 @@ async fn unknown_pages_are_404_and_pages_render_on_the_server() -> TestResult {
     assert!(settings.body.contains("Change password") && settings.body.contains("Users"));
     let nodes = app.get("/nodes", Some(&session)).await?;
     assert!(nodes.body.contains("No nodes yet"));
-    assert_eq!(app.get("/pkg/nothing-here.js", None).await?.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/pkg/nothing-here.js", None).await?.status,
+        StatusCode::NOT_FOUND
+    );
     app.cleanup().await
 }
 
@@ -60,7 +63,11 @@ async fn theme_switch_without_javascript_sets_the_cookie() -> TestResult {
         .body(axum::body::Body::empty())?;
     let reply = app.send_from([192, 0, 2, 1], req).await?;
     assert_eq!(reply.location(), Some("/settings"));
-    let cookie = reply.headers.get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let cookie = reply
+        .headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     assert!(cookie.starts_with("kiln_theme=dark"), "{cookie}");
     app.cleanup().await
 }
@@ -68,11 +75,14 @@ async fn theme_switch_without_javascript_sets_the_cookie() -> TestResult {
 #[tokio::test(flavor = "multi_thread")]
 async fn migrations_are_reversible() -> TestResult {
     let schema = format!("kiln_test_{}", unique());
-    let base = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let base = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     {
         use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
         let mut admin = AsyncPgConnection::establish(&base).await?;
-        diesel::sql_query(format!("CREATE SCHEMA {schema}")).execute(&mut admin).await?;
+        diesel::sql_query(format!("CREATE SCHEMA {schema}"))
+            .execute(&mut admin)
+            .await?;
     }
     let pool = db::pool(&with_search_path(&base, &schema), 2)?;
     let applied = db::migrate(&pool).await?;
@@ -83,6 +93,8 @@ async fn migrations_are_reversible() -> TestResult {
     pool.close();
     use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
     let mut admin = AsyncPgConnection::establish(&base).await?;
-    diesel::sql_query(format!("DROP SCHEMA {schema} CASCADE")).execute(&mut admin).await?;
+    diesel::sql_query(format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut admin)
+        .await?;
     Ok(())
 }

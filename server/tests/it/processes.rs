@@ -21,7 +21,9 @@ fn kiln(data_dir: &Path) -> Command {
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// A minimal HTTP/1.0 request; returns the status and the raw head.
@@ -35,7 +37,11 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16
     )?;
     let mut out = String::new();
     stream.read_to_string(&mut out)?;
-    let status = out.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     Ok((status, out))
 }
 
@@ -109,7 +115,10 @@ fn version_and_bad_configuration() -> TestResult {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("kiln "));
 
-    let out = Command::new(KILN).env("KILN_LISTEN", "not-an-address").arg("serve").output()?;
+    let out = Command::new(KILN)
+        .env("KILN_LISTEN", "not-an-address")
+        .arg("serve")
+        .output()?;
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "one line: {err}");
@@ -137,15 +146,28 @@ fn private_databases_live_and_die_with_kiln() -> TestResult {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    create.stdin.take().ok_or("stdin")?.write_all(format!("{PASSWORD}\n").as_bytes())?;
+    create
+        .stdin
+        .take()
+        .ok_or("stdin")?
+        .write_all(format!("{PASSWORD}\n").as_bytes())?;
     let out = create.wait_with_output()?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Created administrator boss"));
-    assert!(postgres_pid(&data).is_none_or(|p| !pid_alive(p)), "user create stops its database");
+    assert!(
+        postgres_pid(&data).is_none_or(|p| !pid_alive(p)),
+        "user create stops its database"
+    );
 
     // Serve on the same data: the user exists, sign-in works.
     let port = free_port()?;
-    let mut server = kiln(&data).args(["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn()?;
+    let mut server = kiln(&data)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .spawn()?;
     wait_ready(port, &mut server)?;
     let body = format!("username=boss&password={}", PASSWORD.replace(' ', "+"));
     let (status, head) = http(port, "POST", "/api/fn/login", &body)?;
@@ -162,7 +184,9 @@ fn private_databases_live_and_die_with_kiln() -> TestResult {
 
     // Restart on the same data after the crash; then a graceful SIGTERM.
     let port = free_port()?;
-    let mut server = kiln(&data).args(["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn()?;
+    let mut server = kiln(&data)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .spawn()?;
     wait_ready(port, &mut server)?;
     let (status, _) = http(port, "POST", "/api/fn/login", &body)?;
     assert_eq!(status, 200, "data survived the restart");
@@ -181,13 +205,21 @@ fn private_databases_live_and_die_with_kiln() -> TestResult {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "clean exit: {status}");
-    assert!(gone_within(&[pg], 5) && gone_within(&redis, 5), "children stopped");
-    assert!(!data.join("postgres/postmaster.pid").exists(), "postgres shut down cleanly");
+    assert!(
+        gone_within(&[pg], 5) && gone_within(&redis, 5),
+        "children stopped"
+    );
+    assert!(
+        !data.join("postgres/postmaster.pid").exists(),
+        "postgres shut down cleanly"
+    );
     Ok(())
 }
 
 fn nix_term(pid: u32) -> std::io::Result<()> {
-    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
     if status.success() {
         Ok(())
     } else {

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Kiln's one entry point for people and CI.
+#
+#   ./kiln.sh up      install what is missing, build the release binary, start Kiln on
+#                     http://127.0.0.1:8080 with its data in one directory
+#   ./kiln.sh test    the whole suite: fmt, clippy (ssr + hydrate), unit, integration and
+#                     browser tests against real PostgreSQL, Redis and Chromium
+#   ./kiln.sh build   the release binary only (target/release/kiln, assets embedded)
+#   ./kiln.sh bench   build, then measure start-up, memory, bundle size and SSR throughput
+#   ./kiln.sh setup   only install the tools (Debian packages, wasm32 target, trunk, ...)
+#
+# Everything comes from Debian's packages and crates.io; nothing else is downloaded.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+TRUNK_VERSION=0.21.14
+WASM_OPT_VERSION=0.116.1
+
+say() { printf '\033[1;33m[kiln]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[kiln] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    die "need root to run: $*"; fi
+}
+
+# --- tools -------------------------------------------------------------------------------
+
+APT_UPDATED=0
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  if [ "$APT_UPDATED" = 0 ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The wasm-bindgen version the lockfile pins (the CLI must match it exactly).
+locked_wasm_bindgen() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+cargo_install() { # name version [--locked]
+  local name=$1 version=$2; shift 2
+  say "installing $name $version from crates.io (a few minutes, once)"
+  cargo install "$name" --version "$version" "$@" --quiet
+}
+
+setup_tools() {
+  apt_install ca-certificates gcc libc6-dev postgresql redis-server procps
+  command -v rustup >/dev/null || die "rustup is required (the Rust toolchain)"
+  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
+  rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
+
+  local wb; wb="$(locked_wasm_bindgen)"
+  [ -n "$wb" ] || die "no wasm-bindgen in Cargo.lock"
+  grep -q "^wasm_bindgen = \"$wb\"" Trunk.toml || die "Trunk.toml pins a different wasm-bindgen than Cargo.lock ($wb)"
+  [ "$(trunk --version 2>/dev/null)" = "trunk $TRUNK_VERSION" ] || cargo_install trunk "$TRUNK_VERSION" --locked
+  # wasm-bindgen-cli's own lockfile names a yanked crate: install without --locked.
+  [ "$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $wb" ] || cargo_install wasm-bindgen-cli "$wb"
+  # Debian's binaryen is too old (the optimised module fails to hydrate): use crates.io's.
+  wasm-opt --version 2>/dev/null | grep -q "version ${WASM_OPT_VERSION#0.}" || \
+    wasm-opt --version 2>/dev/null | grep -q "version 116" || cargo_install wasm-opt "$WASM_OPT_VERSION" --locked
+}
+
+setup_test_tools() {
+  apt_install chromium chromium-driver
+}
+
+# --- building ----------------------------------------------------------------------------
+
+build_frontend() { # [--release]
+  say "building the browser bundle (trunk ${1:-})"
+  cargo fetch --quiet
+  mkdir -p "$TARGET_DIR"
+  rm -rf target/site/pkg
+  trunk build ${1:-} >/dev/null 2>"$TARGET_DIR/trunk.log" || { cat "$TARGET_DIR/trunk.log" >&2; die "trunk build failed"; }
+}
+
+build_release() {
+  build_frontend --release
+  say "building the release server (assets embedded)"
+  cargo build --release --locked -p kiln-server
+}
+
+# --- services for tests ------------------------------------------------------------------
+
+# Uses the machine's PostgreSQL and Redis (trust auth, database `test`), starting them when
+# they are not running; where that is not possible (a machine without trust auth), starts
+# throwaway private servers and points the tests at them.
+ensure_test_services() {
+  mkdir -p "$TARGET_DIR"
+  if ! pg_ok "postgres://postgres@127.0.0.1:5432/test"; then
+    if ls /etc/postgresql/*/main >/dev/null 2>&1; then
+      say "starting the machine's PostgreSQL"
+      as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start 2>/dev/null || true
+      for _ in $(seq 50); do pg_ok "postgres://postgres@127.0.0.1:5432/postgres" && break; sleep 0.2; done
+      pg_ok "postgres://postgres@127.0.0.1:5432/postgres" && ! pg_ok "postgres://postgres@127.0.0.1:5432/test" && \
+        psql -qX "postgres://postgres@127.0.0.1:5432/postgres" -c 'CREATE DATABASE test' >/dev/null 2>&1 || true
+    fi
+  fi
+  if pg_ok "postgres://postgres@127.0.0.1:5432/test"; then
+    export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/test"
+  else
+    start_private_test_postgres
+  fi
+  if redis_ok 6379; then
+    export TEST_REDIS_URL="redis://127.0.0.1:6379"
+  else
+    say "starting the machine's Redis"
+    as_root mkdir -p /var/lib/redis /var/log/redis
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log >/dev/null 2>&1 || true
+    for _ in $(seq 50); do redis_ok 6379 && break; sleep 0.1; done
+    if redis_ok 6379; then export TEST_REDIS_URL="redis://127.0.0.1:6379"; else
+      redis-server --daemonize yes --bind 127.0.0.1 --port 56379 --save "" --appendonly no \
+        --dir /tmp --logfile "$TARGET_DIR/test-redis.log"
+      for _ in $(seq 50); do redis_ok 56379 && break; sleep 0.1; done
+      redis_ok 56379 || die "could not start a Redis for the tests"
+      export TEST_REDIS_URL="redis://127.0.0.1:56379"
+    fi
+  fi
+  say "tests use PostgreSQL ${TEST_DATABASE_URL%%\?*} and Redis $TEST_REDIS_URL"
+}
+
+pg_ok() { psql -qtAX "$1" -c 'select 1' >/dev/null 2>&1; }
+redis_ok() { [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ]; }
+
+start_private_test_postgres() {
+  local bin; bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)"
+  local dir=/tmp/kiln-test-pg
+  say "starting a throwaway PostgreSQL on 127.0.0.1:55432 for the tests"
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    as_root mkdir -p "$dir" && as_root chown postgres: "$dir"
+    as_root runuser -u postgres -- "$bin/initdb" -D "$dir" -U postgres --auth=trust --no-sync >/dev/null
+  fi
+  as_root runuser -u postgres -- "$bin/pg_ctl" -D "$dir" -o "-p 55432 -k /tmp -c listen_addresses=127.0.0.1" \
+    -l "$dir/log" start >/dev/null 2>&1 || true
+  for _ in $(seq 50); do pg_ok "postgres://postgres@127.0.0.1:55432/postgres" && break; sleep 0.2; done
+  pg_ok "postgres://postgres@127.0.0.1:55432/test" || \
+    psql -qX "postgres://postgres@127.0.0.1:55432/postgres" -c 'CREATE DATABASE test' >/dev/null
+  export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:55432/test"
+}
+
+# --- commands ----------------------------------------------------------------------------
+
+cmd_up() {
+  setup_tools
+  build_release
+  local data="${KILN_DATA_DIR:-}"
+  if [ -z "$data" ]; then
+    # The private PostgreSQL runs as `postgres` when we are root and cannot enter /root.
+    if [ "$(id -u)" = 0 ]; then data=/var/lib/kiln; else data="$ROOT/.kiln"; fi
+  fi
+  say "starting Kiln on http://${KILN_LISTEN:-127.0.0.1:8080} (data in $data; Ctrl-C stops it)"
+  exec "$TARGET_DIR/release/kiln" serve --data-dir "$data"
+}
+
+cmd_test() {
+  local started=$SECONDS
+  setup_tools
+  setup_test_tools
+  ensure_test_services
+  say "cargo fmt --check"
+  cargo fmt --all -- --check
+  say "clippy (ssr, native)"
+  cargo clippy --locked --workspace --all-targets -- -D warnings
+  say "clippy (hydrate, wasm32)"
+  cargo clippy --locked -p kiln-frontend -p kiln-app --features kiln-app/hydrate --target wasm32-unknown-unknown -- -D warnings
+  build_frontend --release
+  say "building the server used by the browser tests"
+  cargo build --locked -p kiln-server
+  say "unit, integration and browser tests"
+  cargo test --locked --workspace --no-fail-fast
+  say "all checks passed in $((SECONDS - started)) s"
+}
+
+cmd_bench() {
+  setup_tools
+  apt_install wrk curl
+  build_release
+  ensure_test_services
+  KILN_BIN="$TARGET_DIR/release/kiln" bash "$ROOT/scripts/bench.sh"
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  test) cmd_test ;;
+  build) setup_tools; build_release; say "built $TARGET_DIR/release/kiln" ;;
+  bench) cmd_bench ;;
+  setup) setup_tools; setup_test_tools ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
