@@ -5,6 +5,10 @@
 //! [`Harness::start`] brings everything up; [`Harness::finish`] tears it down and, when the test
 //! failed, leaves a screenshot in `target/e2e-failure-<name>.png` and prints the server's log.
 //! The guards also clean up on their own (`Drop`) if a test panics half-way.
+//!
+//! Environment: `KILN_BIN` (the server binary, default `<target>/debug/kiln`), `CHROMEDRIVER`
+//! and `CHROMIUM` (default `/usr/bin/…`), `KILN_E2E_KEEP=1` (keep the scratch directory with
+//! the logs and databases of a failed run).
 
 pub mod browser;
 pub mod kiln;
