@@ -14,6 +14,7 @@ pub mod db;
 pub mod embedded;
 pub mod errors;
 pub mod http;
+pub mod proxmox;
 pub mod routes;
 pub mod runtime;
 pub mod telemetry;

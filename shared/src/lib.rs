@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod pve;
 pub mod theme;
 pub mod validate;
 
