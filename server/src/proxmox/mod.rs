@@ -7,13 +7,16 @@
 //!   applied", and each HTTP failure class PVE produces.
 //! - Request/response types live in `kiln_shared::pve`, named after the API path.
 
+pub mod client;
 pub mod error;
+pub mod tasks;
+pub mod tls;
 
 use async_trait::async_trait;
 use kiln_shared::pve::{
-    AccessTicket, ClusterNode, ClusterResource, LxcConfig, LxcCreate, LxcInterface, LxcListItem,
-    LxcStatusCurrent, NodeNetwork, NodeStorage, Permissions, Pool, RrdPoint, StorageContent,
-    TaskLogLine, TaskStatus, Upid, Version,
+    AccessTicket, ClusterNode, ClusterResource, CreatedToken, LxcConfig, LxcCreate, LxcInterface,
+    LxcListItem, LxcStatusCurrent, NodeNetwork, NodeStorage, Permissions, Pool, RrdPoint,
+    StorageContent, TaskLogLine, TaskStatus, Upid, Version,
 };
 
 pub use error::Error;
@@ -146,6 +149,20 @@ pub trait ProxmoxApi: Send + Sync {
     /// `GET /nodes/{node}/tasks/{upid}/log?start=..&limit=..`.
     async fn task_log(&self, _upid: &Upid, _start: u64, _limit: u64) -> Result<Vec<TaskLogLine>> {
         Err(Error::NotImplemented("task_log"))
+    }
+    /// `POST /access/users/{userid}/token/{tokenid}` with `privsep`.
+    async fn create_token(
+        &self,
+        _userid: &str,
+        _tokenid: &str,
+        _privsep: bool,
+        _comment: &str,
+    ) -> Result<CreatedToken> {
+        Err(Error::NotImplemented("create_token"))
+    }
+    /// `PUT /access/acl`: grant `role` on `path` to an API token (`user@realm!tokenid`).
+    async fn grant_token_role(&self, _path: &str, _role: &str, _token: &str) -> Result<()> {
+        Err(Error::NotImplemented("grant_token_role"))
     }
     /// `POST /access/ticket` (password or ticket renewal; `otp` for two factors).
     async fn access_ticket(

@@ -346,6 +346,29 @@ pub type Permissions = BTreeMap<String, BTreeMap<String, PermissionFlag>>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PermissionFlag(#[serde(deserialize_with = "de::flag")] pub bool);
 
+/// `POST /access/users/{userid}/token/{tokenid}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    /// `user@realm!tokenid`.
+    #[serde(rename = "full-tokenid")]
+    pub full_tokenid: String,
+    /// The secret, shown once.
+    pub value: String,
+}
+
+/// What a TLS probe saw: shown to the user before trusting a node (TOFU).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateInfo {
+    /// SHA-256 of the DER certificate, upper-case hex pairs joined by `:` (as PVE shows it).
+    pub fingerprint: String,
+    pub subject: String,
+    pub issuer: String,
+    /// RFC 3339.
+    pub not_before: String,
+    /// RFC 3339.
+    pub not_after: String,
+}
+
 /// `POST /nodes/{node}/lxc`: the parameters Kiln sends when creating a container.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LxcCreate {
