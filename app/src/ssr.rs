@@ -10,6 +10,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kiln_shared::AppError;
 use kiln_shared::auth::{CurrentUser, UserSummary};
+use kiln_shared::nodes::{NodeInput, NodeSummary, NodeView, PveLogin, TokenCreated};
+use kiln_shared::pve::CertificateInfo;
 use leptos::prelude::*;
 
 /// What the server's auth middleware learned about a request.
@@ -76,6 +78,62 @@ pub trait Backend: Send + Sync + 'static {
 
 /// The backend as provided in context.
 pub type SharedBackend = Arc<dyn Backend>;
+
+/// Proxmox nodes: everything the node pages need from the server. Every method is scoped to
+/// `user`: another user's node is "not found".
+#[async_trait]
+pub trait NodesBackend: Send + Sync + 'static {
+    /// The user's nodes with a live health check each.
+    async fn list_nodes(&self, user: &CurrentUser) -> Result<Vec<NodeView>, AppError>;
+    /// One node with its health.
+    async fn get_node(&self, user: &CurrentUser, id: i64) -> Result<NodeView, AppError>;
+    /// The certificate a host presents (trust on first use).
+    async fn probe_certificate(&self, host: &str, port: u16) -> Result<CertificateInfo, AppError>;
+    /// Tests the token against the pinned certificate, then saves the node.
+    async fn add_node(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        input: NodeInput,
+    ) -> Result<NodeSummary, AppError>;
+    /// Signs in once with a password, creates an API token `kiln-…` with privilege separation
+    /// and the roles Kiln needs, and saves the node with it. The password is not kept.
+    async fn add_node_with_login(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        input: NodeInput,
+        login: PveLogin,
+    ) -> Result<TokenCreated, AppError>;
+    /// Edits a node; an empty secret keeps the stored one.
+    async fn update_node(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        id: i64,
+        input: NodeInput,
+    ) -> Result<NodeSummary, AppError>;
+    async fn delete_node(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        id: i64,
+    ) -> Result<(), AppError>;
+    async fn set_default_node(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        id: i64,
+    ) -> Result<(), AppError>;
+}
+
+/// The nodes backend as provided in context.
+pub type SharedNodes = Arc<dyn NodesBackend>;
+
+/// The nodes backend, or `Internal` when the server forgot to provide it.
+pub fn nodes_backend() -> Result<SharedNodes, AppError> {
+    use_context::<SharedNodes>().ok_or(AppError::Internal)
+}
 
 /// The backend, or `Internal` when the server forgot to provide it.
 pub fn backend() -> Result<SharedBackend, AppError> {

@@ -10,6 +10,7 @@ use leptos::config::LeptosOptions;
 use crate::auth::rate_limit::LoginLimiter;
 use crate::auth::sessions::SessionStore;
 use crate::config::Config;
+use crate::crypto::SecretKey;
 use crate::db::{self, DbPool};
 
 #[derive(Clone)]
@@ -30,6 +31,8 @@ pub struct AppState {
     pub assets: Assets,
     /// What leptos_axum needs to render (output name, pkg dir).
     pub leptos: LeptosOptions,
+    /// The key that encrypts secrets at rest (node token secrets, ...).
+    pub secret_key: SecretKey,
 }
 
 impl std::fmt::Debug for AppState {
@@ -47,8 +50,14 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    /// Assembles the state from connected pools.
-    pub fn new(config: Config, db: DbPool, redis: deadpool_redis::Pool, assets: Assets) -> Self {
+    /// Assembles the state from connected pools and the secret key.
+    pub fn new(
+        config: Config,
+        db: DbPool,
+        redis: deadpool_redis::Pool,
+        assets: Assets,
+        secret_key: SecretKey,
+    ) -> Self {
         let sessions = SessionStore::new(
             redis.clone(),
             config.redis_prefix.clone(),
@@ -74,6 +83,7 @@ impl AppState {
             has_users: Arc::new(AtomicBool::new(false)),
             assets,
             leptos,
+            secret_key,
         }
     }
 

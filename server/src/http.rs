@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware;
 use axum::routing::{get, post};
-use kiln_app::ssr::SharedBackend;
+use kiln_app::ssr::{SharedBackend, SharedNodes};
 use kiln_app::{App, shell};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -19,6 +19,7 @@ use tower_http::trace::TraceLayer;
 use crate::app_state::AppState;
 use crate::auth::middleware::gate;
 use crate::auth::service::AuthService;
+use crate::nodes::NodeService;
 use crate::routes::{assets, health, theme};
 
 /// Largest request body accepted (forms and server-function arguments are small).
@@ -27,7 +28,11 @@ const BODY_LIMIT: usize = 1024 * 1024;
 /// Builds the whole application router over `state`.
 pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(AuthService::new(state.clone()));
-    let context = move || provide_context(backend.clone());
+    let nodes: SharedNodes = Arc::new(NodeService::new(state.clone()));
+    let context = move || {
+        provide_context(backend.clone());
+        provide_context(nodes.clone());
+    };
     let routes = generate_route_list(App);
     let page_assets = state.assets.clone();
     let app = move || shell(page_assets.clone());

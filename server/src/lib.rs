@@ -10,10 +10,12 @@
 pub mod app_state;
 pub mod auth;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod embedded;
 pub mod errors;
 pub mod http;
+pub mod nodes;
 pub mod proxmox;
 pub mod routes;
 pub mod runtime;

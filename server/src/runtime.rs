@@ -12,6 +12,7 @@ use kiln_shared::validate;
 use crate::app_state::AppState;
 use crate::auth::service::AuthService;
 use crate::config::Config;
+use crate::crypto::SecretKey;
 use crate::db;
 use crate::embedded::{self, Child};
 use crate::routes::assets::built_assets;
@@ -119,9 +120,16 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
             "built without the frontend assets: pages will not hydrate (run ./kiln.sh build)"
         );
     }
+    let key = load_key(&config, &services.db).await?;
     let listen = config.listen;
     let grace = config.shutdown_grace;
-    let state = AppState::new(config, services.db.clone(), services.redis.clone(), assets);
+    let state = AppState::new(
+        config,
+        services.db.clone(),
+        services.redis.clone(),
+        assets,
+        key,
+    );
     let app = crate::http::router(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -146,6 +154,16 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
         } => tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish in time"),
     }
     Ok(())
+}
+
+/// Loads the secret key and checks it against the database's key check value.
+async fn load_key(config: &Config, db: &db::DbPool) -> anyhow::Result<SecretKey> {
+    let key = SecretKey::load(
+        config.secret_key.as_ref().map(|k| k.0.as_str()),
+        &config.data_dir,
+    )?;
+    crate::crypto::verify_key(db, &key).await?;
+    Ok(key)
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -193,11 +211,13 @@ pub async fn create_user(
     let services = Services::start(&config).await?;
     let result = async {
         db::migrate(&services.db).await?;
+        let key = load_key(&config, &services.db).await?;
         let state = AppState::new(
             config,
             services.db.clone(),
             services.redis.clone(),
             built_assets(),
+            key,
         );
         AuthService::new(state)
             .create_user_cli(&name, password, admin)

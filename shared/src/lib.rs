@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod nodes;
 pub mod pve;
 pub mod theme;
 pub mod validate;

@@ -45,16 +45,3 @@ pub fn PackagesPage() -> impl IntoView {
         </EmptyState>
     }
 }
-
-#[component]
-pub fn NodesPage() -> impl IntoView {
-    view! {
-        <PageHeader title="Nodes" subtitle="The Proxmox VE nodes and clusters Kiln talks to." />
-        <EmptyState icon="nodes" title="No nodes yet — add one">
-            <p class="muted">
-                "A node is a Proxmox VE host reached over its API (port 8006) and SSH. "
-                "Adding nodes is not available in this version yet; it arrives with Proxmox support."
-            </p>
-        </EmptyState>
-    }
-}

@@ -3,10 +3,12 @@
 mod auth;
 mod dashboard;
 mod empty;
+mod nodes;
 mod settings;
 
 pub use crate::components::error::NotFoundPage;
 pub use auth::{LoginPage, SetupPage};
 pub use dashboard::DashboardPage;
-pub use empty::{ContainersPage, NodesPage, PackagesPage, TemplatesPage};
+pub use empty::{ContainersPage, PackagesPage, TemplatesPage};
+pub use nodes::{NodeEditPage, NodeNewPage, NodesPage};
 pub use settings::SettingsPage;

@@ -80,6 +80,18 @@ pub struct Config {
     pub redis_server_bin: PathBuf,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// The key for secrets at rest (base64); `None` uses `<data dir>/secret.key`.
+    pub secret_key: Option<Redacted>,
+}
+
+/// A configuration value that is never printed.
+#[derive(Clone)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// A configuration problem, printed as one line naming the key.
@@ -118,6 +130,7 @@ struct FileConfig {
     postgres_bin_dir: Option<String>,
     redis_server_bin: Option<String>,
     shutdown_grace_secs: Option<u64>,
+    secret_key: Option<String>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -207,6 +220,10 @@ const POSTGRES_BIN_DIR: Key = Key {
 const REDIS_SERVER_BIN: Key = Key {
     toml: "redis_server_bin",
     env: "KILN_REDIS_SERVER_BIN",
+};
+const SECRET_KEY: Key = Key {
+    toml: "secret_key",
+    env: "KILN_SECRET_KEY",
 };
 const SHUTDOWN_GRACE: Key = Key {
     toml: "shutdown_grace_secs",
@@ -370,6 +387,7 @@ impl Config {
             PathBuf::from("redis-server"),
         )?;
         let shutdown_grace = secs(&SHUTDOWN_GRACE, env, file.shutdown_grace_secs, 20, 0)?;
+        let secret_key = raw(&SECRET_KEY, None, env, file.secret_key).map(|(_, v)| Redacted(v));
         Ok(Config {
             listen,
             data_dir,
@@ -385,6 +403,7 @@ impl Config {
             postgres_bin_dir,
             redis_server_bin,
             shutdown_grace,
+            secret_key,
         })
     }
 }

@@ -77,6 +77,18 @@ pub async fn record(conn: &mut AsyncPgConnection, entry: &Entry<'_>) -> QueryRes
         .map(|_| ())
 }
 
+/// Writes an audit row from a pool; a failure is logged, not returned (the action it records
+/// already happened).
+pub async fn record_logged(pool: &super::DbPool, entry: Entry<'_>) {
+    let result = match pool.get().await {
+        Ok(mut conn) => record(&mut conn, &entry).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(error) = result {
+        tracing::error!(%error, audit.action = entry.action, "writing the audit log failed");
+    }
+}
+
 /// A row as read back (tests and, later, the audit page).
 #[derive(Debug, Clone, Queryable)]
 pub struct AuditRow {

@@ -5,6 +5,8 @@
 //! with `From`.
 
 pub mod audit;
+pub mod meta;
+pub mod nodes;
 pub mod schema;
 pub mod users;
 

@@ -11,6 +11,34 @@ diesel::table! {
         updated_at -> Timestamptz,
         password_changed_at -> Timestamptz,
         last_login_at -> Nullable<Timestamptz>,
+        default_node_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    app_meta (key) {
+        key -> Text,
+        value -> Bytea,
+    }
+}
+
+diesel::table! {
+    nodes (id) {
+        id -> Int8,
+        owner_id -> Int8,
+        name -> Text,
+        host -> Text,
+        port -> Int4,
+        is_cluster -> Bool,
+        fingerprint -> Text,
+        token_id -> Text,
+        token_secret -> Bytea,
+        ssh_user -> Text,
+        ssh_port -> Int4,
+        ssh_host_key -> Nullable<Text>,
+        is_lab -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -29,4 +57,4 @@ diesel::table! {
 }
 
 diesel::joinable!(audit_log -> users (actor_id));
-diesel::allow_tables_to_appear_in_same_query!(users, audit_log);
+diesel::allow_tables_to_appear_in_same_query!(users, audit_log, nodes);

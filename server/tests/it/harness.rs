@@ -99,7 +99,9 @@ impl TestApp {
         config.redis_prefix = prefix.clone();
         config.database_url = Some(url);
         tweak(&mut config);
-        let state = AppState::new(config, pool, redis, kiln_app::Assets::default());
+        let key = kiln_server::crypto::SecretKey::generate()?;
+        kiln_server::crypto::verify_key(&pool, &key).await?;
+        let state = AppState::new(config, pool, redis, kiln_app::Assets::default(), key);
         Ok(TestApp {
             router: kiln_server::http::router(state.clone()),
             state,

@@ -1,0 +1,405 @@
+//! Nodes: the list with live health, and the add/edit form (certificate confirmed on first
+//! use, then an API token or a one-time Proxmox sign-in that creates one).
+
+use kiln_shared::AppError;
+use kiln_shared::nodes::{NodeInput, NodeView, PveLogin};
+use kiln_shared::pve::CertificateInfo;
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+use crate::components::confirm::ConfirmButton;
+use crate::components::layout::{EmptyState, PageHeader};
+use crate::components::toast::use_toaster;
+use crate::functions::nodes::{
+    add_node, add_node_with_login, delete_node, get_node, list_nodes, probe_node, set_default_node,
+    update_node,
+};
+
+#[component]
+pub fn NodesPage() -> impl IntoView {
+    let version = RwSignal::new(0u32);
+    let nodes = Resource::new(move || version.get(), |_| list_nodes());
+    view! {
+        <PageHeader title="Nodes" subtitle="The Proxmox VE nodes and clusters Kiln talks to.">
+            <a class="btn btn-primary" href="/nodes/new" data-test="add-node">"Add node"</a>
+        </PageHeader>
+        <Transition fallback=|| view! { <p class="muted">"Checking your nodes…"</p> }>
+            {move || Suspend::new(async move {
+                match nodes.await {
+                    Err(e) => view! { <div class="alert alert-error">{e.to_string()}</div> }.into_any(),
+                    Ok(list) if list.is_empty() => view! {
+                        <EmptyState icon="nodes" title="No nodes yet — add one">
+                            <p class="muted">
+                                "A node is a Proxmox VE host reached over its API (port 8006) with an API token. "
+                                "Kiln shows its certificate for you to confirm, then keeps the token encrypted."
+                            </p>
+                            <div class="empty-actions">
+                                <a class="btn btn-primary" href="/nodes/new">"Add a node"</a>
+                            </div>
+                        </EmptyState>
+                    }.into_any(),
+                    Ok(list) => view! {
+                        <div class="grid">
+                            {list.into_iter().map(|v| view! { <NodeCard view=v version /> }).collect_view()}
+                        </div>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+fn percent(used: Option<u64>, max: Option<u64>) -> Option<f64> {
+    match (used, max) {
+        (Some(u), Some(m)) if m > 0 => Some(u as f64 * 100.0 / m as f64),
+        _ => None,
+    }
+}
+
+fn gib(bytes: Option<u64>) -> String {
+    bytes
+        .map(|b| format!("{:.1} GiB", b as f64 / 1_073_741_824.0))
+        .unwrap_or_else(|| "–".into())
+}
+
+#[component]
+fn NodeCard(view: NodeView, version: RwSignal<u32>) -> impl IntoView {
+    let toaster = use_toaster();
+    let NodeView { node, health } = view;
+    let id = node.id;
+    let name = node.name.clone();
+    let test = Action::new(move |_: &()| async move { get_node(id).await });
+    Effect::new(move |_| match test.value().get() {
+        Some(Ok(v)) if v.health.online => toaster.success(format!(
+            "{} answers: Proxmox VE {}",
+            v.node.name,
+            v.health.version.unwrap_or_default()
+        )),
+        Some(Ok(v)) => toaster.error(format!(
+            "{} is offline: {}",
+            v.node.name,
+            v.health.error.unwrap_or_default()
+        )),
+        Some(Err(e)) => toaster.error(e.to_string()),
+        None => {}
+    });
+    let make_default = Action::new(move |_: &()| async move { set_default_node(id).await });
+    let remove = Action::new(move |_: &()| async move { delete_node(id).await });
+    Effect::new(move |_| {
+        if let Some(result) = make_default.value().get() {
+            match result {
+                Ok(()) => toaster.success("Default node changed."),
+                Err(e) => toaster.error(e.to_string()),
+            }
+            version.update(|v| *v += 1);
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = remove.value().get() {
+            match result {
+                Ok(()) => toaster.success("Node removed."),
+                Err(e) => toaster.error(e.to_string()),
+            }
+            version.update(|v| *v += 1);
+        }
+    });
+    let status = if health.online {
+        ("badge badge-ok", "online")
+    } else {
+        ("badge badge-danger", "offline")
+    };
+    view! {
+        <article class="card node-card" data-test="node-card">
+            <div class="row">
+                <h2 class="card-title">{node.name.clone()}</h2>
+                <span class=status.0>{status.1}</span>
+                {node.is_default.then(|| view! { <span class="badge badge-accent">"default"</span> })}
+                {node.is_lab.then(|| view! { <span class="badge badge-warn" title="A simulated Proxmox node: demo data">"lab node"</span> })}
+            </div>
+            <p class="muted small">
+                {format!("{}:{}", node.host, node.port)}
+                {health.version.clone().map(|v| format!(" · Proxmox VE {v}"))}
+            </p>
+            {health.certificate_changed.clone().map(|cert| view! {
+                <div class="alert alert-warn" role="alert">
+                    "The node's certificate changed. New fingerprint: " <code>{cert.fingerprint}</code>
+                    " — " <a href=format!("/nodes/{id}/edit")>"review and confirm it"</a>
+                </div>
+            })}
+            {health.error.clone().filter(|_| health.certificate_changed.is_none()).map(|e| view! {
+                <div class="alert alert-error small">{e}</div>
+            })}
+            {(!health.missing_privileges.is_empty()).then(|| view! {
+                <div class="alert alert-warn small">
+                    "The token lacks: " {health.missing_privileges.join(", ")}
+                </div>
+            })}
+            {health.members.iter().map(|m| {
+                let cpu = m.cpu.map(|c| c * 100.0);
+                let mem = percent(m.mem, m.maxmem);
+                view! {
+                    <div class="member">
+                        <div class="row small">
+                            <span class=if m.online { "dot dot-ok" } else { "dot dot-danger" }></span>
+                            <strong>{m.name.clone()}</strong>
+                            <span class="spacer"></span>
+                            <span class="muted">{format!("{} cores · {} RAM", m.maxcpu.unwrap_or(0), gib(m.maxmem))}</span>
+                        </div>
+                        <div class="small muted">"CPU " {cpu.map(|c| format!("{c:.0}%")).unwrap_or_else(|| "–".into())}</div>
+                        <div class="progress" role="progressbar" aria-label="CPU" aria-valuenow=cpu.unwrap_or(0.0).round()>
+                            <div class="progress-bar" style=format!("width: {:.0}%", cpu.unwrap_or(0.0))></div>
+                        </div>
+                        <div class="small muted">"RAM " {mem.map(|c| format!("{c:.0}%")).unwrap_or_else(|| "–".into())}</div>
+                        <div class="progress" role="progressbar" aria-label="Memory" aria-valuenow=mem.unwrap_or(0.0).round()>
+                            <div class="progress-bar" style=format!("width: {:.0}%", mem.unwrap_or(0.0))></div>
+                        </div>
+                    </div>
+                }
+            }).collect_view()}
+            <div class="row card-actions">
+                <button type="button" class="btn btn-sm" data-test="test-node"
+                    aria-busy=move || test.pending().get().then_some("true")
+                    on:click=move |_| { test.dispatch(()); }>"Test connection"</button>
+                {(!node.is_default).then(|| view! {
+                    <button type="button" class="btn btn-sm btn-ghost" on:click=move |_| { make_default.dispatch(()); }>"Make default"</button>
+                })}
+                <a class="btn btn-sm btn-ghost" href=format!("/nodes/{id}/edit")>"Edit"</a>
+                <ConfirmButton
+                    label="Delete".into()
+                    question=format!("Remove {name} from Kiln? Nothing on the node is changed.")
+                    confirm_label="Remove node".into()
+                    danger=true
+                    on_confirm=Callback::new(move |()| { remove.dispatch(()); })
+                />
+            </div>
+        </article>
+    }
+}
+
+/// `/nodes/new`.
+#[component]
+pub fn NodeNewPage() -> impl IntoView {
+    view! {
+        <PageHeader title="Add a node" subtitle="Connect Kiln to a Proxmox VE node or cluster." />
+        <NodeForm existing=None />
+    }
+}
+
+/// `/nodes/:id/edit`.
+#[component]
+pub fn NodeEditPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let node = Resource::new(id, get_node);
+    view! {
+        <PageHeader title="Edit node" subtitle="Change the address or credentials, or confirm a new certificate." />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match node.await {
+                    Ok(view) => view! { <NodeForm existing=Some(view) /> }.into_any(),
+                    Err(e) => Err::<(), AppError>(e).into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// The add/edit form: connection → certificate → credentials.
+#[component]
+fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
+    let toaster = use_toaster();
+    let navigate = use_navigate();
+    let editing = existing.as_ref().map(|v| v.node.id);
+    let initial = existing.map(|v| v.node);
+    let name = RwSignal::new(initial.as_ref().map(|n| n.name.clone()).unwrap_or_default());
+    let host = RwSignal::new(initial.as_ref().map(|n| n.host.clone()).unwrap_or_default());
+    let port = RwSignal::new(
+        initial
+            .as_ref()
+            .map(|n| n.port.to_string())
+            .unwrap_or_else(|| "8006".into()),
+    );
+    let is_cluster = RwSignal::new(initial.as_ref().is_some_and(|n| n.is_cluster));
+    let fingerprint = RwSignal::new(
+        initial
+            .as_ref()
+            .map(|n| n.fingerprint.clone())
+            .unwrap_or_default(),
+    );
+    let cert = RwSignal::new(None::<CertificateInfo>);
+    let use_login = RwSignal::new(false);
+    let token_id = RwSignal::new(
+        initial
+            .as_ref()
+            .map(|n| n.token_id.clone())
+            .unwrap_or_default(),
+    );
+    let token_secret = RwSignal::new(String::new());
+    let pve_user = RwSignal::new("root".to_owned());
+    let pve_realm = RwSignal::new("pam".to_owned());
+    let pve_password = RwSignal::new(String::new());
+    let pve_otp = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<AppError>);
+    let field =
+        move |f: &'static str| move || error.get().and_then(|e| e.field(f).map(str::to_owned));
+
+    let probe = Action::new(move |_: &()| {
+        let (h, p) = (
+            host.get_untracked(),
+            port.get_untracked().parse::<u16>().unwrap_or(0),
+        );
+        async move { probe_node(h, p).await }
+    });
+    Effect::new(move |_| match probe.value().get() {
+        Some(Ok(info)) => {
+            error.set(None);
+            cert.set(Some(info));
+        }
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
+    });
+
+    let input = move || NodeInput {
+        name: name.get_untracked(),
+        host: host.get_untracked(),
+        port: port.get_untracked().parse().unwrap_or(0),
+        is_cluster: is_cluster.get_untracked(),
+        fingerprint: fingerprint.get_untracked(),
+        token_id: token_id.get_untracked(),
+        token_secret: token_secret.get_untracked(),
+    };
+    let save = Action::new(move |_: &()| {
+        let input = input();
+        let login = use_login.get_untracked().then(|| PveLogin {
+            username: pve_user.get_untracked(),
+            password: pve_password.get_untracked(),
+            realm: pve_realm.get_untracked(),
+            otp: Some(pve_otp.get_untracked()).filter(|o| !o.is_empty()),
+        });
+        async move {
+            match (editing, login) {
+                (Some(id), _) => update_node(id, input)
+                    .await
+                    .map(|n| format!("Saved {}.", n.name)),
+                (None, Some(login)) => add_node_with_login(input, login).await.map(|t| {
+                    format!(
+                        "Added {}. Created token {} with {}.",
+                        t.node.name,
+                        t.token_id,
+                        t.grants.join(", ")
+                    )
+                }),
+                (None, None) => add_node(input).await.map(|n| format!("Added {}.", n.name)),
+            }
+        }
+    });
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(message)) => {
+            toaster.success(message);
+            navigate("/nodes", Default::default());
+        }
+        Some(Err(e)) => {
+            toaster.error(e.to_string());
+            error.set(Some(e));
+        }
+        None => {}
+    });
+    let confirmed = move || !fingerprint.get().is_empty();
+
+    view! {
+        <form class="form card node-form" data-test="node-form" on:submit=move |ev| { ev.prevent_default(); save.dispatch(()); }>
+            <h2 class="card-title">"1. Connection"</h2>
+            <div class="field">
+                <label for="node-name">"Name"</label>
+                <input id="node-name" required bind:value=name placeholder="pve-home" aria-invalid=move || field("name")().map(|_| "true") />
+                <div class="field-error">{field("name")}</div>
+            </div>
+            <div class="row">
+                <div class="field spacer">
+                    <label for="node-host">"Host"</label>
+                    <input id="node-host" required bind:value=host placeholder="pve.lan or 192.168.1.10"
+                        on:input=move |_| { fingerprint.set(String::new()); cert.set(None); }
+                        aria-invalid=move || field("host")().map(|_| "true") />
+                    <div class="field-error">{field("host")}</div>
+                </div>
+                <div class="field">
+                    <label for="node-port">"Port"</label>
+                    <input id="node-port" inputmode="numeric" bind:value=port
+                        on:input=move |_| { fingerprint.set(String::new()); cert.set(None); } />
+                    <div class="field-error">{field("port")}</div>
+                </div>
+            </div>
+            <label class="checkbox"><input type="checkbox" bind:checked=is_cluster />" This is a cluster (Kiln will see every member)"</label>
+
+            <h2 class="card-title">"2. Certificate"</h2>
+            <p class="muted small">"Proxmox uses a self-signed certificate. Check its fingerprint against the node (Datacenter → node → System → Certificates) before you trust it."</p>
+            <div class="row">
+                <button type="button" class="btn" data-test="probe"
+                    aria-busy=move || probe.pending().get().then_some("true")
+                    on:click=move |_| { probe.dispatch(()); }>"Check certificate"</button>
+                {move || confirmed().then(|| view! { <span class="badge badge-ok">"trusted"</span> })}
+            </div>
+            {move || cert.get().map(|c| {
+                let fp = c.fingerprint.clone();
+                view! {
+                    <dl class="cert" data-test="certificate">
+                        <dt>"SHA-256"</dt><dd><code>{c.fingerprint.clone()}</code></dd>
+                        <dt>"Subject"</dt><dd>{c.subject.clone()}</dd>
+                        <dt>"Issuer"</dt><dd>{c.issuer.clone()}</dd>
+                        <dt>"Valid"</dt><dd>{format!("{} – {}", c.not_before, c.not_after)}</dd>
+                    </dl>
+                    <button type="button" class="btn btn-primary" data-test="trust"
+                        disabled=move || fingerprint.get() == fp
+                        on:click={let fp = c.fingerprint.clone(); move |_| fingerprint.set(fp.clone())}>"Trust this certificate"</button>
+                }
+            })}
+            <div class="field-error">{field("fingerprint")}</div>
+
+            <h2 class="card-title">"3. Credentials"</h2>
+            {editing.is_none().then(|| view! {
+                <div class="tabs" role="tablist">
+                    <button type="button" role="tab" aria-selected=move || (!use_login.get()).to_string() on:click=move |_| use_login.set(false)>"API token"</button>
+                    <button type="button" role="tab" aria-selected=move || use_login.get().to_string() data-test="login-tab" on:click=move |_| use_login.set(true)>"Sign in once and create a token"</button>
+                </div>
+            })}
+            <Show when=move || !use_login.get() fallback=move || view! {
+                <p class="muted small">"Kiln signs in once, creates a token with privilege separation and the roles it needs, and forgets the password."</p>
+                <div class="row">
+                    <div class="field spacer"><label for="pve-user">"User"</label><input id="pve-user" bind:value=pve_user /><div class="field-error">{field("pve_username")}</div></div>
+                    <div class="field"><label for="pve-realm">"Realm"</label>
+                        <select id="pve-realm" bind:value=pve_realm><option value="pam">"pam"</option><option value="pve">"pve"</option></select></div>
+                </div>
+                <div class="field"><label for="pve-password">"Password"</label><input id="pve-password" type="password" autocomplete="off" bind:value=pve_password /><div class="field-error">{field("pve_password")}</div></div>
+                <div class="field"><label for="pve-otp">"Two-factor code (if enabled)"</label><input id="pve-otp" inputmode="numeric" autocomplete="one-time-code" bind:value=pve_otp /><div class="field-error">{field("pve_otp")}</div></div>
+            }>
+                <div class="field">
+                    <label for="token-id">"Token ID"</label>
+                    <input id="token-id" bind:value=token_id placeholder="root@pam!kiln" aria-invalid=move || field("token_id")().map(|_| "true") />
+                    <div class="hint">"Datacenter → Permissions → API Tokens. Kiln needs VM and datastore privileges on /."</div>
+                    <div class="field-error">{field("token_id")}</div>
+                </div>
+                <div class="field">
+                    <label for="token-secret">"Secret"</label>
+                    <input id="token-secret" type="password" autocomplete="off" bind:value=token_secret
+                        placeholder=if editing.is_some() { "unchanged" } else { "" }
+                        aria-invalid=move || field("token_secret")().map(|_| "true") />
+                    <div class="field-error">{field("token_secret")}</div>
+                </div>
+            </Show>
+            {move || error.get().and_then(|e| e.field(kiln_shared::FieldErrors::FORM).map(|m| view! { <div class="alert alert-error">{m.to_owned()}</div> }))}
+            <div class="form-actions">
+                <a class="btn btn-ghost" href="/nodes">"Cancel"</a>
+                <button type="submit" class="btn btn-primary" data-test="save-node" disabled=move || !confirmed()
+                    aria-busy=move || save.pending().get().then_some("true")>
+                    {if editing.is_some() { "Test and save" } else { "Test and add node" }}
+                </button>
+            </div>
+        </form>
+    }
+}

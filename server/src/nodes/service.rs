@@ -1,0 +1,448 @@
+//! `NodeService`: the server side of the node pages (the app's `NodesBackend`).
+
+use async_trait::async_trait;
+use kiln_app::ssr::{NodesBackend, RequestCtx};
+use kiln_shared::AppError;
+use kiln_shared::auth::CurrentUser;
+use kiln_shared::nodes::{NodeInput, NodeSummary, NodeView, PveLogin, TokenCreated};
+use kiln_shared::pve::CertificateInfo;
+use serde_json::json;
+
+use super::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, check, client_for};
+use crate::app_state::AppState;
+use crate::db::audit::{self, Entry};
+use crate::db::nodes::{self, NewNode, NodeChanges, NodeRow};
+use crate::errors;
+use crate::proxmox::client::{Auth, Client, ClientConfig};
+use crate::proxmox::{Error, ProxmoxApi, tls};
+
+/// The roles "sign in once" grants to the token it creates.
+const TOKEN_GRANTS: &[(&str, &str)] = &[
+    ("/", "PVEVMAdmin"),
+    ("/", "PVEDatastoreUser"),
+    ("/", "PVEAuditor"),
+];
+
+#[derive(Clone, Debug)]
+pub struct NodeService {
+    /// Pools, key, configuration.
+    state: AppState,
+}
+
+impl NodeService {
+    pub fn new(state: AppState) -> Self {
+        NodeService { state }
+    }
+
+    async fn conn(&self) -> Result<crate::db::DbConn, AppError> {
+        self.state
+            .db
+            .get()
+            .await
+            .map_err(|e| errors::db("getting a database connection", e))
+    }
+
+    async fn audit(&self, entry: Entry<'_>) {
+        audit::record_logged(&self.state.db, entry).await;
+    }
+
+    async fn row(&self, user: &CurrentUser, id: i64) -> Result<NodeRow, AppError> {
+        let mut conn = self.conn().await?;
+        nodes::get(&mut conn, user.id, id)
+            .await
+            .map_err(|e| errors::db("loading a node", e))?
+            .ok_or_else(|| AppError::NotFound("No such node.".into()))
+    }
+
+    /// The health of one stored node; a changed certificate is probed so the user can review it.
+    async fn view(&self, row: &NodeRow, default: Option<i64>) -> NodeView {
+        let mut health = match client_for(row, &self.state.secret_key) {
+            Ok(client) => check(&client).await,
+            Err(e) => kiln_shared::nodes::NodeHealth {
+                error: Some(format!("cannot use the stored credentials: {e}")),
+                ..Default::default()
+            },
+        };
+        if let (Some(_), Ok(port)) = (&health.certificate_changed, u16::try_from(row.port))
+            && let Ok(full) = tls::probe(&row.host, port, CONNECT_TIMEOUT).await
+        {
+            health.certificate_changed = Some(full);
+        }
+        NodeView {
+            node: row.summary(default),
+            health,
+        }
+    }
+
+    /// Checks that `api` answers and accepts the credentials; errors land on the right field.
+    async fn verify(api: &dyn ProxmoxApi) -> Result<(), AppError> {
+        match api.version().await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(field_error(&e)),
+        }
+    }
+
+    fn client(input: &NodeInput, auth: Auth) -> Result<Client, AppError> {
+        Client::new(ClientConfig {
+            host: input.host.trim().to_owned(),
+            port: input.port,
+            fingerprint: input.fingerprint.clone(),
+            auth,
+            connect_timeout: CONNECT_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
+        })
+        .map_err(|e| errors::internal("building a Proxmox client", e))
+    }
+
+    /// Inserts the node and its encrypted secret; the first node becomes the default.
+    async fn save(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        input: &NodeInput,
+        is_lab: bool,
+    ) -> Result<NodeSummary, AppError> {
+        let mut conn = self.conn().await?;
+        let row = nodes::insert(
+            &mut conn,
+            &NewNode {
+                owner_id: user.id,
+                name: input.name.trim(),
+                host: input.host.trim(),
+                port: i32::from(input.port),
+                is_cluster: input.is_cluster,
+                fingerprint: &input.fingerprint,
+                token_id: input.token_id.trim(),
+                token_secret: &[],
+                is_lab,
+            },
+        )
+        .await
+        .map_err(|e| errors::db("adding a node", e))?
+        .ok_or_else(|| AppError::invalid("name", "You already have a node with this name."))?;
+        let sealed = self
+            .state
+            .secret_key
+            .encrypt(
+                input.token_secret.trim().as_bytes(),
+                &NodeRow::secret_context(row.id),
+            )
+            .map_err(|e| errors::internal("encrypting a token secret", e))?;
+        nodes::set_secret(&mut conn, row.id, &sealed)
+            .await
+            .map_err(|e| errors::db("storing a token secret", e))?;
+        let mut default = nodes::default_for(&mut conn, user.id)
+            .await
+            .map_err(|e| errors::db("reading the default node", e))?;
+        if default.is_none() {
+            nodes::set_default(&mut conn, user.id, Some(row.id))
+                .await
+                .map_err(|e| errors::db("setting the default node", e))?;
+            default = Some(row.id);
+        }
+        drop(conn);
+        tracing::info!(node.id = row.id, node.name = %row.name, user.name = %user.username, "node added");
+        self.audit(Entry {
+            actor_id: Some(user.id),
+            actor_name: Some(&user.username),
+            target: Some(&row.name),
+            source_ip: Some(&ctx.client_ip),
+            detail: json!({ "host": row.host, "port": row.port, "token_id": row.token_id, "is_lab": is_lab }),
+            ..Entry::new("node.add")
+        })
+        .await;
+        Ok(row.summary(default))
+    }
+
+    /// Adds a node without a browser (the lab node registered by `kiln.sh up`).
+    pub async fn add_lab_node(
+        &self,
+        user: &CurrentUser,
+        input: NodeInput,
+    ) -> Result<NodeSummary, AppError> {
+        let ctx = RequestCtx {
+            client_ip: "local".into(),
+            ..RequestCtx::default()
+        };
+        input.validate(true)?;
+        Self::verify(&Self::client(
+            &input,
+            Auth::Token {
+                id: input.token_id.clone(),
+                secret: input.token_secret.clone(),
+            },
+        )?)
+        .await?;
+        self.save(&ctx, user, &input, true).await
+    }
+}
+
+/// Puts a connection failure on the field the user should look at.
+fn field_error(err: &Error) -> AppError {
+    match err {
+        Error::Connect { .. } | Error::Timeout { .. } => {
+            AppError::invalid("host", format!("Kiln cannot reach the node: {err}"))
+        }
+        Error::CertificateChanged { .. } => AppError::invalid(
+            "fingerprint",
+            "The node now presents a different certificate than the one you confirmed. Check it again.",
+        ),
+        Error::Unauthorized { .. } => {
+            AppError::invalid("token_secret", "The node refused these credentials.")
+        }
+        Error::Forbidden { .. } => AppError::invalid(
+            "token_id",
+            format!("The credentials lack a permission: {err}"),
+        ),
+        other => AppError::invalid(
+            kiln_shared::FieldErrors::FORM,
+            format!("The node answered with an error: {other}"),
+        ),
+    }
+}
+
+#[async_trait]
+impl NodesBackend for NodeService {
+    async fn list_nodes(&self, user: &CurrentUser) -> Result<Vec<NodeView>, AppError> {
+        let mut conn = self.conn().await?;
+        let rows = nodes::list(&mut conn, user.id)
+            .await
+            .map_err(|e| errors::db("listing nodes", e))?;
+        let default = nodes::default_for(&mut conn, user.id)
+            .await
+            .map_err(|e| errors::db("reading the default node", e))?;
+        drop(conn);
+        let checks = rows.iter().map(|row| self.view(row, default));
+        Ok(futures::future::join_all(checks).await)
+    }
+
+    async fn get_node(&self, user: &CurrentUser, id: i64) -> Result<NodeView, AppError> {
+        let row = self.row(user, id).await?;
+        let mut conn = self.conn().await?;
+        let default = nodes::default_for(&mut conn, user.id)
+            .await
+            .map_err(|e| errors::db("reading the default node", e))?;
+        drop(conn);
+        Ok(self.view(&row, default).await)
+    }
+
+    async fn probe_certificate(&self, host: &str, port: u16) -> Result<CertificateInfo, AppError> {
+        let mut errors = kiln_shared::FieldErrors::default();
+        errors.check("host", kiln_shared::nodes::host(host));
+        errors.check("port", kiln_shared::nodes::port(port));
+        errors.into_result()?;
+        tls::probe(host.trim(), port, CONNECT_TIMEOUT)
+            .await
+            .map_err(|e| AppError::invalid("host", format!("Kiln cannot reach the node: {e}")))
+    }
+
+    async fn add_node(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        input: NodeInput,
+    ) -> Result<NodeSummary, AppError> {
+        input.validate(true)?;
+        let client = Self::client(
+            &input,
+            Auth::Token {
+                id: input.token_id.trim().to_owned(),
+                secret: input.token_secret.trim().to_owned(),
+            },
+        )?;
+        Self::verify(&client).await?;
+        self.save(ctx, user, &input, false).await
+    }
+
+    async fn add_node_with_login(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        mut input: NodeInput,
+        login: PveLogin,
+    ) -> Result<TokenCreated, AppError> {
+        // The token does not exist yet: check everything else first.
+        input.token_id = format!("{}@{}!kiln", login.username, login.realm);
+        input.token_secret = "pending".into();
+        input.validate(true)?;
+        login.validate()?;
+        let userid = format!("{}@{}", login.username, login.realm);
+        let client = Self::client(
+            &input,
+            Auth::Password {
+                username: userid.clone(),
+                password: login.password.clone(),
+                otp: login.otp.clone().filter(|o| !o.is_empty()),
+            },
+        )?;
+        Self::verify(&client)
+            .await
+            .map_err(|e| match e.field("token_secret") {
+                Some(_) => AppError::invalid(
+                    "pve_password",
+                    "Proxmox refused this user, password or code.",
+                ),
+                None => e,
+            })?;
+        let suffix: String = crate::auth::tokens::digest(
+            &crate::auth::tokens::random_token()
+                .map_err(|e| errors::internal("making a token name", e))?,
+        )
+        .chars()
+        .take(6)
+        .collect();
+        let tokenid = format!("kiln-{suffix}");
+        let created = client
+            .create_token(&userid, &tokenid, true, "Created by Kiln")
+            .await
+            .map_err(|e| field_error(&e))?;
+        let mut grants = Vec::new();
+        for (path, role) in TOKEN_GRANTS {
+            client
+                .grant_token_role(path, role, &created.full_tokenid)
+                .await
+                .map_err(|e| field_error(&e))?;
+            grants.push(format!("{role} on {path}"));
+        }
+        input.token_id = created.full_tokenid.clone();
+        input.token_secret = created.value;
+        let node = self.save(ctx, user, &input, false).await?;
+        self.audit(Entry {
+            actor_id: Some(user.id),
+            actor_name: Some(&user.username),
+            target: Some(&node.name),
+            source_ip: Some(&ctx.client_ip),
+            detail: json!({ "token_id": created.full_tokenid, "grants": grants }),
+            ..Entry::new("node.token.create")
+        })
+        .await;
+        Ok(TokenCreated {
+            node,
+            token_id: created.full_tokenid,
+            grants,
+        })
+    }
+
+    async fn update_node(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        id: i64,
+        mut input: NodeInput,
+    ) -> Result<NodeSummary, AppError> {
+        input.validate(false)?;
+        let row = self.row(user, id).await?;
+        let secret = if input.token_secret.trim().is_empty() {
+            self.state
+                .secret_key
+                .decrypt_string(&row.token_secret, &NodeRow::secret_context(row.id))
+                .map_err(|e| errors::internal("decrypting a token secret", e))?
+        } else {
+            input.token_secret.trim().to_owned()
+        };
+        input.token_secret = secret.clone();
+        let client = Self::client(
+            &input,
+            Auth::Token {
+                id: input.token_id.trim().to_owned(),
+                secret,
+            },
+        )?;
+        Self::verify(&client).await?;
+        let mut conn = self.conn().await?;
+        let changes = NodeChanges {
+            name: input.name.trim(),
+            host: input.host.trim(),
+            port: i32::from(input.port),
+            is_cluster: input.is_cluster,
+            fingerprint: &input.fingerprint,
+            token_id: input.token_id.trim(),
+        };
+        let updated = nodes::update(&mut conn, user.id, id, &changes)
+            .await
+            .map_err(|e| {
+                if e.to_string().contains("unique") {
+                    AppError::invalid("name", "You already have a node with this name.")
+                } else {
+                    errors::db("updating a node", e)
+                }
+            })?;
+        if updated == 0 {
+            return Err(AppError::NotFound("No such node.".into()));
+        }
+        let sealed = self
+            .state
+            .secret_key
+            .encrypt(input.token_secret.as_bytes(), &NodeRow::secret_context(id))
+            .map_err(|e| errors::internal("encrypting a token secret", e))?;
+        nodes::set_secret(&mut conn, id, &sealed)
+            .await
+            .map_err(|e| errors::db("storing a token secret", e))?;
+        let row = nodes::get(&mut conn, user.id, id)
+            .await
+            .map_err(|e| errors::db("loading a node", e))?
+            .ok_or_else(|| AppError::NotFound("No such node.".into()))?;
+        let default = nodes::default_for(&mut conn, user.id)
+            .await
+            .map_err(|e| errors::db("reading the default node", e))?;
+        drop(conn);
+        self.audit(Entry {
+            actor_id: Some(user.id),
+            actor_name: Some(&user.username),
+            target: Some(&row.name),
+            source_ip: Some(&ctx.client_ip),
+            detail: json!({ "host": row.host, "port": row.port, "fingerprint": row.fingerprint }),
+            ..Entry::new("node.update")
+        })
+        .await;
+        Ok(row.summary(default))
+    }
+
+    async fn delete_node(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        id: i64,
+    ) -> Result<(), AppError> {
+        let row = self.row(user, id).await?;
+        // Containers do not exist yet; once they do, deletion is refused while any references
+        // this node (the foreign key will say so).
+        let mut conn = self.conn().await?;
+        nodes::delete(&mut conn, user.id, id)
+            .await
+            .map_err(|e| errors::db("deleting a node", e))?;
+        drop(conn);
+        self.audit(Entry {
+            actor_id: Some(user.id),
+            actor_name: Some(&user.username),
+            target: Some(&row.name),
+            source_ip: Some(&ctx.client_ip),
+            ..Entry::new("node.delete")
+        })
+        .await;
+        Ok(())
+    }
+
+    async fn set_default_node(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        id: i64,
+    ) -> Result<(), AppError> {
+        let row = self.row(user, id).await?;
+        let mut conn = self.conn().await?;
+        nodes::set_default(&mut conn, user.id, Some(id))
+            .await
+            .map_err(|e| errors::db("setting the default node", e))?;
+        drop(conn);
+        self.audit(Entry {
+            actor_id: Some(user.id),
+            actor_name: Some(&user.username),
+            target: Some(&row.name),
+            source_ip: Some(&ctx.client_ip),
+            ..Entry::new("node.default")
+        })
+        .await;
+        Ok(())
+    }
+}
