@@ -144,18 +144,19 @@ pub enum CertFailure {
 /// inner error from `source()`, so that one is opened with `get_ref`.
 pub fn cert_failure(err: &(dyn std::error::Error + 'static)) -> Option<CertFailure> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(current) = next {
+    // Bounded: a chain is a handful of links; never loop on a cyclic one.
+    for _ in 0..16 {
+        let current = next?;
         if let Some(found) = inspect(current) {
             return Some(found);
         }
-        if let Some(inner) = current
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            && let Some(found) = inspect(inner)
-        {
-            return Some(found);
-        }
-        next = current.source();
+        next = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => match io.get_ref() {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => current.source(),
+            },
+            None => current.source(),
+        };
     }
     None
 }
@@ -175,5 +176,38 @@ fn inspect(err: &(dyn std::error::Error + 'static)) -> Option<CertFailure> {
         | rustls::Error::PeerIncompatible(_)
         | rustls::Error::PeerMisbehaved(_)) => Some(CertFailure::Other(other.to_string())),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mismatch_is_recorded_and_found_through_nested_io_errors() {
+        let verifier = PinnedVerifier::new(fingerprint(b"pinned"));
+        let slot = verifier.mismatch_slot();
+        let presented = CertificateDer::from(b"presented".to_vec());
+        let Err(err) = verifier.verify_server_cert(
+            &presented,
+            &[],
+            &ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+            &[],
+            UnixTime::now(),
+        ) else {
+            panic!("a different certificate must be refused");
+        };
+        let actual = fingerprint(b"presented");
+        assert_eq!(
+            slot.lock().ok().and_then(|s| s.clone()),
+            Some(actual.clone())
+        );
+        // tokio-rustls and hyper wrap the rustls error in io::Errors (whose `source()` skips
+        // the wrapped error).
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, err);
+        let outer = std::io::Error::other(inner);
+        assert_eq!(cert_failure(&outer), Some(CertFailure::Mismatch(actual)));
+        let plain = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(cert_failure(&plain), None);
     }
 }
