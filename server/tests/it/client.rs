@@ -567,6 +567,46 @@ async fn handshake_failures_are_retried_with_backoff_even_for_post() -> TestResu
 }
 
 #[tokio::test]
+async fn a_stalled_handshake_is_a_connect_timeout() -> TestResult {
+    // Accepts TCP connections and never answers the TLS hello.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    let stub = Stub::start(|_: &Seen| Reply::data(json!(null))).await?;
+    let mut config = stub.config(token_auth());
+    config.port = port;
+    config.connect_timeout = Duration::from_millis(200);
+    config.request_timeout = Duration::from_secs(5);
+    let tuning = Tuning {
+        retry_attempts: 2,
+        ..fast()
+    };
+    let client = Client::with_tuning(config, tuning)?;
+    let started = std::time::Instant::now();
+    match client.lxc_start("pve", 101).await {
+        Err(err @ Error::Connect { .. }) => {
+            assert!(err.to_string().contains("no connection within"), "{err}");
+        }
+        other => panic!("expected a connect timeout, got {other:?}"),
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "nothing was sent: retried"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    Ok(())
+}
+
+#[tokio::test]
 async fn failures_after_sending_are_not_retried() -> TestResult {
     let stub = Stub::start(|seen: &Seen| match seen.api_path() {
         "/nodes/pve/lxc/101/status/start" => Reply::fail(500, "got timeout"),
