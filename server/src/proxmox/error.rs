@@ -45,6 +45,13 @@ pub enum Error {
         exitstatus: String,
         log_tail: Vec<String>,
     },
+    /// The connection broke after the request was sent. The request may have been applied.
+    #[error("{what} failed after it was sent: {detail}")]
+    Transport { what: String, detail: String },
+    /// The client cannot build the request (bad fingerprint, host, credentials or parameters).
+    /// Nothing was sent; repeating it will fail the same way.
+    #[error("the Proxmox client is misconfigured: {detail}")]
+    Config { detail: String },
     /// The method is not implemented by this `ProxmoxApi` (test fakes).
     #[error("{0} is not implemented here")]
     NotImplemented(&'static str),

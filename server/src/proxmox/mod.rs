@@ -6,11 +6,21 @@
 //! - [`Error`]: tells "failed before anything was sent — safe to retry" from "may have been
 //!   applied", and each HTTP failure class PVE produces.
 //! - Request/response types live in `kiln_shared::pve`, named after the API path.
+//!
+//! Code map: `client` (config, auth, retry policy), `api` (the trait methods, one request
+//! each), `transport` (one HTTP exchange and the error mapping), `pin` (the pinned-certificate
+//! verifier), `ticket` (password sessions), `params` (path segments, form pairs), `tls`
+//! (fingerprints and the trust-on-first-use probe), `tasks` (waiting for UPIDs).
 
+mod api;
 pub mod client;
 pub mod error;
+mod params;
+mod pin;
 pub mod tasks;
+mod ticket;
 pub mod tls;
+mod transport;
 
 use async_trait::async_trait;
 use kiln_shared::pve::{
@@ -19,6 +29,7 @@ use kiln_shared::pve::{
     StorageContent, TaskLogLine, TaskStatus, Upid, Version,
 };
 
+pub use client::{Auth, Client, ClientConfig, Tuning};
 pub use error::Error;
 
 /// `Result` with [`Error`].

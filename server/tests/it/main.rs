@@ -5,7 +5,9 @@
 //! `TEST_DATABASE_URL` / `TEST_REDIS_URL` to use other servers than the machine's defaults.
 
 mod auth;
+mod client;
 mod harness;
 mod operations;
 mod processes;
+mod pve_stub;
 mod users;
