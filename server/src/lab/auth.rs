@@ -192,7 +192,10 @@ pub fn make_ticket(state: &State, user: &str, now: i64) -> String {
 
 /// The CSRF token that goes with tickets of `user` made at `now`.
 pub fn make_csrf(state: &State, user: &str, now: i64) -> String {
-    format!("{now:08X}:{}", sign(state, &format!("csrf:{user}:{now:08X}")))
+    format!(
+        "{now:08X}:{}",
+        sign(state, &format!("csrf:{user}:{now:08X}"))
+    )
 }
 
 /// Verifies a ticket; returns the user and when it was made.
@@ -234,7 +237,8 @@ pub fn ticket_from_cookie(cookie: &str) -> Option<String> {
     cookie.split(';').find_map(|c| {
         let value = c.trim().strip_prefix("PVEAuthCookie=")?;
         Some(
-            form_urlencoded::parse(format!("t={value}").as_bytes())
+            // Percent-decode, but keep `+` (base64 in the signature), as PVE does.
+            form_urlencoded::parse(format!("t={}", value.replace('+', "%2B")).as_bytes())
                 .next()
                 .map(|(_, v)| v.into_owned())
                 .unwrap_or_else(|| value.to_owned()),
@@ -254,10 +258,12 @@ pub fn permissions_map(
 ) -> BTreeMap<String, BTreeMap<String, u8>> {
     let paths: BTreeSet<String> = match (path, &who.restricted) {
         (Some(p), _) => BTreeSet::from([p.to_owned()]),
-        (None, None) => ["/", "/access", "/nodes", "/pool", "/sdn", "/storage", "/vms"]
-            .iter()
-            .map(|p| (*p).to_owned())
-            .collect(),
+        (None, None) => [
+            "/", "/access", "/nodes", "/pool", "/sdn", "/storage", "/vms",
+        ]
+        .iter()
+        .map(|p| (*p).to_owned())
+        .collect(),
         (None, Some(subject)) => acl
             .iter()
             .filter(|e| &e.ugid == subject)

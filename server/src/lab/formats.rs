@@ -34,10 +34,10 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
             let b = value.as_bytes();
             b.len() >= 2
                 && b[0].is_ascii_lowercase()
-                && b.last().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && b.iter().all(|c| {
-                    c.is_ascii_lowercase() || c.is_ascii_digit() || b"-_.".contains(c)
-                })
+                && b.last()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"-_.".contains(c))
         }
         "pve-poolid" => {
             !value.is_empty()
@@ -52,13 +52,15 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
                 && !user.chars().any(char::is_whitespace)
                 && realm(realm_part)
         }),
-        "pve-tokenid" => value.split_once('!').is_some_and(|(user, token)| {
-            check("pve-userid", user).is_ok() && realm(token)
-        }),
+        "pve-tokenid" => value
+            .split_once('!')
+            .is_some_and(|(user, token)| check("pve-userid", user).is_ok() && realm(token)),
         "ipv4" => value.parse::<Ipv4Addr>().is_ok(),
         "ipv6" => value.parse::<Ipv6Addr>().is_ok(),
         "pve-ipv4-config" => {
-            value == "dhcp" || value == "manual" || cidr(value, 32, |a| a.parse::<Ipv4Addr>().is_ok())
+            value == "dhcp"
+                || value == "manual"
+                || cidr(value, 32, |a| a.parse::<Ipv4Addr>().is_ok())
         }
         "pve-ipv6-config" => {
             ["dhcp", "auto", "manual"].contains(&value)
@@ -79,7 +81,10 @@ pub fn check(name: &str, value: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("value does not look like a valid {}", describe(name)))
+        Err(format!(
+            "value does not look like a valid {}",
+            describe(name)
+        ))
     }
 }
 
@@ -197,7 +202,7 @@ pub fn split_property_string(
                 Some(key) => (key.to_owned(), part.to_owned()),
                 None => {
                     return Err(
-                        "value without key, but schema does not define a default key".to_owned()
+                        "value without key, but schema does not define a default key".to_owned(),
                     );
                 }
             },

@@ -91,8 +91,8 @@ fn connection(
             return;
         };
         let service = TowerToHyperService::new(router);
-        let conn = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(tls), service);
+        let conn =
+            hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
         tokio::pin!(conn);
         loop {
             tokio::select! {

@@ -122,9 +122,14 @@ impl TryFrom<LabArgs> for LabOptions {
     fn try_from(args: LabArgs) -> anyhow::Result<LabOptions> {
         let mut faults = Faults::default();
         for spec in &args.faults {
-            faults.apply_spec(spec).with_context(|| format!("--fault {spec}"))?;
+            faults
+                .apply_spec(spec)
+                .with_context(|| format!("--fault {spec}"))?;
         }
-        anyhow::ensure!(args.speed >= 0.0 && args.speed.is_finite(), "--speed must be >= 0");
+        anyhow::ensure!(
+            args.speed >= 0.0 && args.speed.is_finite(),
+            "--speed must be >= 0"
+        );
         Ok(LabOptions {
             listen: args.listen,
             data_dir: args.data_dir,

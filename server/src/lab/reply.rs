@@ -35,7 +35,10 @@ impl ApiError {
     }
     /// 403 `Permission check failed (path, priv)`.
     pub fn forbidden(path: &str, privilege: &str) -> ApiError {
-        ApiError::Status(403, format!("Permission check failed ({path}, {privilege})"))
+        ApiError::Status(
+            403,
+            format!("Permission check failed ({path}, {privilege})"),
+        )
     }
 }
 

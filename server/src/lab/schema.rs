@@ -142,7 +142,8 @@ impl Schema {
                 } else {
                     parse_number(value)
                 };
-                let n = parsed.ok_or_else(|| format!("type check ('{kind}') failed - got '{value}'"))?;
+                let n = parsed
+                    .ok_or_else(|| format!("type check ('{kind}') failed - got '{value}'"))?;
                 if let Some(min) = num(&prop["minimum"]).filter(|min| n < *min) {
                     return Err(format!("value must have a minimum value of {min}"));
                 }
@@ -176,7 +177,11 @@ impl Schema {
             }
         }
         if let Some(pattern) = prop["pattern"].as_str() {
-            if !self.patterns.get(pattern).is_some_and(|re| re.is_match(value)) {
+            if !self
+                .patterns
+                .get(pattern)
+                .is_some_and(|re| re.is_match(value))
+            {
                 return Err("value does not match the regex pattern".to_owned());
             }
         }
@@ -198,7 +203,8 @@ impl Schema {
         keys: &serde_json::Map<String, Value>,
         value: &str,
     ) -> Result<(), String> {
-        let fail = |key: &str, msg: &str| format!("invalid format - format error\n{name}.{key}: {msg}");
+        let fail =
+            |key: &str, msg: &str| format!("invalid format - format error\n{name}.{key}: {msg}");
         let default_key = keys
             .iter()
             .find(|(_, p)| p["default_key"].as_i64() == Some(1) || p["default_key"] == true)
@@ -267,10 +273,12 @@ fn parse_integer(v: &str) -> Option<f64> {
 }
 
 fn parse_number(v: &str) -> Option<f64> {
-    let ok = !v.is_empty()
-        && v.chars()
-            .all(|c| c.is_ascii_digit() || "+-.eE".contains(c));
-    if ok { v.parse::<f64>().ok().filter(|n| n.is_finite()) } else { None }
+    let ok = !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c));
+    if ok {
+        v.parse::<f64>().ok().filter(|n| n.is_finite())
+    } else {
+        None
+    }
 }
 
 /// Compiles every `pattern` in a parameters schema (recursing into property-string formats).
@@ -324,7 +332,10 @@ mod tests {
             .find("/nodes/pve/lxc/101/status/start")
             .ok_or_else(|| anyhow::anyhow!("no match"))?;
         assert_eq!(ep.path, "/nodes/{node}/lxc/{vmid}/status/start");
-        assert_eq!(vars, vec![("node".into(), "pve".into()), ("vmid".into(), "101".into())]);
+        assert_eq!(
+            vars,
+            vec![("node".into(), "pve".into()), ("vmid".into(), "101".into())]
+        );
         assert!(schema.find("/nodes/pve/nothing").is_none());
         assert_eq!(translate_pattern("(?^:[a-z]+)"), "^(?:(?:[a-z]+))$");
         Ok(())

@@ -106,7 +106,8 @@ pub fn load(dir: &Path) -> anyhow::Result<Option<State>> {
     let file = path(dir);
     match std::fs::read(&file) {
         Ok(bytes) => Ok(Some(
-            serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", file.display()))?,
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("parsing {}", file.display()))?,
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", file.display())),

@@ -14,7 +14,8 @@ use super::state::{State, Task};
 /// The work of a task: runs with the state locked; gets the injected failure text, if any,
 /// and must then undo what the request set up (locks, half-made containers). Returns the log
 /// lines, or the error text the task ends with.
-pub type Work = Box<dyn FnOnce(&Lab, &mut State, Option<&str>) -> Result<Vec<String>, String> + Send>;
+pub type Work =
+    Box<dyn FnOnce(&Lab, &mut State, Option<&str>) -> Result<Vec<String>, String> + Send>;
 
 /// What to start.
 #[derive(Debug, Clone)]

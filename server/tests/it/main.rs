@@ -6,6 +6,7 @@
 
 mod auth;
 mod harness;
+mod lab;
 mod operations;
 mod processes;
 mod users;

@@ -101,7 +101,10 @@ pub fn acl_update(c: &Call) -> ApiResult {
     };
     let roles = split("roles");
     if let Some(bad) = roles.iter().find(|r| role_privs(r).is_none()) {
-        return Err(ApiError::param("roles", format!("role '{bad}' does not exist")));
+        return Err(ApiError::param(
+            "roles",
+            format!("role '{bad}' does not exist"),
+        ));
     }
     let mut subjects = split("tokens");
     subjects.extend(split("users"));
@@ -114,11 +117,19 @@ pub fn acl_update(c: &Call) -> ApiResult {
         for subject in &subjects {
             let known = subject == "root@pam" || s.tokens.contains_key(subject);
             if !known {
-                let key = if subject.contains('!') { "tokens" } else { "users" };
-                return Err(ApiError::param(key, format!("no such user/token '{subject}'")));
+                let key = if subject.contains('!') {
+                    "tokens"
+                } else {
+                    "users"
+                };
+                return Err(ApiError::param(
+                    key,
+                    format!("no such user/token '{subject}'"),
+                ));
             }
             for role in &roles {
-                s.acl.retain(|e| !(e.path == path && &e.ugid == subject && &e.role == role));
+                s.acl
+                    .retain(|e| !(e.path == path && &e.ugid == subject && &e.role == role));
                 if !delete {
                     s.acl.push(AclEntry {
                         path: path.clone(),

@@ -56,7 +56,8 @@ pub fn nodes(c: &Call) -> ApiResult {
 }
 
 fn allowed(c: &Call, path: &str, privilege: &str) -> bool {
-    c.lab.read(|s| c.who.privs_on(&s.acl, path).contains(privilege))
+    c.lab
+        .read(|s| c.who.privs_on(&s.acl, path).contains(privilege))
 }
 
 /// `GET /cluster/resources?type=vm|node|storage`.
@@ -64,7 +65,9 @@ pub fn resources(c: &Call) -> ApiResult {
     let kind = c.str("type");
     let mut out = Vec::new();
     if kind.is_none() || kind == Some("vm") {
-        let cts = c.lab.read(|s| s.containers.values().cloned().collect::<Vec<_>>());
+        let cts = c
+            .lab
+            .read(|s| s.containers.values().cloned().collect::<Vec<_>>());
         for ct in cts
             .iter()
             .filter(|ct| allowed(c, &format!("/vms/{}", ct.vmid), "VM.Audit"))
@@ -74,7 +77,10 @@ pub fn resources(c: &Call) -> ApiResult {
                 map.insert("id".into(), format!("lxc/{}", ct.vmid).into());
                 map.insert("type".into(), "lxc".into());
                 map.insert("node".into(), ct.node.clone().into());
-                map.insert("maxcpu".into(), map.get("cpus").cloned().unwrap_or(json!(1)));
+                map.insert(
+                    "maxcpu".into(),
+                    map.get("cpus").cloned().unwrap_or(json!(1)),
+                );
                 if let Some(pool) = ct.config.get("pool") {
                     map.insert("pool".into(), pool.clone().into());
                 }

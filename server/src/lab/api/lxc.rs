@@ -19,15 +19,29 @@ use super::node::{STORAGES, TEMPLATES};
 
 /// Config keys whose values PVE returns as numbers.
 const NUMERIC: &[&str] = &[
-    "cores", "memory", "swap", "onboot", "unprivileged", "cpuunits", "cpulimit", "template",
-    "protection", "console", "tty",
+    "cores",
+    "memory",
+    "swap",
+    "onboot",
+    "unprivileged",
+    "cpuunits",
+    "cpulimit",
+    "template",
+    "protection",
+    "console",
+    "tty",
 ];
 
 /// The container `vmid` on the call's node, or PVE's "does not exist" error.
 pub fn find(c: &Call) -> Result<Container, ApiError> {
     let (node, vmid) = (c.node(), c.vmid());
     c.lab
-        .read(|s| s.containers.get(&vmid).filter(|ct| ct.node == node).cloned())
+        .read(|s| {
+            s.containers
+                .get(&vmid)
+                .filter(|ct| ct.node == node)
+                .cloned()
+        })
         .ok_or_else(|| {
             ApiError::fail(format!(
                 "Configuration file 'nodes/{node}/lxc/{vmid}.conf' does not exist"
@@ -73,7 +87,12 @@ pub fn limits(ct: &Container) -> (u64, u64, u64, u64) {
         .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "size"))
         .and_then(|(_, v)| disk_size(&v))
         .unwrap_or(4 << 30);
-    (num("memory", 512) << 20, num("swap", 512) << 20, disk, num("cores", 1))
+    (
+        num("memory", 512) << 20,
+        num("swap", 512) << 20,
+        disk,
+        num("cores", 1),
+    )
 }
 
 /// The list/status summary of a container (usage fields are 0 while stopped).
@@ -128,16 +147,23 @@ pub fn list(c: &Call) -> ApiResult {
         s.containers
             .values()
             .filter(|ct| ct.node == node)
-            .filter(|ct| c.who.privs_on(&s.acl, &format!("/vms/{}", ct.vmid)).contains("VM.Audit"))
+            .filter(|ct| {
+                c.who
+                    .privs_on(&s.acl, &format!("/vms/{}", ct.vmid))
+                    .contains("VM.Audit")
+            })
             .cloned()
             .collect::<Vec<_>>()
     });
-    ok(Value::Array(cts.iter().map(|ct| summary(&c.lab, ct)).collect()))
+    ok(Value::Array(
+        cts.iter().map(|ct| summary(&c.lab, ct)).collect(),
+    ))
 }
 
 /// Checks a `rootfs`/`mpN` volume `storage:size` and returns (storage, GiB text).
 fn new_volume(value: &str) -> Result<(String, String), ApiError> {
-    let pairs = split_property_string(value, Some("volume")).map_err(|e| ApiError::param("rootfs", e))?;
+    let pairs =
+        split_property_string(value, Some("volume")).map_err(|e| ApiError::param("rootfs", e))?;
     let volume = pairs
         .iter()
         .find(|(k, _)| k == "volume")
@@ -167,13 +193,16 @@ fn check_features(c: &Call, features: &str, unprivileged: bool) -> Result<(), Ap
     if c.who.by_ticket && c.who.restricted.is_none() {
         return Ok(());
     }
-    let pairs = split_property_string(features, None).map_err(|e| ApiError::param("features", e))?;
+    let pairs =
+        split_property_string(features, None).map_err(|e| ApiError::param("features", e))?;
     for (key, _) in pairs {
         let allowed = key == "nesting" || (unprivileged && (key == "keyctl" || key == "fuse"));
         if !allowed {
             return Err(ApiError::Status(
                 403,
-                format!("Permission check failed (changing feature flag '{key}' is only allowed for root@pam)"),
+                format!(
+                    "Permission check failed (changing feature flag '{key}' is only allowed for root@pam)"
+                ),
             ));
         }
     }
@@ -194,7 +223,11 @@ fn net_value(c: &Call, key: &str, value: &str, vmid: u32) -> Result<String, ApiE
     if !pairs.iter().any(|(k, _)| k == "type") {
         pairs.push(("type".into(), "veth".into()));
     }
-    Ok(pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+    Ok(pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(","))
 }
 
 /// `POST /nodes/{node}/lxc`.
@@ -203,7 +236,10 @@ pub fn create(c: &Call) -> ApiResult {
     let node = c.node().to_owned();
     require(c, &format!("/vms/{vmid}"), "VM.Allocate")?;
     if c.str("arch").is_some() && !(c.who.by_ticket && c.who.restricted.is_none()) {
-        return Err(ApiError::Status(403, "Permission check failed (only root@pam may set 'arch')".into()));
+        return Err(ApiError::Status(
+            403,
+            "Permission check failed (only root@pam may set 'arch')".into(),
+        ));
     }
     let ostemplate = c.str("ostemplate").unwrap_or_default().to_owned();
     let template = TEMPLATES
@@ -227,8 +263,14 @@ pub fn create(c: &Call) -> ApiResult {
     config.insert("ostype".into(), template.1.to_owned());
     config.insert("memory".into(), c.str("memory").unwrap_or("512").to_owned());
     config.insert("swap".into(), c.str("swap").unwrap_or("512").to_owned());
-    config.insert("hostname".into(), c.str("hostname").map_or(format!("CT{vmid}"), str::to_owned));
-    config.insert("rootfs".into(), format!("{storage}:vm-{vmid}-disk-0,size={size}G"));
+    config.insert(
+        "hostname".into(),
+        c.str("hostname").map_or(format!("CT{vmid}"), str::to_owned),
+    );
+    config.insert(
+        "rootfs".into(),
+        format!("{storage}:vm-{vmid}-disk-0,size={size}G"),
+    );
     config.insert("lock".into(), "create".into());
     for (key, value) in &c.params {
         match key.as_str() {
@@ -240,7 +282,10 @@ pub fn create(c: &Call) -> ApiResult {
                 config.insert(key.clone(), u8::from(c.flag(key)).to_string());
             }
             "tags" => {
-                let tags: Vec<&str> = value.split([';', ',', ' ']).filter(|t| !t.is_empty()).collect();
+                let tags: Vec<&str> = value
+                    .split([';', ',', ' '])
+                    .filter(|t| !t.is_empty())
+                    .collect();
                 config.insert(key.clone(), tags.join(";"));
             }
             k if k.starts_with("net") && k[3..].chars().all(|ch| ch.is_ascii_digit()) => {
@@ -276,7 +321,11 @@ pub fn create(c: &Call) -> ApiResult {
         );
         Ok(tasks::register(&c.lab, s, &spec))
     })?;
-    let create_spec = CreateSpec { vmid, ostemplate, config };
+    let create_spec = CreateSpec {
+        vmid,
+        ostemplate,
+        config,
+    };
     let work: Work = Box::new(move |lab: &Lab, s: &mut State, fail: Option<&str>| {
         let result = match fail {
             Some(text) => Err(text.to_owned()),
@@ -310,7 +359,9 @@ pub fn destroy(c: &Call) -> ApiResult {
     require(c, &format!("/vms/{vmid}"), "VM.Allocate")?;
     check_lock(&ct)?;
     if ct.running() {
-        return Err(ApiError::fail(format!("CT {vmid} is running - destroy failed")));
+        return Err(ApiError::fail(format!(
+            "CT {vmid} is running - destroy failed"
+        )));
     }
     let spec = TaskSpec {
         node: ct.node.clone(),
@@ -402,9 +453,16 @@ pub fn config_update(c: &Call) -> ApiResult {
         let value = if key.starts_with("net") && key[3..].chars().all(|ch| ch.is_ascii_digit()) {
             net_value(c, key, value, vmid)?
         } else if key == "features" {
-            check_features(c, value, ct.config.get("unprivileged").is_some_and(|u| u == "1"))?;
+            check_features(
+                c,
+                value,
+                ct.config.get("unprivileged").is_some_and(|u| u == "1"),
+            )?;
             value.clone()
-        } else if matches!(key.as_str(), "onboot" | "unprivileged" | "protection" | "console") {
+        } else if matches!(
+            key.as_str(),
+            "onboot" | "unprivileged" | "protection" | "console"
+        ) {
             u8::from(c.flag(key)).to_string()
         } else {
             value.clone()

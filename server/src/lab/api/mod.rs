@@ -43,13 +43,13 @@ impl Call {
     }
     /// A parameter that the schema guarantees to be an integer.
     pub fn int(&self, key: &str) -> Option<i64> {
-        self.str(key).and_then(|v| v.trim_start_matches('+').parse().ok())
+        self.str(key)
+            .and_then(|v| v.trim_start_matches('+').parse().ok())
     }
     /// A boolean parameter (`1`, `true`, `yes`, `on`).
     pub fn flag(&self, key: &str) -> bool {
-        self.str(key).is_some_and(|v| {
-            ["1", "true", "yes", "on"].contains(&v.to_ascii_lowercase().as_str())
-        })
+        self.str(key)
+            .is_some_and(|v| ["1", "true", "yes", "on"].contains(&v.to_ascii_lowercase().as_str()))
     }
     /// The `{node}` path variable.
     pub fn node(&self) -> &str {
@@ -57,7 +57,9 @@ impl Call {
     }
     /// The `{vmid}` path variable.
     pub fn vmid(&self) -> u32 {
-        self.int("vmid").and_then(|v| u32::try_from(v).ok()).unwrap_or_default()
+        self.int("vmid")
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -66,7 +68,12 @@ pub async fn handle(State(lab): State<Arc<Lab>>, request: Request<Body>) -> Resp
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(b) => b,
-        Err(_) => return respond(Err(ApiError::Status(413, "Request Entity Too Large".into()))),
+        Err(_) => {
+            return respond(Err(ApiError::Status(
+                413,
+                "Request Entity Too Large".into(),
+            )));
+        }
     };
     let path = parts.uri.path().to_owned();
     if path == "/lab/faults" {
@@ -87,7 +94,14 @@ pub async fn handle(State(lab): State<Arc<Lab>>, request: Request<Body>) -> Resp
         Ok(p) => p,
         Err(e) => return respond(Err(e)),
     };
-    respond(call(&lab, &method, api_path, &parts.headers, &mut params, &faults))
+    respond(call(
+        &lab,
+        &method,
+        api_path,
+        &parts.headers,
+        &mut params,
+        &faults,
+    ))
 }
 
 fn call(
@@ -98,7 +112,8 @@ fn call(
     params: &mut BTreeMap<String, String>,
     faults: &super::faults::Faults,
 ) -> ApiResult {
-    let not_implemented = || ApiError::Status(501, format!("Method '{method} {api_path}' not implemented"));
+    let not_implemented =
+        || ApiError::Status(501, format!("Method '{method} {api_path}' not implemented"));
     let (endpoint, vars) = lab.schema.find(api_path).ok_or_else(not_implemented)?;
     let template = endpoint.path.clone();
     let open = template == "/access/ticket";
@@ -195,7 +210,9 @@ fn authenticate(lab: &Lab, headers: &HeaderMap, method: &str) -> Result<Principa
     if method != "GET" {
         let csrf = header("csrfpreventiontoken").unwrap_or_default();
         if !lab.read(|s| auth::check_csrf(s, &user, csrf, at, lab.ticket_lifetime)) {
-            return Err(ApiError::unauthorized("Permission denied - invalid csrf token"));
+            return Err(ApiError::unauthorized(
+                "Permission denied - invalid csrf token",
+            ));
         }
     }
     Ok(Principal {
@@ -211,9 +228,10 @@ fn read_params(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<BTreeMap<String, String>, ApiError> {
-    let mut params: BTreeMap<String, String> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
+    let mut params: BTreeMap<String, String> =
+        form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
     let is_json = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())

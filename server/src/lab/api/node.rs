@@ -46,9 +46,21 @@ pub const STORAGES: &[Storage] = &[
 
 /// OS templates in `local` (file name, ostype, size).
 pub const TEMPLATES: &[(&str, &str, u64)] = &[
-    ("alpine-3.20-default_20240908_amd64.tar.xz", "alpine", 3_207_508),
-    ("debian-12-standard_12.7-1_amd64.tar.zst", "debian", 126_528_218),
-    ("ubuntu-24.04-standard_24.04-2_amd64.tar.zst", "ubuntu", 141_529_487),
+    (
+        "alpine-3.20-default_20240908_amd64.tar.xz",
+        "alpine",
+        3_207_508,
+    ),
+    (
+        "debian-12-standard_12.7-1_amd64.tar.zst",
+        "debian",
+        126_528_218,
+    ),
+    (
+        "ubuntu-24.04-standard_24.04-2_amd64.tar.zst",
+        "ubuntu",
+        141_529_487,
+    ),
 ];
 
 /// `GET /nodes/{node}/storage?content=..`.
@@ -56,9 +68,23 @@ pub fn storage(c: &Call) -> ApiResult {
     let content = c.str("content");
     let list: Vec<Value> = STORAGES
         .iter()
-        .filter(|s| content.is_none_or(|want| want.split(',').all(|w| s.content.split(',').any(|h| h == w))))
+        .filter(|s| {
+            content.is_none_or(|want| {
+                want.split(',')
+                    .all(|w| s.content.split(',').any(|h| h == w))
+            })
+        })
         .filter(|s| c.str("storage").is_none_or(|n| n == s.name))
-        .filter(|s| c.lab.read(|st| c.who.privs_on(&st.acl, &format!("/storage/{}", s.name)).contains("Datastore.Audit") || c.who.privs_on(&st.acl, &format!("/storage/{}", s.name)).contains("Datastore.AllocateSpace")))
+        .filter(|s| {
+            c.lab.read(|st| {
+                c.who
+                    .privs_on(&st.acl, &format!("/storage/{}", s.name))
+                    .contains("Datastore.Audit")
+                    || c.who
+                        .privs_on(&st.acl, &format!("/storage/{}", s.name))
+                        .contains("Datastore.AllocateSpace")
+            })
+        })
         .map(|s| {
             json!({
                 "storage": s.name, "type": s.kind, "content": s.content,
@@ -79,8 +105,19 @@ pub fn storage_content(c: &Call) -> ApiResult {
         .find(|s| s.name == name)
         .ok_or_else(|| ApiError::fail(format!("storage '{name}' does not exist")))?;
     c.lab
-        .read(|s| c.who.require(&s.acl, &format!("/storage/{name}"), "Datastore.Audit"))
-        .or_else(|_| c.lab.read(|s| c.who.require(&s.acl, &format!("/storage/{name}"), "Datastore.AllocateSpace")))?;
+        .read(|s| {
+            c.who
+                .require(&s.acl, &format!("/storage/{name}"), "Datastore.Audit")
+        })
+        .or_else(|_| {
+            c.lab.read(|s| {
+                c.who.require(
+                    &s.acl,
+                    &format!("/storage/{name}"),
+                    "Datastore.AllocateSpace",
+                )
+            })
+        })?;
     let content = c.str("content");
     let mut out = Vec::new();
     if store.name == "local" && content.is_none_or(|w| w == "vztmpl") {
@@ -94,7 +131,13 @@ pub fn storage_content(c: &Call) -> ApiResult {
     }
     if store.name == "local-lvm" && content.is_none_or(|w| w == "rootdir") {
         let node = c.node().to_owned();
-        let cts = c.lab.read(|s| s.containers.values().filter(|ct| ct.node == node).cloned().collect::<Vec<_>>());
+        let cts = c.lab.read(|s| {
+            s.containers
+                .values()
+                .filter(|ct| ct.node == node)
+                .cloned()
+                .collect::<Vec<_>>()
+        });
         for ct in cts {
             let (_, _, disk, _) = lxc::limits(&ct);
             out.push(json!({
@@ -132,13 +175,20 @@ pub fn network(c: &Call) -> ApiResult {
 /// interfaces get their deterministic address while the container runs.
 pub fn interfaces(c: &Call) -> ApiResult {
     let ct = lxc::find(c)?;
-    c.lab.read(|s| c.who.require(&s.acl, &format!("/vms/{}", ct.vmid), "VM.Audit"))?;
+    c.lab.read(|s| {
+        c.who
+            .require(&s.acl, &format!("/vms/{}", ct.vmid), "VM.Audit")
+    })?;
     if !ct.running() {
         return Err(ApiError::fail(format!("CT {} not running", ct.vmid)));
     }
-    let mut out = vec![json!({"name": "lo", "hwaddr": "00:00:00:00:00:00", "inet": "127.0.0.1/8", "inet6": "::1/128"})];
+    let mut out = vec![
+        json!({"name": "lo", "hwaddr": "00:00:00:00:00:00", "inet": "127.0.0.1/8", "inet6": "::1/128"}),
+    ];
     for (key, value) in ct.config.iter().filter(|(k, _)| k.starts_with("net")) {
-        let Ok(index) = key[3..].parse::<u32>() else { continue };
+        let Ok(index) = key[3..].parse::<u32>() else {
+            continue;
+        };
         let pairs = super::super::formats::split_property_string(value, None).unwrap_or_default();
         let get = |k: &str| pairs.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.clone());
         let mut entry = json!({
@@ -162,7 +212,10 @@ pub fn interfaces(c: &Call) -> ApiResult {
 /// fields only for times the container was running.
 pub fn rrddata(c: &Call) -> ApiResult {
     let ct = lxc::find(c)?;
-    c.lab.read(|s| c.who.require(&s.acl, &format!("/vms/{}", ct.vmid), "VM.Audit"))?;
+    c.lab.read(|s| {
+        c.who
+            .require(&s.acl, &format!("/vms/{}", ct.vmid), "VM.Audit")
+    })?;
     let step: i64 = match c.str("timeframe").unwrap_or("hour") {
         "day" => 1800,
         "week" => 10_800,
@@ -177,7 +230,8 @@ pub fn rrddata(c: &Call) -> ApiResult {
         .rev()
         .map(|i| {
             let time = end - i * step;
-            let mut row = json!({"time": time, "maxcpu": cores, "maxmem": maxmem, "maxdisk": maxdisk});
+            let mut row =
+                json!({"time": time, "maxcpu": cores, "maxmem": maxmem, "maxdisk": maxdisk});
             let up = ct.running() && ct.started_at.is_some_and(|t| t <= time);
             if let (true, Some(map)) = (up, row.as_object_mut()) {
                 let u = |salt: u64| {
@@ -204,7 +258,10 @@ fn task_for(c: &Call) -> Result<(Upid, tasks_state::Task), ApiError> {
         .parse()
         .map_err(|_| ApiError::param("upid", "unable to parse worker upid"))?;
     if upid.node != c.node() {
-        return Err(ApiError::fail(format!("no such task '{raw}' on node '{}'", c.node())));
+        return Err(ApiError::fail(format!(
+            "no such task '{raw}' on node '{}'",
+            c.node()
+        )));
     }
     let task = c
         .lab
@@ -212,7 +269,10 @@ fn task_for(c: &Call) -> Result<(Upid, tasks_state::Task), ApiError> {
         .ok_or_else(|| ApiError::fail(format!("no such task '{raw}'")))?;
     let own = c.who.restricted.is_none() || upid.user == c.who.name;
     if !own {
-        c.lab.read(|s| c.who.require(&s.acl, &format!("/nodes/{}", upid.node), "Sys.Audit"))?;
+        c.lab.read(|s| {
+            c.who
+                .require(&s.acl, &format!("/nodes/{}", upid.node), "Sys.Audit")
+        })?;
     }
     Ok((upid, task))
 }
@@ -271,7 +331,9 @@ pub fn task_list(c: &Call) -> ApiResult {
                 "upid": u.to_string(), "node": u.node, "pid": u.pid, "pstart": u.pstart,
                 "starttime": u.starttime, "type": u.task_type, "id": u.id, "user": u.user,
             });
-            if let (Some(map), Some(exit), Some(end)) = (v.as_object_mut(), &t.exitstatus, t.endtime) {
+            if let (Some(map), Some(exit), Some(end)) =
+                (v.as_object_mut(), &t.exitstatus, t.endtime)
+            {
                 map.insert("status".into(), exit.clone().into());
                 map.insert("endtime".into(), end.into());
             }
