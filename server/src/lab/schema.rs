@@ -167,23 +167,22 @@ impl Schema {
         if let Some(min) = num(&prop["minLength"]).filter(|min| length < *min) {
             return Err(format!("value must be at least {min} characters long"));
         }
-        if let Some(options) = prop["enum"].as_array() {
-            if !options.iter().any(|o| o.as_str() == Some(value)) {
-                let list: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
-                return Err(format!(
-                    "value '{value}' does not have a value in the enumeration '{}'",
-                    list.join(", ")
-                ));
-            }
+        if let Some(options) = prop["enum"].as_array()
+            && !options.iter().any(|o| o.as_str() == Some(value))
+        {
+            let list: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
+            return Err(format!(
+                "value '{value}' does not have a value in the enumeration '{}'",
+                list.join(", ")
+            ));
         }
-        if let Some(pattern) = prop["pattern"].as_str() {
-            if !self
+        if let Some(pattern) = prop["pattern"].as_str()
+            && !self
                 .patterns
                 .get(pattern)
                 .is_some_and(|re| re.is_match(value))
-            {
-                return Err("value does not match the regex pattern".to_owned());
-            }
+        {
+            return Err("value does not match the regex pattern".to_owned());
         }
         match &prop["format"] {
             Value::String(format) => {
@@ -285,13 +284,13 @@ fn parse_number(v: &str) -> Option<f64> {
 fn collect_patterns(schema: &Value, out: &mut HashMap<String, Regex>) -> anyhow::Result<()> {
     match schema {
         Value::Object(map) => {
-            if let Some(Value::String(p)) = map.get("pattern") {
-                if !out.contains_key(p) {
-                    let translated = translate_pattern(p);
-                    let re = Regex::new(&translated)
-                        .with_context(|| format!("compiling pattern {p:?} as {translated:?}"))?;
-                    out.insert(p.clone(), re);
-                }
+            if let Some(Value::String(p)) = map.get("pattern")
+                && !out.contains_key(p)
+            {
+                let translated = translate_pattern(p);
+                let re = Regex::new(&translated)
+                    .with_context(|| format!("compiling pattern {p:?} as {translated:?}"))?;
+                out.insert(p.clone(), re);
             }
             for v in map.values() {
                 collect_patterns(v, out)?;

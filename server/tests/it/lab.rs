@@ -18,6 +18,9 @@ use serde_json::Value;
 
 type R<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
+/// A validator case: extra parameters, the parameter that must be reported, a message part.
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+
 const DEBIAN: &str = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst";
 
 /// Accepts exactly one certificate, by fingerprint; handshake signatures still verified.
@@ -323,7 +326,7 @@ async fn lab_validator_rejects_what_the_schema_rejects() -> R {
     }
     // Hand-picked classes: (params, the parameter that must be reported, message part).
     let base = [("vmid", "150"), ("ostemplate", DEBIAN)];
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    let cases: &[Case] = &[
         (&[("cores", "0")], "cores", "minimum value of 1"),
         (&[("cores", "9000")], "cores", "maximum value of 8192"),
         (&[("vmid", "99")], "vmid", "minimum"),

@@ -55,10 +55,10 @@ pub fn ticket(c: &Call) -> ApiResult {
 
 /// `GET /access/permissions` (`path`, `userid` optional).
 pub fn permissions(c: &Call) -> ApiResult {
-    if let Some(other) = c.str("userid") {
-        if other != c.who.name {
-            c.who.require_root("/access")?;
-        }
+    if let Some(other) = c.str("userid")
+        && other != c.who.name
+    {
+        c.who.require_root("/access")?;
     }
     let map = c
         .lab
@@ -159,7 +159,7 @@ pub fn create_token(c: &Call) -> ApiResult {
     let comment = c.str("comment").unwrap_or_default().to_owned();
     c.lab.mutate(|s| {
         if s.tokens.contains_key(&full) {
-            return Err(ApiError::fail(format!("Token already exists.")));
+            return Err(ApiError::fail("Token already exists."));
         }
         s.tokens.insert(
             full.clone(),

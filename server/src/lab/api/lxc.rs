@@ -249,10 +249,10 @@ pub fn create(c: &Call) -> ApiResult {
     let storage_default = format!("{}:4", c.str("storage").unwrap_or("local"));
     let (storage, size) = new_volume(c.str("rootfs").unwrap_or(&storage_default))?;
     require(c, &format!("/storage/{storage}"), "Datastore.AllocateSpace")?;
-    if let Some(pool) = c.str("pool") {
-        if !POOLS.iter().any(|(p, _)| *p == pool) {
-            return Err(ApiError::fail(format!("pool '{pool}' does not exist")));
-        }
+    if let Some(pool) = c.str("pool")
+        && !POOLS.iter().any(|(p, _)| *p == pool)
+    {
+        return Err(ApiError::fail(format!("pool '{pool}' does not exist")));
     }
     let unprivileged = c.flag("unprivileged");
     if let Some(features) = c.str("features") {
@@ -478,12 +478,12 @@ pub fn config_update(c: &Call) -> ApiResult {
             .containers
             .get_mut(&vmid)
             .ok_or_else(|| ApiError::fail(format!("CT {vmid} does not exist")))?;
-        if let Some(wanted) = &wanted {
-            if *wanted != digest(&ct.config) {
-                return Err(ApiError::fail(
-                    "detected modified configuration - file changed by other user? Try again.",
-                ));
-            }
+        if let Some(wanted) = &wanted
+            && *wanted != digest(&ct.config)
+        {
+            return Err(ApiError::fail(
+                "detected modified configuration - file changed by other user? Try again.",
+            ));
         }
         check_lock(ct)?;
         for key in &deletes {

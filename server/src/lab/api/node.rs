@@ -318,7 +318,7 @@ pub fn task_list(c: &Call) -> ApiResult {
             .filter(|(u, _)| c.who.restricted.is_none() || u.user == c.who.name)
             .collect()
     });
-    list.sort_by(|a, b| (b.0.starttime, b.0.pid).cmp(&(a.0.starttime, a.0.pid)));
+    list.sort_by_key(|(u, _)| std::cmp::Reverse((u.starttime, u.pid)));
     let start = usize::try_from(c.int("start").unwrap_or(0)).unwrap_or(0);
     let limit = usize::try_from(c.int("limit").unwrap_or(50)).unwrap_or(50);
     let total = list.len();
