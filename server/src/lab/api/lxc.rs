@@ -17,21 +17,6 @@ use super::Call;
 use super::cluster::POOLS;
 use super::node::{STORAGES, TEMPLATES};
 
-/// Config keys whose values PVE returns as numbers.
-const NUMERIC: &[&str] = &[
-    "cores",
-    "memory",
-    "swap",
-    "onboot",
-    "unprivileged",
-    "cpuunits",
-    "cpulimit",
-    "template",
-    "protection",
-    "console",
-    "tty",
-];
-
 /// The container `vmid` on the call's node, or PVE's "does not exist" error.
 pub fn find(c: &Call) -> Result<Container, ApiError> {
     let (node, vmid) = (c.node(), c.vmid());
@@ -49,14 +34,14 @@ pub fn find(c: &Call) -> Result<Container, ApiError> {
         })
 }
 
-fn check_lock(ct: &Container) -> Result<(), ApiError> {
+pub(super) fn check_lock(ct: &Container) -> Result<(), ApiError> {
     match ct.lock() {
         Some(lock) => Err(ApiError::fail(format!("CT is locked ({lock})"))),
         None => Ok(()),
     }
 }
 
-fn require(c: &Call, path: &str, privilege: &str) -> Result<(), ApiError> {
+pub(super) fn require(c: &Call, path: &str, privilege: &str) -> Result<(), ApiError> {
     c.lab.read(|s| c.who.require(&s.acl, path, privilege))
 }
 
@@ -189,7 +174,7 @@ fn new_volume(value: &str) -> Result<(String, String), ApiError> {
 
 /// Checks feature flags the caller may set (PVE: only root@pam with a ticket sets anything
 /// besides nesting, or keyctl/fuse on unprivileged containers).
-fn check_features(c: &Call, features: &str, unprivileged: bool) -> Result<(), ApiError> {
+pub(super) fn check_features(c: &Call, features: &str, unprivileged: bool) -> Result<(), ApiError> {
     if c.who.by_ticket && c.who.restricted.is_none() {
         return Ok(());
     }
@@ -211,7 +196,7 @@ fn check_features(c: &Call, features: &str, unprivileged: bool) -> Result<(), Ap
 
 /// Fills a `netN` value: `hwaddr` and `type=veth` when absent; checks the bridge and the
 /// caller's `SDN.Use` on it.
-fn net_value(c: &Call, key: &str, value: &str, vmid: u32) -> Result<String, ApiError> {
+pub(super) fn net_value(c: &Call, key: &str, value: &str, vmid: u32) -> Result<String, ApiError> {
     let index: u32 = key.trim_start_matches("net").parse().unwrap_or(0);
     let mut pairs = split_property_string(value, None).map_err(|e| ApiError::param(key, e))?;
     if let Some((_, bridge)) = pairs.iter().find(|(k, _)| k == "bridge") {
@@ -393,181 +378,6 @@ pub fn destroy(c: &Call) -> ApiResult {
                 Err(text)
             }
         }
-    });
-    tasks::run(&c.lab, upid.clone(), spec.seconds, work);
-    ok(json!(upid.to_string()))
-}
-
-/// PVE's `digest` of a configuration (SHA-256 here, 40 hex digits like PVE's SHA-1).
-pub fn digest(config: &BTreeMap<String, String>) -> String {
-    let text: String = config.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
-    let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
-    hex::encode(d.as_ref())[..40].to_owned()
-}
-
-/// `GET /nodes/{node}/lxc/{vmid}/config`.
-pub fn config(c: &Call) -> ApiResult {
-    let ct = find(c)?;
-    require(c, &format!("/vms/{}", ct.vmid), "VM.Audit")?;
-    let mut out = serde_json::Map::new();
-    for (k, v) in ct.config.iter().filter(|(k, _)| k.as_str() != "pool") {
-        let value = match v.parse::<i64>() {
-            Ok(n) if NUMERIC.contains(&k.as_str()) => json!(n),
-            _ => json!(v),
-        };
-        out.insert(k.clone(), value);
-    }
-    out.insert("digest".into(), digest(&ct.config).into());
-    ok(Value::Object(out))
-}
-
-/// The privilege a config key needs.
-fn config_priv(key: &str) -> &'static str {
-    match key {
-        "cores" | "cpulimit" | "cpuunits" => "VM.Config.CPU",
-        "memory" | "swap" => "VM.Config.Memory",
-        k if k.starts_with("net") => "VM.Config.Network",
-        k if k == "rootfs" || k.starts_with("mp") => "VM.Config.Disk",
-        _ => "VM.Config.Options",
-    }
-}
-
-/// `PUT /nodes/{node}/lxc/{vmid}/config` (synchronous, as in PVE).
-pub fn config_update(c: &Call) -> ApiResult {
-    let ct = find(c)?;
-    let vmid = ct.vmid;
-    let path = format!("/vms/{vmid}");
-    let deletes: Vec<String> = c
-        .str("delete")
-        .unwrap_or_default()
-        .split([',', ';', ' '])
-        .filter(|k| !k.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let mut changes = BTreeMap::new();
-    for (key, value) in &c.params {
-        if ["node", "vmid", "digest", "delete", "revert"].contains(&key.as_str()) {
-            continue;
-        }
-        require(c, &path, config_priv(key))?;
-        let value = if key.starts_with("net") && key[3..].chars().all(|ch| ch.is_ascii_digit()) {
-            net_value(c, key, value, vmid)?
-        } else if key == "features" {
-            check_features(
-                c,
-                value,
-                ct.config.get("unprivileged").is_some_and(|u| u == "1"),
-            )?;
-            value.clone()
-        } else if matches!(
-            key.as_str(),
-            "onboot" | "unprivileged" | "protection" | "console"
-        ) {
-            u8::from(c.flag(key)).to_string()
-        } else {
-            value.clone()
-        };
-        changes.insert(key.clone(), value);
-    }
-    for key in &deletes {
-        require(c, &path, config_priv(key))?;
-    }
-    let wanted = c.str("digest").map(str::to_owned);
-    c.lab.mutate(|s| {
-        let ct = s
-            .containers
-            .get_mut(&vmid)
-            .ok_or_else(|| ApiError::fail(format!("CT {vmid} does not exist")))?;
-        if let Some(wanted) = &wanted
-            && *wanted != digest(&ct.config)
-        {
-            return Err(ApiError::fail(
-                "detected modified configuration - file changed by other user? Try again.",
-            ));
-        }
-        check_lock(ct)?;
-        for key in &deletes {
-            ct.config.remove(key);
-        }
-        ct.config.extend(changes);
-        Ok(())
-    })?;
-    ok(Value::Null)
-}
-
-/// `GET /nodes/{node}/lxc/{vmid}/status/current`.
-pub fn status(c: &Call) -> ApiResult {
-    let ct = find(c)?;
-    require(c, &format!("/vms/{}", ct.vmid), "VM.Audit")?;
-    let mut v = summary(&c.lab, &ct);
-    if let Some(map) = v.as_object_mut() {
-        map.insert("ha".into(), json!({"managed": 0}));
-    }
-    ok(v)
-}
-
-/// A power action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Power {
-    /// `status/start`.
-    Start,
-    /// `status/stop`.
-    Stop,
-    /// `status/shutdown`.
-    Shutdown,
-    /// `status/reboot`.
-    Reboot,
-}
-
-/// `POST /nodes/{node}/lxc/{vmid}/status/{start,stop,shutdown,reboot}`.
-pub fn power(c: &Call, action: Power) -> ApiResult {
-    let ct = find(c)?;
-    let vmid = ct.vmid;
-    require(c, &format!("/vms/{vmid}"), "VM.PowerMgmt")?;
-    check_lock(&ct)?;
-    let (kind, seconds) = match action {
-        Power::Start => ("vzstart", 1.0),
-        Power::Stop => ("vzstop", 0.5),
-        Power::Shutdown => ("vzshutdown", 1.0),
-        Power::Reboot => ("vzreboot", 1.5),
-    };
-    match (action, ct.running()) {
-        (Power::Start, true) => return Err(ApiError::fail(format!("CT {vmid} already running"))),
-        (Power::Stop | Power::Shutdown | Power::Reboot, false) => {
-            return Err(ApiError::fail(format!("CT {vmid} not running")));
-        }
-        _ => {}
-    }
-    let spec = TaskSpec {
-        node: ct.node.clone(),
-        kind,
-        id: vmid.to_string(),
-        user: c.who.name.clone(),
-        seconds,
-    };
-    let upid = c.lab.mutate(|s| Ok(tasks::register(&c.lab, s, &spec)))?;
-    let work: Work = Box::new(move |lab: &Lab, s: &mut State, fail: Option<&str>| {
-        if let Some(text) = fail {
-            return Err(text.to_owned());
-        }
-        let ct = s
-            .containers
-            .get_mut(&vmid)
-            .ok_or_else(|| format!("CT {vmid} does not exist"))?;
-        let lines = match action {
-            Power::Start => lab.runtime.start(vmid)?,
-            Power::Stop => lab.runtime.stop(vmid, false)?,
-            Power::Shutdown => lab.runtime.stop(vmid, true)?,
-            Power::Reboot => {
-                let mut lines = lab.runtime.stop(vmid, true)?;
-                lines.extend(lab.runtime.start(vmid)?);
-                lines
-            }
-        };
-        let running = matches!(action, Power::Start | Power::Reboot);
-        ct.status = if running { "running" } else { "stopped" }.into();
-        ct.started_at = running.then(now);
-        Ok(lines)
     });
     tasks::run(&c.lab, upid.clone(), spec.seconds, work);
     ok(json!(upid.to_string()))

@@ -7,8 +7,10 @@
 
 mod access;
 mod cluster;
+mod config;
 mod lxc;
 mod node;
+mod power;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -163,15 +165,17 @@ fn call(
         ("GET", "/nodes/{node}/lxc") => lxc::list(&c),
         ("POST", "/nodes/{node}/lxc") => lxc::create(&c),
         ("DELETE", "/nodes/{node}/lxc/{vmid}") => lxc::destroy(&c),
-        ("GET", "/nodes/{node}/lxc/{vmid}/config") => lxc::config(&c),
-        ("PUT", "/nodes/{node}/lxc/{vmid}/config") => lxc::config_update(&c),
-        ("GET", "/nodes/{node}/lxc/{vmid}/status/current") => lxc::status(&c),
-        ("POST", "/nodes/{node}/lxc/{vmid}/status/start") => lxc::power(&c, lxc::Power::Start),
-        ("POST", "/nodes/{node}/lxc/{vmid}/status/stop") => lxc::power(&c, lxc::Power::Stop),
+        ("GET", "/nodes/{node}/lxc/{vmid}/config") => config::config(&c),
+        ("PUT", "/nodes/{node}/lxc/{vmid}/config") => config::config_update(&c),
+        ("GET", "/nodes/{node}/lxc/{vmid}/status/current") => power::status(&c),
+        ("POST", "/nodes/{node}/lxc/{vmid}/status/start") => power::power(&c, power::Power::Start),
+        ("POST", "/nodes/{node}/lxc/{vmid}/status/stop") => power::power(&c, power::Power::Stop),
         ("POST", "/nodes/{node}/lxc/{vmid}/status/shutdown") => {
-            lxc::power(&c, lxc::Power::Shutdown)
+            power::power(&c, power::Power::Shutdown)
         }
-        ("POST", "/nodes/{node}/lxc/{vmid}/status/reboot") => lxc::power(&c, lxc::Power::Reboot),
+        ("POST", "/nodes/{node}/lxc/{vmid}/status/reboot") => {
+            power::power(&c, power::Power::Reboot)
+        }
         ("GET", "/nodes/{node}/lxc/{vmid}/interfaces") => node::interfaces(&c),
         ("GET", "/nodes/{node}/lxc/{vmid}/rrddata") => node::rrddata(&c),
         ("GET", "/nodes/{node}/storage") => node::storage(&c),
