@@ -305,6 +305,15 @@ mod tests {
     }
 
     #[test]
+    fn cookie_tickets_keep_plus_and_decode_escapes() {
+        assert_eq!(
+            ticket_from_cookie("a=b; PVEAuthCookie=PVE%3Aroot%40pam%3A1::ab+c/d"),
+            Some("PVE:root@pam:1::ab+c/d".to_owned())
+        );
+        assert_eq!(ticket_from_cookie("other=1"), None);
+    }
+
+    #[test]
     fn privsep_tokens_get_acl_privileges() {
         let who = Principal {
             name: "root@pam!ro".into(),
