@@ -5,7 +5,8 @@
 //! Code map: `config` (settings), `app_state` (what handlers share), `http` (the router),
 //! `auth` (passwords, sessions, rate limits, the request gate, the app's `Backend`), `db`
 //! (pool, migrations, queries), `embedded` (private PostgreSQL/Redis children), `routes`
-//! (health, assets, theme), `errors` (mapping to `AppError`), `telemetry` (logging).
+//! (health, assets, theme), `errors` (mapping to `AppError`), `telemetry` (logging), `lab`
+//! (the simulated Proxmox VE node behind `kiln lab`).
 
 pub mod app_state;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod db;
 pub mod embedded;
 pub mod errors;
 pub mod http;
+pub mod lab;
 pub mod nodes;
 pub mod proxmox;
 pub mod routes;

@@ -32,6 +32,8 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Serve a simulated Proxmox VE node over HTTPS (no PostgreSQL/Redis needed).
+    Lab(kiln_server::lab::LabArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -66,8 +68,11 @@ enum UserCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Lab(args)) = cli.command {
+        return lab(args, cli.log_json);
+    }
     let (listen, data_dir) = match &cli.command {
-        None => (None, None),
+        None | Some(Command::Lab(_)) => (None, None),
         Some(Command::Serve(args)) => (args.listen.clone(), args.data.data_dir.clone()),
         Some(Command::Migrate(args))
         | Some(Command::User(UserCommand::Create { data: args, .. })) => {
@@ -101,7 +106,7 @@ fn main() -> ExitCode {
     // `block_on` runs on this (main) thread, which is where child services must be spawned.
     let result = runtime.block_on(async move {
         match cli.command {
-            None => runtime::serve(config).await,
+            None | Some(Command::Lab(_)) => runtime::serve(config).await,
             Some(Command::Serve(_)) => runtime::serve(config).await,
             Some(Command::Migrate(_)) => runtime::migrate(config).await,
             Some(Command::User(UserCommand::Create { admin, name, .. })) => {
@@ -114,6 +119,27 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("kiln: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `kiln lab`: the simulated Proxmox VE node; needs no configuration, database or Redis.
+fn lab(args: kiln_server::lab::LabArgs, log_json: bool) -> ExitCode {
+    telemetry::init(if log_json {
+        kiln_server::config::LogFormat::Json
+    } else {
+        kiln_server::config::LogFormat::Human
+    });
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(kiln_server::lab::run(args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kiln lab: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -7,6 +7,7 @@
 mod auth;
 mod client;
 mod harness;
+mod lab;
 mod operations;
 mod processes;
 mod pve_stub;

@@ -1,0 +1,324 @@
+//! The lab node: a Proxmox-VE-compatible HTTPS API on loopback, for development and tests
+//! (`kiln lab`). It behaves like a PVE node (or a small cluster) closely enough that a client
+//! bug shows up here as it would against a real one.
+//!
+//! Code map:
+//! - `mod.rs` — options ([`LabArgs`], [`LabOptions`]), [`start`] / [`LabHandle`], [`run`].
+//! - `tls` — the self-signed certificate (rcgen), kept in the data directory.
+//! - `listener` — TLS accept loop; closes the socket for the "unreachable" fault.
+//! - `api/` — request entry point (faults, parameters, auth, validation) and one handler
+//!   module per API area (`cluster`, `lxc`, `node`, `access`).
+//! - `schema` / `formats` — validation against PVE's own schema (`pve-schema.json`).
+//! - `auth` — tokens, tickets, CSRF, roles, ACL privileges.
+//! - `state` — persisted JSON state; `tasks` — UPID tasks; `faults` — injected failures;
+//!   `runtime` — the [`runtime::ContainerRuntime`] seam (in-memory today); `rng` — seeded
+//!   values.
+//!
+//! Architecture Invariant: the lab never touches PostgreSQL, Redis or the console's state;
+//! it shares only `kiln_shared::pve` types (UPID) and the TLS fingerprint helper.
+
+mod api;
+mod auth;
+mod core;
+pub mod faults;
+mod formats;
+mod listener;
+mod reply;
+mod rng;
+pub mod runtime;
+mod schema;
+mod state;
+mod tasks;
+mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use faults::Faults;
+
+use self::core::{Lab, LabParts};
+use self::runtime::{ContainerRuntime, InMemoryRuntime};
+use self::state::{State, Token};
+
+/// `kiln lab`: serve a simulated Proxmox VE node over HTTPS.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LabArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8006")]
+    pub listen: SocketAddr,
+    /// Where the lab keeps its certificate and state.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Simulate a cluster of N nodes named pve1..pveN (default: one node named `pve`).
+    #[arg(long, value_name = "N")]
+    pub nodes: Option<u32>,
+    /// Fix the API token (`root@pam!kiln=SECRET`); random (then kept) otherwise.
+    #[arg(long, value_name = "ID=SECRET")]
+    pub token: Option<String>,
+    /// Fix the root@pam password; random (then kept) otherwise.
+    #[arg(long, value_name = "PW")]
+    pub password: Option<String>,
+    /// Task duration factor: 1 = PVE-like (create 2 s), 0.1 = ten times faster, 0 = instant.
+    #[arg(long, value_name = "F", default_value_t = 1.0)]
+    pub speed: f64,
+    /// Seed of every simulated value (addresses, MACs, load series, fault draws).
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// A fault: latency=MS, error-rate=F, unreachable, node-596=NODE, task-fail=TYPE:TEXT.
+    #[arg(long = "fault", value_name = "SPEC")]
+    pub faults: Vec<String>,
+    /// Ticket lifetime in seconds (PVE: 7200).
+    #[arg(long, value_name = "SECS", default_value_t = 7200)]
+    pub ticket_lifetime: u64,
+}
+
+/// How to start a lab (from tests, or built from [`LabArgs`]).
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// Address to listen on (port 0 = any free port).
+    pub listen: SocketAddr,
+    /// Where certificate and state live.
+    pub data_dir: PathBuf,
+    /// Node count; `None` = one node named `pve`.
+    pub nodes: Option<u32>,
+    /// `root@pam!kiln=SECRET` to fix the token.
+    pub token: Option<String>,
+    /// The root@pam password to fix.
+    pub password: Option<String>,
+    /// Task duration factor.
+    pub speed: f64,
+    /// Seed.
+    pub seed: u64,
+    /// Faults in force from the start.
+    pub faults: Faults,
+    /// Ticket lifetime in seconds.
+    pub ticket_lifetime: u64,
+}
+
+impl LabOptions {
+    /// Defaults for tests: any free loopback port, one node, instant tasks, seed 0.
+    pub fn new(data_dir: impl Into<PathBuf>) -> LabOptions {
+        LabOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            nodes: None,
+            token: None,
+            password: None,
+            speed: 0.0,
+            seed: 0,
+            faults: Faults::default(),
+            ticket_lifetime: 7200,
+        }
+    }
+}
+
+impl TryFrom<LabArgs> for LabOptions {
+    type Error = anyhow::Error;
+    fn try_from(args: LabArgs) -> anyhow::Result<LabOptions> {
+        let mut faults = Faults::default();
+        for spec in &args.faults {
+            faults
+                .apply_spec(spec)
+                .with_context(|| format!("--fault {spec}"))?;
+        }
+        anyhow::ensure!(
+            args.speed >= 0.0 && args.speed.is_finite(),
+            "--speed must be >= 0"
+        );
+        Ok(LabOptions {
+            listen: args.listen,
+            data_dir: args.data_dir,
+            nodes: args.nodes,
+            token: args.token,
+            password: args.password,
+            speed: args.speed,
+            seed: args.seed,
+            faults,
+            ticket_lifetime: args.ticket_lifetime,
+        })
+    }
+}
+
+/// A running lab.
+#[derive(Debug)]
+pub struct LabHandle {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// SHA-256 fingerprint of the certificate (`AB:CD:...`).
+    pub fingerprint: String,
+    /// The certificate as PEM.
+    pub cert_pem: String,
+    /// The root API token, `root@pam!kiln=SECRET`.
+    pub token: String,
+    /// The root@pam password.
+    pub password: String,
+    /// The node names.
+    pub nodes: Vec<String>,
+    /// Shared lab state (faults).
+    lab: Arc<Lab>,
+    /// Tells the listener to stop.
+    shutdown: watch::Sender<bool>,
+    /// The listener task.
+    server: JoinHandle<()>,
+}
+
+impl LabHandle {
+    /// `https://ADDR/api2/json`.
+    pub fn base_url(&self) -> String {
+        format!("https://{}/api2/json", self.addr)
+    }
+    /// The `Authorization` header value for the root token.
+    pub fn token_header(&self) -> String {
+        format!("PVEAPIToken={}", self.token)
+    }
+    /// The faults in force.
+    pub fn faults(&self) -> Faults {
+        self.lab.faults()
+    }
+    /// Replaces the faults.
+    pub fn set_faults(&self, faults: Faults) {
+        self.lab.set_faults(faults);
+    }
+    /// Closes (true) or reopens (false) the listener.
+    pub fn set_unreachable(&self, unreachable: bool) {
+        self.lab.set_unreachable(unreachable);
+    }
+    /// Stops serving and waits for the listener to close.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown.send_replace(true);
+        self.server.await.context("lab listener task")?;
+        Ok(())
+    }
+}
+
+fn node_names(nodes: Option<u32>) -> Vec<String> {
+    match nodes {
+        None | Some(0) => vec!["pve".to_owned()],
+        Some(n) => (1..=n).map(|i| format!("pve{i}")).collect(),
+    }
+}
+
+/// Starts a lab with the in-memory runtime.
+pub async fn start(opts: LabOptions) -> anyhow::Result<LabHandle> {
+    start_with_runtime(opts, Arc::new(InMemoryRuntime)).await
+}
+
+/// Starts a lab on a given container runtime.
+pub async fn start_with_runtime(
+    opts: LabOptions,
+    runtime: Arc<dyn ContainerRuntime>,
+) -> anyhow::Result<LabHandle> {
+    std::fs::create_dir_all(&opts.data_dir)
+        .with_context(|| format!("creating {}", opts.data_dir.display()))?;
+    let nodes = node_names(opts.nodes);
+    let cert = tls::load_or_create(&opts.data_dir, &nodes)?;
+    let fingerprint = crate::proxmox::tls::fingerprint(&cert.cert);
+    let mut state = state::load(&opts.data_dir)?.unwrap_or_default();
+    tasks::reap_interrupted(&mut state);
+    let token = prepare_credentials(&mut state, &opts)?;
+    let password = state.root_password.clone();
+    state::save(&opts.data_dir, &state)?;
+    let lab = Lab::new(LabParts {
+        nodes: nodes.clone(),
+        seed: opts.seed,
+        speed: opts.speed,
+        ticket_lifetime: i64::try_from(opts.ticket_lifetime).unwrap_or(i64::MAX),
+        data_dir: opts.data_dir.clone(),
+        fingerprint: fingerprint.clone(),
+        state,
+        faults: opts.faults.clone(),
+        runtime,
+    })?;
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("binding {}", opts.listen))?;
+    let addr = listener.local_addr()?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&cert)?);
+    let router = axum::Router::new()
+        .fallback(api::handle)
+        .with_state(Arc::clone(&lab));
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let server = tokio::spawn(listener::serve(
+        listener,
+        acceptor,
+        router,
+        Arc::clone(&lab),
+        shutdown_rx,
+    ));
+    Ok(LabHandle {
+        addr,
+        fingerprint,
+        cert_pem: cert.pem,
+        token,
+        password,
+        nodes,
+        lab,
+        shutdown,
+        server,
+    })
+}
+
+/// Sets the root password, ticket key and root token (from options, else kept, else new);
+/// returns `root@pam!kiln=SECRET`.
+fn prepare_credentials(state: &mut State, opts: &LabOptions) -> anyhow::Result<String> {
+    if let Some(pw) = &opts.password {
+        state.root_password = pw.clone();
+    } else if state.root_password.is_empty() {
+        state.root_password = hex::encode(rng::secret_bytes(9)?);
+    }
+    if state.ticket_key.is_empty() {
+        state.ticket_key = hex::encode(rng::secret_bytes(32)?);
+    }
+    let (id, secret) = match &opts.token {
+        Some(t) => {
+            let (id, secret) = t
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--token must be USER@REALM!TOKENID=SECRET"))?;
+            anyhow::ensure!(
+                id.starts_with("root@pam!") && id.len() > 9 && !secret.is_empty(),
+                "--token must be root@pam!TOKENID=SECRET"
+            );
+            (id.to_owned(), secret.to_owned())
+        }
+        None => match state.tokens.get("root@pam!kiln") {
+            Some(t) => ("root@pam!kiln".to_owned(), t.secret.clone()),
+            None => ("root@pam!kiln".to_owned(), rng::secret_uuid()?),
+        },
+    };
+    state.tokens.insert(
+        id.clone(),
+        Token {
+            secret: secret.clone(),
+            privsep: false,
+            comment: "lab root token".to_owned(),
+        },
+    );
+    Ok(format!("{id}={secret}"))
+}
+
+/// `kiln lab`: starts, prints how to connect, serves until Ctrl-C or SIGTERM.
+pub async fn run(args: LabArgs) -> anyhow::Result<()> {
+    let opts = LabOptions::try_from(args)?;
+    let handle = start(opts).await?;
+    println!("Kiln lab node (Proxmox VE API) on https://{}", handle.addr);
+    println!("  nodes:        {}", handle.nodes.join(", "));
+    println!("  fingerprint:  {}", handle.fingerprint);
+    println!("  API token:    {}", handle.token);
+    println!("  root@pam password: {}", handle.password);
+    wait_for_signal().await?;
+    handle.shutdown().await
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
