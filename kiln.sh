@@ -159,8 +159,34 @@ cmd_up() {
     # The private PostgreSQL runs as `postgres` when we are root and cannot enter /root.
     if [ "$(id -u)" = 0 ]; then data=/var/lib/kiln; else data="$ROOT/.kiln"; fi
   fi
+  mkdir -p "$data" && chmod 711 "$data"
+  local bin="$TARGET_DIR/release/kiln"
+
+  # The lab node: a simulated Proxmox VE beside Kiln, so a newcomer sees real-looking data at
+  # once. Its token is kept (mode 600) so the node stays registered across restarts.
+  local lab_port="${KILN_LAB_PORT:-8006}" token_file="$data/lab-token"
+  if [ ! -s "$token_file" ]; then
+    (umask 077; printf 'root@pam!kiln=%s\n' "$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" >"$token_file")
+  fi
+  local token; token="$(cat "$token_file")"
+  "$bin" lab --listen "127.0.0.1:$lab_port" --data-dir "$data/lab" --token "$token" >"$data/lab.log" 2>&1 &
+  local lab_pid=$!
+  trap 'kill "$lab_pid" 2>/dev/null; wait "$lab_pid" 2>/dev/null' EXIT
+  local fingerprint=""
+  for _ in $(seq 100); do
+    fingerprint="$(awk '/fingerprint:/ {print $2; exit}' "$data/lab.log" 2>/dev/null)"
+    [ -n "$fingerprint" ] && break
+    kill -0 "$lab_pid" 2>/dev/null || { cat "$data/lab.log" >&2; die "the lab node did not start"; }
+    sleep 0.1
+  done
+  [ -n "$fingerprint" ] || die "the lab node did not report its certificate"
+  say "lab node (simulated Proxmox VE) on https://127.0.0.1:$lab_port — registered for the first administrator"
   say "starting Kiln on http://${KILN_LISTEN:-127.0.0.1:8080} (data in $data; Ctrl-C stops it)"
-  exec "$TARGET_DIR/release/kiln" serve --data-dir "$data"
+  KILN_LAB_NODE="127.0.0.1:$lab_port" KILN_LAB_TOKEN="$token" KILN_LAB_FINGERPRINT="$fingerprint" \
+    "$bin" serve --data-dir "$data" &
+  local kiln_pid=$!
+  trap 'kill "$kiln_pid" "$lab_pid" 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+  wait "$kiln_pid"
 }
 
 cmd_test() {

@@ -317,25 +317,25 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
             <h2 class="card-title">"1. Connection"</h2>
             <div class="field">
                 <label for="node-name">"Name"</label>
-                <input id="node-name" required bind:value=name placeholder="pve-home" aria-invalid=move || field("name")().map(|_| "true") />
+                <input id="node-name" required prop:value=name value=name.get_untracked() on:input=move |ev| name.set(event_target_value(&ev)) placeholder="pve-home" aria-invalid=move || field("name")().map(|_| "true") />
                 <div class="field-error">{field("name")}</div>
             </div>
             <div class="row">
                 <div class="field spacer">
                     <label for="node-host">"Host"</label>
-                    <input id="node-host" required bind:value=host placeholder="pve.lan or 192.168.1.10"
-                        on:input=move |_| { fingerprint.set(String::new()); cert.set(None); }
+                    <input id="node-host" required prop:value=host value=host.get_untracked() placeholder="pve.lan or 192.168.1.10"
+                        on:input=move |ev| { host.set(event_target_value(&ev)); fingerprint.set(String::new()); cert.set(None); }
                         aria-invalid=move || field("host")().map(|_| "true") />
                     <div class="field-error">{field("host")}</div>
                 </div>
                 <div class="field">
                     <label for="node-port">"Port"</label>
-                    <input id="node-port" inputmode="numeric" bind:value=port
-                        on:input=move |_| { fingerprint.set(String::new()); cert.set(None); } />
+                    <input id="node-port" inputmode="numeric" prop:value=port value=port.get_untracked()
+                        on:input=move |ev| { port.set(event_target_value(&ev)); fingerprint.set(String::new()); cert.set(None); } />
                     <div class="field-error">{field("port")}</div>
                 </div>
             </div>
-            <label class="checkbox"><input type="checkbox" bind:checked=is_cluster />" This is a cluster (Kiln will see every member)"</label>
+            <label class="checkbox"><input type="checkbox" prop:checked=is_cluster checked=is_cluster.get_untracked() on:change=move |ev| is_cluster.set(event_target_checked(&ev)) />" This is a cluster (Kiln will see every member)"</label>
 
             <h2 class="card-title">"2. Certificate"</h2>
             <p class="muted small">"Proxmox uses a self-signed certificate. Check its fingerprint against the node (Datacenter → node → System → Certificates) before you trust it."</p>
@@ -371,22 +371,22 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
             <Show when=move || !use_login.get() fallback=move || view! {
                 <p class="muted small">"Kiln signs in once, creates a token with privilege separation and the roles it needs, and forgets the password."</p>
                 <div class="row">
-                    <div class="field spacer"><label for="pve-user">"User"</label><input id="pve-user" bind:value=pve_user /><div class="field-error">{field("pve_username")}</div></div>
+                    <div class="field spacer"><label for="pve-user">"User"</label><input id="pve-user" prop:value=pve_user value=pve_user.get_untracked() on:input=move |ev| pve_user.set(event_target_value(&ev)) /><div class="field-error">{field("pve_username")}</div></div>
                     <div class="field"><label for="pve-realm">"Realm"</label>
-                        <select id="pve-realm" bind:value=pve_realm><option value="pam">"pam"</option><option value="pve">"pve"</option></select></div>
+                        <select id="pve-realm" prop:value=pve_realm on:change=move |ev| pve_realm.set(event_target_value(&ev))><option value="pam">"pam"</option><option value="pve">"pve"</option></select></div>
                 </div>
-                <div class="field"><label for="pve-password">"Password"</label><input id="pve-password" type="password" autocomplete="off" bind:value=pve_password /><div class="field-error">{field("pve_password")}</div></div>
-                <div class="field"><label for="pve-otp">"Two-factor code (if enabled)"</label><input id="pve-otp" inputmode="numeric" autocomplete="one-time-code" bind:value=pve_otp /><div class="field-error">{field("pve_otp")}</div></div>
+                <div class="field"><label for="pve-password">"Password"</label><input id="pve-password" type="password" autocomplete="off" prop:value=pve_password value=pve_password.get_untracked() on:input=move |ev| pve_password.set(event_target_value(&ev)) /><div class="field-error">{field("pve_password")}</div></div>
+                <div class="field"><label for="pve-otp">"Two-factor code (if enabled)"</label><input id="pve-otp" inputmode="numeric" autocomplete="one-time-code" prop:value=pve_otp value=pve_otp.get_untracked() on:input=move |ev| pve_otp.set(event_target_value(&ev)) /><div class="field-error">{field("pve_otp")}</div></div>
             }>
                 <div class="field">
                     <label for="token-id">"Token ID"</label>
-                    <input id="token-id" bind:value=token_id placeholder="root@pam!kiln" aria-invalid=move || field("token_id")().map(|_| "true") />
+                    <input id="token-id" prop:value=token_id value=token_id.get_untracked() on:input=move |ev| token_id.set(event_target_value(&ev)) placeholder="root@pam!kiln" aria-invalid=move || field("token_id")().map(|_| "true") />
                     <div class="hint">"Datacenter → Permissions → API Tokens. Kiln needs VM and datastore privileges on /."</div>
                     <div class="field-error">{field("token_id")}</div>
                 </div>
                 <div class="field">
                     <label for="token-secret">"Secret"</label>
-                    <input id="token-secret" type="password" autocomplete="off" bind:value=token_secret
+                    <input id="token-secret" type="password" autocomplete="off" prop:value=token_secret value=token_secret.get_untracked() on:input=move |ev| token_secret.set(event_target_value(&ev))
                         placeholder=if editing.is_some() { "unchanged" } else { "" }
                         aria-invalid=move || field("token_secret")().map(|_| "true") />
                     <div class="field-error">{field("token_secret")}</div>

@@ -102,6 +102,30 @@ impl AuthService {
         }
     }
 
+    /// Gives the first administrator the lab node `./kiln.sh up` started, as their default
+    /// node. Best effort: Kiln works without it.
+    async fn register_lab_node(&self, user: &CurrentUser) {
+        let Some(lab) = self.state.config.lab_node.clone() else {
+            return;
+        };
+        let input = kiln_shared::nodes::NodeInput {
+            name: "lab".into(),
+            host: lab.host,
+            port: lab.port,
+            is_cluster: false,
+            fingerprint: lab.fingerprint,
+            token_id: lab.token_id,
+            token_secret: lab.token_secret.0,
+        };
+        match crate::nodes::NodeService::new(self.state.clone())
+            .add_lab_node(user, input)
+            .await
+        {
+            Ok(node) => tracing::info!(node.name = %node.name, "registered the lab node"),
+            Err(e) => tracing::warn!(error = %e, "could not register the lab node"),
+        }
+    }
+
     /// Creates a user from the command line (`kiln user create`), audited as the system.
     pub async fn create_user_cli(
         &self,
@@ -186,6 +210,7 @@ impl Backend for AuthService {
         self.state.has_users.store(true, Ordering::Release);
         let user = CurrentUser::from(&row);
         tracing::info!(user.name = %user.username, "first administrator created");
+        self.register_lab_node(&user).await;
         self.audit(Entry {
             actor_id: Some(user.id),
             actor_name: Some(&user.username),

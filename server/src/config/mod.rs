@@ -82,6 +82,20 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// The key for secrets at rest (base64); `None` uses `<data dir>/secret.key`.
     pub secret_key: Option<Redacted>,
+    /// A lab node to register for the first administrator (set by `./kiln.sh up`).
+    pub lab_node: Option<LabNode>,
+}
+
+/// A lab node (`kiln lab`) that the first administrator gets as their default node.
+#[derive(Debug, Clone)]
+pub struct LabNode {
+    pub host: String,
+    pub port: u16,
+    /// `user@realm!tokenid`.
+    pub token_id: String,
+    pub token_secret: Redacted,
+    /// The lab certificate's SHA-256 fingerprint.
+    pub fingerprint: String,
 }
 
 /// A configuration value that is never printed.
@@ -131,6 +145,9 @@ struct FileConfig {
     redis_server_bin: Option<String>,
     shutdown_grace_secs: Option<u64>,
     secret_key: Option<String>,
+    lab_node: Option<String>,
+    lab_token: Option<String>,
+    lab_fingerprint: Option<String>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -224,6 +241,18 @@ const REDIS_SERVER_BIN: Key = Key {
 const SECRET_KEY: Key = Key {
     toml: "secret_key",
     env: "KILN_SECRET_KEY",
+};
+const LAB_NODE: Key = Key {
+    toml: "lab_node",
+    env: "KILN_LAB_NODE",
+};
+const LAB_TOKEN: Key = Key {
+    toml: "lab_token",
+    env: "KILN_LAB_TOKEN",
+};
+const LAB_FINGERPRINT: Key = Key {
+    toml: "lab_fingerprint",
+    env: "KILN_LAB_FINGERPRINT",
 };
 const SHUTDOWN_GRACE: Key = Key {
     toml: "shutdown_grace_secs",
@@ -388,6 +417,11 @@ impl Config {
         )?;
         let shutdown_grace = secs(&SHUTDOWN_GRACE, env, file.shutdown_grace_secs, 20, 0)?;
         let secret_key = raw(&SECRET_KEY, None, env, file.secret_key).map(|(_, v)| Redacted(v));
+        let lab_node = lab_node(
+            raw(&LAB_NODE, None, env, file.lab_node),
+            raw(&LAB_TOKEN, None, env, file.lab_token),
+            raw(&LAB_FINGERPRINT, None, env, file.lab_fingerprint),
+        )?;
         Ok(Config {
             listen,
             data_dir,
@@ -404,8 +438,43 @@ impl Config {
             redis_server_bin,
             shutdown_grace,
             secret_key,
+            lab_node,
         })
     }
+}
+
+/// The lab node: all three keys, or none.
+fn lab_node(
+    node: Option<(String, String)>,
+    token: Option<(String, String)>,
+    fingerprint: Option<(String, String)>,
+) -> Result<Option<LabNode>, ConfigError> {
+    let (node, token, fingerprint) = match (node, token, fingerprint) {
+        (None, None, None) => return Ok(None),
+        (Some(n), Some(t), Some(f)) => (n, t, f),
+        _ => {
+            return Err(ConfigError::key(
+                LAB_NODE.env,
+                "KILN_LAB_NODE, KILN_LAB_TOKEN and KILN_LAB_FINGERPRINT go together",
+            ));
+        }
+    };
+    let (host, port) = node
+        .1
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| ConfigError::key(&node.0, "expected HOST:PORT"))?;
+    let (token_id, secret) = token
+        .1
+        .split_once('=')
+        .ok_or_else(|| ConfigError::key(&token.0, "expected user@realm!tokenid=SECRET"))?;
+    Ok(Some(LabNode {
+        host,
+        port,
+        token_id: token_id.to_owned(),
+        token_secret: Redacted(secret.to_owned()),
+        fingerprint: fingerprint.1,
+    }))
 }
 
 fn default_listen() -> SocketAddr {
