@@ -169,11 +169,61 @@ pub fn require_admin() -> Result<(RequestCtx, CurrentUser), AppError> {
 }
 
 /// Sets the HTTP status of the response from the error, so API clients see 401/422/429...
+///
+/// A plain HTML form post (no JavaScript) is sent back to the page it came from with
+/// `?error=<kind>`, which the page turns into a message (see `components::form::FormError`).
 pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     if let Err(err) = &result {
-        set_status(err.status());
+        match plain_form_referer() {
+            Some(back) => leptos_axum::redirect(&with_error(&back, error_kind(err))),
+            None => set_status(err.status()),
+        }
     }
     result
+}
+
+/// The same-site page a no-JavaScript form post came from.
+fn plain_form_referer() -> Option<String> {
+    let parts = use_context::<http::request::Parts>()?;
+    let accepts_html = parts
+        .headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if !accepts_html {
+        return None;
+    }
+    let referer = parts.headers.get(http::header::REFERER)?.to_str().ok()?;
+    let path = referer.split_once("://").map(|(_, rest)| rest)?;
+    let path = &path[path.find('/')?..];
+    (path.starts_with('/') && !path.starts_with("//")).then(|| path.to_owned())
+}
+
+/// `path` with `error=<kind>` replacing any previous one.
+fn with_error(path: &str, kind: &str) -> String {
+    let (base, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut params: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("error="))
+        .collect();
+    let error = format!("error={kind}");
+    params.push(&error);
+    format!("{base}?{}", params.join("&"))
+}
+
+/// The serde tag of an error (`login_failed`, `rate_limited`, ...).
+fn error_kind(err: &AppError) -> &'static str {
+    match err {
+        AppError::Unauthorized => "unauthorized",
+        AppError::LoginFailed => "login_failed",
+        AppError::Forbidden(_) => "forbidden",
+        AppError::NotFound(_) => "not_found",
+        AppError::Conflict(_) => "conflict",
+        AppError::Invalid(_) => "invalid",
+        AppError::RateLimited { .. } => "rate_limited",
+        AppError::Unavailable(_) => "unavailable",
+        AppError::Internal | AppError::Transport(_) => "internal",
+    }
 }
 
 /// Sets the response status (SSR pages and server functions alike).
@@ -215,7 +265,19 @@ pub fn safe_next(next: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::safe_next;
+    use super::{safe_next, with_error};
+
+    #[test]
+    fn error_replaces_error() {
+        assert_eq!(
+            with_error("/login", "login_failed"),
+            "/login?error=login_failed"
+        );
+        assert_eq!(
+            with_error("/login?next=/x&error=invalid", "login_failed"),
+            "/login?next=/x&error=login_failed"
+        );
+    }
 
     #[test]
     fn next_stays_on_site() {

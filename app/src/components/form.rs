@@ -59,10 +59,35 @@ pub fn Field(
     }
 }
 
+/// The message for an `?error=<kind>` left by a no-JavaScript form post (fixed texts only, so
+/// a crafted link cannot put words on the page).
+fn message_for_kind(kind: &str) -> &'static str {
+    match kind {
+        "login_failed" => "Wrong username or password.",
+        "rate_limited" => "Too many attempts. Try again in a minute.",
+        "invalid" => "Please check the fields and try again.",
+        "unauthorized" => "Please sign in.",
+        "forbidden" => "You are not allowed to do this.",
+        "conflict" => "That conflicts with the current state; reload and try again.",
+        "unavailable" => "A service Kiln needs is unreachable; try again shortly.",
+        _ => "Something went wrong on the server; the details are in its log.",
+    }
+}
+
 /// The message for the whole form (anything that is not a field error).
 #[component]
 pub fn FormError(error: ActionError) -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
     move || {
+        let from_query = || {
+            query
+                .read()
+                .get("error")
+                .map(|kind| view! { <div class="alert alert-error" role="alert">{message_for_kind(&kind)}</div> })
+        };
+        if error.get().is_none() {
+            return from_query();
+        }
         error.get().and_then(|e| match &e {
             AppError::Invalid(fields) => fields.get(kiln_shared::FieldErrors::FORM).map(
                 |m| view! { <div class="alert alert-error" role="alert">{m.to_owned()}</div> },

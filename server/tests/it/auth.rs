@@ -462,3 +462,44 @@ async fn session_cookie_is_secure_behind_https() -> TestResult {
     assert!(cookie.contains("; Secure"), "{cookie}");
     app.cleanup().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_works_without_javascript() -> TestResult {
+    let app = TestApp::new().await?;
+    app.create_user("nojs", false).await?;
+    let post = |password: &str| {
+        Request::post("/api/fn/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "text/html,application/xhtml+xml")
+            .header(header::REFERER, "http://kiln.local/login?next=/settings")
+            .header("sec-fetch-site", "same-origin")
+            .body(Body::from(format!(
+                "username=nojs&password={}&next=%2Fsettings",
+                password.replace(' ', "+")
+            )))
+    };
+    // A wrong password goes back to the form with a fixed message, not a JSON page.
+    let wrong = app
+        .send_from([192, 0, 2, 1], post("wrong password")?)
+        .await?;
+    assert_eq!(wrong.status, StatusCode::FOUND);
+    assert_eq!(
+        wrong.location(),
+        Some("/login?next=/settings&error=login_failed")
+    );
+    let page = app
+        .get("/login?next=/settings&error=login_failed", None)
+        .await?;
+    assert!(page.body.contains("Wrong username or password."));
+    let crafted = app.get("/login?error=call+555-0100", None).await?;
+    assert!(
+        !crafted.body.contains("555-0100"),
+        "only fixed messages are shown"
+    );
+    // The right one signs in and goes on.
+    let ok = app.send_from([192, 0, 2, 1], post(PASSWORD)?).await?;
+    assert_eq!(ok.status, StatusCode::FOUND);
+    assert_eq!(ok.location(), Some("/settings"));
+    assert!(ok.session().is_some());
+    app.cleanup().await
+}
