@@ -1,5 +1,6 @@
 //! The real `proxmox::Client`'s error classes, provoked on a real lab node: credentials,
-//! parameters, faults (unreachable, 500s, 596, latency) and certificate pinning.
+//! privilege-separated tokens (403 until granted), parameters, faults (unreachable, 500s, 596,
+//! latency) and certificate pinning.
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,92 @@ async fn client_lab_wrong_token_is_unauthorized() -> R {
         ));
     }
     assert!(lab.client()?.lxc_list(lab.node()).await?.is_empty());
+    lab.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_lab_privsep_token_sees_only_its_grants() -> R {
+    let lab = TestLab::start(|_| {}).await?;
+    let root = lab.client()?;
+    let created = root
+        .create_token("root@pam", "limited", true, "integration test")
+        .await?;
+    assert_eq!(created.full_tokenid, "root@pam!limited");
+    assert!(!created.value.is_empty());
+    let limited = Client::with_tuning(
+        lab.config(Auth::Token {
+            id: created.full_tokenid.clone(),
+            secret: created.value.clone(),
+        }),
+        fast(),
+    )?;
+    // Authenticated, but without any ACL entry.
+    assert_eq!(limited.version().await?.version, "9.0.3");
+    assert!(limited.permissions().await?.is_empty());
+    match limited.lxc_create(lab.node(), &container(120)).await {
+        Err(Error::Forbidden {
+            message,
+            permission,
+        }) => {
+            assert_eq!(message, "Permission check failed (/vms/120, VM.Allocate)");
+            assert_eq!(permission.as_deref(), Some("VM.Allocate"));
+        }
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+    // Only root manages tokens and ACLs.
+    assert!(matches!(
+        limited.create_token("root@pam", "more", true, "").await,
+        Err(Error::Forbidden { .. })
+    ));
+
+    root.grant_token_role("/", "PVEAuditor", &created.full_tokenid)
+        .await?;
+    root.grant_token_role("/storage", "PVEDatastoreUser", &created.full_tokenid)
+        .await?;
+    match root
+        .grant_token_role("/", "Wizard", &created.full_tokenid)
+        .await
+    {
+        Err(Error::BadParameters { errors, .. }) => {
+            assert!(errors.iter().any(|(k, _)| k == "roles"), "{errors:?}");
+        }
+        other => panic!("an unknown role must fail, got {other:?}"),
+    }
+    let perms = limited.permissions().await?;
+    let granted = |path: &str, privilege: &str| {
+        perms
+            .get(path)
+            .and_then(|p| p.get(privilege))
+            .is_some_and(|f| f.0)
+    };
+    assert!(
+        granted("/", "Sys.Audit") && granted("/", "VM.Audit"),
+        "{perms:?}"
+    );
+    assert!(granted("/storage", "Datastore.AllocateSpace"), "{perms:?}");
+    assert!(!granted("/", "VM.Allocate") && !granted("/", "Datastore.AllocateSpace"));
+    let mut paths: Vec<&str> = perms.keys().map(String::as_str).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, ["/", "/storage"]);
+    // Still not allowed to create; allowed once granted.
+    assert!(matches!(
+        limited.lxc_create(lab.node(), &container(120)).await,
+        Err(Error::Forbidden { .. })
+    ));
+    root.grant_token_role("/vms", "PVEVMAdmin", &created.full_tokenid)
+        .await?;
+    // PVE 8 also checks SDN.Use on the bridge the container is attached to.
+    match limited.lxc_create(lab.node(), &container(120)).await {
+        Err(Error::Forbidden { permission, .. }) => {
+            assert_eq!(permission.as_deref(), Some("SDN.Use"));
+        }
+        other => panic!("expected Forbidden (SDN.Use), got {other:?}"),
+    }
+    root.grant_token_role("/sdn", "PVESDNUser", &created.full_tokenid)
+        .await?;
+    let upid = limited.lxc_create(lab.node(), &container(120)).await?;
+    assert_eq!(upid.user, "root@pam!limited");
+    wait_task(&limited, &upid, TASK_TIMEOUT).await?;
     lab.finish().await
 }
 
