@@ -16,11 +16,14 @@ use crate::errors;
 use crate::proxmox::client::{Auth, Client, ClientConfig};
 use crate::proxmox::{Error, ProxmoxApi, tls};
 
-/// The roles "sign in once" grants to the token it creates.
+/// The roles "sign in once" grants to the token it creates. PVE 8 checks `SDN.Use` on the
+/// bridge a container's network is attached to (`/sdn/zones/localnetwork/vmbr0`), hence
+/// `PVESDNUser`.
 const TOKEN_GRANTS: &[(&str, &str)] = &[
     ("/", "PVEVMAdmin"),
     ("/", "PVEDatastoreUser"),
     ("/", "PVEAuditor"),
+    ("/sdn", "PVESDNUser"),
 ];
 
 #[derive(Clone, Debug)]

@@ -1,8 +1,9 @@
 //! Waiting for PVE tasks (UPIDs) to finish.
 //!
 //! Polls `task_status` with a growing pause (100 ms doubling up to 1 s) until the task stops
-//! or the deadline passes. Connection failures while polling are tolerated until the deadline
-//! (the task runs on the node regardless); every other error ends the wait.
+//! or the deadline passes. Connection failures while polling (refused, or a connection that
+//! broke) are tolerated until the deadline (the task runs on the node regardless); every other
+//! error ends the wait.
 
 use std::time::Duration;
 
@@ -34,7 +35,9 @@ pub async fn wait_task(api: &dyn ProxmoxApi, upid: &Upid, timeout: Duration) -> 
         match polled {
             Ok(status) if !status.is_running() => return finished(api, upid, status).await,
             Ok(_) => {}
-            Err(err @ Error::Connect { .. }) => {
+            // A read: whether it failed before sending or the connection broke (a node
+            // dropping its keep-alive connections on restart), polling again is harmless.
+            Err(err @ (Error::Connect { .. } | Error::Transport { .. })) => {
                 tracing::warn!(task.upid = %upid, error = %err, "cannot poll task; will retry");
             }
             Err(other) => return Err(other),

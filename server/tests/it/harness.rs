@@ -170,6 +170,28 @@ impl TestApp {
             .await
     }
 
+    /// Calls a server function declared with `input = server_fn::codec::Json`: `args` is the
+    /// JSON object of its arguments, by name.
+    pub async fn call_json(
+        &self,
+        name: &str,
+        args: &serde_json::Value,
+        session: Option<&str>,
+    ) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
+        let mut req = Request::post(format!("/api/fn/{name}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json")
+            .header("sec-fetch-site", "same-origin");
+        if let Some(id) = session {
+            req = req.header(header::COOKIE, format!("kiln_session={id}"));
+        }
+        self.send_from(
+            [192, 0, 2, 1],
+            req.body(Body::from(serde_json::to_vec(args)?))?,
+        )
+        .await
+    }
+
     /// Creates a user directly (as `kiln user create` does).
     pub async fn create_user(&self, name: &str, admin: bool) -> TestResult {
         AuthService::new(self.state.clone())

@@ -6,8 +6,12 @@
 
 mod auth;
 mod client;
+mod client_lab;
+mod client_lab_errors;
 mod harness;
 mod lab;
+mod lab_fixture;
+mod nodes;
 mod operations;
 mod processes;
 mod pve_stub;
