@@ -1,6 +1,5 @@
 //! Users and sessions as the browser sees them. No password hash ever crosses the wire.
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The signed-in user.
@@ -30,8 +29,10 @@ pub struct UserSummary {
     pub username: String,
     pub is_admin: bool,
     pub disabled: bool,
-    pub created_at: DateTime<Utc>,
-    pub last_login_at: Option<DateTime<Utc>>,
+    /// `YYYY-MM-DD HH:MM UTC` (formatted by the server: keeps date code out of the browser).
+    pub created_at: String,
+    /// Same format; `None` before the first sign-in.
+    pub last_login_at: Option<String>,
 }
 
 /// The name of the session cookie.

@@ -202,10 +202,7 @@ fn UserTable(list: Vec<UserSummary>, toggle: ServerAction<SetUserDisabled>) -> i
                                     }}
                                 </td>
                                 <td class="muted">
-                                    {u
-                                        .last_login_at
-                                        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-                                        .unwrap_or_else(|| "never".into())}
+                                    {u.last_login_at.clone().unwrap_or_else(|| "never".into())}
                                 </td>
                                 <td class="num">
                                     <ConfirmButton

@@ -8,6 +8,9 @@ use kiln_shared::auth::{CurrentUser, UserSummary};
 use super::schema::users;
 use diesel_async::AsyncPgConnection;
 
+/// How times are shown in the UI.
+const DISPLAY_TIME: &str = "%Y-%m-%d %H:%M UTC";
+
 /// A row of `users`. The hash never leaves the server.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -38,8 +41,10 @@ impl From<UserRow> for UserSummary {
             username: row.username,
             is_admin: row.is_admin,
             disabled: row.disabled,
-            created_at: row.created_at,
-            last_login_at: row.last_login_at,
+            created_at: row.created_at.format(DISPLAY_TIME).to_string(),
+            last_login_at: row
+                .last_login_at
+                .map(|t| t.format(DISPLAY_TIME).to_string()),
         }
     }
 }
