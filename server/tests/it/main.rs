@@ -11,4 +11,5 @@ mod lab;
 mod operations;
 mod processes;
 mod pve_stub;
+mod ssh;
 mod users;
