@@ -33,7 +33,7 @@ enum Command {
     #[command(subcommand)]
     User(UserCommand),
     /// Serve a simulated Proxmox VE node over HTTPS (no PostgreSQL/Redis needed).
-    Lab(kiln_server::lab::LabArgs),
+    Lab(Box<kiln_server::lab::LabArgs>),
 }
 
 #[derive(Debug, Args, Default)]
@@ -69,7 +69,7 @@ enum UserCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Lab(args)) = cli.command {
-        return lab(args, cli.log_json);
+        return lab(*args, cli.log_json);
     }
     let (listen, data_dir) = match &cli.command {
         None | Some(Command::Lab(_)) => (None, None),

@@ -145,8 +145,12 @@ fn dispatch(data_dir: &Path, shell: &dyn ContainerShell, command: PctCommand) ->
     let io = |e: std::io::Error| fail(e.to_string());
     match command {
         PctCommand::List => {
-            writeln!(out, "{:<10} {:<10} {:<12} {:<20}", "VMID", "Status", "Lock", "Name")
-                .map_err(io)?;
+            writeln!(
+                out,
+                "{:<10} {:<10} {:<12} {:<20}",
+                "VMID", "Status", "Lock", "Name"
+            )
+            .map_err(io)?;
             for ct in state.containers.values() {
                 writeln!(
                     out,
@@ -196,7 +200,14 @@ fn dispatch(data_dir: &Path, shell: &dyn ContainerShell, command: PctCommand) ->
                 (Some(u), Some(g)) => Some(format!("{u}:{g}")),
             };
             shell
-                .push(vmid, &hostname(ct), &data, &destination, perms, owner.as_deref())
+                .push(
+                    vmid,
+                    &hostname(ct),
+                    &data,
+                    &destination,
+                    perms,
+                    owner.as_deref(),
+                )
                 .map_err(fail)?;
             Ok(0)
         }
@@ -211,10 +222,7 @@ fn dispatch(data_dir: &Path, shell: &dyn ContainerShell, command: PctCommand) ->
                 out.write_all(&data).map_err(io)?;
             } else {
                 std::fs::write(&destination, data).map_err(|e| {
-                    fail(format!(
-                        "unable to write '{}' - {e}",
-                        destination.display()
-                    ))
+                    fail(format!("unable to write '{}' - {e}", destination.display()))
                 })?;
             }
             Ok(0)

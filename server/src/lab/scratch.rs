@@ -60,7 +60,9 @@ impl ScratchShell {
     fn prepare(&self, vmid: u32, hostname: &str) -> Result<PathBuf, String> {
         let root = self.base.join(vmid.to_string());
         let io = |what: &str, e: std::io::Error| format!("preparing {what}: {e}");
-        for dir in ["usr", "proc", "dev", "etc", "root", "tmp", "var/tmp", "home", "opt", "run", "srv"] {
+        for dir in [
+            "usr", "proc", "dev", "etc", "root", "tmp", "var/tmp", "home", "opt", "run", "srv",
+        ] {
             std::fs::create_dir_all(root.join(dir)).map_err(|e| io(dir, e))?;
         }
         use std::os::unix::fs::PermissionsExt;
@@ -92,7 +94,10 @@ impl ScratchShell {
         )?;
         seed("group", "root:x:0:\nnogroup:x:65534:\n")?;
         seed("hostname", &format!("{hostname}\n"))?;
-        seed("hosts", &format!("127.0.0.1 localhost\n127.0.1.1 {hostname}\n"))?;
+        seed(
+            "hosts",
+            &format!("127.0.0.1 localhost\n127.0.1.1 {hostname}\n"),
+        )?;
         seed(
             "resolv.conf",
             &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),

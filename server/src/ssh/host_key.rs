@@ -35,7 +35,9 @@ impl HostKey {
     pub fn parse(text: &str) -> Result<HostKey, String> {
         let fields: Vec<&str> = text.split_whitespace().collect();
         let (algorithm, base64) = match fields.as_slice() {
-            [a, b, ..] if !b.starts_with("AAAA") && fields.len() >= 3 => (fields[1], fields[2]),
+            // `HOST TYPE BASE64` (known_hosts, ssh-keyscan)
+            [_, b, c, ..] if !b.starts_with("AAAA") => (*b, *c),
+            // `TYPE BASE64 [comment]`
             [a, b, ..] => (*a, *b),
             _ => return Err("not an SSH public key (expected `TYPE BASE64`)".to_owned()),
         };
@@ -156,7 +158,9 @@ pub async fn scan(host: &str, port: u16, timeout: Duration) -> Result<Vec<HostKe
 /// The key to pin for `host:port`: the best one it offers.
 pub async fn fetch(host: &str, port: u16) -> Result<HostKey, SshError> {
     let keys = scan(host, port, Duration::from_secs(5)).await?;
-    keys.into_iter().next().ok_or_else(|| SshError::Local("no host key".to_owned()))
+    keys.into_iter()
+        .next()
+        .ok_or_else(|| SshError::Local("no host key".to_owned()))
 }
 
 /// The known_hosts line pinning `key` under [`HOST_KEY_ALIAS`].
@@ -169,7 +173,13 @@ pub fn known_hosts_line(key: &HostKey) -> String {
 pub fn write_known_hosts(dir: &Path, name: &str, key: &HostKey) -> anyhow::Result<PathBuf> {
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let path = dir.join(format!("known_hosts.{safe}"));
     let tmp = dir.join(format!("known_hosts.{safe}.tmp"));
@@ -206,7 +216,11 @@ mod tests {
         // The same fingerprint as `ssh-keygen -lf`.
         let file = std::env::temp_dir().join(format!("kiln-hk-{}.pub", std::process::id()));
         std::fs::write(&file, format!("ssh-ed25519 {ED}\n"))?;
-        if let Ok(out) = std::process::Command::new("ssh-keygen").arg("-lf").arg(&file).output() {
+        if let Ok(out) = std::process::Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(&file)
+            .output()
+        {
             let text = String::from_utf8(out.stdout)?;
             assert!(text.contains(plain.fingerprint()), "{text}");
         }

@@ -76,9 +76,13 @@ impl KilnKey {
 
     /// A key from its OpenSSH private key text.
     pub fn from_openssh(text: &str) -> anyhow::Result<KilnKey> {
-        let key = PrivateKey::from_openssh(text)
-            .map_err(|_| anyhow::anyhow!("the stored SSH private key is not a valid OpenSSH key"))?;
-        anyhow::ensure!(!key.is_encrypted(), "the SSH private key is passphrase-protected");
+        let key = PrivateKey::from_openssh(text).map_err(|_| {
+            anyhow::anyhow!("the stored SSH private key is not a valid OpenSSH key")
+        })?;
+        anyhow::ensure!(
+            !key.is_encrypted(),
+            "the SSH private key is passphrase-protected"
+        );
         let public_line = key
             .public_key()
             .to_openssh()
@@ -220,7 +224,14 @@ mod tests {
         {
             let derived = String::from_utf8(out.stdout)?;
             let expected = key.public_key().rsplit_once(' ').map(|(k, _)| k);
-            assert_eq!(derived.split_whitespace().take(2).collect::<Vec<_>>().join(" "), expected.unwrap_or_default());
+            assert_eq!(
+                derived
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                expected.unwrap_or_default()
+            );
         }
         std::fs::remove_dir_all(&dir)?;
         Ok(())

@@ -129,7 +129,9 @@ impl SshError {
             || lower.contains("host key for") && lower.contains("has changed")
         {
             SshError::HostKeyChanged { target }
-        } else if lower.contains("permission denied (") || lower.contains("too many authentication failures") {
+        } else if lower.contains("permission denied (")
+            || lower.contains("too many authentication failures")
+        {
             SshError::AuthRefused { target }
         } else if lower.contains("connection refused") {
             SshError::Refused { target }
@@ -199,7 +201,11 @@ mod tests {
             SshError::Unreachable { .. }
         ));
         let other = SshError::from_ssh_text(&t(), "weird\nkex_exchange_identification: boom\n");
-        assert!(other.to_string().contains("kex_exchange_identification: boom"));
+        assert!(
+            other
+                .to_string()
+                .contains("kex_exchange_identification: boom")
+        );
         assert!(
             SshError::HostKeyChanged { target: t() }
                 .to_string()

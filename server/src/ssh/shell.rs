@@ -168,7 +168,10 @@ impl NodeShell {
         host_key::check_host(&target.host).map_err(SshError::Local)?;
         if target.user.is_empty()
             || target.user.starts_with('-')
-            || target.user.chars().any(|c| c.is_whitespace() || c.is_control())
+            || target
+                .user
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(SshError::Local(format!(
                 "`{}` is not a usable SSH user name",
@@ -291,7 +294,12 @@ impl NodeShell {
     }
 
     /// Runs `args` and fails unless it exits 0; returns its standard output.
-    async fn run_ok(&self, what: &str, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, SshError> {
+    async fn run_ok(
+        &self,
+        what: &str,
+        args: &[&str],
+        input: Option<&[u8]>,
+    ) -> Result<Vec<u8>, SshError> {
         let out = self.run_with_input(args, input).await?;
         if out.success() {
             Ok(out.stdout)

@@ -26,7 +26,9 @@ fn temp_dir(what: &str) -> PathBuf {
 }
 
 fn free_port() -> R<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// A private sshd; killed on drop.
@@ -202,7 +204,11 @@ async fn host_key_is_fetched_pinned_and_pct_list_works() -> R {
         String::from_utf8(keygen.stdout)?.contains(fetched.fingerprint()),
         "same fingerprint as ssh-keygen -lf"
     );
-    assert_eq!(HostKey::parse(&fetched.to_openssh())?, fetched, "stored form");
+    assert_eq!(
+        HostKey::parse(&fetched.to_openssh())?,
+        fetched,
+        "stored form"
+    );
 
     let shell = fx.shell().await?;
     let list = shell.pct_list().await?;
@@ -276,10 +282,16 @@ async fn an_unauthorized_key_and_a_closed_port_fail_clearly() -> R {
         port: free_port()?,
         ..fx.sshd.target()
     };
-    let err = NodeShell::connect_pinned(&fx.data_dir, closed.clone(), "node-2", Some(&pinned), &fx.key)
-        .await
-        .err()
-        .ok_or("connected to a closed port")?;
+    let err = NodeShell::connect_pinned(
+        &fx.data_dir,
+        closed.clone(),
+        "node-2",
+        Some(&pinned),
+        &fx.key,
+    )
+    .await
+    .err()
+    .ok_or("connected to a closed port")?;
     assert!(matches!(err, SshError::Refused { .. }), "{err:?}");
     assert!(host_key::fetch("127.0.0.1", closed.port).await.is_err());
     fx.stop().await
@@ -300,7 +312,10 @@ async fn pushed_files_are_real_and_read_back() -> R {
         .pct_exec(101, &["stat", "-c", "%a", "/root/greeting.txt"])
         .await?;
     assert_eq!(mode.stdout_text(), "600\n");
-    assert_eq!(shell.pct_pull_bytes(101, "/root/greeting.txt").await?, content);
+    assert_eq!(
+        shell.pct_pull_bytes(101, "/root/greeting.txt").await?,
+        content
+    );
     // The file is on disk in the container's scratch root, not on the host's /root.
     let on_disk = std::fs::read(fx.lab_dir.join("rootfs/101/root/greeting.txt"))?;
     assert_eq!(on_disk, content);
@@ -346,7 +361,11 @@ async fn scripts_give_their_real_status_and_output() -> R {
     assert_eq!(run.stdout_text(), "starting\n");
     assert_eq!(run.stderr_text(), "a warning");
     let made = shell.pct_exec(101, &["cat", "/var/tmp/made"]).await?;
-    assert_eq!(made.stdout_text(), "made by web\n", "the container's hostname");
+    assert_eq!(
+        made.stdout_text(),
+        "made by web\n",
+        "the container's hostname"
+    );
     // 255 and 127 are real statuses too, not connection errors.
     let s255 = shell.pct_exec(101, &["sh", "-c", "exit 255"]).await?;
     assert_eq!(s255.status, 255);
@@ -358,7 +377,10 @@ async fn scripts_give_their_real_status_and_output() -> R {
     assert_eq!(stopped.stderr_text(), "CT 102 not running");
     let unknown = shell.pct_exec(999, &["true"]).await?;
     assert_eq!(unknown.status, 255);
-    assert!(unknown.stderr_text().contains("does not exist"), "{unknown:?}");
+    assert!(
+        unknown.stderr_text().contains("does not exist"),
+        "{unknown:?}"
+    );
     let push = shell.pct_push_bytes(102, b"x", "/root/x", None).await;
     assert!(
         matches!(&push, Err(SshError::Command { stderr, .. }) if stderr == "CT 102 not running"),
@@ -424,7 +446,11 @@ async fn the_private_key_is_stored_encrypted() -> R {
         .await?
         .ok_or("no ssh_key row")?;
     drop(conn);
-    for needle in [&b"PRIVATE KEY"[..], b"openssh-key-v1", b"b3BlbnNzaC1rZXktdjE"] {
+    for needle in [
+        &b"PRIVATE KEY"[..],
+        b"openssh-key-v1",
+        b"b3BlbnNzaC1rZXktdjE",
+    ] {
         assert!(
             !stored.windows(needle.len()).any(|w| w == needle),
             "private key in clear"
