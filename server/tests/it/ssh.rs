@@ -337,8 +337,15 @@ async fn pushed_files_are_real_and_read_back() -> R {
         .pct_exec(101, &["test", "-e", "/tmp/kiln-transfer.x"])
         .await?;
     assert_eq!(missing.status, 1);
+    // (Other tests stage files on the same host concurrently: look for this test's content.)
     let staged = shell
-        .run(&["sh", "-c", "ls /tmp/kiln-transfer.* 2>/dev/null | wc -l"])
+        .run(&[
+            "sh",
+            "-c",
+            "grep -lF \"$1\" /tmp/kiln-transfer.* 2>/dev/null | wc -l",
+            "sh",
+            "hello from kiln",
+        ])
         .await?;
     assert_eq!(staged.stdout_text().trim(), "0");
     let err = shell.pct_pull_bytes(101, "/nonexistent").await;
