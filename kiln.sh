@@ -72,6 +72,8 @@ setup_tools() {
 
 setup_test_tools() {
   apt_install chromium chromium-driver
+  # The SSH tests: a private sshd, Kiln's ssh client side, and the lab's container sandbox.
+  apt_install openssh-server openssh-client sshpass bubblewrap
 }
 
 # --- building ----------------------------------------------------------------------------

@@ -6,7 +6,8 @@
 //! `auth` (passwords, sessions, rate limits, the request gate, the app's `Backend`), `db`
 //! (pool, migrations, queries), `embedded` (private PostgreSQL/Redis children), `routes`
 //! (health, assets, theme), `errors` (mapping to `AppError`), `telemetry` (logging), `lab`
-//! (the simulated Proxmox VE node behind `kiln lab`).
+//! (the simulated Proxmox VE node behind `kiln lab`), `ssh` (the only module that runs commands
+//! on a node: Kiln's SSH key, pinned host keys, `pct` over SSH).
 
 pub mod app_state;
 pub mod auth;
@@ -21,4 +22,5 @@ pub mod nodes;
 pub mod proxmox;
 pub mod routes;
 pub mod runtime;
+pub mod ssh;
 pub mod telemetry;

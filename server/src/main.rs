@@ -33,7 +33,7 @@ enum Command {
     #[command(subcommand)]
     User(UserCommand),
     /// Serve a simulated Proxmox VE node over HTTPS (no PostgreSQL/Redis needed).
-    Lab(kiln_server::lab::LabArgs),
+    Lab(Box<kiln_server::lab::LabArgs>),
 }
 
 #[derive(Debug, Args, Default)]
@@ -69,7 +69,7 @@ enum UserCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Lab(args)) = cli.command {
-        return lab(args, cli.log_json);
+        return lab(*args, cli.log_json);
     }
     let (listen, data_dir) = match &cli.command {
         None | Some(Command::Lab(_)) => (None, None),
@@ -126,6 +126,14 @@ fn main() -> ExitCode {
 
 /// `kiln lab`: the simulated Proxmox VE node; needs no configuration, database or Redis.
 fn lab(args: kiln_server::lab::LabArgs, log_json: bool) -> ExitCode {
+    if let Some(kiln_server::lab::LabCommand::Pct(command)) = args.command {
+        // `pct` output is for scripts: no logging set up, the exit status passes through.
+        let Some(data_dir) = args.data_dir else {
+            eprintln!("kiln lab pct: --data-dir (or KILN_LAB_DATA_DIR) is required");
+            return ExitCode::from(2);
+        };
+        return ExitCode::from(kiln_server::lab::pct::run(&data_dir, command));
+    }
     telemetry::init(if log_json {
         kiln_server::config::LogFormat::Json
     } else {

@@ -24,3 +24,18 @@ pub async fn put(conn: &mut AsyncPgConnection, key: &str, value: &[u8]) -> Query
         .await
         .map(|_| ())
 }
+
+/// Inserts `value` unless `key` already has one; returns whether it was inserted (the first of
+/// two racing writers wins, the other reads the winner's value back).
+pub async fn insert_if_absent(
+    conn: &mut AsyncPgConnection,
+    key: &str,
+    value: &[u8],
+) -> QueryResult<bool> {
+    diesel::insert_into(app_meta::table)
+        .values((app_meta::key.eq(key), app_meta::value.eq(value)))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await
+        .map(|rows| rows == 1)
+}

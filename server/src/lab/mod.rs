@@ -11,8 +11,10 @@
 //! - `schema` / `formats` — validation against PVE's own schema (`pve-schema.json`).
 //! - `auth` — tokens, tickets, CSRF, roles, ACL privileges.
 //! - `state` — persisted JSON state; `tasks` — UPID tasks; `faults` — injected failures;
-//!   `runtime` — the [`runtime::ContainerRuntime`] seam (in-memory today); `rng` — seeded
-//!   values.
+//!   `runtime` — the [`runtime::ContainerRuntime`] seam (in-memory today) and the
+//!   [`runtime::ContainerShell`] seam (the inside of containers); `rng` — seeded values.
+//! - `pct` — `kiln lab pct`: the node shell's `pct` (list, status, exec, push, pull);
+//!   `scratch` — per-container scratch roots under `<data dir>/rootfs/` run with bubblewrap.
 //!
 //! Architecture Invariant: the lab never touches PostgreSQL, Redis or the console's state;
 //! it shares only `kiln_shared::pve` types (UPID) and the TLS fingerprint helper.
@@ -23,10 +25,12 @@ mod core;
 pub mod faults;
 mod formats;
 mod listener;
+pub mod pct;
 mod reply;
 mod rng;
 pub mod runtime;
 mod schema;
+pub mod scratch;
 mod state;
 mod tasks;
 mod tls;
@@ -48,12 +52,15 @@ use self::state::{State, Token};
 /// `kiln lab`: serve a simulated Proxmox VE node over HTTPS.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LabArgs {
+    /// Instead of serving: a node-shell command against the lab in the data directory.
+    #[command(subcommand)]
+    pub command: Option<LabCommand>,
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8006")]
     pub listen: SocketAddr,
-    /// Where the lab keeps its certificate and state.
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: PathBuf,
+    /// Where the lab keeps its certificate and state (required).
+    #[arg(long, value_name = "DIR", env = "KILN_LAB_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
     /// Simulate a cluster of N nodes named pve1..pveN (default: one node named `pve`).
     #[arg(long, value_name = "N")]
     pub nodes: Option<u32>,
@@ -75,6 +82,14 @@ pub struct LabArgs {
     /// Ticket lifetime in seconds (PVE: 7200).
     #[arg(long, value_name = "SECS", default_value_t = 7200)]
     pub ticket_lifetime: u64,
+}
+
+/// `kiln lab <command>`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum LabCommand {
+    /// The node shell's `pct` for the lab's containers (list, status, exec, push, pull).
+    #[command(subcommand)]
+    Pct(pct::PctCommand),
 }
 
 /// How to start a lab (from tests, or built from [`LabArgs`]).
@@ -132,7 +147,9 @@ impl TryFrom<LabArgs> for LabOptions {
         );
         Ok(LabOptions {
             listen: args.listen,
-            data_dir: args.data_dir,
+            data_dir: args
+                .data_dir
+                .context("--data-dir (or KILN_LAB_DATA_DIR) is required")?,
             nodes: args.nodes,
             token: args.token,
             password: args.password,

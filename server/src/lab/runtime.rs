@@ -59,3 +59,28 @@ impl ContainerRuntime for InMemoryRuntime {
         )])
     }
 }
+
+/// The inside of containers: what `pct exec`, `pct push` and `pct pull` need. Kept apart from
+/// [`ContainerRuntime`] (the API side's seam) because it runs in the `kiln lab pct` process,
+/// not in the lab server. An LXC-backed runtime would implement it with `lxc-attach`.
+///
+/// Architecture Invariant: callers check that the container exists and runs; implementations
+/// only act.
+pub trait ContainerShell: Send + Sync + std::fmt::Debug {
+    /// Runs `argv` inside container `vmid` (named `hostname`) with this process's standard
+    /// input, output and error; returns its exit status (128 + signal when killed).
+    fn exec(&self, vmid: u32, hostname: &str, argv: &[String]) -> Result<i32, String>;
+    /// Writes `data` to the absolute path `path` inside, with `perms` and optionally
+    /// `owner` (`user[:group]`).
+    fn push(
+        &self,
+        vmid: u32,
+        hostname: &str,
+        data: &[u8],
+        path: &str,
+        perms: u32,
+        owner: Option<&str>,
+    ) -> Result<(), String>;
+    /// Reads the absolute path `path` inside.
+    fn pull(&self, vmid: u32, hostname: &str, path: &str) -> Result<Vec<u8>, String>;
+}

@@ -15,4 +15,5 @@ mod nodes;
 mod operations;
 mod processes;
 mod pve_stub;
+mod ssh;
 mod users;

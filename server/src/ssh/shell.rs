@@ -1,0 +1,504 @@
+//! [`NodeShell`]: a command channel to one node over SSH.
+//!
+//! The `openssh` crate starts the system `ssh` as a multiplexed master (`-M -f -N`, key auth
+//! only: `BatchMode=yes`, `IdentitiesOnly=yes`) with the node's pinned host key and strict
+//! checking; each command then runs over that master's control socket (`ssh -S SOCKET`), so a
+//! job's many commands share one TCP connection and one authentication. Commands are run
+//! through `ssh` directly rather than `openssh::Command::output` because the latter turns exit
+//! statuses 127 and 255 into errors and drops the output; a real 255 is told apart from a lost
+//! connection by checking the master afterwards.
+//!
+//! Limits: no password authentication (install the key first), no interactive sessions, and
+//! the master exits after [`IDLE_EXIT`] without commands.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
+use tokio::io::AsyncWriteExt;
+
+use super::host_key::{self, HostKey};
+use super::keys::{self, KilnKey};
+use super::quote::command_line;
+use super::{SshError, Target};
+
+/// How long an unused master connection stays up.
+pub const IDLE_EXIT: Duration = Duration::from_secs(900);
+
+/// The client options every connection uses (written to a config file given with `-F`, so
+/// neither `~/.ssh/config` nor `/etc/ssh/ssh_config` changes how Kiln connects).
+const SSH_CONFIG: &str = "\
+# Written by Kiln; every connection to a node uses these options.
+Host *
+  HostKeyAlias kiln-pinned-node
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  CheckHostIP no
+  UpdateHostKeys no
+  PasswordAuthentication no
+  KbdInteractiveAuthentication no
+  PubkeyAuthentication yes
+  IdentitiesOnly yes
+  ForwardAgent no
+  ForwardX11 no
+  ClearAllForwardings yes
+  LogLevel ERROR
+";
+
+/// How to reach a node.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// User, host, port.
+    pub target: Target,
+    /// Kiln's private key file (from [`KilnKey::materialise`]).
+    pub key_file: PathBuf,
+    /// The pinned known_hosts file (from [`host_key::write_known_hosts`]).
+    pub known_hosts: PathBuf,
+    /// The client config file (from [`write_client_config`]).
+    pub config_file: PathBuf,
+    /// Where the master's control socket goes (a short path: sockets are limited to ~100
+    /// bytes).
+    pub control_dir: PathBuf,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+}
+
+/// What a remote command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Its exit status (`-1` when it died from a signal).
+    pub status: i32,
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error.
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    /// Exit status 0.
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+    /// Standard output as text (lossy).
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    /// Standard error as text (lossy), trimmed.
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).trim().to_owned()
+    }
+}
+
+/// One row of `pct list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PctEntry {
+    /// The container id.
+    pub vmid: u32,
+    /// `running` / `stopped`.
+    pub status: String,
+    /// The lock, if any.
+    pub lock: Option<String>,
+    /// The name (hostname).
+    pub name: String,
+}
+
+/// Writes the client config file into `dir` (mode 600) and returns its path.
+pub fn write_client_config(dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("ssh_config");
+    if std::fs::read_to_string(&path).is_ok_and(|t| t == SSH_CONFIG) {
+        return Ok(path);
+    }
+    let tmp = dir.join("ssh_config.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(SSH_CONFIG.as_bytes())?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// A directory for control sockets: `preferred` when its path is short enough, else the
+/// system temporary directory.
+fn control_dir(preferred: &Path) -> PathBuf {
+    if preferred.as_os_str().len() <= 50 {
+        preferred.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// Parses `pct list` output.
+pub fn parse_pct_list(text: &str) -> Vec<PctEntry> {
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let vmid = fields.first()?.parse().ok()?;
+            let (lock, name) = match fields.as_slice() {
+                [_, _, lock, name, ..] => (Some((*lock).to_owned()), (*name).to_owned()),
+                [_, _, name] => (None, (*name).to_owned()),
+                _ => (None, String::new()),
+            };
+            Some(PctEntry {
+                vmid,
+                status: (*fields.get(1)?).to_owned(),
+                lock,
+                name,
+            })
+        })
+        .collect()
+}
+
+/// An open SSH connection to a node.
+#[derive(Debug)]
+pub struct NodeShell {
+    session: Session,
+    target: Target,
+}
+
+impl NodeShell {
+    /// Connects with explicit files (see [`NodeShell::connect_pinned`] for the usual way).
+    pub async fn connect(opts: &ConnectOptions) -> Result<NodeShell, SshError> {
+        let target = opts.target.clone();
+        host_key::check_host(&target.host).map_err(SshError::Local)?;
+        if target.user.is_empty()
+            || target.user.starts_with('-')
+            || target
+                .user
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(SshError::Local(format!(
+                "`{}` is not a usable SSH user name",
+                target.user
+            )));
+        }
+        let mut builder = SessionBuilder::default();
+        builder
+            .user(target.user.clone())
+            .port(target.port)
+            .keyfile(&opts.key_file)
+            .known_hosts_check(KnownHosts::Strict)
+            .user_known_hosts_file(&opts.known_hosts)
+            .config_file(&opts.config_file)
+            .connect_timeout(opts.connect_timeout)
+            .server_alive_interval(Duration::from_secs(15))
+            .control_directory(control_dir(&opts.control_dir))
+            .control_persist(ControlPersist::IdleFor(
+                std::num::NonZeroUsize::new(usize::try_from(IDLE_EXIT.as_secs()).unwrap_or(900))
+                    .unwrap_or(std::num::NonZeroUsize::MIN),
+            ));
+        let session = builder
+            .connect(&target.host)
+            .await
+            .map_err(|e| map_openssh_error(&target, e))?;
+        tracing::debug!(ssh.target = %target, "SSH master connected");
+        Ok(NodeShell { session, target })
+    }
+
+    /// The usual way in: writes Kiln's key, the pinned known_hosts file and the client config
+    /// under `<data_dir>/run/ssh/`, then connects. `node_name` keeps known_hosts files of
+    /// different nodes apart. `pinned` is the confirmed host key; `None` refuses to connect.
+    pub async fn connect_pinned(
+        data_dir: &Path,
+        target: Target,
+        node_name: &str,
+        pinned: Option<&HostKey>,
+        key: &KilnKey,
+    ) -> Result<NodeShell, SshError> {
+        let pinned = pinned.ok_or_else(|| SshError::HostKeyNotPinned {
+            target: target.clone(),
+        })?;
+        let local = |e: anyhow::Error| SshError::Local(format!("{e:#}"));
+        let dir = keys::runtime_dir(data_dir).map_err(local)?;
+        let opts = ConnectOptions {
+            key_file: key.materialise(data_dir).map_err(local)?,
+            known_hosts: host_key::write_known_hosts(&dir, node_name, pinned).map_err(local)?,
+            config_file: write_client_config(&dir).map_err(local)?,
+            control_dir: dir,
+            connect_timeout: Duration::from_secs(10),
+            target,
+        };
+        Self::connect(&opts).await
+    }
+
+    /// Where this shell is connected.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Runs `args` (program first; each argument quoted for the remote shell) and returns its
+    /// status and output. A non-zero status is not an error here.
+    pub async fn run(&self, args: &[&str]) -> Result<Output, SshError> {
+        self.run_with_input(args, None).await
+    }
+
+    /// [`run`](Self::run) with `input` on the command's standard input.
+    pub async fn run_with_input(
+        &self,
+        args: &[&str],
+        input: Option<&[u8]>,
+    ) -> Result<Output, SshError> {
+        let line = command_line(args).map_err(|e| SshError::Local(e.to_string()))?;
+        let mut cmd = tokio::process::Command::new("ssh");
+        cmd.arg("-S")
+            .arg(self.session.control_socket())
+            .args(["-o", "BatchMode=yes", "-T", "-p", "9", "none", "--"])
+            .arg(&line)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| SshError::Local(format!("cannot run ssh: {e}")))?;
+        let writer = match (input, child.stdin.take()) {
+            (Some(data), Some(mut stdin)) => {
+                let data = data.to_vec();
+                Some(tokio::spawn(async move {
+                    let result = stdin.write_all(&data).await;
+                    drop(stdin);
+                    result
+                }))
+            }
+            _ => None,
+        };
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| SshError::Local(format!("waiting for ssh: {e}")))?;
+        if let Some(writer) = writer {
+            // A command that does not read all its input is not an error (like a pipe).
+            let _ = writer.await;
+        }
+        let status = out.status.code().unwrap_or(-1);
+        if status == 255 && self.session.check().await.is_err() {
+            return Err(SshError::Disconnected {
+                target: self.target.clone(),
+            });
+        }
+        Ok(Output {
+            status,
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    /// Runs `args` and fails unless it exits 0; returns its standard output.
+    async fn run_ok(
+        &self,
+        what: &str,
+        args: &[&str],
+        input: Option<&[u8]>,
+    ) -> Result<Vec<u8>, SshError> {
+        let out = self.run_with_input(args, input).await?;
+        if out.success() {
+            Ok(out.stdout)
+        } else {
+            Err(SshError::Command {
+                command: what.to_owned(),
+                status: out.status,
+                stderr: out.stderr_text(),
+            })
+        }
+    }
+
+    /// `pct list`.
+    pub async fn pct_list(&self) -> Result<Vec<PctEntry>, SshError> {
+        let out = self.run_ok("pct list", &["pct", "list"], None).await?;
+        Ok(parse_pct_list(&String::from_utf8_lossy(&out)))
+    }
+
+    /// `pct status VMID`: `running` or `stopped`.
+    pub async fn pct_status(&self, vmid: u32) -> Result<String, SshError> {
+        let id = vmid.to_string();
+        let out = self
+            .run_ok("pct status", &["pct", "status", &id], None)
+            .await?;
+        let text = String::from_utf8_lossy(&out);
+        Ok(text
+            .trim()
+            .strip_prefix("status:")
+            .unwrap_or(text.trim())
+            .trim()
+            .to_owned())
+    }
+
+    /// `pct exec VMID -- ARGV...`: the command's own status and output (a failing command is
+    /// not an error).
+    pub async fn pct_exec(&self, vmid: u32, argv: &[&str]) -> Result<Output, SshError> {
+        let id = vmid.to_string();
+        let mut args = vec!["pct", "exec", id.as_str(), "--"];
+        args.extend_from_slice(argv);
+        self.run(&args).await
+    }
+
+    /// Copies `data` to `remote` inside the container with `perms` (default 0644): staged in
+    /// a `mktemp` file on the node, then `pct push`, then the staging file is removed.
+    pub async fn pct_push_bytes(
+        &self,
+        vmid: u32,
+        data: &[u8],
+        remote: &str,
+        perms: Option<u32>,
+    ) -> Result<(), SshError> {
+        let staged = self.stage().await?;
+        let result = async {
+            self.run_ok(
+                "upload",
+                &["sh", "-c", "cat > \"$1\"", "sh", &staged],
+                Some(data),
+            )
+            .await?;
+            let id = vmid.to_string();
+            let perms = format!("{:04o}", perms.unwrap_or(0o644));
+            self.run_ok(
+                "pct push",
+                &["pct", "push", &id, &staged, remote, "--perms", &perms],
+                None,
+            )
+            .await
+        }
+        .await;
+        self.unstage(&staged).await;
+        result.map(|_| ())
+    }
+
+    /// [`pct_push_bytes`](Self::pct_push_bytes) with the content of a local file.
+    pub async fn pct_push(
+        &self,
+        vmid: u32,
+        local: &Path,
+        remote: &str,
+        perms: Option<u32>,
+    ) -> Result<(), SshError> {
+        let data = tokio::fs::read(local)
+            .await
+            .map_err(|e| SshError::Local(format!("reading {}: {e}", local.display())))?;
+        self.pct_push_bytes(vmid, &data, remote, perms).await
+    }
+
+    /// The content of `remote` inside the container (`pct pull` to a staging file, read back).
+    pub async fn pct_pull_bytes(&self, vmid: u32, remote: &str) -> Result<Vec<u8>, SshError> {
+        let staged = self.stage().await?;
+        let result = async {
+            let id = vmid.to_string();
+            self.run_ok("pct pull", &["pct", "pull", &id, remote, &staged], None)
+                .await?;
+            self.run_ok("download", &["cat", "--", &staged], None).await
+        }
+        .await;
+        self.unstage(&staged).await;
+        result
+    }
+
+    /// Copies `remote` out of the container into the local file `local`.
+    pub async fn pct_pull(&self, vmid: u32, remote: &str, local: &Path) -> Result<(), SshError> {
+        let data = self.pct_pull_bytes(vmid, remote).await?;
+        tokio::fs::write(local, data)
+            .await
+            .map_err(|e| SshError::Local(format!("writing {}: {e}", local.display())))
+    }
+
+    /// A fresh private file on the node (`mktemp`).
+    async fn stage(&self) -> Result<String, SshError> {
+        let out = self
+            .run_ok("mktemp", &["mktemp", "/tmp/kiln-transfer.XXXXXXXXXX"], None)
+            .await?;
+        let path = String::from_utf8_lossy(&out).trim().to_owned();
+        if !path.starts_with("/tmp/kiln-transfer.") || path.contains(char::is_whitespace) {
+            return Err(SshError::Local(format!(
+                "mktemp on the node printed an unexpected path `{path}`"
+            )));
+        }
+        Ok(path)
+    }
+
+    /// Removes a staging file (best effort).
+    async fn unstage(&self, path: &str) {
+        if let Err(e) = self.run(&["rm", "-f", "--", path]).await {
+            tracing::warn!(ssh.target = %self.target, error = %e, "staging file not removed");
+        }
+    }
+
+    /// Closes the master connection.
+    pub async fn close(self) -> Result<(), SshError> {
+        let target = self.target.clone();
+        self.session
+            .close()
+            .await
+            .map_err(|e| map_openssh_error(&target, e))
+    }
+}
+
+/// Checks SSH access to a node the way Kiln uses it: connects with the pinned host key and
+/// Kiln's key, then runs `pct list`. Returns the number of containers `pct` reports.
+pub async fn test_access(
+    data_dir: &Path,
+    target: Target,
+    node_name: &str,
+    pinned: Option<&HostKey>,
+    key: &KilnKey,
+) -> Result<usize, SshError> {
+    let shell = NodeShell::connect_pinned(data_dir, target, node_name, pinned, key).await?;
+    let result = shell.pct_list().await;
+    let _ = shell.close().await;
+    result.map(|list| list.len())
+}
+
+/// An `openssh` error as an [`SshError`], from ssh's own words where there are some.
+fn map_openssh_error(target: &Target, err: openssh::Error) -> SshError {
+    match err {
+        openssh::Error::Connect(io) => SshError::from_ssh_text(target, &io.to_string()),
+        openssh::Error::Disconnected | openssh::Error::RemoteProcessTerminated => {
+            SshError::Disconnected {
+                target: target.clone(),
+            }
+        }
+        openssh::Error::Master(io) => SshError::Local(format!(
+            "cannot start the ssh master connection (is the `ssh` client installed?): {io}"
+        )),
+        other => SshError::Other {
+            target: target.clone(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_pct_list() {
+        let text = "VMID       Status     Lock         Name                \n\
+                    100        running                 web                 \n\
+                    101        stopped    backup       db\n";
+        assert_eq!(
+            parse_pct_list(text),
+            vec![
+                PctEntry {
+                    vmid: 100,
+                    status: "running".into(),
+                    lock: None,
+                    name: "web".into()
+                },
+                PctEntry {
+                    vmid: 101,
+                    status: "stopped".into(),
+                    lock: Some("backup".into()),
+                    name: "db".into()
+                },
+            ]
+        );
+    }
+}

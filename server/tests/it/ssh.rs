@@ -1,0 +1,470 @@
+//! `pct` over real SSH: a private `sshd` (Debian `openssh-server`) on a free loopback port,
+//! with its own host key and config, whose `pct` is a wrapper running `kiln lab pct` against
+//! a running lab. Kiln connects with its own key and the pinned host key, as it does with
+//! real nodes. Needs root (sshd), `sshd`, `ssh`, `ssh-keyscan` and `bwrap`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kiln_server::lab::{self, LabHandle, LabOptions};
+use kiln_server::proxmox::tasks::wait_task;
+use kiln_server::proxmox::{Auth, Client, ClientConfig, ProxmoxApi};
+use kiln_server::ssh::host_key::{self, HostKey};
+use kiln_server::ssh::keys::KilnKey;
+use kiln_server::ssh::shell::NodeShell;
+use kiln_server::ssh::{SshError, Target};
+use kiln_shared::pve::LxcCreate;
+
+type R<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+fn temp_dir(what: &str) -> PathBuf {
+    let suffix = crate::harness::unique();
+    std::env::temp_dir().join(format!("kiln-{what}-{}", &suffix[..8.min(suffix.len())]))
+}
+
+fn free_port() -> R<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A private sshd; killed on drop.
+struct Sshd {
+    port: u16,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Sshd {
+    /// Starts sshd accepting `authorized` keys for root, with `pct` = `kiln lab pct` on the lab
+    /// in `lab_dir`.
+    fn start(authorized: &[&str], lab_dir: &Path) -> R<Sshd> {
+        let dir = temp_dir("sshd");
+        std::fs::create_dir_all(dir.join("bin"))?;
+        std::fs::create_dir_all("/run/sshd")?;
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(dir.join("host_ed25519"))
+            .status()?;
+        assert!(status.success(), "ssh-keygen");
+        std::fs::write(dir.join("authorized_keys"), authorized.join("\n") + "\n")?;
+        let quote = kiln_server::ssh::quote::quote;
+        let wrapper = format!(
+            "#!/bin/sh\nKILN_LAB_DATA_DIR={} exec {} lab pct \"$@\"\n",
+            quote(&lab_dir.display().to_string()),
+            quote(env!("CARGO_BIN_EXE_kiln"))
+        );
+        let pct = dir.join("bin/pct");
+        std::fs::write(&pct, wrapper)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pct, std::fs::Permissions::from_mode(0o755))?;
+        let port = free_port()?;
+        let d = dir.display();
+        let config = format!(
+            "ListenAddress 127.0.0.1\nPort {port}\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\nPermitRootLogin prohibit-password\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
+             SetEnv PATH={d}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
+             LogLevel VERBOSE\n"
+        );
+        std::fs::write(dir.join("sshd_config"), config)?;
+        let log = std::fs::File::create(dir.join("sshd.log"))?;
+        let child = Command::new(SSHD)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(dir.join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        let sshd = Sshd { port, dir, child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return Err(format!("sshd did not start: {}", sshd.log()).into());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Ok(sshd)
+    }
+
+    fn host_key(&self) -> R<HostKey> {
+        let text = std::fs::read_to_string(self.dir.join("host_ed25519.pub"))?;
+        Ok(HostKey::parse(&text)?)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            user: "root".into(),
+            host: "127.0.0.1".into(),
+            port: self.port,
+        }
+    }
+}
+
+/// A lab with CT 101 (running, `web`) and CT 102 (stopped, `db`), an sshd in front of it,
+/// Kiln's key (authorized) and Kiln's data directory.
+struct Fixture {
+    lab: Option<LabHandle>,
+    lab_dir: PathBuf,
+    sshd: Sshd,
+    key: KilnKey,
+    data_dir: PathBuf,
+}
+
+impl Fixture {
+    async fn start() -> R<Fixture> {
+        let lab_dir = temp_dir("ssh-lab");
+        let lab = lab::start(LabOptions::new(&lab_dir)).await?;
+        let (id, secret) = lab.token.split_once('=').ok_or("token")?;
+        let client = Client::new(ClientConfig {
+            host: "127.0.0.1".into(),
+            port: lab.addr.port(),
+            fingerprint: lab.fingerprint.clone(),
+            auth: Auth::Token {
+                id: id.into(),
+                secret: secret.into(),
+            },
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+        })?;
+        for (vmid, name, start) in [(101, "web", true), (102, "db", false)] {
+            let create = LxcCreate {
+                vmid,
+                ostemplate: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst".into(),
+                hostname: name.into(),
+                rootfs: "local-lvm:8".into(),
+                start: Some(start),
+                ..LxcCreate::default()
+            };
+            let upid = client.lxc_create("pve", &create).await?;
+            let done = wait_task(&client, &upid, Duration::from_secs(10)).await?;
+            assert_eq!(done.exitstatus.as_deref(), Some("OK"));
+        }
+        let key = KilnKey::generate("kiln@test")?;
+        let sshd = Sshd::start(&[key.public_key()], &lab_dir)?;
+        Ok(Fixture {
+            lab: Some(lab),
+            lab_dir,
+            sshd,
+            key,
+            data_dir: temp_dir("ssh-data"),
+        })
+    }
+
+    async fn shell(&self) -> R<NodeShell> {
+        let pinned = host_key::fetch("127.0.0.1", self.sshd.port).await?;
+        Ok(NodeShell::connect_pinned(
+            &self.data_dir,
+            self.sshd.target(),
+            "node-1",
+            Some(&pinned),
+            &self.key,
+        )
+        .await?)
+    }
+
+    async fn stop(mut self) -> R {
+        if let Some(lab) = self.lab.take() {
+            lab.shutdown().await?;
+        }
+        let _ = std::fs::remove_dir_all(&self.lab_dir);
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_key_is_fetched_pinned_and_pct_list_works() -> R {
+    let fx = Fixture::start().await?;
+    let fetched = host_key::fetch("127.0.0.1", fx.sshd.port).await?;
+    assert_eq!(fetched, fx.sshd.host_key()?, "keyscan returns sshd's key");
+    assert_eq!(fetched.algorithm(), "ssh-ed25519");
+    let keygen = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(fx.sshd.dir.join("host_ed25519.pub"))
+        .output()?;
+    assert!(
+        String::from_utf8(keygen.stdout)?.contains(fetched.fingerprint()),
+        "same fingerprint as ssh-keygen -lf"
+    );
+    assert_eq!(
+        HostKey::parse(&fetched.to_openssh())?,
+        fetched,
+        "stored form"
+    );
+
+    let shell = fx.shell().await?;
+    let list = shell.pct_list().await?;
+    let summary: Vec<(u32, &str, &str)> = list
+        .iter()
+        .map(|e| (e.vmid, e.status.as_str(), e.name.as_str()))
+        .collect();
+    assert_eq!(summary, [(101, "running", "web"), (102, "stopped", "db")]);
+    assert_eq!(shell.pct_status(101).await?, "running");
+    assert_eq!(shell.pct_status(102).await?, "stopped");
+    // Several commands share the master connection.
+    let who = shell.run(&["whoami"]).await?;
+    assert_eq!(who.stdout_text(), "root\n");
+    shell.close().await?;
+
+    let count = kiln_server::ssh::shell::test_access(
+        &fx.data_dir,
+        fx.sshd.target(),
+        "node-1",
+        Some(&fetched),
+        &fx.key,
+    )
+    .await?;
+    assert_eq!(count, 2);
+    fx.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_host_key_fails_clearly() -> R {
+    let fx = Fixture::start().await?;
+    let other = KilnKey::generate("impostor")?;
+    let wrong = HostKey::parse(other.public_key())?;
+    let err = NodeShell::connect_pinned(
+        &fx.data_dir,
+        fx.sshd.target(),
+        "node-1",
+        Some(&wrong),
+        &fx.key,
+    )
+    .await
+    .err()
+    .ok_or("connected despite a wrong host key")?;
+    assert!(matches!(err, SshError::HostKeyChanged { .. }), "{err:?}");
+    assert!(err.to_string().contains("host key changed"), "{err}");
+
+    let unpinned =
+        NodeShell::connect_pinned(&fx.data_dir, fx.sshd.target(), "node-1", None, &fx.key).await;
+    assert!(matches!(unpinned, Err(SshError::HostKeyNotPinned { .. })));
+    fx.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unauthorized_key_and_a_closed_port_fail_clearly() -> R {
+    let fx = Fixture::start().await?;
+    let pinned = host_key::fetch("127.0.0.1", fx.sshd.port).await?;
+    let stranger = KilnKey::generate("stranger")?;
+    let err = NodeShell::connect_pinned(
+        &fx.data_dir,
+        fx.sshd.target(),
+        "node-1",
+        Some(&pinned),
+        &stranger,
+    )
+    .await
+    .err()
+    .ok_or("connected with an unauthorized key")?;
+    assert!(matches!(err, SshError::AuthRefused { .. }), "{err:?}");
+    assert!(err.to_string().contains("authorized_keys"), "{err}");
+
+    let closed = Target {
+        port: free_port()?,
+        ..fx.sshd.target()
+    };
+    let err = NodeShell::connect_pinned(
+        &fx.data_dir,
+        closed.clone(),
+        "node-2",
+        Some(&pinned),
+        &fx.key,
+    )
+    .await
+    .err()
+    .ok_or("connected to a closed port")?;
+    assert!(matches!(err, SshError::Refused { .. }), "{err:?}");
+    assert!(host_key::fetch("127.0.0.1", closed.port).await.is_err());
+    fx.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pushed_files_are_real_and_read_back() -> R {
+    let fx = Fixture::start().await?;
+    let shell = fx.shell().await?;
+    let content = b"hello from kiln\nline two with 'quotes' and $(subshell)\n";
+    shell
+        .pct_push_bytes(101, content, "/root/greeting.txt", Some(0o600))
+        .await?;
+    let cat = shell.pct_exec(101, &["cat", "/root/greeting.txt"]).await?;
+    assert_eq!(cat.status, 0, "{}", cat.stderr_text());
+    assert_eq!(cat.stdout, content);
+    let mode = shell
+        .pct_exec(101, &["stat", "-c", "%a", "/root/greeting.txt"])
+        .await?;
+    assert_eq!(mode.stdout_text(), "600\n");
+    assert_eq!(
+        shell.pct_pull_bytes(101, "/root/greeting.txt").await?,
+        content
+    );
+    // The file is on disk in the container's scratch root, not on the host's /root.
+    let on_disk = std::fs::read(fx.lab_dir.join("rootfs/101/root/greeting.txt"))?;
+    assert_eq!(on_disk, content);
+
+    // A local file, pushed and pulled through local paths.
+    let local = fx.data_dir.join("local.conf");
+    std::fs::write(&local, "key = value\n")?;
+    shell.pct_push(101, &local, "/etc/app.conf", None).await?;
+    let back = fx.data_dir.join("back.conf");
+    shell.pct_pull(101, "/etc/app.conf", &back).await?;
+    assert_eq!(std::fs::read_to_string(&back)?, "key = value\n");
+    let mode = shell
+        .pct_exec(101, &["stat", "-c", "%a", "/etc/app.conf"])
+        .await?;
+    assert_eq!(mode.stdout_text(), "644\n", "default perms");
+
+    // Containers are separate; staging files on the node are cleaned up.
+    let missing = shell
+        .pct_exec(101, &["test", "-e", "/tmp/kiln-transfer.x"])
+        .await?;
+    assert_eq!(missing.status, 1);
+    // (Other tests stage files on the same host concurrently: look for this test's content.)
+    let staged = shell
+        .run(&[
+            "sh",
+            "-c",
+            "grep -lF \"$1\" /tmp/kiln-transfer.* 2>/dev/null | wc -l",
+            "sh",
+            "hello from kiln",
+        ])
+        .await?;
+    assert_eq!(staged.stdout_text().trim(), "0");
+    let err = shell.pct_pull_bytes(101, "/nonexistent").await;
+    assert!(matches!(err, Err(SshError::Command { .. })), "{err:?}");
+    shell.close().await?;
+    fx.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scripts_give_their_real_status_and_output() -> R {
+    let fx = Fixture::start().await?;
+    let shell = fx.shell().await?;
+    let script = "#!/bin/sh\necho starting\necho 'a warning' >&2\n\
+                  echo \"made by $(hostname)\" > /var/tmp/made\nexit 7\n";
+    shell
+        .pct_push_bytes(101, script.as_bytes(), "/root/provision.sh", Some(0o755))
+        .await?;
+    let run = shell.pct_exec(101, &["/root/provision.sh"]).await?;
+    assert_eq!(run.status, 7);
+    assert_eq!(run.stdout_text(), "starting\n");
+    assert_eq!(run.stderr_text(), "a warning");
+    let made = shell.pct_exec(101, &["cat", "/var/tmp/made"]).await?;
+    assert_eq!(
+        made.stdout_text(),
+        "made by web\n",
+        "the container's hostname"
+    );
+    // 255 and 127 are real statuses too, not connection errors.
+    let s255 = shell.pct_exec(101, &["sh", "-c", "exit 255"]).await?;
+    assert_eq!(s255.status, 255);
+    let s127 = shell.pct_exec(101, &["no-such-program"]).await?;
+    assert!(s127.status != 0, "{s127:?}");
+    // Stopped and unknown containers are refused like pct does.
+    let stopped = shell.pct_exec(102, &["true"]).await?;
+    assert_eq!(stopped.status, 255);
+    assert_eq!(stopped.stderr_text(), "CT 102 not running");
+    let unknown = shell.pct_exec(999, &["true"]).await?;
+    assert_eq!(unknown.status, 255);
+    assert!(
+        unknown.stderr_text().contains("does not exist"),
+        "{unknown:?}"
+    );
+    let push = shell.pct_push_bytes(102, b"x", "/root/x", None).await;
+    assert!(
+        matches!(&push, Err(SshError::Command { stderr, .. }) if stderr == "CT 102 not running"),
+        "{push:?}"
+    );
+    shell.close().await?;
+    fx.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn arguments_arrive_verbatim() -> R {
+    let fx = Fixture::start().await?;
+    let shell = fx.shell().await?;
+    let words = [
+        "with space",
+        "single ' quote",
+        "double \" quote",
+        "$(touch /root/pwned)",
+        "`touch /root/pwned`",
+        "$HOME ${PATH}",
+        "; touch /root/pwned &",
+        "two\nlines",
+        "*",
+        "--",
+        "-n",
+        "",
+        "ünïcødé",
+    ];
+    let mut argv = vec!["printf", "[%s]\\n"];
+    argv.extend_from_slice(&words);
+    let out = shell.pct_exec(101, &argv).await?;
+    assert_eq!(out.status, 0, "{}", out.stderr_text());
+    let expected: String = words.iter().map(|w| format!("[{w}]\n")).collect();
+    assert_eq!(out.stdout_text(), expected);
+    // Nothing ran on the node or in the container.
+    let pwned = shell.pct_exec(101, &["test", "-e", "/root/pwned"]).await?;
+    assert_eq!(pwned.status, 1);
+    assert!(!Path::new("/root/pwned").exists());
+    // The same on the node's own shell.
+    let node = shell.run(&["printf", "[%s]", "$(id)", "a b"]).await?;
+    assert_eq!(node.stdout_text(), "[$(id)][a b]");
+    // A path with spaces and quotes survives push and exec.
+    shell
+        .pct_push_bytes(101, b"odd\n", "/root/it's a file", None)
+        .await?;
+    let odd = shell.pct_exec(101, &["cat", "/root/it's a file"]).await?;
+    assert_eq!(odd.stdout_text(), "odd\n");
+    shell.close().await?;
+    fx.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_private_key_is_stored_encrypted() -> R {
+    let app = crate::harness::TestApp::new().await?;
+    let db = &app.state.db;
+    let secret = &app.state.secret_key;
+    let key = kiln_server::ssh::keys::load_or_create(db, secret).await?;
+    let again = kiln_server::ssh::keys::load_or_create(db, secret).await?;
+    assert_eq!(key.public_key(), again.public_key(), "generated once");
+    assert!(key.public_key().starts_with("ssh-ed25519 AAAA"));
+    let mut conn = db.get().await?;
+    let stored = kiln_server::db::meta::get(&mut conn, kiln_server::ssh::keys::META_KEY)
+        .await?
+        .ok_or("no ssh_key row")?;
+    drop(conn);
+    for needle in [
+        &b"PRIVATE KEY"[..],
+        b"openssh-key-v1",
+        b"b3BlbnNzaC1rZXktdjE",
+    ] {
+        assert!(
+            !stored.windows(needle.len()).any(|w| w == needle),
+            "private key in clear"
+        );
+    }
+    assert!(!format!("{key:?}").contains("PRIVATE"));
+    let cmd = key.authorize_command();
+    assert!(cmd.contains(key.public_key()) && cmd.contains("authorized_keys"));
+    app.cleanup().await
+}
