@@ -206,7 +206,7 @@ fn private_databases_live_and_die_with_kiln() -> TestResult {
     };
     assert!(status.success(), "clean exit: {status}");
     assert!(
-        gone_within(&[pg], 5) && gone_within(&redis, 5),
+        gone_within(&[pg], 15) && gone_within(&redis, 15),
         "children stopped"
     );
     assert!(
