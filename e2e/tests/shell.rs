@@ -6,6 +6,10 @@
 //! Needs a built server (`cargo build -p kiln-server`, or `KILN_BIN`), `/usr/bin/chromium` and
 //! `/usr/bin/chromedriver`. Run with `cargo test -p kiln-e2e -- --nocapture` to see the steps.
 
+#[expect(
+    dead_code,
+    reason = "every test binary compiles the whole harness but uses only part of it"
+)]
 mod common;
 
 use anyhow::ensure;

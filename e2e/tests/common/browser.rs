@@ -291,9 +291,25 @@ impl Browser {
         .await
     }
 
+    /// Scrolls `element` to the middle of the viewport at once. WebDriver scrolls on its own
+    /// before a click, but the stylesheet's `scroll-behavior: smooth` makes that scroll
+    /// animate, so the click would land where the element was (or under the sticky top bar).
+    async fn scroll_into_view(&self, element: &Element) -> anyhow::Result<()> {
+        self.client
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center', inline: 'nearest', \
+                 behavior: 'instant'});",
+                vec![serde_json::to_value(element)?],
+            )
+            .await
+            .context("scrolling an element into view")?;
+        Ok(())
+    }
+
     /// Clicks the displayed element `css` (waiting for it first).
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
         let element = self.find_visible(css).await?;
+        self.scroll_into_view(&element).await?;
         element
             .click()
             .await
@@ -329,6 +345,35 @@ impl Browser {
             Ok(())
         })
         .await
+    }
+
+    /// The text of the first element `css` matches right now.
+    pub async fn text(&self, css: &str) -> anyhow::Result<String> {
+        let element = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .with_context(|| format!("no `{css}`"))?;
+        Ok(element.text().await?)
+    }
+
+    /// The text of every element `css` matches right now, in document order.
+    pub async fn texts(&self, css: &str) -> anyhow::Result<Vec<String>> {
+        let mut texts = Vec::new();
+        for element in self.client.find_all(Locator::Css(css)).await? {
+            texts.push(element.text().await?);
+        }
+        Ok(texts)
+    }
+
+    /// Whether the control `css` is enabled (not `disabled`) right now.
+    pub async fn is_enabled(&self, css: &str) -> anyhow::Result<bool> {
+        let element = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .with_context(|| format!("no `{css}`"))?;
+        Ok(element.is_enabled().await?)
     }
 
     /// The value of the input `css`.

@@ -2,8 +2,9 @@
 //! headless Chromium session with explicit waits ([`browser`]), and the child-process guards and
 //! scratch directory that clean up after them ([`process`]).
 //!
-//! [`Harness::start`] brings everything up; [`Harness::finish`] tears it down and, when the test
-//! failed, leaves a screenshot in `target/e2e-failure-<name>.png` and prints the server's log.
+//! [`Harness::start`] brings everything up; [`Harness::start_lab`] adds a lab node ([`lab`], a
+//! simulated Proxmox VE) for a test to add through the UI; [`Harness::finish`] tears it all down
+//! and, when the test failed, leaves a screenshot in `target/e2e-failure-<name>.png` and prints the server's log.
 //! The guards also clean up on their own (`Drop`) if a test panics half-way.
 //!
 //! Environment: `KILN_BIN` (the server binary, default `<target>/debug/kiln`), `CHROMEDRIVER`
@@ -12,25 +13,33 @@
 
 pub mod browser;
 pub mod kiln;
+pub mod lab;
 pub mod process;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use browser::{Browser, Chromedriver};
 use kiln::Kiln;
+use lab::Lab;
 use process::ScratchDir;
 
 /// Everything one browser test needs. Fields drop in declaration order: the browser first, then
-/// chromedriver, then kiln (which stops its databases), then the scratch directory.
+/// chromedriver, then the lab node (if any), then kiln (which stops its databases), then the
+/// scratch directory.
 pub struct Harness {
     /// The test's name, for the failure screenshot.
     name: String,
     pub browser: Browser,
     chromedriver: Chromedriver,
+    /// The lab node of [`Self::start_lab`], until [`Self::stop_lab`].
+    lab: Option<Lab>,
+    /// How many labs were started (each gets its own data directory).
+    labs_started: u32,
     kiln: Kiln,
+    binary: PathBuf,
     scratch: ScratchDir,
     started: Instant,
 }
@@ -61,10 +70,40 @@ impl Harness {
             name: name.to_owned(),
             browser,
             chromedriver,
+            lab: None,
+            labs_started: 0,
             kiln,
+            binary,
             scratch,
             started,
         })
+    }
+
+    /// Starts a lab node (`kiln lab` on a free port, data in `<scratch>/lab`, a random API
+    /// token) and waits until it has printed its fingerprint. Kiln is not told about it: the
+    /// test adds it through the UI.
+    pub async fn start_lab(&mut self) -> anyhow::Result<&Lab> {
+        if self.lab.is_some() {
+            bail!("a lab node is already running");
+        }
+        self.labs_started += 1;
+        let dir = match self.labs_started {
+            1 => "lab".to_owned(),
+            n => format!("lab-{n}"),
+        };
+        let lab = Lab::start(&self.binary, &self.scratch, &dir).await?;
+        println!(
+            "[e2e] lab node is ready on port {} ({:.1} s)",
+            lab.port(),
+            self.started.elapsed().as_secs_f64()
+        );
+        Ok(self.lab.insert(lab))
+    }
+
+    /// Stops the lab node (SIGTERM) and checks that it exited cleanly.
+    pub fn stop_lab(&mut self) -> anyhow::Result<()> {
+        let lab = self.lab.take().context("no lab node is running")?;
+        lab.stop().context("the lab node did not shut down cleanly")
     }
 
     /// Tears everything down. On failure, saves a screenshot and prints the logs first; the
@@ -74,7 +113,10 @@ impl Harness {
             name,
             browser,
             chromedriver,
+            lab,
+            labs_started: _,
             kiln,
+            binary: _,
             mut scratch,
             started,
         } = self;
@@ -87,12 +129,19 @@ impl Harness {
             }
             browser.print_page().await;
             kiln.print_log_tail(40);
+            if let Some(lab) = &lab {
+                lab.print_log_tail(20);
+            }
             chromedriver.print_log_tail(20);
         }
         if let Err(e) = browser.close().await {
             eprintln!("[e2e] closing the browser session failed: {e:#}");
         }
         drop(chromedriver);
+        let lab_stopped = lab.map_or(Ok(()), |lab| {
+            lab.stop()
+                .context("the lab node did not shut down cleanly on SIGTERM")
+        });
         let stopped = kiln.stop();
         if outcome.is_err() {
             scratch.keep_if_requested();
@@ -100,6 +149,7 @@ impl Harness {
         drop(scratch);
         println!("[e2e] total {:.1} s", started.elapsed().as_secs_f64());
         outcome?;
+        lab_stopped?;
         stopped.context("kiln did not shut down cleanly on SIGTERM")
     }
 }

@@ -1,0 +1,142 @@
+//! A lab node for a test to add through the UI: the same `kiln` binary's `kiln lab` (a
+//! simulated Proxmox VE API over HTTPS with a self-signed certificate) on a free loopback port,
+//! with a fixed random API token and instant tasks. Ready once it has printed its certificate
+//! fingerprint and API token.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+
+use super::free_port;
+use super::process::{ChildGuard, ScratchDir};
+
+/// How long the lab may take to print its connection details (it makes a certificate).
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the lab may take to stop after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// The token the lab is started with (`--token root@pam!kiln=<secret>`).
+pub const TOKEN_ID: &str = "root@pam!kiln";
+
+/// A running `kiln lab`; stopped with SIGTERM when dropped.
+pub struct Lab {
+    process: ChildGuard,
+    addr: SocketAddr,
+    fingerprint: String,
+    secret: String,
+}
+
+impl Lab {
+    /// Starts `kiln lab` with its data in `<scratch>/<dir>` and waits until it has printed
+    /// its fingerprint and API token.
+    pub async fn start(binary: &Path, scratch: &ScratchDir, dir: &str) -> anyhow::Result<Self> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let data_dir = scratch.subdir(dir)?;
+        let secret = random_secret()?;
+        let mut command = Command::new(binary);
+        command
+            .arg("lab")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--token")
+            .arg(format!("{TOKEN_ID}={secret}"))
+            .arg("--speed")
+            .arg("0")
+            .env("RUST_LOG", "warn");
+        let log = scratch.path().join(format!("{dir}.log"));
+        let mut process = ChildGuard::spawn("kiln lab", command, log, STOP_GRACE)?;
+
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let (fingerprint, token) = loop {
+            process.check_alive().context("kiln lab did not start")?;
+            let printed = process.log_text();
+            if let (Some(fingerprint), Some(token)) = (
+                printed_value(&printed, "fingerprint:"),
+                printed_value(&printed, "API token:"),
+            ) {
+                break (fingerprint, token);
+            }
+            if Instant::now() >= deadline {
+                process.print_log_tail(30);
+                bail!(
+                    "kiln lab did not print its fingerprint and API token within {} s",
+                    READY_TIMEOUT.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let expected = format!("{TOKEN_ID}={secret}");
+        ensure!(
+            token == expected,
+            "kiln lab printed the API token {token:?}, but was started with {expected:?}"
+        );
+        ensure!(
+            fingerprint.len() == 95 && fingerprint.split(':').all(|b| b.len() == 2),
+            "kiln lab printed {fingerprint:?}, not a SHA-256 fingerprint (AB:CD:…)"
+        );
+        Ok(Self {
+            process,
+            addr,
+            fingerprint,
+            secret,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The SHA-256 fingerprint of its certificate, as it printed it (`AB:CD:…`).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The secret of the token [`TOKEN_ID`].
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    pub fn print_log_tail(&self, lines: usize) {
+        self.process.print_log_tail(lines);
+    }
+
+    /// Sends SIGTERM and checks that the lab exits successfully within the grace period.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        let status = self.process.stop()?;
+        if !status.success() {
+            self.process.print_log_tail(30);
+            bail!("kiln lab exited with {status} after SIGTERM");
+        }
+        Ok(())
+    }
+}
+
+/// The value of the printed line `  <label>  <value>`.
+fn printed_value(text: &str, label: &str) -> Option<String> {
+    text.lines()
+        .find_map(|line| line.trim_start().strip_prefix(label))
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// 32 random hex digits in the shape of a UUID (like PVE's token secrets).
+fn random_secret() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom")?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    ))
+}
