@@ -10,7 +10,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kiln_shared::AppError;
 use kiln_shared::auth::{CurrentUser, UserSummary};
-use kiln_shared::nodes::{NodeInput, NodeSummary, NodeView, PveLogin, TokenCreated};
+use kiln_shared::nodes::{
+    HostKeyInfo, NodeInput, NodeSummary, NodeView, PveLogin, SshAccess, TokenCreated,
+};
 use kiln_shared::pve::CertificateInfo;
 use leptos::prelude::*;
 
@@ -125,6 +127,27 @@ pub trait NodesBackend: Send + Sync + 'static {
         user: &CurrentUser,
         id: i64,
     ) -> Result<(), AppError>;
+    /// Kiln's SSH public key (created on first use) and the command that authorizes it.
+    async fn ssh_access(&self) -> Result<SshAccess, AppError>;
+    /// The node's current SSH host key, for the user to confirm.
+    async fn fetch_host_key(
+        &self,
+        user: &CurrentUser,
+        id: i64,
+        ssh_port: u16,
+    ) -> Result<HostKeyInfo, AppError>;
+    /// Saves the SSH user and port and pins the confirmed host key.
+    async fn save_ssh(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        id: i64,
+        ssh_user: &str,
+        ssh_port: u16,
+        host_key: &str,
+    ) -> Result<(), AppError>;
+    /// Connects with the pinned host key and runs `pct list`; returns a message for the user.
+    async fn test_ssh(&self, user: &CurrentUser, id: i64) -> Result<String, AppError>;
 }
 
 /// The nodes backend as provided in context.

@@ -317,3 +317,40 @@ pub struct TokenCreated {
     /// The roles granted to the token, with their paths (`PVEVMAdmin on /`).
     pub grants: Vec<String>,
 }
+
+/// Kiln's SSH public key and how to authorize it on a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshAccess {
+    /// `ssh-ed25519 AAAA… kiln@host`.
+    pub public_key: String,
+    /// `SHA256:…`.
+    pub fingerprint: String,
+    /// A one-line command to paste on the node as the SSH user.
+    pub authorize_command: String,
+}
+
+/// A node's SSH host key, shown for the user to confirm before it is pinned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostKeyInfo {
+    /// `ssh-ed25519`, `ecdsa-sha2-nistp256`, …
+    pub algorithm: String,
+    /// `SHA256:…`, as `ssh-keygen -lf` prints it.
+    pub fingerprint: String,
+    /// The public key line to pin.
+    pub openssh: String,
+}
+
+/// An SSH user name for `pct` (normally root).
+pub fn ssh_user(value: &str) -> Result<(), String> {
+    let ok = !value.is_empty()
+        && value.len() <= 32
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !value.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err("Use a plain user name, e.g. root.".into())
+    }
+}

@@ -109,3 +109,71 @@ pub async fn set_default_node(id: i64) -> Result<(), AppError> {
         .await,
     )
 }
+
+/// Kiln's SSH public key and the command that authorizes it on a node.
+#[server(prefix = "/api/fn", endpoint = "ssh_access")]
+pub async fn ssh_access() -> Result<kiln_shared::nodes::SshAccess, AppError> {
+    ssr::respond(
+        async {
+            ssr::require_user()?;
+            ssr::nodes_backend()?.ssh_access().await
+        }
+        .await,
+    )
+}
+
+/// The node's SSH host key, to confirm before pinning it.
+#[server(prefix = "/api/fn", endpoint = "fetch_host_key")]
+pub async fn fetch_host_key(
+    id: i64,
+    ssh_port: u16,
+) -> Result<kiln_shared::nodes::HostKeyInfo, AppError> {
+    ssr::respond(
+        async {
+            let (_, user) = ssr::require_user()?;
+            kiln_shared::nodes::port(ssh_port).map_err(|m| AppError::invalid("ssh_port", m))?;
+            ssr::nodes_backend()?
+                .fetch_host_key(&user, id, ssh_port)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Saves the SSH user and port and pins the confirmed host key.
+#[server(prefix = "/api/fn", endpoint = "save_ssh")]
+pub async fn save_ssh(
+    id: i64,
+    ssh_user: String,
+    ssh_port: u16,
+    host_key: String,
+) -> Result<(), AppError> {
+    ssr::respond(
+        async {
+            let (ctx, user) = ssr::require_user()?;
+            let mut errors = kiln_shared::FieldErrors::default();
+            errors.check("ssh_user", kiln_shared::nodes::ssh_user(&ssh_user));
+            errors.check("ssh_port", kiln_shared::nodes::port(ssh_port));
+            if host_key.trim().is_empty() {
+                errors.add("host_key", "Fetch and confirm the node's host key first.");
+            }
+            errors.into_result()?;
+            ssr::nodes_backend()?
+                .save_ssh(&ctx, &user, id, &ssh_user, ssh_port, &host_key)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Runs `pct list` over SSH with the pinned host key.
+#[server(prefix = "/api/fn", endpoint = "test_ssh")]
+pub async fn test_ssh(id: i64) -> Result<String, AppError> {
+    ssr::respond(
+        async {
+            let (_, user) = ssr::require_user()?;
+            ssr::nodes_backend()?.test_ssh(&user, id).await
+        }
+        .await,
+    )
+}

@@ -3,6 +3,7 @@
 mod auth;
 mod dashboard;
 mod empty;
+mod node_ssh;
 mod nodes;
 mod settings;
 
@@ -10,5 +11,6 @@ pub use crate::components::error::NotFoundPage;
 pub use auth::{LoginPage, SetupPage};
 pub use dashboard::DashboardPage;
 pub use empty::{ContainersPage, PackagesPage, TemplatesPage};
+pub use node_ssh::NodeSshPage;
 pub use nodes::{NodeEditPage, NodeNewPage, NodesPage};
 pub use settings::SettingsPage;

@@ -164,6 +164,9 @@ fn NodeCard(view: NodeView, version: RwSignal<u32>) -> impl IntoView {
                     <button type="button" class="btn btn-sm btn-ghost" on:click=move |_| { make_default.dispatch(()); }>"Make default"</button>
                 })}
                 <a class="btn btn-sm btn-ghost" href=format!("/nodes/{id}/edit")>"Edit"</a>
+                <a class="btn btn-sm btn-ghost" href=format!("/nodes/{id}/ssh") data-test="node-ssh">
+                    {if node.ssh_host_key.is_some() { "SSH" } else { "Set up SSH" }}
+                </a>
                 <ConfirmButton
                     label="Delete".into()
                     question=format!("Remove {name} from Kiln? Nothing on the node is changed.")

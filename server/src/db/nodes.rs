@@ -168,3 +168,23 @@ pub async fn set_default(
         .execute(conn)
         .await
 }
+
+/// Saves the SSH user, port and pinned host key of an owned node; 0 when it is not the owner's.
+pub async fn set_ssh(
+    conn: &mut AsyncPgConnection,
+    owner: i64,
+    id: i64,
+    user: &str,
+    port: i32,
+    host_key: &str,
+) -> QueryResult<usize> {
+    diesel::update(nodes::table.filter(nodes::owner_id.eq(owner)).find(id))
+        .set((
+            nodes::ssh_user.eq(user),
+            nodes::ssh_port.eq(port),
+            nodes::ssh_host_key.eq(host_key),
+            nodes::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+}

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use kiln_app::ssr::{NodesBackend, RequestCtx};
 use kiln_shared::AppError;
 use kiln_shared::auth::CurrentUser;
-use kiln_shared::nodes::{NodeInput, NodeSummary, NodeView, PveLogin, TokenCreated};
+use kiln_shared::nodes::{
+    HostKeyInfo, NodeInput, NodeSummary, NodeView, PveLogin, SshAccess, TokenCreated,
+};
 use kiln_shared::pve::CertificateInfo;
 use serde_json::json;
 
@@ -15,6 +17,7 @@ use crate::db::nodes::{self, NewNode, NodeChanges, NodeRow};
 use crate::errors;
 use crate::proxmox::client::{Auth, Client, ClientConfig};
 use crate::proxmox::{Error, ProxmoxApi, tls};
+use crate::ssh;
 
 /// The roles "sign in once" grants to the token it creates. PVE 8 checks `SDN.Use` on the
 /// bridge a container's network is attached to (`/sdn/zones/localnetwork/vmbr0`), hence
@@ -447,5 +450,101 @@ impl NodesBackend for NodeService {
         })
         .await;
         Ok(())
+    }
+
+    async fn ssh_access(&self) -> Result<SshAccess, AppError> {
+        let key = ssh::keys::load_or_create(&self.state.db, &self.state.secret_key)
+            .await
+            .map_err(|e| errors::internal("loading Kiln's SSH key", e))?;
+        Ok(SshAccess {
+            public_key: key.public_key().to_owned(),
+            fingerprint: key.fingerprint().to_owned(),
+            authorize_command: key.authorize_command(),
+        })
+    }
+
+    async fn fetch_host_key(
+        &self,
+        user: &CurrentUser,
+        id: i64,
+        ssh_port: u16,
+    ) -> Result<HostKeyInfo, AppError> {
+        let row = self.row(user, id).await?;
+        let key = ssh::host_key::fetch(&row.host, ssh_port)
+            .await
+            .map_err(|e| AppError::invalid("ssh_port", e.to_string()))?;
+        Ok(HostKeyInfo {
+            algorithm: key.algorithm().to_owned(),
+            fingerprint: key.fingerprint().to_owned(),
+            openssh: key.to_openssh(),
+        })
+    }
+
+    async fn save_ssh(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        id: i64,
+        ssh_user: &str,
+        ssh_port: u16,
+        host_key: &str,
+    ) -> Result<(), AppError> {
+        let key = ssh::host_key::HostKey::parse(host_key)
+            .map_err(|e| AppError::invalid("host_key", e))?;
+        let row = self.row(user, id).await?;
+        let mut conn = self.conn().await?;
+        nodes::set_ssh(
+            &mut conn,
+            user.id,
+            id,
+            ssh_user,
+            i32::from(ssh_port),
+            &key.to_openssh(),
+        )
+        .await
+        .map_err(|e| errors::db("saving SSH settings", e))?;
+        drop(conn);
+        self.audit(Entry {
+            actor_id: Some(user.id),
+            actor_name: Some(&user.username),
+            target: Some(&row.name),
+            source_ip: Some(&ctx.client_ip),
+            detail: json!({ "ssh_user": ssh_user, "ssh_port": ssh_port, "host_key": key.fingerprint() }),
+            ..Entry::new("node.ssh")
+        })
+        .await;
+        Ok(())
+    }
+
+    async fn test_ssh(&self, user: &CurrentUser, id: i64) -> Result<String, AppError> {
+        let row = self.row(user, id).await?;
+        let pinned = row
+            .ssh_host_key
+            .as_deref()
+            .map(ssh::host_key::HostKey::parse)
+            .transpose()
+            .map_err(|e| errors::internal("reading a pinned host key", e))?
+            .ok_or_else(|| AppError::Conflict("Confirm the node's SSH host key first.".into()))?;
+        let key = ssh::keys::load_or_create(&self.state.db, &self.state.secret_key)
+            .await
+            .map_err(|e| errors::internal("loading Kiln's SSH key", e))?;
+        let target = ssh::Target {
+            user: row.ssh_user.clone(),
+            host: row.host.clone(),
+            port: u16::try_from(row.ssh_port).unwrap_or(22),
+        };
+        let count = ssh::shell::test_access(
+            &self.state.config.data_dir,
+            target,
+            &row.id.to_string(),
+            Some(&pinned),
+            &key,
+        )
+        .await
+        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+        Ok(format!(
+            "SSH to {} works: `pct list` shows {count} container(s).",
+            row.name
+        ))
     }
 }

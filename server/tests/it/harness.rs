@@ -97,6 +97,9 @@ impl TestApp {
         let no_env = |_: &str| None::<String>;
         let mut config = Config::load_from(&Overrides::default(), &no_env)?;
         config.redis_prefix = prefix.clone();
+        // Files Kiln writes (the SSH key, known_hosts) go to a private temp directory.
+        config.data_dir = std::env::temp_dir().join(format!("kiln-test-data-{}", unique()));
+        std::fs::create_dir_all(&config.data_dir)?;
         config.database_url = Some(url);
         tweak(&mut config);
         let key = kiln_server::crypto::SecretKey::generate()?;
@@ -246,6 +249,7 @@ impl TestApp {
                 .await?;
         }
         self.state.db.close();
+        let _ = std::fs::remove_dir_all(&self.state.config.data_dir);
         let mut admin = AsyncPgConnection::establish(&database_url()).await?;
         diesel::sql_query(format!("DROP SCHEMA {} CASCADE", self.schema))
             .execute(&mut admin)

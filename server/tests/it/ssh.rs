@@ -468,3 +468,144 @@ async fn the_private_key_is_stored_encrypted() -> R {
     assert!(cmd.contains(key.public_key()) && cmd.contains("authorized_keys"));
     app.cleanup().await
 }
+
+/// The node pages' SSH flow through the server functions: Kiln's key, the host key fetched,
+/// confirmed and pinned, `pct list` over SSH; another user can do none of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_setup_through_the_server_functions() -> R {
+    use crate::harness::{PASSWORD, TestApp};
+    use axum::http::StatusCode;
+
+    let app = TestApp::new().await?;
+    app.create_user("owner", false).await?;
+    app.create_user("other", false).await?;
+    let session = app.login("owner", PASSWORD).await?;
+    let other = app.login("other", PASSWORD).await?;
+
+    let access = app.call("ssh_access", &[], Some(&session)).await?;
+    assert_eq!(access.status, StatusCode::OK, "{}", access.body);
+    let access: serde_json::Value = serde_json::from_str(&access.body)?;
+    let public_key = access["public_key"]
+        .as_str()
+        .ok_or("public key")?
+        .to_owned();
+    assert!(public_key.starts_with("ssh-ed25519 "));
+    assert!(
+        access["authorize_command"]
+            .as_str()
+            .is_some_and(|c| c.contains(&public_key))
+    );
+    assert!(
+        !access.to_string().contains("PRIVATE"),
+        "no private key on the wire"
+    );
+
+    let lab_dir = temp_dir("ssh-ui-lab");
+    let lab = lab::start(LabOptions::new(&lab_dir)).await?;
+    let sshd = Sshd::start(&[&public_key], &lab_dir)?;
+    let (token_id, secret) = lab.token.split_once('=').ok_or("token")?;
+    let added = app
+        .call_json(
+            "add_node",
+            &serde_json::json!({ "input": {
+                "name": "lab", "host": "127.0.0.1", "port": lab.addr.port(), "is_cluster": false,
+                "fingerprint": lab.fingerprint, "token_id": token_id, "token_secret": secret,
+            }}),
+            Some(&session),
+        )
+        .await?;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    let id = serde_json::from_str::<serde_json::Value>(&added.body)?["id"]
+        .as_i64()
+        .ok_or("node id")?
+        .to_string();
+    let port = sshd.port.to_string();
+
+    let untested = app.call("test_ssh", &[("id", &id)], Some(&session)).await?;
+    assert_eq!(
+        untested.status,
+        StatusCode::CONFLICT,
+        "no host key pinned yet"
+    );
+    let fetched = app
+        .call(
+            "fetch_host_key",
+            &[("id", &id), ("ssh_port", &port)],
+            Some(&session),
+        )
+        .await?;
+    assert_eq!(fetched.status, StatusCode::OK, "{}", fetched.body);
+    let fetched: serde_json::Value = serde_json::from_str(&fetched.body)?;
+    assert_eq!(
+        fetched["fingerprint"].as_str(),
+        Some(sshd.host_key()?.fingerprint())
+    );
+    let openssh = fetched["openssh"].as_str().ok_or("openssh")?.to_owned();
+
+    for (name, form) in [
+        (
+            "fetch_host_key",
+            vec![("id", id.as_str()), ("ssh_port", port.as_str())],
+        ),
+        (
+            "save_ssh",
+            vec![
+                ("id", id.as_str()),
+                ("ssh_user", "root"),
+                ("ssh_port", port.as_str()),
+                ("host_key", openssh.as_str()),
+            ],
+        ),
+        ("test_ssh", vec![("id", id.as_str())]),
+    ] {
+        let r = app.call(name, &form, Some(&other)).await?;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "{name} by another user: {}",
+            r.body
+        );
+    }
+    let bad_user = app
+        .call(
+            "save_ssh",
+            &[
+                ("id", &id),
+                ("ssh_user", "-oProxyCommand=x"),
+                ("ssh_port", &port),
+                ("host_key", &openssh),
+            ],
+            Some(&session),
+        )
+        .await?;
+    assert_eq!(bad_user.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let saved = app
+        .call(
+            "save_ssh",
+            &[
+                ("id", &id),
+                ("ssh_user", "root"),
+                ("ssh_port", &port),
+                ("host_key", &openssh),
+            ],
+            Some(&session),
+        )
+        .await?;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let tested = app.call("test_ssh", &[("id", &id)], Some(&session)).await?;
+    assert_eq!(
+        tested.status,
+        StatusCode::OK,
+        "{} / sshd: {}",
+        tested.body,
+        sshd.log()
+    );
+    assert!(tested.body.contains("pct list"), "{}", tested.body);
+
+    drop(sshd);
+    lab.shutdown().await?;
+    let _ = std::fs::remove_dir_all(&lab_dir);
+    app.cleanup().await?;
+    Ok(())
+}

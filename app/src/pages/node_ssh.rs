@@ -1,0 +1,146 @@
+//! `/nodes/:id/ssh`: SSH access for `pct` — Kiln's public key and the command to authorize
+//! it, the node's host key shown and pinned on confirmation, and a test that runs `pct list`.
+
+use kiln_shared::AppError;
+use kiln_shared::nodes::HostKeyInfo;
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use crate::components::layout::PageHeader;
+use crate::components::toast::use_toaster;
+use crate::functions::nodes::{fetch_host_key, get_node, save_ssh, ssh_access, test_ssh};
+
+#[component]
+pub fn NodeSshPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let node = Resource::new(id, get_node);
+    let access = Resource::new(|| (), |_| ssh_access());
+    view! {
+        <PageHeader title="SSH access" subtitle="Kiln runs pct on the node over SSH, with its own key and a pinned host key." />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let node = match node.await {
+                    Ok(v) => v.node,
+                    Err(e) => return Err::<(), AppError>(e).into_any(),
+                };
+                let access = match access.await {
+                    Ok(a) => a,
+                    Err(e) => return Err::<(), AppError>(e).into_any(),
+                };
+                view! {
+                    <section class="card">
+                        <h2 class="card-title">"1. Authorize Kiln's key"</h2>
+                        <p class="muted small">{format!("Run this on {} as the SSH user (usually root):", node.name)}</p>
+                        <pre data-test="authorize-command"><code>{access.authorize_command.clone()}</code></pre>
+                        <p class="small muted">"Key fingerprint: " <code>{access.fingerprint.clone()}</code></p>
+                    </section>
+                    <SshForm id=node.id user=node.ssh_user.clone() port=node.ssh_port pinned=node.ssh_host_key.clone() />
+                }
+                .into_any()
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn SshForm(id: i64, user: String, port: u16, pinned: Option<String>) -> impl IntoView {
+    let toaster = use_toaster();
+    let ssh_user = RwSignal::new(user);
+    let ssh_port = RwSignal::new(port.to_string());
+    let fetched = RwSignal::new(None::<HostKeyInfo>);
+    let error = RwSignal::new(None::<AppError>);
+    let is_pinned = RwSignal::new(pinned.is_some());
+    let field =
+        move |f: &'static str| move || error.get().and_then(|e| e.field(f).map(str::to_owned));
+
+    let fetch = Action::new(move |_: &()| {
+        let port = ssh_port.get_untracked().parse::<u16>().unwrap_or(0);
+        async move { fetch_host_key(id, port).await }
+    });
+    Effect::new(move |_| match fetch.value().get() {
+        Some(Ok(key)) => {
+            error.set(None);
+            fetched.set(Some(key));
+        }
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
+    });
+    let save = Action::new(move |key: &String| {
+        let (user, port, key) = (
+            ssh_user.get_untracked(),
+            ssh_port.get_untracked().parse::<u16>().unwrap_or(0),
+            key.clone(),
+        );
+        async move { save_ssh(id, user, port, key).await }
+    });
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(())) => {
+            is_pinned.set(true);
+            fetched.set(None);
+            toaster.success("Host key pinned. Kiln will refuse the node if it changes.");
+        }
+        Some(Err(e)) => {
+            toaster.error(e.to_string());
+            error.set(Some(e));
+        }
+        None => {}
+    });
+    let test = Action::new(move |_: &()| async move { test_ssh(id).await });
+    Effect::new(move |_| match test.value().get() {
+        Some(Ok(message)) => toaster.success(message),
+        Some(Err(e)) => toaster.error(e.to_string()),
+        None => {}
+    });
+
+    view! {
+        <section class="card form">
+            <h2 class="card-title">"2. Confirm the node's host key"</h2>
+            <div class="row">
+                <div class="field spacer">
+                    <label for="ssh-user">"SSH user"</label>
+                    <input id="ssh-user" prop:value=ssh_user value=ssh_user.get_untracked() on:input=move |ev| ssh_user.set(event_target_value(&ev)) />
+                    <div class="field-error">{field("ssh_user")}</div>
+                </div>
+                <div class="field">
+                    <label for="ssh-port">"Port"</label>
+                    <input id="ssh-port" inputmode="numeric" prop:value=ssh_port value=ssh_port.get_untracked() on:input=move |ev| ssh_port.set(event_target_value(&ev)) />
+                    <div class="field-error">{field("ssh_port")}</div>
+                </div>
+            </div>
+            <div class="row">
+                <button type="button" class="btn" data-test="fetch-host-key"
+                    aria-busy=move || fetch.pending().get().then_some("true")
+                    on:click=move |_| { fetch.dispatch(()); }>"Fetch host key"</button>
+                {move || is_pinned.get().then(|| view! { <span class="badge badge-ok">"host key pinned"</span> })}
+            </div>
+            {move || fetched.get().map(|key| {
+                let openssh = key.openssh.clone();
+                view! {
+                    <p class="small">"Compare with " <code>"ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub"</code> " on the node:"</p>
+                    <dl class="cert" data-test="host-key">
+                        <dt>"Type"</dt><dd>{key.algorithm.clone()}</dd>
+                        <dt>"Fingerprint"</dt><dd><code>{key.fingerprint.clone()}</code></dd>
+                    </dl>
+                    <button type="button" class="btn btn-primary" data-test="trust-host-key"
+                        aria-busy=move || save.pending().get().then_some("true")
+                        on:click=move |_| { save.dispatch(openssh.clone()); }>"Trust this host key"</button>
+                }
+            })}
+            <div class="field-error">{field("host_key")}</div>
+        </section>
+        <section class="card">
+            <h2 class="card-title">"3. Test"</h2>
+            <p class="muted small">"Connects with the pinned host key and runs " <code>"pct list"</code> "."</p>
+            <button type="button" class="btn" data-test="test-ssh" disabled=move || !is_pinned.get()
+                aria-busy=move || test.pending().get().then_some("true")
+                on:click=move |_| { test.dispatch(()); }>"Test SSH"</button>
+        </section>
+    }
+}
