@@ -178,8 +178,8 @@ impl Browser {
         let Value::Object(capabilities) = capabilities else {
             bail!("the capabilities are not a JSON object");
         };
-        let client = ClientBuilder::rustls()
-            .context("setting up TLS for the WebDriver client")?
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
             .capabilities(capabilities)
             .connect(&driver.url)
             .await
