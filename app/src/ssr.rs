@@ -148,6 +148,14 @@ pub trait NodesBackend: Send + Sync + 'static {
     ) -> Result<(), AppError>;
     /// Connects with the pinned host key and runs `pct list`; returns a message for the user.
     async fn test_ssh(&self, user: &CurrentUser, id: i64) -> Result<String, AppError>;
+    /// Installs Kiln's key on the node with the SSH user's password (used once, never kept).
+    async fn install_ssh_key(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        id: i64,
+        password: &str,
+    ) -> Result<(), AppError>;
 }
 
 /// The nodes backend as provided in context.

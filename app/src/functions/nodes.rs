@@ -177,3 +177,23 @@ pub async fn test_ssh(id: i64) -> Result<String, AppError> {
         .await,
     )
 }
+
+/// Installs Kiln's key on the node with the SSH user's password (used once, never kept).
+#[server(prefix = "/api/fn", endpoint = "install_ssh_key")]
+pub async fn install_ssh_key(id: i64, password: String) -> Result<(), AppError> {
+    ssr::respond(
+        async {
+            let (ctx, user) = ssr::require_user()?;
+            if password.is_empty() || password.len() > 1024 {
+                return Err(AppError::invalid(
+                    "ssh_password",
+                    "Enter the SSH user's password.",
+                ));
+            }
+            ssr::nodes_backend()?
+                .install_ssh_key(&ctx, &user, id, &password)
+                .await
+        }
+        .await,
+    )
+}

@@ -8,7 +8,9 @@ use leptos_router::hooks::use_params_map;
 
 use crate::components::layout::PageHeader;
 use crate::components::toast::use_toaster;
-use crate::functions::nodes::{fetch_host_key, get_node, save_ssh, ssh_access, test_ssh};
+use crate::functions::nodes::{
+    fetch_host_key, get_node, install_ssh_key, save_ssh, ssh_access, test_ssh,
+};
 
 #[component]
 pub fn NodeSshPage() -> impl IntoView {
@@ -92,6 +94,20 @@ fn SshForm(id: i64, user: String, port: u16, pinned: Option<String>) -> impl Int
         }
         None => {}
     });
+    let password = RwSignal::new(String::new());
+    let install = Action::new(move |_: &()| {
+        let pw = password.get_untracked();
+        async move { install_ssh_key(id, pw).await }
+    });
+    Effect::new(move |_| match install.value().get() {
+        Some(Ok(())) => {
+            password.set(String::new());
+            error.set(None);
+            toaster.success("Kiln's key is installed on the node. The password was not kept.");
+        }
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
+    });
     let test = Action::new(move |_: &()| async move { test_ssh(id).await });
     Effect::new(move |_| match test.value().get() {
         Some(Ok(message)) => toaster.success(message),
@@ -134,6 +150,20 @@ fn SshForm(id: i64, user: String, port: u16, pinned: Option<String>) -> impl Int
                 }
             })}
             <div class="field-error">{field("host_key")}</div>
+        </section>
+        <section class="card form">
+            <h2 class="card-title">"Or: install the key with a password"</h2>
+            <p class="muted small">"Instead of running the command above, Kiln can sign in once with the SSH user's password and install its key. The password is used once and not kept. Confirm the host key first."</p>
+            <div class="row">
+                <div class="field spacer">
+                    <label for="ssh-password">"SSH user's password"</label>
+                    <input id="ssh-password" type="password" autocomplete="off" prop:value=password on:input=move |ev| password.set(event_target_value(&ev)) />
+                    <div class="field-error">{field("ssh_password")}</div>
+                </div>
+            </div>
+            <button type="button" class="btn" data-test="install-key" disabled=move || !is_pinned.get()
+                aria-busy=move || install.pending().get().then_some("true")
+                on:click=move |_| { install.dispatch(()); }>"Install key"</button>
         </section>
         <section class="card">
             <h2 class="card-title">"3. Test"</h2>

@@ -547,4 +547,49 @@ impl NodesBackend for NodeService {
             row.name
         ))
     }
+
+    async fn install_ssh_key(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        id: i64,
+        password: &str,
+    ) -> Result<(), AppError> {
+        let row = self.row(user, id).await?;
+        let pinned = row
+            .ssh_host_key
+            .as_deref()
+            .map(ssh::host_key::HostKey::parse)
+            .transpose()
+            .map_err(|e| errors::internal("reading a pinned host key", e))?
+            .ok_or_else(|| AppError::Conflict("Confirm the node's SSH host key first.".into()))?;
+        let key = ssh::keys::load_or_create(&self.state.db, &self.state.secret_key)
+            .await
+            .map_err(|e| errors::internal("loading Kiln's SSH key", e))?;
+        let target = ssh::Target {
+            user: row.ssh_user.clone(),
+            host: row.host.clone(),
+            port: u16::try_from(row.ssh_port).unwrap_or(22),
+        };
+        ssh::install::install_key(
+            &self.state.config.data_dir,
+            &target,
+            &row.id.to_string(),
+            &pinned,
+            &key,
+            password,
+        )
+        .await
+        .map_err(|e| AppError::invalid("ssh_password", e.to_string()))?;
+        self.audit(Entry {
+            actor_id: Some(user.id),
+            actor_name: Some(&user.username),
+            target: Some(&row.name),
+            source_ip: Some(&ctx.client_ip),
+            detail: json!({ "ssh_user": row.ssh_user }),
+            ..Entry::new("node.ssh.install_key")
+        })
+        .await;
+        Ok(())
+    }
 }

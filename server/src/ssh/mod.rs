@@ -20,6 +20,7 @@
 //! database in clear; it exists in clear only in memory and in its mode-600 runtime file.
 
 pub mod host_key;
+pub mod install;
 pub mod keys;
 pub mod quote;
 pub mod shell;

@@ -50,6 +50,12 @@ impl Sshd {
     /// Starts sshd accepting `authorized` keys for root, with `pct` = `kiln lab pct` on the lab
     /// in `lab_dir`.
     fn start(authorized: &[&str], lab_dir: &Path) -> R<Sshd> {
+        Self::start_with(authorized, lab_dir, "")
+    }
+
+    /// [`Sshd::start`] with extra `sshd_config` lines (later lines override earlier ones only
+    /// where sshd allows; keep extras to keys not set above).
+    fn start_with(authorized: &[&str], lab_dir: &Path, extra: &str) -> R<Sshd> {
         let dir = temp_dir("sshd");
         std::fs::create_dir_all(dir.join("bin"))?;
         std::fs::create_dir_all("/run/sshd")?;
@@ -74,9 +80,14 @@ impl Sshd {
         let config = format!(
             "ListenAddress 127.0.0.1\nPort {port}\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nPermitRootLogin prohibit-password\n\
-             PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
+             {extra}KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
              SetEnv PATH={d}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
-             LogLevel VERBOSE\n"
+             LogLevel VERBOSE\n",
+            extra = if extra.is_empty() {
+                "PasswordAuthentication no\n"
+            } else {
+                extra
+            }
         );
         std::fs::write(dir.join("sshd_config"), config)?;
         let log = std::fs::File::create(dir.join("sshd.log"))?;
@@ -603,6 +614,164 @@ async fn ssh_setup_through_the_server_functions() -> R {
     );
     assert!(tested.body.contains("pct list"), "{}", tested.body);
 
+    drop(sshd);
+    lab.shutdown().await?;
+    let _ = std::fs::remove_dir_all(&lab_dir);
+    app.cleanup().await?;
+    Ok(())
+}
+
+/// A Linux user made for one test (removed with its home on drop).
+struct TempUser(String);
+
+impl TempUser {
+    fn create(password: &str) -> R<TempUser> {
+        let name = format!("kt{}", &crate::harness::unique()[..8]);
+        let ok = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", &name])
+            .status()?
+            .success();
+        if !ok {
+            return Err("useradd failed".into());
+        }
+        let user = TempUser(name);
+        let mut chpasswd = Command::new("chpasswd").stdin(Stdio::piped()).spawn()?;
+        use std::io::Write;
+        chpasswd
+            .stdin
+            .take()
+            .ok_or("chpasswd stdin")?
+            .write_all(format!("{}:{password}\n", user.0).as_bytes())?;
+        if !chpasswd.wait()?.success() {
+            return Err("chpasswd failed".into());
+        }
+        Ok(user)
+    }
+}
+
+impl Drop for TempUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").args(["-r", &self.0]).output();
+    }
+}
+
+/// "Install the key with a password": a wrong password is refused clearly, the right one puts
+/// Kiln's key into the user's authorized_keys; the password is kept nowhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_key_is_installed_with_a_password_once() -> R {
+    use crate::harness::{PASSWORD, TestApp};
+    use axum::http::StatusCode;
+
+    let password = "install-once-pw-1";
+    let node_user = TempUser::create(password)?;
+    let app = TestApp::new().await?;
+    app.create_user("owner", false).await?;
+    let session = app.login("owner", PASSWORD).await?;
+    let lab_dir = temp_dir("ssh-install-lab");
+    let lab = lab::start(LabOptions::new(&lab_dir)).await?;
+    let sshd = Sshd::start_with(
+        &[],
+        &lab_dir,
+        "PasswordAuthentication yes\nAuthorizedKeysFile %h/.ssh/authorized_keys\n",
+    )?;
+    let (token_id, secret) = lab.token.split_once('=').ok_or("token")?;
+    let added = app
+        .call_json(
+            "add_node",
+            &serde_json::json!({ "input": {
+                "name": "lab", "host": "127.0.0.1", "port": lab.addr.port(), "is_cluster": false,
+                "fingerprint": lab.fingerprint, "token_id": token_id, "token_secret": secret,
+            }}),
+            Some(&session),
+        )
+        .await?;
+    let id = serde_json::from_str::<serde_json::Value>(&added.body)?["id"]
+        .as_i64()
+        .ok_or("node id")?
+        .to_string();
+    let port = sshd.port.to_string();
+    let early = app
+        .call(
+            "install_ssh_key",
+            &[("id", &id), ("password", password)],
+            Some(&session),
+        )
+        .await?;
+    assert_eq!(early.status, StatusCode::CONFLICT, "host key first");
+    let openssh = sshd.host_key()?.to_openssh();
+    let saved = app
+        .call(
+            "save_ssh",
+            &[
+                ("id", &id),
+                ("ssh_user", &node_user.0),
+                ("ssh_port", &port),
+                ("host_key", &openssh),
+            ],
+            Some(&session),
+        )
+        .await?;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+
+    let wrong = app
+        .call(
+            "install_ssh_key",
+            &[("id", &id), ("password", "not-it")],
+            Some(&session),
+        )
+        .await?;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.body
+    );
+    assert!(
+        wrong.body.contains("refused the password"),
+        "{}",
+        wrong.body
+    );
+    let ok = app
+        .call(
+            "install_ssh_key",
+            &[("id", &id), ("password", password)],
+            Some(&session),
+        )
+        .await?;
+    assert_eq!(
+        ok.status,
+        StatusCode::OK,
+        "{} / sshd: {}",
+        ok.body,
+        sshd.log()
+    );
+
+    let access: serde_json::Value =
+        serde_json::from_str(&app.call("ssh_access", &[], Some(&session)).await?.body)?;
+    let public_key = access["public_key"].as_str().ok_or("public key")?;
+    let authorized =
+        std::fs::read_to_string(format!("/home/{}/.ssh/authorized_keys", node_user.0))?;
+    assert!(
+        authorized.contains(public_key),
+        "the key was installed: {authorized}"
+    );
+    let again = app
+        .call(
+            "install_ssh_key",
+            &[("id", &id), ("password", password)],
+            Some(&session),
+        )
+        .await?;
+    assert_eq!(again.status, StatusCode::OK);
+    let authorized =
+        std::fs::read_to_string(format!("/home/{}/.ssh/authorized_keys", node_user.0))?;
+    assert_eq!(authorized.matches(public_key).count(), 1, "installed once");
+
+    // The password is in no table and no log line Kiln wrote.
+    let mut conn = app.state.db.get().await?;
+    let audit = kiln_server::db::audit::recent(&mut conn, 50).await?;
+    assert!(!format!("{audit:?}").contains(password));
+    drop(conn);
     drop(sshd);
     lab.shutdown().await?;
     let _ = std::fs::remove_dir_all(&lab_dir);
