@@ -324,8 +324,8 @@ pub struct RrdPoint {
     pub diskwrite: Option<f64>,
 }
 
-/// `POST /access/ticket`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `POST /access/ticket`. Debug never shows the ticket or the CSRF token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccessTicket {
     #[serde(default)]
     pub ticket: Option<String>,
@@ -346,8 +346,8 @@ pub type Permissions = BTreeMap<String, BTreeMap<String, PermissionFlag>>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PermissionFlag(#[serde(deserialize_with = "de::flag")] pub bool);
 
-/// `POST /access/users/{userid}/token/{tokenid}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `POST /access/users/{userid}/token/{tokenid}`. Debug never shows the secret.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreatedToken {
     /// `user@realm!tokenid`.
     #[serde(rename = "full-tokenid")]
@@ -369,8 +369,9 @@ pub struct CertificateInfo {
     pub not_after: String,
 }
 
-/// `POST /nodes/{node}/lxc`: the parameters Kiln sends when creating a container.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `POST /nodes/{node}/lxc`: the parameters Kiln sends when creating a container. Debug
+/// never shows the root password.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LxcCreate {
     pub vmid: u32,
     pub ostemplate: String,
@@ -410,9 +411,61 @@ pub struct LxcCreate {
     pub description: Option<String>,
 }
 
+impl std::fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedToken")
+            .field("full_tokenid", &self.full_tokenid)
+            .field("value", &"<redacted>")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AccessTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessTicket")
+            .field("username", &self.username)
+            .field("clustername", &self.clustername)
+            .field("need_tfa", &self.need_tfa)
+            .field("ticket", &self.ticket.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for LxcCreate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LxcCreate")
+            .field("vmid", &self.vmid)
+            .field("ostemplate", &self.ostemplate)
+            .field("hostname", &self.hostname)
+            .field("cores", &self.cores)
+            .field("memory", &self.memory)
+            .field("rootfs", &self.rootfs)
+            .field("net0", &self.net0)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_hides_secrets() {
+        let token = CreatedToken {
+            full_tokenid: "root@pam!kiln".into(),
+            value: "s3cret-value".into(),
+        };
+        let create = LxcCreate {
+            password: Some("root-pw-123".into()),
+            ..LxcCreate::default()
+        };
+        let printed = format!("{token:?} {create:?}");
+        assert!(
+            !printed.contains("s3cret-value") && !printed.contains("root-pw-123"),
+            "{printed}"
+        );
+    }
 
     #[test]
     fn tolerates_strings_for_numbers_and_0_1_booleans() -> Result<(), serde_json::Error> {
