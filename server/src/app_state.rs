@@ -100,6 +100,14 @@ impl AppState {
         Ok(exists)
     }
 
+    /// A pooled database connection, or the boundary error (503 when unreachable).
+    pub async fn conn(&self) -> Result<crate::db::DbConn, kiln_shared::AppError> {
+        self.db
+            .get()
+            .await
+            .map_err(|e| crate::errors::db("getting a database connection", e))
+    }
+
     /// PostgreSQL answers a query.
     pub async fn db_ready(&self) -> anyhow::Result<()> {
         use diesel_async::RunQueryDsl;

@@ -30,11 +30,7 @@ impl AuthService {
     }
 
     async fn conn(&self) -> Result<crate::db::DbConn, AppError> {
-        self.state
-            .db
-            .get()
-            .await
-            .map_err(|e| errors::db("getting a database connection", e))
+        self.state.conn().await
     }
 
     async fn audit(&self, entry: Entry<'_>) {

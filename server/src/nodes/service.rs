@@ -41,11 +41,7 @@ impl NodeService {
     }
 
     async fn conn(&self) -> Result<crate::db::DbConn, AppError> {
-        self.state
-            .db
-            .get()
-            .await
-            .map_err(|e| errors::db("getting a database connection", e))
+        self.state.conn().await
     }
 
     async fn audit(&self, entry: Entry<'_>) {
@@ -158,6 +154,40 @@ impl NodeService {
         })
         .await;
         Ok(row.summary(default))
+    }
+
+    /// What an SSH action on an owned node needs: the row, its pinned host key (Conflict when
+    /// none is confirmed yet), Kiln's key and the target.
+    async fn ssh_context(
+        &self,
+        user: &CurrentUser,
+        id: i64,
+    ) -> Result<
+        (
+            NodeRow,
+            ssh::host_key::HostKey,
+            ssh::keys::KilnKey,
+            ssh::Target,
+        ),
+        AppError,
+    > {
+        let row = self.row(user, id).await?;
+        let pinned = row
+            .ssh_host_key
+            .as_deref()
+            .map(ssh::host_key::HostKey::parse)
+            .transpose()
+            .map_err(|e| errors::internal("reading a pinned host key", e))?
+            .ok_or_else(|| AppError::Conflict("Confirm the node's SSH host key first.".into()))?;
+        let key = ssh::keys::load_or_create(&self.state.db, &self.state.secret_key)
+            .await
+            .map_err(|e| errors::internal("loading Kiln's SSH key", e))?;
+        let target = ssh::Target {
+            user: row.ssh_user.clone(),
+            host: row.host.clone(),
+            port: u16::try_from(row.ssh_port).unwrap_or(22),
+        };
+        Ok((row, pinned, key, target))
     }
 
     /// Adds a node without a browser (the lab node registered by `kiln.sh up`).
@@ -517,22 +547,7 @@ impl NodesBackend for NodeService {
     }
 
     async fn test_ssh(&self, user: &CurrentUser, id: i64) -> Result<String, AppError> {
-        let row = self.row(user, id).await?;
-        let pinned = row
-            .ssh_host_key
-            .as_deref()
-            .map(ssh::host_key::HostKey::parse)
-            .transpose()
-            .map_err(|e| errors::internal("reading a pinned host key", e))?
-            .ok_or_else(|| AppError::Conflict("Confirm the node's SSH host key first.".into()))?;
-        let key = ssh::keys::load_or_create(&self.state.db, &self.state.secret_key)
-            .await
-            .map_err(|e| errors::internal("loading Kiln's SSH key", e))?;
-        let target = ssh::Target {
-            user: row.ssh_user.clone(),
-            host: row.host.clone(),
-            port: u16::try_from(row.ssh_port).unwrap_or(22),
-        };
+        let (row, pinned, key, target) = self.ssh_context(user, id).await?;
         let count = ssh::shell::test_access(
             &self.state.config.data_dir,
             target,
@@ -555,22 +570,7 @@ impl NodesBackend for NodeService {
         id: i64,
         password: &str,
     ) -> Result<(), AppError> {
-        let row = self.row(user, id).await?;
-        let pinned = row
-            .ssh_host_key
-            .as_deref()
-            .map(ssh::host_key::HostKey::parse)
-            .transpose()
-            .map_err(|e| errors::internal("reading a pinned host key", e))?
-            .ok_or_else(|| AppError::Conflict("Confirm the node's SSH host key first.".into()))?;
-        let key = ssh::keys::load_or_create(&self.state.db, &self.state.secret_key)
-            .await
-            .map_err(|e| errors::internal("loading Kiln's SSH key", e))?;
-        let target = ssh::Target {
-            user: row.ssh_user.clone(),
-            host: row.host.clone(),
-            port: u16::try_from(row.ssh_port).unwrap_or(22),
-        };
+        let (row, pinned, key, target) = self.ssh_context(user, id).await?;
         ssh::install::install_key(
             &self.state.config.data_dir,
             &target,
