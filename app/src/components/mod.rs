@@ -1,6 +1,7 @@
 //! Building blocks shared by the pages.
 
 pub mod confirm;
+pub mod copy;
 pub mod error;
 pub mod form;
 pub mod icons;

@@ -6,6 +6,7 @@ use kiln_shared::nodes::HostKeyInfo;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use crate::components::copy::CopyButton;
 use crate::components::layout::PageHeader;
 use crate::components::toast::use_toaster;
 use crate::functions::nodes::{
@@ -40,7 +41,10 @@ pub fn NodeSshPage() -> impl IntoView {
                     <section class="card">
                         <h2 class="card-title">"1. Authorize Kiln's key"</h2>
                         <p class="muted small">{format!("Run this on {} as the SSH user (usually root):", node.name)}</p>
-                        <pre data-test="authorize-command"><code>{access.authorize_command.clone()}</code></pre>
+                        <div class="copy-row">
+                            <pre data-test="authorize-command"><code>{access.authorize_command.clone()}</code></pre>
+                            <CopyButton text=access.authorize_command.clone() />
+                        </div>
                         <p class="small muted">"Key fingerprint: " <code>{access.fingerprint.clone()}</code></p>
                     </section>
                     <SshForm id=node.id user=node.ssh_user.clone() port=node.ssh_port pinned=node.ssh_host_key.clone() />
