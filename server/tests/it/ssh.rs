@@ -514,22 +514,7 @@ async fn ssh_setup_through_the_server_functions() -> R {
     let lab_dir = temp_dir("ssh-ui-lab");
     let lab = lab::start(LabOptions::new(&lab_dir)).await?;
     let sshd = Sshd::start(&[&public_key], &lab_dir)?;
-    let (token_id, secret) = lab.token.split_once('=').ok_or("token")?;
-    let added = app
-        .call_json(
-            "add_node",
-            &serde_json::json!({ "input": {
-                "name": "lab", "host": "127.0.0.1", "port": lab.addr.port(), "is_cluster": false,
-                "fingerprint": lab.fingerprint, "token_id": token_id, "token_secret": secret,
-            }}),
-            Some(&session),
-        )
-        .await?;
-    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
-    let id = serde_json::from_str::<serde_json::Value>(&added.body)?["id"]
-        .as_i64()
-        .ok_or("node id")?
-        .to_string();
+    let id = add_lab_node(&app, &session, &lab).await?;
     let port = sshd.port.to_string();
 
     let untested = app.call("test_ssh", &[("id", &id)], Some(&session)).await?;
@@ -674,21 +659,7 @@ async fn the_key_is_installed_with_a_password_once() -> R {
         &lab_dir,
         "PasswordAuthentication yes\nAuthorizedKeysFile %h/.ssh/authorized_keys\n",
     )?;
-    let (token_id, secret) = lab.token.split_once('=').ok_or("token")?;
-    let added = app
-        .call_json(
-            "add_node",
-            &serde_json::json!({ "input": {
-                "name": "lab", "host": "127.0.0.1", "port": lab.addr.port(), "is_cluster": false,
-                "fingerprint": lab.fingerprint, "token_id": token_id, "token_secret": secret,
-            }}),
-            Some(&session),
-        )
-        .await?;
-    let id = serde_json::from_str::<serde_json::Value>(&added.body)?["id"]
-        .as_i64()
-        .ok_or("node id")?
-        .to_string();
+    let id = add_lab_node(&app, &session, &lab).await?;
     let port = sshd.port.to_string();
     let early = app
         .call(
@@ -777,4 +748,26 @@ async fn the_key_is_installed_with_a_password_once() -> R {
     let _ = std::fs::remove_dir_all(&lab_dir);
     app.cleanup().await?;
     Ok(())
+}
+
+/// Adds `lab` as a node of the signed-in user through the server function; returns its id.
+async fn add_lab_node(app: &crate::harness::TestApp, session: &str, lab: &LabHandle) -> R<String> {
+    let (token_id, secret) = lab.token.split_once('=').ok_or("token")?;
+    let added = app
+        .call_json(
+            "add_node",
+            &serde_json::json!({ "input": {
+                "name": "lab", "host": "127.0.0.1", "port": lab.addr.port(), "is_cluster": false,
+                "fingerprint": lab.fingerprint, "token_id": token_id, "token_secret": secret,
+            }}),
+            Some(session),
+        )
+        .await?;
+    assert_eq!(added.status, axum::http::StatusCode::OK, "{}", added.body);
+    Ok(
+        serde_json::from_str::<serde_json::Value>(&added.body)?["id"]
+            .as_i64()
+            .ok_or("node id")?
+            .to_string(),
+    )
 }
