@@ -4,26 +4,16 @@
 use kiln_shared::AppError;
 use kiln_shared::nodes::HostKeyInfo;
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 
 use crate::components::copy::CopyButton;
 use crate::components::layout::PageHeader;
 use crate::components::toast::use_toaster;
-use crate::functions::nodes::{
-    fetch_host_key, get_node, install_ssh_key, save_ssh, ssh_access, test_ssh,
-};
+use crate::functions::nodes::{fetch_host_key, install_ssh_key, save_ssh, ssh_access, test_ssh};
+use crate::pages::nodes::use_node_from_path;
 
 #[component]
 pub fn NodeSshPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
-    let node = Resource::new(id, get_node);
+    let node = use_node_from_path();
     let access = Resource::new(|| (), |_| ssh_access());
     view! {
         <PageHeader title="SSH access" subtitle="Kiln runs pct on the node over SSH, with its own key and a pinned host key." />

@@ -5,7 +5,7 @@ use kiln_shared::AppError;
 use kiln_shared::nodes::{NodeInput, NodeView, PveLogin};
 use kiln_shared::pve::CertificateInfo;
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_navigate;
 
 use crate::components::confirm::ConfirmButton;
 use crate::components::layout::{EmptyState, PageHeader};
@@ -188,10 +188,9 @@ pub fn NodeNewPage() -> impl IntoView {
     }
 }
 
-/// `/nodes/:id/edit`.
-#[component]
-pub fn NodeEditPage() -> impl IntoView {
-    let params = use_params_map();
+/// The node named by the `:id` of the current path, loaded with its health.
+pub(crate) fn use_node_from_path() -> Resource<Result<NodeView, AppError>> {
+    let params = leptos_router::hooks::use_params_map();
     let id = move || {
         params
             .read()
@@ -199,7 +198,13 @@ pub fn NodeEditPage() -> impl IntoView {
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(0)
     };
-    let node = Resource::new(id, get_node);
+    Resource::new(id, get_node)
+}
+
+/// `/nodes/:id/edit`.
+#[component]
+pub fn NodeEditPage() -> impl IntoView {
+    let node = use_node_from_path();
     view! {
         <PageHeader title="Edit node" subtitle="Change the address or credentials, or confirm a new certificate." />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
