@@ -24,3 +24,4 @@ pub mod routes;
 pub mod runtime;
 pub mod ssh;
 pub mod telemetry;
+pub mod templates;
