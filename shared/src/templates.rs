@@ -1,5 +1,5 @@
-//! Container templates: the typed model of a template folder (see `TEMPLATES.md`) and the
-//! validation rules the parser and, later, the template editor share.
+//! Container templates: the typed model of a template folder (format in `docs/TEMPLATES.md`)
+//! and the validation rules the parser and, later, the template editor share.
 //!
 //! Architecture invariant: no I/O here. The server's `templates` module reads and writes
 //! folders; this module only says what a template is and what a valid one looks like.
@@ -50,8 +50,8 @@ pub struct Template {
     pub files: Vec<TemplateFile>,
 }
 
-/// Resource and feature defaults of `TEMPLATES.md` for a folder that sets nothing.
 impl Template {
+    /// The defaults of `TEMPLATES.md` for a folder whose `template.conf` sets nothing.
     pub fn new(slug: &str) -> Self {
         Self {
             slug: slug.to_owned(),

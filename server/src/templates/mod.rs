@@ -1,4 +1,4 @@
-//! Template folders on disk (format in `docs`/`TEMPLATES.md`): read them into the shared
+//! Template folders on disk (format in `docs/TEMPLATES.md`): read them into the shared
 //! [`kiln_shared::templates::Template`] model with findings, write them back (export), and
 //! lint whole repositories of them for `kiln template lint`.
 //!

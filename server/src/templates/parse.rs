@@ -16,9 +16,14 @@ use super::packages::line_number;
 /// `None` only when `template.conf` cannot be read at all.
 pub fn parse_folder(dir: &Path) -> (Option<Template>, Vec<Finding>) {
     let mut findings = Vec::new();
+    // `kiln template lint .` names the folder by its real name.
     let slug = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
+        .or_else(|| {
+            let real = dir.canonicalize().ok()?;
+            Some(real.file_name()?.to_string_lossy().into_owned())
+        })
         .unwrap_or_default();
     let conf_path = dir.join("template.conf");
     let text = match std::fs::read(&conf_path) {

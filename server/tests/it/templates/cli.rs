@@ -8,7 +8,12 @@ use kiln_shared::templates::Template;
 use super::fixture;
 
 fn kiln(args: &[&str]) -> std::io::Result<Output> {
+    kiln_in(&fixture(""), args)
+}
+
+fn kiln_in(cwd: &std::path::Path, args: &[&str]) -> std::io::Result<Output> {
     Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .current_dir(cwd)
         .args(args)
         // Nothing here may need the configuration, PostgreSQL or Redis.
         .env("KILN_DATA_DIR", "/nonexistent/kiln-data")
@@ -79,5 +84,39 @@ fn show_json_parses_back() -> std::io::Result<()> {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let shown: Template = serde_json::from_slice(&out.stdout)?;
     assert_eq!(Some(shown), parse_folder(&dir).0);
+    Ok(())
+}
+
+#[test]
+fn lint_dot_and_relative_paths() -> std::io::Result<()> {
+    // `.` is the template folder itself: its real name is the slug, so no slug warning.
+    let out = kiln_in(&fixture("web-basic"), &["template", "lint", "."])?;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    // A relative DIR stays relative in the output, so the lines stay clickable.
+    let out = kiln(&["template", "lint", "bad-policy"])?;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout),
+        "bad-policy/container-configs/files/app.conf.policy:1: error: \
+         unknown policy `overwrite` (replace, default or backup)\n"
+    );
+    Ok(())
+}
+
+#[test]
+fn no_template_here() -> std::io::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().to_string_lossy().into_owned();
+    let out = kiln(&["template", "lint", &dir])?;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{dir}: error: no template.conf here or in any subfolder\n")
+    );
+    let out = kiln(&["template", "show", &dir, "--json"])?;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "");
+    assert!(text(&out.stderr).contains("template.conf: error: cannot read"));
     Ok(())
 }

@@ -55,7 +55,7 @@ fn file() -> impl Strategy<Value = TemplateFile> {
     let policy = prop::sample::select(vec![Policy::Replace, Policy::Default, Policy::Backup]);
     (
         "[a-z][a-z0-9_-]{0,8}\\.(conf|txt|bin)",
-        "(/[a-z0-9._-]{1,8}){0,3}",
+        "(/[a-z0-9_-][a-z0-9._-]{0,7}){0,3}",
         policy,
         content,
     )
