@@ -84,6 +84,8 @@ pub fn parse_folder(dir: &Path) -> (Option<Template>, Vec<Finding>) {
 
 /// Applies each assignment of `template.conf`; the last assignment of a key wins.
 fn apply_conf(template: &mut Template, text: &str, findings: &mut Vec<Finding>) {
+    // Editors on some systems start files with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, raw) in text.lines().enumerate() {
         let line = Some(line_number(index));
         let (key, value) = match conf::parse_line(raw) {

@@ -28,7 +28,8 @@ const KNOWN_KEYS: [&str; 13] = [
 
 /// Writes `t` into `dir` (the template folder, created when missing; its name should be the
 /// slug). With `config_path` set, `container-configs` goes to `dir/../config_path`.
-/// Refuses (`InvalidInput`) what could not be read back unchanged.
+/// Refuses (`InvalidInput`) what could not be read back unchanged. Files already in the
+/// folder are overwritten, never deleted: export into an empty or new folder for an exact copy.
 pub fn write_folder(t: &Template, dir: &Path) -> io::Result<()> {
     check(t)?;
     std::fs::create_dir_all(dir)?;

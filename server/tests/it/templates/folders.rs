@@ -246,3 +246,71 @@ fn export_refuses_what_cannot_round_trip() -> std::io::Result<()> {
     assert!(write_folder(&t, &tmp.path().join("x")).is_err());
     Ok(())
 }
+
+#[test]
+fn warnings_and_documentation() -> std::io::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("Not_A_Slug");
+    let configs = dir.join("container-configs");
+    std::fs::create_dir_all(configs.join("files/nested"))?;
+    std::fs::create_dir_all(configs.join("packages"))?;
+    std::fs::write(
+        dir.join("template.conf"),
+        "\u{feff}TEMPLATE_CPU=2\nTEMPLATE_X=1\n",
+    )?;
+    std::fs::write(dir.join("README.md"), [0xff])?;
+    std::fs::write(configs.join("files/orphan.path"), "/etc\n")?;
+    std::fs::write(configs.join("files/.gitkeep"), "")?;
+    std::fs::write(configs.join("files/README.txt"), "docs")?;
+    std::fs::write(configs.join("packages/README.md"), "docs")?;
+    std::fs::write(configs.join("packages/.hidden.apt"), "x")?;
+    let (template, findings) = parse_folder(&dir);
+    let f = "container-configs/files";
+    assert_eq!(
+        summary(&findings),
+        [
+            at(".", None, W),
+            at("README.md", None, W),
+            at(&format!("{f}/nested"), None, W),
+            at(&format!("{f}/orphan.path"), None, W)
+        ]
+    );
+    let t = template.unwrap_or_else(|| panic!("not parsed"));
+    assert_eq!(t.cpu, 2, "a byte-order mark is not part of the first key");
+    assert_eq!(t.extra, [("TEMPLATE_X".to_owned(), "1".to_owned())]);
+    assert!(t.readme.is_none() && t.files.is_empty() && t.packages.is_empty());
+    Ok(())
+}
+
+#[test]
+fn non_utf8_template_conf_is_unreadable() -> std::io::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("binary");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("template.conf"), [b'A', b'=', 0xff])?;
+    let (template, findings) = parse_folder(&dir);
+    assert!(template.is_none());
+    assert_eq!(summary(&findings), [at("template.conf", None, E)]);
+    Ok(())
+}
+
+#[test]
+fn conf_line_errors_and_last_assignment_wins() -> std::io::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("lines");
+    std::fs::create_dir_all(&dir)?;
+    let conf = "TEMPLATE_CPU=2\nrm -rf /\nTEMPLATE_CPU=3\nTEMPLATE_APP=\"open\nTEMPLATE_X=a\nTEMPLATE_X=b\n";
+    std::fs::write(dir.join("template.conf"), conf)?;
+    let (template, findings) = parse_folder(&dir);
+    assert_eq!(
+        summary(&findings),
+        [
+            at("template.conf", Some(2), E),
+            at("template.conf", Some(4), E)
+        ]
+    );
+    let t = template.unwrap_or_else(|| panic!("not parsed"));
+    assert_eq!((t.cpu, t.app.as_str()), (3, "lines"));
+    assert_eq!(t.extra, [("TEMPLATE_X".to_owned(), "b".to_owned())]);
+    Ok(())
+}
