@@ -119,6 +119,11 @@ fn template() -> impl Strategy<Value = Template> {
     )
 }
 
+/// An I/O error of the test's own setup, as a failed case.
+fn io(e: std::io::Error) -> TestCaseError {
+    TestCaseError::fail(e.to_string())
+}
+
 proptest! {
     #[test]
     fn conf_line_parser_never_panics(line in "\\PC*") {
@@ -131,6 +136,19 @@ proptest! {
     }
 
     #[test]
+    fn folder_parser_never_panics(conf in "(\\PC{0,30}\n){0,6}", packages in ".{0,60}", manager in manager()) {
+        let tmp = tempfile::tempdir().map_err(io)?;
+        let dir = tmp.path().join("any");
+        let packages_dir = dir.join("container-configs/packages");
+        std::fs::create_dir_all(&packages_dir).map_err(io)?;
+        std::fs::write(dir.join("template.conf"), conf).map_err(io)?;
+        let file = packages_dir.join(format!("b.{}", manager.extension()));
+        std::fs::write(file, packages).map_err(io)?;
+        let (template, _) = parse_folder(&dir);
+        prop_assert!(template.is_some());
+    }
+
+    #[test]
     fn conf_values_round_trip(value in one_line()) {
         let line = conf::format_line("KEY", &value);
         prop_assert_eq!(conf::parse_line(&line), Ok(Some(("KEY".to_owned(), value))));
@@ -138,9 +156,9 @@ proptest! {
 
     #[test]
     fn templates_round_trip(t in template()) {
-        let tmp = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let tmp = tempfile::tempdir().map_err(io)?;
         let dir = tmp.path().join("generated");
-        write_folder(&t, &dir).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        write_folder(&t, &dir).map_err(io)?;
         let (again, findings) = parse_folder(&dir);
         prop_assert_eq!(findings, vec![]);
         prop_assert_eq!(again, Some(t));
