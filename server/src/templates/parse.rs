@@ -59,9 +59,9 @@ pub fn parse_folder(dir: &Path) -> (Option<Template>, Vec<Finding>) {
     }
     let (configs_dir, prefix) = match &template.config_path {
         Some(path) if validate_config_path(path).is_ok() => {
-            let root = dir.parent().unwrap_or(Path::new("."));
+            // `..`, not `parent()`: the template folder may be given as `.`.
             (
-                root.join(path),
+                dir.join("..").join(path),
                 format!("../{}", path.trim_end_matches('/')),
             )
         }
@@ -71,11 +71,13 @@ pub fn parse_folder(dir: &Path) -> (Option<Template>, Vec<Finding>) {
             "container-configs".to_owned(),
         ),
     };
-    if template.config_path.is_some() && !configs_dir.is_dir() {
+    if let Some(path) = &template.config_path
+        && !configs_dir.is_dir()
+    {
         findings.push(error(
             "template.conf",
             None,
-            &format!("TEMPLATE_CONFIG_PATH `{prefix}` is not a folder"),
+            &format!("TEMPLATE_CONFIG_PATH `{path}` is not a folder of the repository"),
         ));
     }
     configs::read(&configs_dir, &prefix, &mut template, &mut findings);

@@ -38,7 +38,7 @@ pub fn write_folder(t: &Template, dir: &Path) -> io::Result<()> {
         std::fs::write(dir.join("README.md"), readme)?;
     }
     let configs = match &t.config_path {
-        Some(path) => dir.parent().unwrap_or(Path::new(".")).join(path),
+        Some(path) => dir.join("..").join(path),
         None => dir.join("container-configs"),
     };
     if !t.scripts.is_empty() {

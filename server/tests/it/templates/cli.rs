@@ -93,6 +93,15 @@ fn lint_dot_and_relative_paths() -> std::io::Result<()> {
     let out = kiln_in(&fixture("web-basic"), &["template", "lint", "."])?;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "");
+    // TEMPLATE_CONFIG_PATH is found from `.` too.
+    let out = kiln_in(
+        &fixture("shared-configs"),
+        &["template", "show", ".", "--json"],
+    )?;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown: Template = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(shown.scripts.len(), 1);
+    assert_eq!(shown.slug, "shared-configs");
     // A relative DIR stays relative in the output, so the lines stay clickable.
     let out = kiln(&["template", "lint", "bad-policy"])?;
     assert_eq!(out.status.code(), Some(1));
