@@ -7,7 +7,8 @@
 //! (pool, migrations, queries), `embedded` (private PostgreSQL/Redis children), `routes`
 //! (health, assets, theme), `errors` (mapping to `AppError`), `telemetry` (logging), `lab`
 //! (the simulated Proxmox VE node behind `kiln lab`), `ssh` (the only module that runs commands
-//! on a node: Kiln's SSH key, pinned host keys, `pct` over SSH).
+//! on a node: Kiln's SSH key, pinned host keys, `pct` over SSH), `templates` (template folders:
+//! parse, lint, export).
 
 pub mod app_state;
 pub mod auth;
@@ -24,3 +25,4 @@ pub mod routes;
 pub mod runtime;
 pub mod ssh;
 pub mod telemetry;
+pub mod templates;

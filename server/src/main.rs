@@ -34,6 +34,26 @@ enum Command {
     User(UserCommand),
     /// Serve a simulated Proxmox VE node over HTTPS (no PostgreSQL/Redis needed).
     Lab(Box<kiln_server::lab::LabArgs>),
+    /// Check or show template folders (no PostgreSQL/Redis needed).
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TemplateCommand {
+    /// Print the findings of a template folder (or a folder of them); exit 1 on any error.
+    Lint {
+        /// A template folder (holding template.conf) or a folder of template folders.
+        dir: PathBuf,
+    },
+    /// Print a template folder as parsed.
+    Show {
+        /// The template folder.
+        dir: PathBuf,
+        /// Print JSON (the only format for now).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args, Default)]
@@ -71,8 +91,11 @@ fn main() -> ExitCode {
     if let Some(Command::Lab(args)) = cli.command {
         return lab(*args, cli.log_json);
     }
+    if let Some(Command::Template(command)) = cli.command {
+        return template(command);
+    }
     let (listen, data_dir) = match &cli.command {
-        None | Some(Command::Lab(_)) => (None, None),
+        None | Some(Command::Lab(_)) | Some(Command::Template(_)) => (None, None),
         Some(Command::Serve(args)) => (args.listen.clone(), args.data.data_dir.clone()),
         Some(Command::Migrate(args))
         | Some(Command::User(UserCommand::Create { data: args, .. })) => {
@@ -106,7 +129,9 @@ fn main() -> ExitCode {
     // `block_on` runs on this (main) thread, which is where child services must be spawned.
     let result = runtime.block_on(async move {
         match cli.command {
-            None | Some(Command::Lab(_)) => runtime::serve(config).await,
+            None | Some(Command::Lab(_)) | Some(Command::Template(_)) => {
+                runtime::serve(config).await
+            }
             Some(Command::Serve(_)) => runtime::serve(config).await,
             Some(Command::Migrate(_)) => runtime::migrate(config).await,
             Some(Command::User(UserCommand::Create { admin, name, .. })) => {
@@ -149,6 +174,54 @@ fn lab(args: kiln_server::lab::LabArgs, log_json: bool) -> ExitCode {
         Err(e) => {
             eprintln!("kiln lab: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `kiln template`: reads folders only; needs no configuration, database or Redis.
+fn template(command: TemplateCommand) -> ExitCode {
+    use kiln_server::templates::{lint, parse_folder};
+    use kiln_shared::templates::Severity;
+    match command {
+        TemplateCommand::Lint { dir } => {
+            let results = lint::lint_path(&dir);
+            let mut errors = 0usize;
+            for (folder, findings) in &results {
+                for finding in findings {
+                    if finding.severity == Severity::Error {
+                        errors += 1;
+                    }
+                    println!("{}", lint::format_finding(folder, finding));
+                }
+            }
+            let count = results.len();
+            let templates = if count == 1 { "template" } else { "templates" };
+            if errors == 0 {
+                eprintln!("{count} {templates}, no errors");
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("{count} {templates}, {errors} error(s)");
+                ExitCode::FAILURE
+            }
+        }
+        TemplateCommand::Show { dir, json: _ } => {
+            let (template, findings) = parse_folder(&dir);
+            for finding in &findings {
+                eprintln!("{}", lint::format_finding(&dir, finding));
+            }
+            let Some(template) = template else {
+                return ExitCode::FAILURE;
+            };
+            match serde_json::to_string_pretty(&template) {
+                Ok(json) => {
+                    println!("{json}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("kiln template show: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

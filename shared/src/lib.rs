@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod nodes;
 pub mod pve;
+pub mod templates;
 pub mod theme;
 pub mod validate;
 

@@ -16,4 +16,5 @@ mod operations;
 mod processes;
 mod pve_stub;
 mod ssh;
+mod templates;
 mod users;
