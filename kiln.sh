@@ -54,7 +54,7 @@ cargo_install() { # name version [--locked]
 }
 
 setup_tools() {
-  apt_install ca-certificates gcc libc6-dev postgresql redis-server procps
+  apt_install ca-certificates gcc g++ libc6-dev pkg-config postgresql redis-server procps openssh-client sshpass
   command -v rustup >/dev/null || die "rustup is required (the Rust toolchain)"
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
   rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
