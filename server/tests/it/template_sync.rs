@@ -246,3 +246,35 @@ async fn concurrent_syncs_do_not_duplicate() -> TestResult {
     drop(conn);
     app.cleanup().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn duplicate_slugs_and_unreadable_roots_are_reported() -> TestResult {
+    let app = TestApp::new().await?;
+    let builtin = tempfile::tempdir()?;
+    let folder = tempfile::tempdir()?;
+    write_template(builtin.path(), "base", "")?;
+    write_template(folder.path(), "base", "TEMPLATE_CPU=8\n")?;
+    write_template(folder.path(), "web", "")?;
+    let roots = roots(builtin.path(), folder.path());
+    let report = sync::sync(&app.state.db, &roots).await?;
+    assert_eq!(counts(&report), (2, 0, 0, 0, 1), "{report:?}");
+    assert_eq!(report.errors[0].slug, "base");
+    assert!(
+        report.errors[0]
+            .path
+            .starts_with(&*folder.path().to_string_lossy())
+    );
+    // The first root (the built-in set) wins.
+    assert_eq!(row(&app, "base").await?.source, "builtin");
+
+    // A root that cannot be read is an error, and its templates are not marked missing.
+    let gone = tempfile::tempdir()?;
+    let moved = gone.path().join("folder");
+    std::fs::rename(folder.path(), &moved)?;
+    let unreadable = sync::sync(&app.state.db, &roots).await?;
+    assert_eq!(counts(&unreadable), (0, 0, 0, 1, 1), "{unreadable:?}");
+    assert_eq!(unreadable.errors[0].slug, "");
+    assert_eq!(row(&app, "web").await?.status, "ok");
+    std::fs::rename(&moved, folder.path())?;
+    app.cleanup().await
+}
