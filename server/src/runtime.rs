@@ -107,7 +107,12 @@ async fn sync_templates(config: &Config, db: &db::DbPool) {
                 "templates synced"
             );
             for e in &report.errors {
-                tracing::warn!(template.slug = %e.slug, template.path = %e.path, "template not synced: {}", e.message);
+                tracing::warn!(
+                    template.slug = %e.slug,
+                    template.path = %e.path,
+                    "template not synced: {}",
+                    e.message
+                );
             }
         }
         Err(e) => tracing::error!("template sync failed: {e:#}"),

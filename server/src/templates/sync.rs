@@ -363,3 +363,25 @@ fn collect(dir: &Path, prefix: &str, out: &mut Vec<(String, Vec<u8>)>) -> std::i
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+
+    #[test]
+    fn roots_are_the_builtin_set_then_the_template_dirs() -> anyhow::Result<()> {
+        let no_env = |_: &str| None::<String>;
+        let mut config = Config::load_from(&Overrides::default(), &no_env)?;
+        config.builtin_templates_dir = Some(PathBuf::from("/b"));
+        config.template_dirs = vec![PathBuf::from("/f1"), PathBuf::from("/f2")];
+        let roots: Vec<_> = TemplateRoot::from_config(&config)
+            .into_iter()
+            .map(|r| (r.path, r.source.as_str()))
+            .collect();
+        let expected = [("/b", "builtin"), ("/f1", "folder"), ("/f2", "folder")]
+            .map(|(p, s)| (PathBuf::from(p), s));
+        assert_eq!(roots, expected);
+        Ok(())
+    }
+}
