@@ -92,6 +92,33 @@ impl Services {
     }
 }
 
+/// Syncs the configured template roots to the database; a failure is logged, not fatal.
+async fn sync_templates(config: &Config, db: &db::DbPool) {
+    let roots = crate::templates::sync::TemplateRoot::from_config(config);
+    match crate::templates::sync::sync(db, &roots).await {
+        Ok(report) => {
+            tracing::info!(
+                templates.roots = roots.len(),
+                templates.added = report.added,
+                templates.updated = report.updated,
+                templates.missing = report.missing,
+                templates.unchanged = report.unchanged,
+                templates.errors = report.errors.len(),
+                "templates synced"
+            );
+            for e in &report.errors {
+                tracing::warn!(
+                    template.slug = %e.slug,
+                    template.path = %e.path,
+                    "template not synced: {}",
+                    e.message
+                );
+            }
+        }
+        Err(e) => tracing::error!("template sync failed: {e:#}"),
+    }
+}
+
 fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)
@@ -114,6 +141,7 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "database migrated");
     }
+    sync_templates(&config, &services.db).await;
     let assets = built_assets();
     if assets.js.is_none() {
         tracing::warn!(

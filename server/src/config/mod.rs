@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod templates;
+
+pub use templates::DEFAULT_BUILTIN_TEMPLATES_DIR;
+
 /// How the process logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -84,6 +88,10 @@ pub struct Config {
     pub secret_key: Option<Redacted>,
     /// A lab node to register for the first administrator (set by `./kiln.sh up`).
     pub lab_node: Option<LabNode>,
+    /// Template roots (`KILN_TEMPLATE_DIRS`); their folders sync as source `folder`.
+    pub template_dirs: Vec<PathBuf>,
+    /// The built-in template set; its folders sync as source `builtin`.
+    pub builtin_templates_dir: Option<PathBuf>,
 }
 
 /// A lab node (`kiln lab`) that the first administrator gets as their default node.
@@ -148,6 +156,8 @@ struct FileConfig {
     lab_node: Option<String>,
     lab_token: Option<String>,
     lab_fingerprint: Option<String>,
+    template_dirs: Option<String>,
+    builtin_templates_dir: Option<String>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -422,6 +432,8 @@ impl Config {
             raw(&LAB_TOKEN, None, env, file.lab_token),
             raw(&LAB_FINGERPRINT, None, env, file.lab_fingerprint),
         )?;
+        let template_dirs = templates::template_dirs(env, file.template_dirs)?;
+        let builtin_templates_dir = templates::builtin_dir(env, file.builtin_templates_dir)?;
         Ok(Config {
             listen,
             data_dir,
@@ -439,6 +451,8 @@ impl Config {
             shutdown_grace,
             secret_key,
             lab_node,
+            template_dirs,
+            builtin_templates_dir,
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod meta;
 pub mod nodes;
 pub mod schema;
+pub mod templates;
 pub mod users;
 
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;

@@ -56,5 +56,39 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    templates (id) {
+        id -> Int8,
+        slug -> Text,
+        source -> Text,
+        root -> Nullable<Text>,
+        app -> Text,
+        description -> Text,
+        tags -> Array<Text>,
+        model -> Jsonb,
+        findings -> Jsonb,
+        error_count -> Int4,
+        warning_count -> Int4,
+        content_hash -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        synced_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    template_sync_runs (id) {
+        id -> Int8,
+        started_at -> Timestamptz,
+        finished_at -> Timestamptz,
+        added -> Int4,
+        updated -> Int4,
+        missing -> Int4,
+        unchanged -> Int4,
+        errors -> Jsonb,
+    }
+}
+
 diesel::joinable!(audit_log -> users (actor_id));
-diesel::allow_tables_to_appear_in_same_query!(users, audit_log, nodes);
+diesel::allow_tables_to_appear_in_same_query!(users, audit_log, nodes, templates);

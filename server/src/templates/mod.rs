@@ -1,6 +1,7 @@
 //! Template folders on disk (format in `docs/TEMPLATES.md`): read them into the shared
-//! [`kiln_shared::templates::Template`] model with findings, write them back (export), and
-//! lint whole repositories of them for `kiln template lint`.
+//! [`kiln_shared::templates::Template`] model with findings, write them back (export),
+//! lint whole repositories of them for `kiln template lint`, and sync the configured template
+//! roots to the `templates` table ([`sync`]).
 //!
 //! Architecture invariant: nothing here executes anything from a template folder —
 //! `template.conf` is parsed, never sourced, and scripts are only read.
@@ -12,6 +13,7 @@ pub mod configs;
 pub mod lint;
 pub mod packages;
 pub mod parse;
+pub mod sync;
 pub mod write;
 
 pub use lint::lint_path;

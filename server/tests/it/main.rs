@@ -17,5 +17,6 @@ mod operations;
 mod processes;
 mod pve_stub;
 mod ssh;
+mod template_sync;
 mod templates;
 mod users;

@@ -1,0 +1,2 @@
+DROP TABLE template_sync_runs;
+DROP TABLE templates;
