@@ -12,8 +12,6 @@ use serde::Deserialize;
 
 mod templates;
 
-pub use templates::DEFAULT_BUILTIN_TEMPLATES_DIR;
-
 /// How the process logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -90,7 +88,8 @@ pub struct Config {
     pub lab_node: Option<LabNode>,
     /// Template roots (`KILN_TEMPLATE_DIRS`); their folders sync as source `folder`.
     pub template_dirs: Vec<PathBuf>,
-    /// The built-in template set; its folders sync as source `builtin`.
+    /// The built-in template set; its folders sync as source `builtin`. `None`: the set
+    /// embedded in the binary (extracted to `<data dir>/builtin-templates` at start).
     pub builtin_templates_dir: Option<PathBuf>,
 }
 

@@ -1,8 +1,9 @@
 //! The template keys: `template_dirs` / `KILN_TEMPLATE_DIRS` (template roots whose folders sync
 //! as source `folder`) and `builtin_templates_dir` / `KILN_BUILTIN_TEMPLATES_DIR` (the built-in
-//! set, synced as source `builtin`). Every configured directory must exist.
+//! set, synced as source `builtin`; by default the set embedded in the binary). Every configured
+//! directory must exist.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{ConfigError, Env, Key, raw};
 
@@ -14,13 +15,6 @@ const BUILTIN_TEMPLATES_DIR: Key = Key {
     toml: "builtin_templates_dir",
     env: "KILN_BUILTIN_TEMPLATES_DIR",
 };
-
-/// Where the built-in template folders live in the source tree (the path is fixed at compile
-/// time; it is used only when it exists when Kiln starts).
-///
-/// NOTE: later the built-in set will be embedded in the binary, and this default will go.
-pub const DEFAULT_BUILTIN_TEMPLATES_DIR: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/builtin-templates");
 
 /// `KILN_TEMPLATE_DIRS`: directories separated by `:`; none by default.
 pub(super) fn template_dirs(
@@ -38,18 +32,15 @@ pub(super) fn template_dirs(
         .collect()
 }
 
-/// `KILN_BUILTIN_TEMPLATES_DIR`, else [`DEFAULT_BUILTIN_TEMPLATES_DIR`] when it exists.
+/// `KILN_BUILTIN_TEMPLATES_DIR`; `None` means the set embedded in the binary
+/// (`templates::builtin`).
 pub(super) fn builtin_dir(
     env: &dyn Env,
     file: Option<String>,
 ) -> Result<Option<PathBuf>, ConfigError> {
-    match raw(&BUILTIN_TEMPLATES_DIR, None, env, file) {
-        Some((name, value)) => existing_dir(&name, value.trim()).map(Some),
-        None => {
-            let default = Path::new(DEFAULT_BUILTIN_TEMPLATES_DIR);
-            Ok(default.is_dir().then(|| default.to_path_buf()))
-        }
-    }
+    raw(&BUILTIN_TEMPLATES_DIR, None, env, file)
+        .map(|(name, value)| existing_dir(&name, value.trim()))
+        .transpose()
 }
 
 fn existing_dir(key: &str, dir: &str) -> Result<PathBuf, ConfigError> {
@@ -112,7 +103,9 @@ mod tests {
             matches!(err, Err(ref m) if m.contains("KILN_BUILTIN_TEMPLATES_DIR")),
             "{err:?}"
         );
-        assert!(load(&[])?.template_dirs.is_empty());
+        let defaults = load(&[])?;
+        assert!(defaults.template_dirs.is_empty());
+        assert!(defaults.builtin_templates_dir.is_none(), "the embedded set");
         Ok(())
     }
 }

@@ -8,6 +8,7 @@
 //! Errors: parsing never fails; problems become [`Finding`](kiln_shared::templates::Finding)s.
 //! Writing returns `std::io::Error`.
 
+pub mod builtin;
 pub mod conf;
 pub mod configs;
 pub mod lint;
