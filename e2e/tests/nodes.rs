@@ -24,7 +24,6 @@ const ADMIN: &str = "admin";
 const PASSWORD: &str = "correct-horse-battery";
 const NODE: &str = "homelab";
 
-const SETUP_FORM: &str = r#"form[data-test="setup-form"]"#;
 const ADD_NODE: &str = r#"a[data-test="add-node"]"#;
 const EMPTY_STATE: &str = "section.empty-state h2";
 const FORM: &str = r#"form[data-test="node-form"]"#;
@@ -57,18 +56,7 @@ async fn walk_through(h: &mut Harness) -> anyhow::Result<()> {
     let b = &h.browser;
 
     steps.step("first-run setup: create the administrator");
-    b.goto("/").await?;
-    b.wait_page("/setup", "Welcome to Kiln").await?;
-    b.fill(&format!("{SETUP_FORM} #field-username"), ADMIN)
-        .await?;
-    b.fill(&format!("{SETUP_FORM} #field-password"), PASSWORD)
-        .await?;
-    b.fill(&format!("{SETUP_FORM} #field-confirm"), PASSWORD)
-        .await?;
-    b.click(&format!("{SETUP_FORM} button[type=submit]"))
-        .await?;
-    b.wait_shell_page("/", "Dashboard").await?;
-    b.wait_text("details.user-menu .user-name", ADMIN).await?;
+    b.first_run_setup(ADMIN, PASSWORD).await?;
 
     steps.step("the Nodes page has no nodes yet");
     b.click(r#"nav.nav a[href="/nodes"]"#).await?;

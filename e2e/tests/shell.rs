@@ -29,7 +29,6 @@ const SIDEBAR: [(&str, &str); 6] = [
     ("/settings", "Settings"),
 ];
 
-const SETUP_FORM: &str = r#"form[data-test="setup-form"]"#;
 const LOGIN_FORM: &str = r#"form[data-test="login-form"]"#;
 const THEME_TOGGLE: &str = r#"button[data-test="theme-toggle"]"#;
 const USER_MENU: &str = "details.user-menu";
@@ -46,22 +45,8 @@ async fn setup_sign_in_navigate_theme_and_sign_out() -> anyhow::Result<()> {
 async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     let mut steps = Steps::default();
 
-    steps.step("first visit: no user yet, so / redirects to /setup");
-    b.goto("/").await?;
-    b.wait_page("/setup", "Welcome to Kiln").await?;
-
-    steps.step("create the administrator; land on the dashboard");
-    b.fill(&format!("{SETUP_FORM} #field-username"), ADMIN)
-        .await?;
-    b.fill(&format!("{SETUP_FORM} #field-password"), PASSWORD)
-        .await?;
-    b.fill(&format!("{SETUP_FORM} #field-confirm"), PASSWORD)
-        .await?;
-    b.click(&format!("{SETUP_FORM} button[type=submit]"))
-        .await?;
-    b.wait_shell_page("/", "Dashboard").await?;
-    b.wait_text(&format!("{USER_MENU} .user-name"), ADMIN)
-        .await?;
+    steps.step("first visit: no user yet, so / leads to /setup; create the administrator");
+    b.first_run_setup(ADMIN, PASSWORD).await?;
 
     steps.step("sign out from the user menu");
     sign_out(b).await?;

@@ -264,6 +264,25 @@ impl Browser {
         .await
     }
 
+    /// First-run setup from an empty Kiln: `/` leads to `/setup`; creates the administrator and
+    /// waits for the dashboard with the user menu showing `username`.
+    pub async fn first_run_setup(&self, username: &str, password: &str) -> anyhow::Result<()> {
+        const SETUP_FORM: &str = r#"form[data-test="setup-form"]"#;
+        self.goto("/").await?;
+        self.wait_page("/setup", "Welcome to Kiln").await?;
+        self.fill(&format!("{SETUP_FORM} #field-username"), username)
+            .await?;
+        self.fill(&format!("{SETUP_FORM} #field-password"), password)
+            .await?;
+        self.fill(&format!("{SETUP_FORM} #field-confirm"), password)
+            .await?;
+        self.click(&format!("{SETUP_FORM} button[type=submit]"))
+            .await?;
+        self.wait_shell_page("/", "Dashboard").await?;
+        self.wait_text("details.user-menu .user-name", username)
+            .await
+    }
+
     /// [`Self::wait_page`] for a page inside the shell: also, exactly the sidebar link to
     /// `path` is marked `aria-current="page"`.
     pub async fn wait_shell_page(&self, path: &str, title: &str) -> anyhow::Result<PageState> {

@@ -100,12 +100,7 @@ impl Kiln {
 
     /// Sends SIGTERM and checks that kiln exits successfully within the grace period.
     pub fn stop(mut self) -> anyhow::Result<()> {
-        let status = self.process.stop()?;
-        if !status.success() {
-            self.process.print_log_tail(30);
-            bail!("kiln exited with {status} after SIGTERM");
-        }
-        Ok(())
+        self.process.stop_cleanly()
     }
 }
 

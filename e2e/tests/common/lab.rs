@@ -106,12 +106,7 @@ impl Lab {
 
     /// Sends SIGTERM and checks that the lab exits successfully within the grace period.
     pub fn stop(mut self) -> anyhow::Result<()> {
-        let status = self.process.stop()?;
-        if !status.success() {
-            self.process.print_log_tail(30);
-            bail!("kiln lab exited with {status} after SIGTERM");
-        }
-        Ok(())
+        self.process.stop_cleanly()
     }
 }
 

@@ -114,6 +114,16 @@ impl ChildGuard {
         Ok(())
     }
 
+    /// [`Self::stop`], and an error (with the log's tail printed) unless the exit was clean.
+    pub fn stop_cleanly(&mut self) -> anyhow::Result<()> {
+        let status = self.stop()?;
+        if !status.success() {
+            self.print_log_tail(30);
+            bail!("{} exited with {status} after SIGTERM", self.name);
+        }
+        Ok(())
+    }
+
     /// Sends SIGTERM and waits for the exit; after the grace period, SIGKILL and an error.
     pub fn stop(&mut self) -> anyhow::Result<ExitStatus> {
         let Some(mut child) = self.child.take() else {
