@@ -42,6 +42,17 @@ pub fn normalize_fingerprint(value: &str) -> Option<String> {
     )
 }
 
+/// A rustls client config that trusts only the certificate with this SHA-256 fingerprint
+/// (the same verifier the client uses; for other HTTPS clients, e.g. tests of the lab node).
+pub fn pinned_client_config(fingerprint: &str) -> Result<rustls::ClientConfig> {
+    let expected = normalize_fingerprint(fingerprint).ok_or_else(|| Error::Config {
+        detail: "not a SHA-256 fingerprint".into(),
+    })?;
+    super::pin::client_config(std::sync::Arc::new(super::pin::PinnedVerifier::new(
+        expected,
+    )))
+}
+
 /// Connects to `host:port`, completes a TLS handshake accepting any certificate, and reports
 /// the end-entity certificate (for the user to confirm). Sends no HTTP request.
 ///
