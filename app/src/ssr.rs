@@ -10,10 +10,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kiln_shared::AppError;
 use kiln_shared::auth::{CurrentUser, UserSummary};
+use kiln_shared::catalog::{Bucket, BucketInput, Catalog, SyncSummary, TemplateDetail};
 use kiln_shared::nodes::{
     HostKeyInfo, NodeInput, NodeSummary, NodeView, PveLogin, SshAccess, TokenCreated,
 };
 use kiln_shared::pve::CertificateInfo;
+use kiln_shared::templates::Template;
 use leptos::prelude::*;
 
 /// What the server's auth middleware learned about a request.
@@ -160,6 +162,61 @@ pub trait NodesBackend: Send + Sync + 'static {
 
 /// The nodes backend as provided in context.
 pub type SharedNodes = Arc<dyn NodesBackend>;
+
+/// Templates and package buckets: everything the catalog pages need from the server.
+/// Templates and buckets are shared by all users; changes are audited with the actor.
+#[async_trait]
+pub trait TemplatesBackend: Send + Sync + 'static {
+    /// Every template (the page filters and sorts) and the last sync run.
+    async fn catalog(&self) -> Result<Catalog, AppError>;
+    /// Re-reads the template folders now; returns what changed.
+    async fn sync(&self, ctx: &RequestCtx, user: &CurrentUser) -> Result<SyncSummary, AppError>;
+    /// One template with its findings, highlighted scripts and files, and container count.
+    async fn detail(&self, slug: &str) -> Result<TemplateDetail, AppError>;
+    /// Saves a custom template atomically and returns its slug. `original` is the slug being
+    /// edited: a custom one is updated (and may be renamed); a folder or built-in one is
+    /// never changed — the template is saved as a new custom copy (its slug must be free).
+    /// `template` has passed `kiln_shared::catalog::validate_template`.
+    async fn save(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        original: Option<String>,
+        template: Template,
+    ) -> Result<String, AppError>;
+    /// Deletes a custom template; refused for folder templates and while containers use it.
+    async fn delete(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        slug: &str,
+    ) -> Result<(), AppError>;
+    /// Every shared package bucket with the templates holding a copy.
+    async fn buckets(&self) -> Result<Vec<Bucket>, AppError>;
+    /// Creates (`id` None) or edits a bucket; templates keep their own copies.
+    async fn save_bucket(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        id: Option<i64>,
+        input: BucketInput,
+    ) -> Result<Bucket, AppError>;
+    /// Deletes buckets; returns how many were deleted.
+    async fn delete_buckets(
+        &self,
+        ctx: &RequestCtx,
+        user: &CurrentUser,
+        ids: Vec<i64>,
+    ) -> Result<u32, AppError>;
+}
+
+/// The templates backend as provided in context.
+pub type SharedTemplates = Arc<dyn TemplatesBackend>;
+
+/// The templates backend, or `Internal` when the server forgot to provide it.
+pub fn templates_backend() -> Result<SharedTemplates, AppError> {
+    use_context::<SharedTemplates>().ok_or(AppError::Internal)
+}
 
 /// The nodes backend, or `Internal` when the server forgot to provide it.
 pub fn nodes_backend() -> Result<SharedNodes, AppError> {

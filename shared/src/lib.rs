@@ -5,6 +5,7 @@
 //! server boundary.
 
 pub mod auth;
+pub mod catalog;
 pub mod error;
 pub mod nodes;
 pub mod pve;

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod nodes;
+pub mod templates;
 pub mod users;
 
 /// The URL prefix of every server function.
