@@ -109,6 +109,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("containers") view=ContainersPage ssr=SsrMode::Async />
                     <Route path=path!("templates") view=TemplatesPage ssr=SsrMode::Async />
+                    <Route path=path!("templates/new") view=TemplateNewPage ssr=SsrMode::Async />
+                    <Route path=path!("templates/:slug") view=TemplatePage ssr=SsrMode::Async />
+                    <Route path=path!("templates/:slug/edit") view=TemplateEditPage ssr=SsrMode::Async />
                     <Route path=path!("packages") view=PackagesPage ssr=SsrMode::Async />
                     <Route path=path!("nodes") view=NodesPage ssr=SsrMode::Async />
                     <Route path=path!("nodes/new") view=NodeNewPage ssr=SsrMode::Async />

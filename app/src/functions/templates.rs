@@ -3,9 +3,7 @@
 //! (`/templates/<slug>/export.tar.gz`), not a server function.
 
 use kiln_shared::AppError;
-use kiln_shared::catalog::{
-    Bucket, BucketInput, Catalog, SyncSummary, TemplateDetail, validate_template,
-};
+use kiln_shared::catalog::{Bucket, BucketInput, Catalog, SyncSummary, TemplateDetail};
 use kiln_shared::templates::Template;
 use leptos::prelude::*;
 
@@ -57,8 +55,13 @@ pub async fn save_template(
     ssr::respond(
         async {
             let (ctx, user) = ssr::require_user()?;
-            let template = normalize(template);
-            validate_template(&template).into_result()?;
+            let mut template = normalize(template);
+            // Errors name list rows by their position as sent; sort (run order) afterwards.
+            kiln_shared::catalog::validate_template(&template).into_result()?;
+            template
+                .scripts
+                .sort_by(|a, b| a.file_name.cmp(&b.file_name));
+            template.packages.retain(|b| !b.packages.is_empty());
             ssr::templates_backend()?
                 .save(&ctx, &user, original, template)
                 .await
@@ -125,7 +128,7 @@ pub async fn delete_buckets(ids: Vec<i64>) -> Result<u32, AppError> {
 }
 
 /// What the editor sends, tidied the way the folder format stores it: names trimmed, scripts
-/// in run order with their order key, empty buckets dropped.
+/// with their order key, configs inside the folder. Row positions are kept (errors name them).
 pub fn normalize(mut t: Template) -> Template {
     t.slug = t.slug.trim().to_owned();
     t.app = t.app.trim().to_owned();
@@ -139,8 +142,6 @@ pub fn normalize(mut t: Template) -> Template {
             .take_while(char::is_ascii_digit)
             .collect();
     }
-    t.scripts.sort_by(|a, b| a.file_name.cmp(&b.file_name));
-    t.packages.retain(|b| !b.packages.is_empty());
     for file in &mut t.files {
         file.name = file.name.trim().to_owned();
         file.target_dir = file.target_dir.trim().to_owned();

@@ -19,29 +19,3 @@ pub fn ContainersPage() -> impl IntoView {
         </EmptyState>
     }
 }
-
-#[component]
-pub fn TemplatesPage() -> impl IntoView {
-    view! {
-        <PageHeader title="Templates" subtitle="Reviewed, reusable recipes for a container." />
-        <EmptyState icon="templates" title="No templates yet">
-            <p class="muted">
-                "Templates are folders with a template.conf, packages, scripts and files. "
-                "Template discovery and the editor are not available in this version yet."
-            </p>
-        </EmptyState>
-    }
-}
-
-#[component]
-pub fn PackagesPage() -> impl IntoView {
-    view! {
-        <PageHeader title="Packages" subtitle="Package buckets that templates share." />
-        <EmptyState icon="packages" title="No package buckets yet">
-            <p class="muted">
-                "Buckets group packages by manager (apt, apk, dnf, npm, pip). "
-                "They will be read from your templates once template support lands."
-            </p>
-        </EmptyState>
-    }
-}

@@ -448,6 +448,71 @@ impl Browser {
         Ok(value.as_bool().unwrap_or(false))
     }
 
+    /// Chooses `value` in the `<select>` `css` as a user would (the page sees a `change`).
+    pub async fn select(&self, css: &str, value: &str) -> anyhow::Result<()> {
+        let element = self.find_visible(css).await?;
+        let js = "const s = arguments[0]; s.value = arguments[1]; \
+                  s.dispatchEvent(new Event('input', {bubbles: true})); \
+                  s.dispatchEvent(new Event('change', {bubbles: true})); return s.value;";
+        let chosen = self
+            .client
+            .execute(js, vec![serde_json::to_value(&element)?, json!(value)])
+            .await
+            .with_context(|| format!("choosing {value:?} in `{css}`"))?;
+        ensure!(
+            chosen.as_str() == Some(value),
+            "`{css}` has no option {value:?} (it holds {chosen})"
+        );
+        Ok(())
+    }
+
+    /// The attribute `name` of the first element `css` matches.
+    pub async fn attr(&self, css: &str, name: &str) -> anyhow::Result<Option<String>> {
+        let element = self.find_visible(css).await?;
+        Ok(element.attr(name).await?)
+    }
+
+    /// The attribute `name` of every element `css` matches right now, in document order.
+    pub async fn attrs(&self, css: &str, name: &str) -> anyhow::Result<Vec<String>> {
+        let mut values = Vec::new();
+        for element in self.client.find_all(Locator::Css(css)).await? {
+            values.push(element.attr(name).await?.unwrap_or_default());
+        }
+        Ok(values)
+    }
+
+    /// Fetches `path` from the page (same origin, with its cookies) and returns the status,
+    /// the content type and the body's bytes.
+    pub async fn fetch_bytes(&self, path: &str) -> anyhow::Result<(u16, String, Vec<u8>)> {
+        let js = "const done = arguments[arguments.length - 1]; \
+                  fetch(arguments[0], {credentials: 'same-origin'}) \
+                    .then(async r => done({status: r.status, type: r.headers.get('content-type') || '', \
+                                            bytes: Array.from(new Uint8Array(await r.arrayBuffer()))})) \
+                    .catch(e => done({error: String(e)}));";
+        let value = self
+            .client
+            .execute_async(js, vec![json!(path)])
+            .await
+            .with_context(|| format!("fetching {path} in the page"))?;
+        if let Some(error) = value.get("error") {
+            bail!("fetching {path} failed: {error}");
+        }
+        let status = value.get("status").and_then(Value::as_u64).unwrap_or(0);
+        let kind = value
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = value
+            .get("bytes")
+            .and_then(Value::as_array)
+            .context("the fetch returned no body")?
+            .iter()
+            .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()).unwrap_or(0))
+            .collect();
+        Ok((u16::try_from(status).unwrap_or(0), kind, bytes))
+    }
+
     /// Saves a PNG of the viewport to `path`.
     pub async fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
         let png = self.client.screenshot().await?;

@@ -1,0 +1,301 @@
+//! `/packages`: shared package buckets — named lists of packages per manager (apt, apk, dnf,
+//! npm, pip, custom with check/install commands) that templates take a copy of. Create, edit,
+//! delete several at once, and see which templates hold a copy.
+
+use std::collections::BTreeSet;
+
+use kiln_shared::catalog::{Bucket, BucketInput, format_package_text};
+use kiln_shared::templates::Manager;
+use kiln_shared::{AppError, FieldErrors};
+use leptos::prelude::*;
+
+use crate::components::confirm::ConfirmButton;
+use crate::components::layout::{EmptyState, PageHeader};
+use crate::components::toast::use_toaster;
+use crate::functions::templates::{delete_buckets, list_buckets, save_bucket};
+
+/// What the bucket form is doing.
+#[derive(Clone, PartialEq)]
+enum Editing {
+    Closed,
+    New,
+    Existing(i64),
+}
+
+#[component]
+pub fn PackagesPage() -> impl IntoView {
+    let toaster = use_toaster();
+    let buckets = Resource::new(|| (), |_| list_buckets());
+    let selected = RwSignal::new(BTreeSet::<i64>::new());
+    let editing = RwSignal::new(Editing::Closed);
+    let form = BucketForm::new();
+    let remove = Action::new(|ids: &Vec<i64>| delete_buckets(ids.clone()));
+    Effect::new(move |_| {
+        if let Some(result) = remove.value().get() {
+            match result {
+                Ok(n) => toaster.success(format!(
+                    "{n} bucket(s) deleted. Templates keep their copies."
+                )),
+                Err(e) => toaster.error(e.to_string()),
+            }
+            selected.set(BTreeSet::new());
+            buckets.refetch();
+        }
+    });
+    let open_new = move |_| {
+        form.fill(None);
+        editing.set(Editing::New);
+    };
+    view! {
+        <PageHeader title="Packages" subtitle="Package buckets that templates share: each template keeps its own copy.">
+            <button type="button" class="btn btn-primary" data-test="new-bucket" on:click=open_new>"New bucket"</button>
+        </PageHeader>
+        {move || (editing.get() != Editing::Closed).then(|| view! {
+            <BucketEditor form editing on_saved=Callback::new(move |()| buckets.refetch()) />
+        })}
+        <Transition fallback=|| view! { <p class="muted">"Loading buckets…"</p> }>
+            {move || Suspend::new(async move {
+                match buckets.await {
+                    Err(e) => view! { <div class="alert alert-error" role="alert">{e.to_string()}</div> }.into_any(),
+                    Ok(list) if list.is_empty() => view! {
+                        <EmptyState icon="packages" title="No package buckets yet">
+                            <p class="muted">"A bucket groups packages by manager, e.g. base: curl, ca-certificates (apt). Templates take a copy of a bucket in the editor."</p>
+                        </EmptyState>
+                    }.into_any(),
+                    Ok(list) => {
+                        let list = StoredValue::new(list);
+                        view! {
+                            <div class="row bulk-bar">
+                                <span class="small muted">{move || format!("{} selected", selected.read().len())}</span>
+                                <ConfirmButton label="Delete selected".into()
+                                    question="Delete the selected buckets? Templates keep the copies they took.".into()
+                                    confirm_label="Delete buckets".into() danger=true
+                                    on_confirm=Callback::new(move |()| {
+                                        let ids: Vec<i64> = selected.get_untracked().into_iter().collect();
+                                        if ids.is_empty() {
+                                            toaster.error("Select at least one bucket.");
+                                        } else {
+                                            remove.dispatch(ids);
+                                        }
+                                    }) />
+                            </div>
+                            <div class="table-wrap">
+                                <table class="data" data-test="buckets">
+                                    <thead><tr>
+                                        <th scope="col"><span class="visually-hidden">"Select"</span></th>
+                                        <th scope="col">"Bucket"</th><th scope="col">"Packages"</th>
+                                        <th scope="col">"Used by"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                                    </tr></thead>
+                                    <tbody>
+                                        {list.get_value().into_iter().map(|b| view! {
+                                            <BucketRow b selected on_edit=Callback::new(move |id: i64| {
+                                                let bucket = list.with_value(|l| l.iter().find(|b| b.id == id).cloned());
+                                                form.fill(bucket.as_ref());
+                                                editing.set(Editing::Existing(id));
+                                            }) />
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn BucketRow(
+    b: Bucket,
+    selected: RwSignal<BTreeSet<i64>>,
+    on_edit: Callback<i64>,
+) -> impl IntoView {
+    let id = b.id;
+    let summary = b
+        .lists
+        .iter()
+        .map(|l| format!("{} {}", l.packages.len(), l.manager.extension()))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let preview = b
+        .lists
+        .iter()
+        .flat_map(|l| l.packages.iter())
+        .take(6)
+        .map(|p| match p {
+            kiln_shared::templates::Package::Plain(name) => name.clone(),
+            kiln_shared::templates::Package::Custom { name, .. } => name.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = b.package_count().saturating_sub(6);
+    view! {
+        <tr data-test="bucket-row" data-name=b.name.clone()>
+            <td>
+                <input type="checkbox" aria-label=format!("Select {}", b.name)
+                    prop:checked=move || selected.read().contains(&id)
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        selected.update(|s| { if on { s.insert(id); } else { s.remove(&id); } });
+                    } />
+            </td>
+            <td><strong>{b.name.clone()}</strong><div class="small muted">{b.description.clone()}</div></td>
+            <td>
+                <div class="small">{summary}</div>
+                <div class="small muted">{preview}{(more > 0).then(|| format!(" and {more} more"))}</div>
+            </td>
+            <td data-test="used-by">
+                {if b.used_by.is_empty() {
+                    view! { <span class="muted small">"no template"</span> }.into_any()
+                } else {
+                    b.used_by.into_iter().map(|slug| view! {
+                        <a class="tag" href=format!("/templates/{slug}")>{slug.clone()}</a>
+                    }).collect_view().into_any()
+                }}
+            </td>
+            <td><button type="button" class="btn btn-sm btn-ghost" on:click=move |_| on_edit.run(id)>"Edit"</button></td>
+        </tr>
+    }
+}
+
+/// The form's fields: name, description and one text per manager.
+#[derive(Clone, Copy)]
+struct BucketForm {
+    name: RwSignal<String>,
+    description: RwSignal<String>,
+    texts: [RwSignal<String>; 6],
+}
+
+impl BucketForm {
+    fn new() -> Self {
+        BucketForm {
+            name: RwSignal::new(String::new()),
+            description: RwSignal::new(String::new()),
+            texts: std::array::from_fn(|_| RwSignal::new(String::new())),
+        }
+    }
+
+    fn fill(&self, bucket: Option<&Bucket>) {
+        self.name
+            .set(bucket.map(|b| b.name.clone()).unwrap_or_default());
+        self.description
+            .set(bucket.map(|b| b.description.clone()).unwrap_or_default());
+        for (manager, text) in Manager::ALL.into_iter().zip(self.texts) {
+            let list = bucket.and_then(|b| b.lists.iter().find(|l| l.manager == manager));
+            text.set(
+                list.map(|l| format_package_text(&l.packages))
+                    .unwrap_or_default(),
+            );
+        }
+    }
+
+    fn input(&self) -> BucketInput {
+        BucketInput {
+            name: self.name.get_untracked(),
+            description: self.description.get_untracked(),
+            texts: Manager::ALL
+                .into_iter()
+                .zip(self.texts)
+                .map(|(m, t)| (m, t.get_untracked()))
+                .collect(),
+        }
+    }
+}
+
+fn manager_hint(m: Manager) -> &'static str {
+    match m {
+        Manager::Apt => {
+            "Debian/Ubuntu packages, one per line (version pins like nodejs=24.* allowed)."
+        }
+        Manager::Apk => "Alpine packages.",
+        Manager::Dnf => "Fedora/RHEL packages.",
+        Manager::Npm => "Installed globally with npm.",
+        Manager::Pip => "Installed with pip.",
+        Manager::Custom => {
+            "name|check command|install command[|timeout seconds] — install runs only when check fails."
+        }
+    }
+}
+
+#[component]
+fn BucketEditor(
+    form: BucketForm,
+    editing: RwSignal<Editing>,
+    on_saved: Callback<()>,
+) -> impl IntoView {
+    let toaster = use_toaster();
+    let errors = RwSignal::new(None::<FieldErrors>);
+    let save =
+        Action::new(|(id, input): &(Option<i64>, BucketInput)| save_bucket(*id, input.clone()));
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(b)) => {
+            toaster.success(format!("Bucket {} saved.", b.name));
+            errors.set(None);
+            editing.set(Editing::Closed);
+            on_saved.run(());
+        }
+        Some(Err(AppError::Invalid(fields))) => errors.set(Some(fields)),
+        Some(Err(e)) => toaster.error(e.to_string()),
+        None => {}
+    });
+    let message = move |field: &'static str| {
+        move || errors.with(|e| e.as_ref().and_then(|e| e.get(field).map(str::to_owned)))
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let input = form.input();
+        if let Err(found) = input.parse() {
+            errors.set(Some(found));
+            return;
+        }
+        let id = match editing.get_untracked() {
+            Editing::Existing(id) => Some(id),
+            _ => None,
+        };
+        save.dispatch((id, input));
+    };
+    let title = move || match editing.get() {
+        Editing::Existing(_) => "Edit bucket",
+        _ => "New bucket",
+    };
+    view! {
+        <form class="card form" on:submit=on_submit novalidate=true data-test="bucket-form">
+            <h2 class="card-title">{title}</h2>
+            <div class="form-grid">
+                <div class="field">
+                    <label for="bucket-name">"Name"</label>
+                    <input id="bucket-name" type="text" class="mono" bind:value=form.name data-test="bucket-name"
+                        aria-invalid=move || message("name")().is_some().then_some("true") />
+                    <div class="hint">"Becomes packages/<name>.<manager> in a template."</div>
+                    <div class="field-error">{message("name")}</div>
+                </div>
+                <div class="field">
+                    <label for="bucket-description">"Description"</label>
+                    <input id="bucket-description" type="text" bind:value=form.description />
+                    <div class="field-error">{message("description")}</div>
+                </div>
+            </div>
+            <div class="form-grid">
+                {Manager::ALL.into_iter().zip(form.texts).map(|(m, text)| {
+                    let id = format!("bucket-{}", m.extension());
+                    view! {
+                        <div class="field">
+                            <label for=id.clone()>{m.extension()}</label>
+                            <textarea id=id class="code-editor" rows="4" spellcheck="false"
+                                data-test=format!("bucket-{}", m.extension()) bind:value=text></textarea>
+                            <div class="hint">{manager_hint(m)}</div>
+                            <div class="field-error">{message(m.extension())}</div>
+                        </div>
+                    }
+                }).collect_view()}
+            </div>
+            <div class="field-error">{message(FieldErrors::FORM)}</div>
+            <div class="form-actions">
+                <button type="submit" class="btn btn-primary" data-test="save-bucket"
+                    disabled=move || save.pending().get()>"Save bucket"</button>
+                <button type="button" class="btn btn-ghost" on:click=move |_| editing.set(Editing::Closed)>"Cancel"</button>
+            </div>
+        </form>
+    }
+}

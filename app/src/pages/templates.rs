@@ -1,0 +1,289 @@
+//! `/templates`: the template browser — cards filtered by search words and a tag and sorted,
+//! all three kept in the URL (`?q=&tag=&sort=`) so a filtered view can be shared — plus the
+//! Sync action with what the last sync changed.
+
+use kiln_shared::catalog::{Catalog, Filter, Sort, SyncSummary, TemplateSummary};
+use leptos::prelude::*;
+use leptos_router::components::Form;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+use crate::components::layout::{EmptyState, PageHeader};
+use crate::components::toast::use_toaster;
+use crate::functions::templates::{sync_templates, template_catalog};
+
+/// The filter in the current URL.
+fn use_filter() -> Memo<Filter> {
+    let query = use_query_map();
+    Memo::new(move |_| {
+        let query = query.read();
+        let get = |key: &str| query.get(key).unwrap_or_default();
+        Filter {
+            q: get("q"),
+            tag: get("tag"),
+            sort: Sort::parse(&get("sort")),
+        }
+    })
+}
+
+/// The browser URL showing `filter` (empty parts left out).
+pub fn filter_href(filter: &Filter) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if !filter.q.is_empty() {
+        query.append_pair("q", &filter.q);
+    }
+    if !filter.tag.is_empty() {
+        query.append_pair("tag", &filter.tag);
+    }
+    if filter.sort != Sort::Name {
+        query.append_pair("sort", filter.sort.as_str());
+    }
+    let query = query.finish();
+    if query.is_empty() {
+        "/templates".to_owned()
+    } else {
+        format!("/templates?{query}")
+    }
+}
+
+#[component]
+pub fn TemplatesPage() -> impl IntoView {
+    let toaster = use_toaster();
+    let filter = use_filter();
+    let catalog = Resource::new(|| (), |_| template_catalog());
+    let sync = Action::new(|_: &()| sync_templates());
+    Effect::new(move |_| {
+        if let Some(result) = sync.value().get() {
+            match result {
+                Ok(s) => toaster.success(format!("Sync finished: {}.", sync_counts(&s))),
+                Err(e) => toaster.error(e.to_string()),
+            }
+            catalog.refetch();
+        }
+    });
+    view! {
+        <PageHeader title="Templates" subtitle="Reviewed, reusable recipes for a container.">
+            <button type="button" class="btn" data-test="sync-templates"
+                aria-busy=move || sync.pending().get().then_some("true")
+                disabled=move || sync.pending().get()
+                on:click=move |_| { sync.dispatch(()); }>
+                {move || if sync.pending().get() { "Syncing…" } else { "Sync" }}
+            </button>
+            <a class="btn btn-primary" href="/templates/new" data-test="new-template">"New template"</a>
+        </PageHeader>
+        {move || sync.pending().get().then(|| view! {
+            <div class="progress progress-indeterminate" role="progressbar" aria-label="Reading the template folders"><div class="progress-bar"></div></div>
+        })}
+        <Transition fallback=|| view! { <p class="muted">"Loading templates…"</p> }>
+            {move || Suspend::new(async move {
+                match catalog.await {
+                    Err(e) => view! { <div class="alert alert-error" role="alert">{e.to_string()}</div> }.into_any(),
+                    Ok(catalog) => view! { <Browser catalog filter /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+fn sync_counts(s: &SyncSummary) -> String {
+    format!(
+        "{} added, {} updated, {} missing, {} unchanged",
+        s.added, s.updated, s.missing, s.unchanged
+    )
+}
+
+#[component]
+fn Browser(catalog: Catalog, filter: Memo<Filter>) -> impl IntoView {
+    let tags = catalog.tags();
+    let last_sync = catalog.last_sync.clone();
+    let all = StoredValue::new(catalog.templates);
+    let total = all.with_value(Vec::len);
+    let shown = move || filter.with(|f| all.with_value(|t| f.apply(t.clone())));
+    view! {
+        <FilterBar tags filter />
+        <LastSync last_sync />
+        {move || {
+            let list = shown();
+            if total == 0 {
+                view! {
+                    <EmptyState icon="templates" title="No templates yet">
+                        <p class="muted">"Kiln reads template folders from its built-in set and KILN_TEMPLATE_DIRS. Run a sync, or make your own."</p>
+                        <div class="empty-actions"><a class="btn btn-primary" href="/templates/new">"New template"</a></div>
+                    </EmptyState>
+                }.into_any()
+            } else if list.is_empty() {
+                view! {
+                    <EmptyState icon="templates" title="No template matches">
+                        <p class="muted">"Try other words or another tag."</p>
+                        <div class="empty-actions"><a class="btn" href="/templates">"Clear the filter"</a></div>
+                    </EmptyState>
+                }.into_any()
+            } else {
+                view! {
+                    <p class="muted small" data-test="template-count">{format!("{} of {total} templates", list.len())}</p>
+                    <div class="grid">
+                        {list.into_iter().map(|t| view! { <TemplateCard t filter /> }).collect_view()}
+                    </div>
+                }.into_any()
+            }
+        }}
+    }
+}
+
+/// Search words, tag and sort: a GET form (works without JavaScript); once hydrated, changing
+/// the tag or the sort applies at once.
+#[component]
+fn FilterBar(tags: Vec<String>, filter: Memo<Filter>) -> impl IntoView {
+    let navigate = use_navigate();
+    let go = move |f: Filter| navigate(&filter_href(&f), Default::default());
+    let on_tag = {
+        let go = go.clone();
+        move |ev| {
+            let mut f = filter.get_untracked();
+            f.tag = event_target_value(&ev);
+            go(f);
+        }
+    };
+    let on_sort = move |ev| {
+        let mut f = filter.get_untracked();
+        f.sort = Sort::parse(&event_target_value(&ev));
+        go(f);
+    };
+    view! {
+        <Form method="GET" action="/templates" attr:class="filter-bar" attr:role="search">
+            <div class="field">
+                <label for="template-q">"Search"</label>
+                <input id="template-q" type="search" name="q" placeholder="name, description, tag"
+                    prop:value=move || filter.read().q.clone() data-test="template-search" />
+            </div>
+            <div class="field">
+                <label for="template-tag">"Tag"</label>
+                <select id="template-tag" name="tag" data-test="tag-filter" on:change=on_tag>
+                    <option value="" selected=move || filter.read().tag.is_empty()>"All tags"</option>
+                    {tags.into_iter().map(|tag| {
+                        let value = tag.clone();
+                        let label = tag.clone();
+                        view! {
+                            <option value=tag selected=move || filter.read().tag.eq_ignore_ascii_case(&value)>{label}</option>
+                        }
+                    }).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="template-sort">"Sort"</label>
+                <select id="template-sort" name="sort" on:change=on_sort>
+                    {Sort::ALL.into_iter().map(|s| view! {
+                        <option value=s.as_str() selected=move || filter.read().sort == s>{s.label()}</option>
+                    }).collect_view()}
+                </select>
+            </div>
+            <button type="submit" class="btn">"Apply"</button>
+        </Form>
+    }
+}
+
+#[component]
+fn LastSync(last_sync: Option<SyncSummary>) -> impl IntoView {
+    match last_sync {
+        None => {
+            view! { <p class="muted small">"Templates have not been synced yet."</p> }.into_any()
+        }
+        Some(s) => {
+            let problems = s.problems.clone();
+            view! {
+                <p class="muted small" data-test="last-sync">
+                    "Last sync " <time datetime=s.finished_at.clone()>{short_time(&s.finished_at)}</time>
+                    ": " {sync_counts(&s)} "."
+                </p>
+                {(!problems.is_empty()).then(|| view! {
+                    <details class="alert alert-warn small">
+                        <summary>{format!("{} folder(s) could not be read", problems.len())}</summary>
+                        <ul>{problems.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}</ul>
+                    </details>
+                })}
+            }.into_any()
+        }
+    }
+}
+
+/// `2026-11-22T10:04:05.123Z` as `2026-11-22 10:04 UTC`.
+pub fn short_time(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(day), Some(time)) => format!("{day} {time} UTC"),
+        _ => rfc3339.to_owned(),
+    }
+}
+
+/// Memory in MiB as people say it.
+pub fn mib(value: u32) -> String {
+    if value >= 1024 && value.is_multiple_of(1024) {
+        format!("{} GiB", value / 1024)
+    } else {
+        format!("{value} MiB")
+    }
+}
+
+/// The source badge of a template.
+pub fn source_badge(t: &TemplateSummary) -> impl IntoView + use<> {
+    let (class, text, title) = match t.source {
+        kiln_shared::catalog::Source::Builtin => {
+            ("badge badge-muted", "built-in", "Shipped with Kiln")
+        }
+        kiln_shared::catalog::Source::Folder => (
+            "badge badge-muted",
+            "folder",
+            "From a template folder (KILN_TEMPLATE_DIRS)",
+        ),
+        kiln_shared::catalog::Source::Custom => {
+            ("badge badge-accent", "custom", "Made in Kiln's editor")
+        }
+    };
+    view! { <span class=class title=title data-test="source">{text}</span> }
+}
+
+/// Errors and warnings of the lint, or "lint clean".
+pub fn health_badge(errors: u32, warnings: u32) -> impl IntoView + use<> {
+    let (class, text) = match (errors, warnings) {
+        (0, 0) => ("badge badge-ok", "lint clean".to_owned()),
+        (0, w) => ("badge badge-warn", format!("{w} warning{}", plural(w))),
+        (e, _) => ("badge badge-danger", format!("{e} error{}", plural(e))),
+    };
+    view! { <span class=class data-test="health">{text}</span> }
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+#[component]
+fn TemplateCard(t: TemplateSummary, filter: Memo<Filter>) -> impl IntoView {
+    let href = format!("/templates/{}", t.slug);
+    let resources = format!(
+        "{} core{} · {} RAM · {} GiB disk · {} {}",
+        t.cpu,
+        plural(t.cpu),
+        mib(t.ram_mib),
+        t.disk_gib,
+        t.os,
+        t.os_version
+    );
+    view! {
+        <article class="card template-card" data-test="template-card" data-slug=t.slug.clone()>
+            <div class="row">
+                <h2 class="card-title"><a href=href>{t.app.clone()}</a></h2>
+                <span class="spacer"></span>
+                {source_badge(&t)}
+            </div>
+            <p class="muted small"><code>{t.slug.clone()}</code></p>
+            <p>{t.description.clone()}</p>
+            <p class="small muted">{resources}</p>
+            <div class="row wrap">
+                {health_badge(t.error_count, t.warning_count)}
+                {t.missing.then(|| view! { <span class="badge badge-danger" title="The folder was gone at the last sync">"missing"</span> })}
+                {t.tags.iter().map(|tag| {
+                    let href = filter.with_untracked(|f| filter_href(&Filter { tag: tag.clone(), ..f.clone() }));
+                    view! { <a class="tag" href=href data-test="tag">{tag.clone()}</a> }
+                }).collect_view()}
+            </div>
+        </article>
+    }
+}
