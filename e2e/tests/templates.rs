@@ -148,7 +148,7 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     )
     .await?;
     b.click(r#"button[data-test="save-template"]"#).await?;
-    b.wait_text(r#"[data-test="file-row"] .field-error"#, "is not absolute")
+    b.wait_text(r#"[data-test="file-row"] input[data-test="file-target"] + .field-error"#, "is not absolute")
         .await?;
     ensure!(
         b.state().await?.path == "/templates/new",
