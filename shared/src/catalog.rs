@@ -144,12 +144,12 @@ impl Filter {
     pub fn apply(&self, mut all: Vec<TemplateSummary>) -> Vec<TemplateSummary> {
         all.retain(|t| self.matches(t));
         match self.sort {
-            Sort::Name => all.sort_by(|a, b| a.app.to_lowercase().cmp(&b.app.to_lowercase())),
+            Sort::Name => all.sort_by_key(|t| t.app.to_lowercase()),
             Sort::Updated => all.sort_by(|a, b| b.updated_at.cmp(&a.updated_at)),
             Sort::Health => all.sort_by(|a, b| {
                 (b.error_count, b.warning_count).cmp(&(a.error_count, a.warning_count))
             }),
-            Sort::Size => all.sort_by(|a, b| b.ram_mib.cmp(&a.ram_mib)),
+            Sort::Size => all.sort_by_key(|t| std::cmp::Reverse(t.ram_mib)),
         }
         all
     }
