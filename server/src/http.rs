@@ -1,18 +1,23 @@
-//! The axum router: Leptos pages and server functions, health checks, assets, and the layers
-//! around them (request gate, compression, tracing, body limit).
+//! The axum router: Leptos pages and server functions, health checks, assets, the template
+//! export download, and the layers around them (request gate, compression, tracing, body
+//! limit, undecodable server-function arguments answered 400).
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::middleware;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kiln_app::ssr::{SharedBackend, SharedNodes};
+use kiln_app::ssr::{SharedBackend, SharedNodes, SharedTemplates};
 use kiln_app::{App, shell};
+use kiln_shared::AppError;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
@@ -20,18 +25,31 @@ use crate::app_state::AppState;
 use crate::auth::middleware::gate;
 use crate::auth::service::AuthService;
 use crate::nodes::NodeService;
-use crate::routes::{assets, health, theme};
+use crate::routes::{assets, export, health, theme};
+use crate::templates::TemplateService;
 
-/// Largest request body accepted (forms and server-function arguments are small).
-const BODY_LIMIT: usize = 1024 * 1024;
+/// Largest request body accepted: a template with its scripts and files is posted as JSON.
+const BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Largest error body of a server function read back to classify it.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// How server_fn's errors for undecodable arguments start (`ServerFnErrorErr`'s messages).
+const UNDECODABLE: [&str; 3] = [
+    "error deserializing server function arguments",
+    "error deserializing server function results",
+    "missing argument",
+];
 
 /// Builds the whole application router over `state`.
 pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(AuthService::new(state.clone()));
     let nodes: SharedNodes = Arc::new(NodeService::new(state.clone()));
+    let templates: SharedTemplates = Arc::new(TemplateService::new(state.clone()));
     let context = move || {
         provide_context(backend.clone());
         provide_context(nodes.clone());
+        provide_context(templates.clone());
     };
     let routes = generate_route_list(App);
     let page_assets = state.assets.clone();
@@ -49,11 +67,43 @@ pub fn router(state: AppState) -> Router {
         .route("/theme", post(theme::toggle))
         .route("/pkg/{*path}", get(assets::serve))
         .route("/api/fn/{*name}", post(server_fns))
+        .route(
+            "/templates/{slug}/export.tar.gz",
+            get(export::template_tar_gz),
+        )
         .leptos_routes_with_context(&state, routes, context, app)
         .fallback(not_found)
+        .layer(middleware::from_fn(undecodable_is_bad_request))
         .layer(middleware::from_fn_with_state(state.clone(), gate))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(CompressionLayer::new())
+        // Archives are compressed already.
+        .layer(CompressionLayer::new().compress_when(
+            DefaultPredicate::new().and(NotForContentType::const_new("application/gzip")),
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Server functions answer arguments they cannot decode (a missing field, an unknown
+/// enum word in JSON) with a `transport` error and status 500; it is the caller's mistake,
+/// so the status becomes 400 (the body is kept). On the server, server_fn's "results"
+/// deserialization error comes from its JSON input codec: only the input is decoded here.
+async fn undecodable_is_bad_request(req: Request, next: Next) -> Response {
+    let is_server_fn = req.uri().path().starts_with("/api/fn/");
+    let response = next.run(req).await;
+    if !is_server_fn || response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, ERROR_BODY_LIMIT).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let undecodable = serde_json::from_slice::<AppError>(&bytes).is_ok_and(|e| {
+        matches!(e, AppError::Transport(detail)
+            if UNDECODABLE.iter().any(|prefix| detail.starts_with(prefix)))
+    });
+    if undecodable {
+        parts.status = StatusCode::BAD_REQUEST;
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }

@@ -94,14 +94,11 @@ impl Services {
 
 /// Syncs the configured template roots to the database; a failure is logged, not fatal.
 async fn sync_templates(config: &Config, db: &db::DbPool) {
-    let mut config = config.clone();
-    if config.builtin_templates_dir.is_none() {
-        match crate::templates::builtin::extract(&config.data_dir) {
-            Ok(dir) => config.builtin_templates_dir = Some(dir),
-            Err(e) => tracing::error!("cannot write out the built-in templates: {e:#}"),
-        }
-    }
-    let roots = crate::templates::sync::TemplateRoot::from_config(&config);
+    use crate::templates::sync::{TemplateRoot, configured_roots};
+    let roots = configured_roots(config).unwrap_or_else(|e| {
+        tracing::error!("cannot write out the built-in templates: {e:#}");
+        TemplateRoot::from_config(config)
+    });
     match crate::templates::sync::sync(db, &roots).await {
         Ok(report) => {
             tracing::info!(

@@ -76,6 +76,8 @@ pub async fn delete_template(slug: String) -> Result<(), AppError> {
     ssr::respond(
         async {
             let (ctx, user) = ssr::require_user()?;
+            kiln_shared::templates::validate_slug(&slug)
+                .map_err(|_| AppError::NotFound("No such template.".into()))?;
             ssr::templates_backend()?.delete(&ctx, &user, &slug).await
         }
         .await,

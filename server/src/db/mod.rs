@@ -5,6 +5,7 @@
 //! with `From`.
 
 pub mod audit;
+pub mod buckets;
 pub mod meta;
 pub mod nodes;
 pub mod schema;
@@ -54,4 +55,23 @@ pub async fn revert_all(pool: &DbPool) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("reverting migrations: {e}"))?;
         Ok(())
     })
+}
+
+/// Whether a query failed on a unique constraint (a name or slug already taken).
+pub fn is_unique_violation(err: &diesel::result::Error) -> bool {
+    matches!(
+        err,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Whether a query failed on a foreign key (a row still referenced, e.g. by `containers`).
+pub fn is_foreign_key_violation(err: &diesel::result::Error) -> bool {
+    matches!(
+        err,
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            _
+        )
+    )
 }

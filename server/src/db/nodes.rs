@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::schema::{nodes, users};
+use super::schema::{containers, nodes, users};
 
 /// A row of `nodes`. `token_secret` is ciphertext (see `crypto`).
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -142,9 +142,20 @@ pub async fn update(
         .await
 }
 
+/// Deletes an owned node; 0 when it is not the owner's. Containers Kiln manages on it make
+/// this a foreign key violation (see [`super::is_foreign_key_violation`]).
 pub async fn delete(conn: &mut AsyncPgConnection, owner: i64, id: i64) -> QueryResult<usize> {
     diesel::delete(nodes::table.filter(nodes::owner_id.eq(owner)).find(id))
         .execute(conn)
+        .await
+}
+
+/// How many containers Kiln manages on the node `id`.
+pub async fn count_containers(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<i64> {
+    containers::table
+        .filter(containers::node_id.eq(id))
+        .count()
+        .get_result(conn)
         .await
 }
 

@@ -90,5 +90,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    package_buckets (id) {
+        id -> Int8,
+        name -> Text,
+        description -> Text,
+        lists -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    containers (id) {
+        id -> Int8,
+        node_id -> Int8,
+        template_id -> Nullable<Int8>,
+        vmid -> Int4,
+        hostname -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(audit_log -> users (actor_id));
-diesel::allow_tables_to_appear_in_same_query!(users, audit_log, nodes, templates);
+diesel::joinable!(containers -> nodes (node_id));
+diesel::joinable!(containers -> templates (template_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    audit_log,
+    nodes,
+    templates,
+    package_buckets,
+    containers
+);

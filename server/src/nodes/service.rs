@@ -213,6 +213,15 @@ impl NodeService {
     }
 }
 
+/// The refusal to delete a node while Kiln manages containers on it.
+fn containers_on_node(count: i64) -> AppError {
+    AppError::Conflict(if count == 1 {
+        "1 container on this node is managed by Kiln; delete it first.".to_owned()
+    } else {
+        format!("{count} containers on this node are managed by Kiln; delete them first.")
+    })
+}
+
 /// Puts a connection failure on the field the user should look at.
 fn field_error(err: &Error) -> AppError {
     match err {
@@ -441,12 +450,22 @@ impl NodesBackend for NodeService {
         id: i64,
     ) -> Result<(), AppError> {
         let row = self.row(user, id).await?;
-        // Containers do not exist yet; once they do, deletion is refused while any references
-        // this node (the foreign key will say so).
         let mut conn = self.conn().await?;
-        nodes::delete(&mut conn, user.id, id)
+        let managed = nodes::count_containers(&mut conn, id)
             .await
-            .map_err(|e| errors::db("deleting a node", e))?;
+            .map_err(|e| errors::db("counting a node's containers", e))?;
+        if managed > 0 {
+            return Err(containers_on_node(managed));
+        }
+        // A container added since the count makes the foreign key refuse the delete.
+        match nodes::delete(&mut conn, user.id, id).await {
+            Ok(_) => {}
+            Err(e) if crate::db::is_foreign_key_violation(&e) => {
+                let managed = nodes::count_containers(&mut conn, id).await.unwrap_or(1);
+                return Err(containers_on_node(managed));
+            }
+            Err(e) => return Err(errors::db("deleting a node", e)),
+        }
         drop(conn);
         self.audit(Entry {
             actor_id: Some(user.id),

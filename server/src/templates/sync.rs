@@ -70,6 +70,17 @@ impl TemplateRoot {
     }
 }
 
+/// The configured roots ([`TemplateRoot::from_config`]); when no built-in directory is
+/// configured, the embedded set is written out to `<data dir>/builtin-templates` first.
+pub fn configured_roots(config: &Config) -> anyhow::Result<Vec<TemplateRoot>> {
+    if config.builtin_templates_dir.is_some() {
+        return Ok(TemplateRoot::from_config(config));
+    }
+    let mut config = config.clone();
+    config.builtin_templates_dir = Some(super::builtin::extract(&config.data_dir)?);
+    Ok(TemplateRoot::from_config(&config))
+}
+
 /// A template folder the sync could not store (or a root it could not read: `slug` empty).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncError {

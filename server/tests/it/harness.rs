@@ -50,7 +50,10 @@ pub struct TestApp {
 pub struct Reply {
     pub status: StatusCode,
     pub headers: axum::http::HeaderMap,
+    /// The body as text (lossy).
     pub body: String,
+    /// The body as sent (for downloads).
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -129,6 +132,7 @@ impl TestApp {
             status,
             headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes: bytes.to_vec(),
         })
     }
 

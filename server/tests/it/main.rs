@@ -6,6 +6,7 @@
 
 mod auth;
 mod builtins;
+mod catalog;
 mod client;
 mod client_lab;
 mod client_lab_errors;

@@ -1,0 +1,2 @@
+DROP TABLE containers;
+DROP TABLE package_buckets;
