@@ -148,14 +148,23 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     )
     .await?;
     b.click(r#"button[data-test="save-template"]"#).await?;
-    b.wait_text(r#"[data-test="file-row"] input[data-test="file-target"] + .field-error"#, "is not absolute")
-        .await?;
+    b.wait_text(
+        r#"[data-test="file-row"] input[data-test="file-target"] + .field-error"#,
+        "is not absolute",
+    )
+    .await?;
     ensure!(
         b.state().await?.path == "/templates/new",
         "a refused form stays open"
     );
 
     steps.step("fix it and save: the template page opens with a toast");
+    b.click(".toasts .toast-error button").await?;
+    b.wait_for("the error toast to close", async |b| {
+        ensure!(!b.exists(".toasts .toast-error").await?, "it is still open");
+        Ok(())
+    })
+    .await?;
     b.fill(
         r#"[data-test="file-row"] input[data-test="file-target"]"#,
         "/etc/hello",
