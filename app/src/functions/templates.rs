@@ -3,9 +3,7 @@
 //! (`/templates/<slug>/export.tar.gz`), not a server function.
 
 use kiln_shared::AppError;
-use kiln_shared::catalog::{
-    Bucket, BucketInput, Catalog, SyncSummary, TemplateDetail, validate_template,
-};
+use kiln_shared::catalog::{Bucket, BucketInput, Catalog, SyncSummary, TemplateDetail};
 use kiln_shared::templates::Template;
 use leptos::prelude::*;
 
@@ -58,7 +56,7 @@ pub async fn save_template(
         async {
             let (ctx, user) = ssr::require_user()?;
             let template = normalize(template);
-            validate_template(&template).into_result()?;
+            kiln_shared::catalog::validate_template(&template).into_result()?;
             ssr::templates_backend()?
                 .save(&ctx, &user, original, template)
                 .await
