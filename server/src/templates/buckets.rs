@@ -80,7 +80,7 @@ pub async fn save(
         "bucket.create"
     };
     let managers: Vec<&str> = lists.iter().map(|l| l.manager.extension()).collect();
-    tracing::info!(bucket.id = row.id, bucket.name = %row.name, user.name = %user.username, "{action}");
+    tracing::info!(bucket.id = row.id, bucket.name = %row.name, user.name = %user.username, audit.action = action, "package bucket saved");
     record(
         state,
         ctx,

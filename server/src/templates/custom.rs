@@ -120,7 +120,7 @@ pub async fn save(
         }
         Saved::Copied { from } => ("template.copy", json!({ "from": from })),
     };
-    tracing::info!(template.slug = %template.slug, user.name = %user.username, "{action}");
+    tracing::info!(template.slug = %template.slug, user.name = %user.username, audit.action = action, "template saved");
     record(state, ctx, user, action, &template.slug, detail).await;
     Ok(template.slug)
 }
