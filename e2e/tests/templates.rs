@@ -36,7 +36,7 @@ const FILE_BODY: &str = "greeting = hello\n";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn browse_filter_create_and_export_a_template() -> anyhow::Result<()> {
-    let mut harness = Harness::start("templates").await?;
+    let harness = Harness::start("templates").await?;
     let outcome = walk_through(&harness.browser).await;
     harness.finish(outcome).await
 }

@@ -36,7 +36,7 @@ pub fn Shell() -> impl IntoView {
                         .iter()
                         .map(|(href, label, icon)| {
                             view! {
-                                <A href=*href exact=true>
+                                <A href=*href exact={*href == "/"}>
                                     <span class="nav-icon"><Icon name=icon /></span>
                                     <span>{*label}</span>
                                 </A>

@@ -570,7 +570,7 @@ fn PackagesSection(form: Form, err: FieldError) -> impl IntoView {
                                 <option value="">"Shared bucket…"</option>
                                 {names.into_iter().map(|n| view! { <option value=n.clone()>{n.clone()}</option> }).collect_view()}
                             </select>
-                            <button type="button" class="btn btn-sm" on:click=move |_| buckets.with_value(|b| take(b))>"Take bucket"</button>
+                            <button type="button" class="btn btn-sm" data-test="take-bucket" on:click=move |_| buckets.with_value(|b| take(b))>"Take bucket"</button>
                         }.into_any()
                     })}
                 </Transition>
