@@ -17,7 +17,7 @@ use common::{Harness, Steps};
 
 const ADMIN: &str = "admin";
 const PASSWORD: &str = "correct-horse-battery";
-const ROW: &str = r#"tr[data-test="bucket-row"][data-name="base"]"#;
+const ROW: &str = r#"tr[data-test="bucket-row"][data-name="toolbox"]"#;
 const FORM: &str = r#"form[data-test="bucket-form"]"#;
 const TOASTS: &str = ".toasts .toast";
 
@@ -43,7 +43,7 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     steps.step("New bucket: a custom line without check and install is refused on its field");
     b.click(r#"button[data-test="new-bucket"]"#).await?;
     b.find_visible(FORM).await?;
-    b.fill("#bucket-name", "base").await?;
+    b.fill("#bucket-name", "toolbox").await?;
     b.fill("#bucket-description", "Everyday tools").await?;
     b.fill("#bucket-apt", "curl\nca-certificates").await?;
     b.fill("#bucket-custom", "bun").await?;
@@ -58,7 +58,7 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     )
     .await?;
     b.click(r#"button[data-test="save-bucket"]"#).await?;
-    b.wait_text(TOASTS, "Bucket base saved.").await?;
+    b.wait_text(TOASTS, "Bucket toolbox saved.").await?;
     b.wait_text(ROW, "2 apt · 1 custom").await?;
     b.wait_text(&format!(r#"{ROW} [data-test="used-by"]"#), "no template")
         .await?;
@@ -66,9 +66,9 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     steps.step("the editor takes a copy of the bucket into a new template");
     b.goto("/templates/new").await?;
     b.wait_page("/templates/new", "New template").await?;
-    b.fill("#t-slug", "uses-base").await?;
-    b.fill("#t-app", "Uses base").await?;
-    b.select("#take-bucket", "base").await?;
+    b.fill("#t-slug", "uses-toolbox").await?;
+    b.fill("#t-app", "Uses toolbox").await?;
+    b.select("#take-bucket", "toolbox").await?;
     b.click(r#"button[data-test="take-bucket"]"#).await?;
     let lists = b
         .wait_for("two bucket rows (apt and custom)", async |b| {
@@ -79,7 +79,8 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
         .await?;
     ensure!(lists.len() == 2);
     b.click(r#"button[data-test="save-template"]"#).await?;
-    b.wait_page("/templates/uses-base", "Uses base").await?;
+    b.wait_page("/templates/uses-toolbox", "Uses toolbox")
+        .await?;
     b.click(r#"a[data-test="tab-packages"]"#).await?;
     b.wait_text("section.tab-panel table", "ca-certificates")
         .await?;
@@ -87,7 +88,7 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     steps.step("the bucket says which template holds a copy");
     b.goto("/packages").await?;
     b.wait_shell_page("/packages", "Packages").await?;
-    b.wait_text(&format!(r#"{ROW} [data-test="used-by"]"#), "uses-base")
+    b.wait_text(&format!(r#"{ROW} [data-test="used-by"]"#), "uses-toolbox")
         .await?;
 
     steps.step("select it and delete it (confirmed): the list is empty again");
@@ -101,8 +102,9 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
         .await?;
 
     steps.step("the template kept its copy");
-    b.goto("/templates/uses-base?tab=packages").await?;
-    b.wait_page("/templates/uses-base", "Uses base").await?;
+    b.goto("/templates/uses-toolbox?tab=packages").await?;
+    b.wait_page("/templates/uses-toolbox", "Uses toolbox")
+        .await?;
     b.wait_text("section.tab-panel table", "npm install -g bun")
         .await?;
     Ok(())
