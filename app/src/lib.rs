@@ -17,7 +17,7 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use components::layout::Shell;
-use components::toast::{Toasts, provide_toaster};
+use components::toast::Toasts;
 use pages::*;
 
 /// The names of the built browser assets (hashed by Trunk), handed to [`shell`].
@@ -33,12 +33,14 @@ pub struct Assets {
 
 /// The HTML document around the app, rendered only on the server.
 pub fn shell(assets: Assets) -> impl IntoView {
+    // Islands mode: nothing outside an `#[island]` is hydrated, so the page is rendered
+    // without hydration markers except inside islands (as Leptos' `HydrationScripts` does).
+    if let Some(sc) = Owner::current_shared_context() {
+        sc.set_is_hydrating(false);
+    }
     let theme = request_theme();
     let hydrate = match (&assets.js, &assets.wasm) {
-        (Some(js), Some(wasm)) => Some(format!(
-            "import init, {{ hydrate }} from '{js}';\
-             init({{ module_or_path: '{wasm}' }}).then(() => hydrate());"
-        )),
+        (Some(js), Some(wasm)) => Some(islands_loader(js, wasm)),
         _ => None,
     };
     let preload = assets.js.clone();
@@ -66,6 +68,22 @@ pub fn shell(assets: Assets) -> impl IntoView {
     }
 }
 
+/// The module script that loads the bundle and hydrates every `<leptos-island>` in document
+/// order (each island exports a function named by its `data-component`), then marks
+/// `<html data-hydrated>` (tests wait for it).
+fn islands_loader(js: &str, wasm: &str) -> String {
+    format!(
+        "import init, * as kiln from '{js}';\
+         await init({{ module_or_path: '{wasm}' }});\
+         kiln.hydrate();\
+         for (const el of document.querySelectorAll('leptos-island')) {{\
+           const hydrate = kiln[el.dataset.component];\
+           if (hydrate) {{ hydrate(el); }} else {{ console.warn('no island', el.dataset.component); }}\
+         }}\
+         document.documentElement.setAttribute('data-hydrated', 'true');"
+    )
+}
+
 /// The theme cookie of the request being rendered.
 fn request_theme() -> Option<kiln_shared::theme::Theme> {
     #[cfg(feature = "ssr")]
@@ -85,17 +103,12 @@ fn request_theme() -> Option<kiln_shared::theme::Theme> {
 }
 
 /// The application: routes inside the sidebar shell, plus the sign-in pages outside it.
+///
+/// Rendered on the server only; the interactive parts are islands (`#[island]`), hydrated by
+/// the loader of [`shell`]. Links are plain page loads.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    provide_toaster();
-    // Marks the document once the browser has hydrated it (tests wait for this).
-    Effect::new(move |_| {
-        #[cfg(feature = "hydrate")]
-        if let Some(root) = document().document_element() {
-            let _ = root.set_attribute("data-hydrated", "true");
-        }
-    });
     view! {
         <Title formatter=|title: String| {
             if title.is_empty() { "Kiln".to_owned() } else { format!("{title} · Kiln") }

@@ -94,7 +94,7 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     steps.step("select it and delete it (confirmed): the list is empty again");
     b.click(&format!("{ROW} input[type=checkbox]")).await?;
     b.wait_text(".bulk-bar", "1 selected").await?;
-    b.click(".bulk-bar > button").await?;
+    b.click(".bulk-bar > button:last-of-type").await?;
     b.click(r#"dialog[open] button[data-test="confirm"]"#)
         .await?;
     b.wait_text(TOASTS, "1 bucket(s) deleted").await?;

@@ -4,8 +4,9 @@ use leptos::prelude::*;
 
 use crate::components::toast::use_toaster;
 
-#[component]
-pub fn CopyButton(text: String, #[prop(default = "Copy")] label: &'static str) -> impl IntoView {
+#[island]
+pub fn CopyButton(text: String, #[prop(optional)] label: Option<String>) -> impl IntoView {
+    let label = label.unwrap_or_else(|| "Copy".to_owned());
     let toaster = use_toaster();
     let on_click = move |_| {
         #[cfg(feature = "hydrate")]

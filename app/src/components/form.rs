@@ -74,19 +74,18 @@ fn message_for_kind(kind: &str) -> &'static str {
     }
 }
 
-/// The message for the whole form (anything that is not a field error).
+/// The message for the whole form (anything that is not a field error). `kind` is the
+/// `?error=<kind>` a no-JavaScript form post came back with (read by the page on the server).
 #[component]
-pub fn FormError(error: ActionError) -> impl IntoView {
-    let query = leptos_router::hooks::use_query_map();
+pub fn FormError(
+    error: ActionError,
+    #[prop(optional_no_strip)] kind: Option<String>,
+) -> impl IntoView {
     move || {
-        let from_query = || {
-            query
-                .read()
-                .get("error")
-                .map(|kind| view! { <div class="alert alert-error" role="alert">{message_for_kind(&kind)}</div> })
-        };
         if error.get().is_none() {
-            return from_query();
+            return kind.as_deref().map(|kind| {
+                view! { <div class="alert alert-error" role="alert">{message_for_kind(kind)}</div> }
+            });
         }
         error.get().and_then(|e| match &e {
             AppError::Invalid(fields) => fields.get(kiln_shared::FieldErrors::FORM).map(
@@ -97,6 +96,13 @@ pub fn FormError(error: ActionError) -> impl IntoView {
             ),
         })
     }
+}
+
+/// The `?error=<kind>` of the request being rendered (server side; `None` in the browser).
+pub fn query_error_kind() -> Option<String> {
+    leptos_router::hooks::use_query_map()
+        .read_untracked()
+        .get("error")
 }
 
 /// The error of a server action's latest result.

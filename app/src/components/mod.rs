@@ -6,5 +6,6 @@ pub mod error;
 pub mod form;
 pub mod icons;
 pub mod layout;
+pub mod nav;
 pub mod theme;
 pub mod toast;

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::components::icons::Icon;
 
-#[component]
+#[island]
 pub fn ThemeToggle() -> impl IntoView {
     let on_click = move |ev: leptos::ev::MouseEvent| {
         ev.prevent_default();

@@ -1,10 +1,15 @@
 //! Toasts: short messages about the outcome of an action, announced to screen readers.
+//!
+//! Islands are separate roots, so the toasts live in one store per browser tab (not in
+//! context): any island shows a toast through [`use_toaster`], the [`Toasts`] island renders
+//! them. A toast meant for the next page (after a save that navigates) is kept in
+//! `sessionStorage` by [`Toaster::after_navigation`] and shown when that page hydrates.
 
 use leptos::prelude::*;
 
 use crate::components::icons::Icon;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ToastKind {
     Success,
     Error,
@@ -18,29 +23,38 @@ struct Toast {
     text: String,
 }
 
-/// The handle pages use to show a toast.
-#[derive(Debug, Clone, Copy)]
-pub struct Toaster {
-    list: RwSignal<Vec<Toast>>,
-    next_id: StoredValue<u64>,
+/// The `sessionStorage` key of a toast waiting for the next page.
+#[cfg(feature = "hydrate")]
+const PENDING_KEY: &str = "kiln-toast";
+
+#[cfg(feature = "hydrate")]
+thread_local! {
+    static TOASTS: ArcRwSignal<Vec<Toast>> = ArcRwSignal::new(Vec::new());
+    static NEXT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
+
+/// The handle islands use to show a toast (does nothing while rendering on the server).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Toaster;
 
 impl Toaster {
     pub fn show(&self, kind: ToastKind, text: impl Into<String>) {
-        let id = self.next_id.get_value();
-        self.next_id.set_value(id + 1);
-        self.list.update(|list| {
-            list.push(Toast {
-                id,
-                kind,
-                text: text.into(),
-            })
-        });
-        let list = self.list;
-        set_timeout(
-            move || list.update(|l| l.retain(|t| t.id != id)),
-            std::time::Duration::from_secs(6),
-        );
+        #[cfg(feature = "hydrate")]
+        {
+            let id = NEXT_ID.with(|n| {
+                let id = n.get();
+                n.set(id + 1);
+                id
+            });
+            let text = text.into();
+            TOASTS.with(|list| list.update(|l| l.push(Toast { id, kind, text })));
+            set_timeout(
+                move || TOASTS.with(|list| list.update(|l| l.retain(|t| t.id != id))),
+                std::time::Duration::from_secs(6),
+            );
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (kind, text.into());
     }
 
     pub fn success(&self, text: impl Into<String>) {
@@ -51,34 +65,65 @@ impl Toaster {
         self.show(ToastKind::Error, text);
     }
 
+    /// Shows `text` on the next page this tab loads (use before navigating away).
+    pub fn after_navigation(&self, kind: ToastKind, text: &str) {
+        #[cfg(feature = "hydrate")]
+        if let (Ok(Some(storage)), Ok(json)) = (
+            window().session_storage(),
+            serde_json::to_string(&(kind, text)),
+        ) {
+            let _ = storage.set_item(PENDING_KEY, &json);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (kind, text);
+    }
+
     fn dismiss(&self, id: u64) {
-        self.list.update(|l| l.retain(|t| t.id != id));
+        #[cfg(feature = "hydrate")]
+        TOASTS.with(|list| list.update(|l| l.retain(|t| t.id != id)));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = id;
     }
 }
 
-/// Installs the toaster for the whole app.
-pub fn provide_toaster() {
-    provide_context(Toaster {
-        list: RwSignal::new(Vec::new()),
-        next_id: StoredValue::new(0),
-    });
+/// The toaster.
+pub fn use_toaster() -> Toaster {
+    Toaster
 }
 
-/// The toaster (present everywhere below `App`).
-pub fn use_toaster() -> Toaster {
-    use_context().unwrap_or(Toaster {
-        list: RwSignal::new(Vec::new()),
-        next_id: StoredValue::new(0),
-    })
+/// The toasts of this tab (empty on the server).
+fn toasts() -> Signal<Vec<Toast>> {
+    #[cfg(feature = "hydrate")]
+    {
+        let list = TOASTS.with(Clone::clone);
+        Signal::derive(move || list.get())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    Signal::derive(Vec::new)
+}
+
+/// Shows the toast the previous page left for this one, if any.
+fn show_pending() {
+    #[cfg(feature = "hydrate")]
+    if let Ok(Some(storage)) = window().session_storage()
+        && let Ok(Some(json)) = storage.get_item(PENDING_KEY)
+    {
+        let _ = storage.remove_item(PENDING_KEY);
+        if let Ok((kind, text)) = serde_json::from_str::<(ToastKind, String)>(&json) {
+            Toaster.show(kind, text);
+        }
+    }
 }
 
 /// The region where toasts appear.
-#[component]
+#[island]
 pub fn Toasts() -> impl IntoView {
     let toaster = use_toaster();
+    let list = toasts();
+    Effect::new(move |_| show_pending());
     view! {
         <div class="toasts" role="status" aria-live="polite">
-            <For each=move || toaster.list.get() key=|t| t.id let:toast>
+            <For each=move || list.get() key=|t| t.id let:toast>
                 <div class=match toast.kind {
                     ToastKind::Success => "toast toast-success",
                     ToastKind::Error => "toast toast-error",

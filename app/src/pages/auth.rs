@@ -2,9 +2,8 @@
 
 use kiln_shared::validate;
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 
-use crate::components::form::{Field, FormError, action_error};
+use crate::components::form::{Field, FormError, action_error, query_error_kind};
 use crate::functions::auth::{Login, SetupAdmin};
 
 #[component]
@@ -28,15 +27,24 @@ fn AuthCard(title: &'static str, subtitle: &'static str, children: Children) -> 
 /// Shown on the very first visit, while no user exists: creates the administrator.
 #[component]
 pub fn SetupPage() -> impl IntoView {
-    let action = ServerAction::<SetupAdmin>::new();
-    let error = action_error(action);
     view! {
         <AuthCard
             title="Welcome to Kiln"
             subtitle="Create the administrator account. You will use it to add Proxmox nodes and invite others."
         >
+            <SetupForm kind=query_error_kind() />
+        </AuthCard>
+    }
+}
+
+/// The setup form (an island: live rule checks; without JavaScript it posts as a plain form).
+#[island]
+fn SetupForm(kind: Option<String>) -> impl IntoView {
+    let action = ServerAction::<SetupAdmin>::new();
+    let error = action_error(action);
+    view! {
             <ActionForm action=action attr:class="form" attr:data-test="setup-form">
-                <FormError error />
+                <FormError error kind=kind />
                 <Field
                     name="username"
                     label="Username"
@@ -72,20 +80,30 @@ pub fn SetupPage() -> impl IntoView {
                     </button>
                 </div>
             </ActionForm>
-        </AuthCard>
     }
 }
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let action = ServerAction::<Login>::new();
-    let error = action_error(action);
-    let query = use_query_map();
-    let next = move || query.read().get("next").unwrap_or_default();
+    let next = leptos_router::hooks::use_query_map()
+        .read_untracked()
+        .get("next")
+        .unwrap_or_default();
     view! {
         <AuthCard title="Sign in" subtitle="Sign in to manage your containers.">
+            <LoginForm next kind=query_error_kind() />
+        </AuthCard>
+    }
+}
+
+/// The sign-in form (an island; without JavaScript it posts as a plain form).
+#[island]
+fn LoginForm(next: String, kind: Option<String>) -> impl IntoView {
+    let action = ServerAction::<Login>::new();
+    let error = action_error(action);
+    view! {
             <ActionForm action=action attr:class="form" attr:data-test="login-form">
-                <FormError error />
+                <FormError error kind=kind />
                 <input type="hidden" name="next" value=next />
                 <Field
                     name="username"
@@ -111,6 +129,5 @@ pub fn LoginPage() -> impl IntoView {
                     </button>
                 </div>
             </ActionForm>
-        </AuthCard>
     }
 }

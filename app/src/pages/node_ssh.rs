@@ -45,7 +45,8 @@ pub fn NodeSshPage() -> impl IntoView {
     }
 }
 
-#[component]
+/// Host key, SSH user and port, key install and test (an island).
+#[island]
 fn SshForm(id: i64, user: String, port: u16, pinned: Option<String>) -> impl IntoView {
     let toaster = use_toaster();
     let ssh_user = RwSignal::new(user);

@@ -5,11 +5,11 @@ use kiln_shared::AppError;
 use kiln_shared::nodes::{NodeInput, NodeView, PveLogin};
 use kiln_shared::pve::CertificateInfo;
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
 
 use crate::components::confirm::ConfirmButton;
 use crate::components::layout::{EmptyState, PageHeader};
-use crate::components::toast::use_toaster;
+use crate::components::nav;
+use crate::components::toast::{ToastKind, use_toaster};
 use crate::functions::nodes::{
     add_node, add_node_with_login, delete_node, get_node, list_nodes, probe_node, set_default_node,
     update_node,
@@ -17,8 +17,7 @@ use crate::functions::nodes::{
 
 #[component]
 pub fn NodesPage() -> impl IntoView {
-    let version = RwSignal::new(0u32);
-    let nodes = Resource::new(move || version.get(), |_| list_nodes());
+    let nodes = Resource::new(|| (), |_| list_nodes());
     view! {
         <PageHeader title="Nodes" subtitle="The Proxmox VE nodes and clusters Kiln talks to.">
             <a class="btn btn-primary" href="/nodes/new" data-test="add-node">"Add node"</a>
@@ -40,7 +39,7 @@ pub fn NodesPage() -> impl IntoView {
                     }.into_any(),
                     Ok(list) => view! {
                         <div class="grid">
-                            {list.into_iter().map(|v| view! { <NodeCard view=v version /> }).collect_view()}
+                            {list.into_iter().map(|v| view! { <NodeCard view=v /> }).collect_view()}
                         </div>
                     }.into_any(),
                 }
@@ -62,8 +61,9 @@ fn gib(bytes: Option<u64>) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
-#[component]
-fn NodeCard(view: NodeView, version: RwSignal<u32>) -> impl IntoView {
+/// A node with its health and actions (an island; after a change the page reloads).
+#[island]
+fn NodeCard(view: NodeView) -> impl IntoView {
     let toaster = use_toaster();
     let NodeView { node, health } = view;
     let id = node.id;
@@ -85,23 +85,21 @@ fn NodeCard(view: NodeView, version: RwSignal<u32>) -> impl IntoView {
     });
     let make_default = Action::new(move |_: &()| async move { set_default_node(id).await });
     let remove = Action::new(move |_: &()| async move { delete_node(id).await });
-    Effect::new(move |_| {
-        if let Some(result) = make_default.value().get() {
-            match result {
-                Ok(()) => toaster.success("Default node changed."),
-                Err(e) => toaster.error(e.to_string()),
-            }
-            version.update(|v| *v += 1);
+    Effect::new(move |_| match make_default.value().get() {
+        Some(Ok(())) => {
+            toaster.after_navigation(ToastKind::Success, "Default node changed.");
+            nav::reload();
         }
+        Some(Err(e)) => toaster.error(e.to_string()),
+        None => {}
     });
-    Effect::new(move |_| {
-        if let Some(result) = remove.value().get() {
-            match result {
-                Ok(()) => toaster.success("Node removed."),
-                Err(e) => toaster.error(e.to_string()),
-            }
-            version.update(|v| *v += 1);
+    Effect::new(move |_| match remove.value().get() {
+        Some(Ok(())) => {
+            toaster.after_navigation(ToastKind::Success, "Node removed.");
+            nav::reload();
         }
+        Some(Err(e)) => toaster.error(e.to_string()),
+        None => {}
     });
     let status = if health.online {
         ("badge badge-ok", "online")
@@ -218,11 +216,10 @@ pub fn NodeEditPage() -> impl IntoView {
     }
 }
 
-/// The add/edit form: connection → certificate → credentials.
-#[component]
+/// The add/edit form: connection → certificate → credentials (an island).
+#[island]
 fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
     let toaster = use_toaster();
-    let navigate = use_navigate();
     let editing = existing.as_ref().map(|v| v.node.id);
     let initial = existing.map(|v| v.node);
     let name = RwSignal::new(initial.as_ref().map(|n| n.name.clone()).unwrap_or_default());
@@ -309,8 +306,8 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
     });
     Effect::new(move |_| match save.value().get() {
         Some(Ok(message)) => {
-            toaster.success(message);
-            navigate("/nodes", Default::default());
+            toaster.after_navigation(ToastKind::Success, &message);
+            nav::go("/nodes");
         }
         Some(Err(e)) => {
             toaster.error(e.to_string());

@@ -11,7 +11,8 @@ use leptos::prelude::*;
 
 use crate::components::confirm::ConfirmButton;
 use crate::components::layout::{EmptyState, PageHeader};
-use crate::components::toast::use_toaster;
+use crate::components::nav;
+use crate::components::toast::{ToastKind, use_toaster};
 use crate::functions::templates::{delete_buckets, list_buckets, save_bucket};
 
 /// What the bucket form is doing.
@@ -24,84 +25,95 @@ enum Editing {
 
 #[component]
 pub fn PackagesPage() -> impl IntoView {
-    let toaster = use_toaster();
     let buckets = Resource::new(|| (), |_| list_buckets());
+    view! {
+        <PageHeader title="Packages" subtitle="Package buckets that templates share: each template keeps its own copy." />
+        <Transition fallback=|| view! { <p class="muted">"Loading buckets…"</p> }>
+            {move || Suspend::new(async move {
+                match buckets.await {
+                    Err(e) => view! { <div class="alert alert-error" role="alert">{e.to_string()}</div> }.into_any(),
+                    Ok(list) => view! { <Buckets list /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// The bucket list with its form and bulk delete (an island; the page reloads after a change).
+#[island]
+fn Buckets(list: Vec<Bucket>) -> impl IntoView {
+    let toaster = use_toaster();
     let selected = RwSignal::new(BTreeSet::<i64>::new());
     let editing = RwSignal::new(Editing::Closed);
     let form = BucketForm::new();
     let remove = Action::new(|ids: &Vec<i64>| delete_buckets(ids.clone()));
-    Effect::new(move |_| {
-        if let Some(result) = remove.value().get() {
-            match result {
-                Ok(n) => toaster.success(format!(
-                    "{n} bucket(s) deleted. Templates keep their copies."
-                )),
-                Err(e) => toaster.error(e.to_string()),
-            }
-            selected.set(BTreeSet::new());
-            buckets.refetch();
+    Effect::new(move |_| match remove.value().get() {
+        Some(Ok(n)) => {
+            toaster.after_navigation(
+                ToastKind::Success,
+                &format!("{n} bucket(s) deleted. Templates keep their copies."),
+            );
+            nav::reload();
         }
+        Some(Err(e)) => toaster.error(e.to_string()),
+        None => {}
     });
     let open_new = move |_| {
         form.fill(None);
         editing.set(Editing::New);
     };
+    let empty = list.is_empty();
+    let list = StoredValue::new(list);
     view! {
-        <PageHeader title="Packages" subtitle="Package buckets that templates share: each template keeps its own copy.">
+        <div class="row bulk-bar">
             <button type="button" class="btn btn-primary" data-test="new-bucket" on:click=open_new>"New bucket"</button>
-        </PageHeader>
-        {move || (editing.get() != Editing::Closed).then(|| view! {
-            <BucketEditor form editing on_saved=Callback::new(move |()| buckets.refetch()) />
-        })}
-        <Transition fallback=|| view! { <p class="muted">"Loading buckets…"</p> }>
-            {move || Suspend::new(async move {
-                match buckets.await {
-                    Err(e) => view! { <div class="alert alert-error" role="alert">{e.to_string()}</div> }.into_any(),
-                    Ok(list) if list.is_empty() => view! {
-                        <EmptyState icon="packages" title="No package buckets yet">
-                            <p class="muted">"A bucket groups packages by manager, e.g. base: curl, ca-certificates (apt). Templates take a copy of a bucket in the editor."</p>
-                        </EmptyState>
-                    }.into_any(),
-                    Ok(list) => {
-                        let list = StoredValue::new(list);
-                        view! {
-                            <div class="row bulk-bar">
-                                <span class="small muted">{move || format!("{} selected", selected.read().len())}</span>
-                                <ConfirmButton label="Delete selected".into()
-                                    question="Delete the selected buckets? Templates keep the copies they took.".into()
-                                    confirm_label="Delete buckets".into() danger=true
-                                    on_confirm=Callback::new(move |()| {
-                                        let ids: Vec<i64> = selected.get_untracked().into_iter().collect();
-                                        if ids.is_empty() {
-                                            toaster.error("Select at least one bucket.");
-                                        } else {
-                                            remove.dispatch(ids);
-                                        }
-                                    }) />
-                            </div>
-                            <div class="table-wrap">
-                                <table class="data" data-test="buckets">
-                                    <thead><tr>
-                                        <th scope="col"><span class="visually-hidden">"Select"</span></th>
-                                        <th scope="col">"Bucket"</th><th scope="col">"Packages"</th>
-                                        <th scope="col">"Used by"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                                    </tr></thead>
-                                    <tbody>
-                                        {list.get_value().into_iter().map(|b| view! {
-                                            <BucketRow b selected on_edit=Callback::new(move |id: i64| {
-                                                let bucket = list.with_value(|l| l.iter().find(|b| b.id == id).cloned());
-                                                form.fill(bucket.as_ref());
-                                                editing.set(Editing::Existing(id));
-                                            }) />
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                            </div>
-                        }.into_any()
-                    }
-                }
+            <span class="spacer"></span>
+            {(!empty).then(|| view! {
+                <span class="small muted">{move || format!("{} selected", selected.read().len())}</span>
+                <ConfirmButton label="Delete selected".into()
+                    question="Delete the selected buckets? Templates keep the copies they took.".into()
+                    confirm_label="Delete buckets".into() danger=true
+                    on_confirm=Callback::new(move |()| {
+                        let ids: Vec<i64> = selected.get_untracked().into_iter().collect();
+                        if ids.is_empty() {
+                            toaster.error("Select at least one bucket.");
+                        } else {
+                            remove.dispatch(ids);
+                        }
+                    }) />
             })}
-        </Transition>
+        </div>
+        {move || (editing.get() != Editing::Closed).then(|| view! {
+            <BucketEditor form editing />
+        })}
+        {if empty {
+            view! {
+                <EmptyState icon="packages" title="No package buckets yet">
+                    <p class="muted">"A bucket groups packages by manager, e.g. base: curl, ca-certificates (apt). Templates take a copy of a bucket in the editor."</p>
+                </EmptyState>
+            }.into_any()
+        } else {
+            view! {
+                <div class="table-wrap">
+                    <table class="data" data-test="buckets">
+                        <thead><tr>
+                            <th scope="col"><span class="visually-hidden">"Select"</span></th>
+                            <th scope="col">"Bucket"</th><th scope="col">"Packages"</th>
+                            <th scope="col">"Used by"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                        </tr></thead>
+                        <tbody>
+                            {list.get_value().into_iter().map(|b| view! {
+                                <BucketRow b selected on_edit=Callback::new(move |id: i64| {
+                                    let bucket = list.with_value(|l| l.iter().find(|b| b.id == id).cloned());
+                                    form.fill(bucket.as_ref());
+                                    editing.set(Editing::Existing(id));
+                                }) />
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            }.into_any()
+        }}
     }
 }
 
@@ -219,21 +231,15 @@ fn manager_hint(m: Manager) -> &'static str {
 }
 
 #[component]
-fn BucketEditor(
-    form: BucketForm,
-    editing: RwSignal<Editing>,
-    on_saved: Callback<()>,
-) -> impl IntoView {
+fn BucketEditor(form: BucketForm, editing: RwSignal<Editing>) -> impl IntoView {
     let toaster = use_toaster();
     let errors = RwSignal::new(None::<FieldErrors>);
     let save =
         Action::new(|(id, input): &(Option<i64>, BucketInput)| save_bucket(*id, input.clone()));
     Effect::new(move |_| match save.value().get() {
         Some(Ok(b)) => {
-            toaster.success(format!("Bucket {} saved.", b.name));
-            errors.set(None);
-            editing.set(Editing::Closed);
-            on_saved.run(());
+            toaster.after_navigation(ToastKind::Success, &format!("Bucket {} saved.", b.name));
+            nav::reload();
         }
         Some(Err(AppError::Invalid(fields))) => errors.set(Some(fields)),
         Some(Err(e)) => toaster.error(e.to_string()),

@@ -24,14 +24,21 @@ pub fn SettingsPage() -> impl IntoView {
                         Some(user) => user.await.map(|u| u.is_admin).unwrap_or(false),
                         None => false,
                     };
-                    is_admin.then(|| view! { <UsersCard /> })
+                    if !is_admin {
+                        return None;
+                    }
+                    Some(match list_users().await {
+                        Ok(users) => view! { <UsersCard users /> }.into_any(),
+                        Err(e) => view! { <div class="alert alert-error">{e.to_string()}</div> }.into_any(),
+                    })
                 })}
             </Transition>
         </div>
     }
 }
 
-#[component]
+/// Password and sessions (an island).
+#[island]
 fn AccountCard() -> impl IntoView {
     let action = ServerAction::<ChangePassword>::new();
     let error = action_error(action);
@@ -110,16 +117,26 @@ fn AccountCard() -> impl IntoView {
     }
 }
 
-#[component]
-fn UsersCard() -> impl IntoView {
+/// The users (administrators only; an island). The list is reloaded after each change.
+#[island]
+fn UsersCard(users: Vec<UserSummary>) -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
     let toggle = ServerAction::<SetUserDisabled>::new();
     let error = action_error(create);
     let toaster = use_toaster();
-    let users = Resource::new(
-        move || (create.version().get(), toggle.version().get()),
-        |_| list_users(),
-    );
+    let list = RwSignal::new(users);
+    Effect::new(move |first: Option<()>| {
+        create.version().track();
+        toggle.version().track();
+        if first.is_some() {
+            leptos::task::spawn_local(async move {
+                match list_users().await {
+                    Ok(users) => list.set(users),
+                    Err(e) => toaster.error(e.to_string()),
+                }
+            });
+        }
+    });
     let form = NodeRef::<leptos::html::Form>::new();
     Effect::new(move |_| {
         if let Some(Ok(user)) = create.value().get() {
@@ -137,14 +154,7 @@ fn UsersCard() -> impl IntoView {
     view! {
         <section class="card">
             <h2 class="card-title">"Users"</h2>
-            <Transition fallback=|| view! { <p class="muted">"Loading users…"</p> }>
-                {move || Suspend::new(async move {
-                    match users.await {
-                        Ok(list) => view! { <UserTable list toggle /> }.into_any(),
-                        Err(e) => view! { <div class="alert alert-error">{e.to_string()}</div> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {move || view! { <UserTable list=list.get() toggle /> }}
             <h3>"Add a user"</h3>
             <ActionForm action=create node_ref=form attr:class="form" attr:data-test="create-user-form">
                 <FormError error />

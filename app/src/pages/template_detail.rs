@@ -5,11 +5,12 @@
 use kiln_shared::catalog::{TemplateDetail, format_package_line};
 use kiln_shared::templates::{FileContent, Package, Severity, Template};
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::components::confirm::ConfirmButton;
 use crate::components::layout::PageHeader;
-use crate::components::toast::use_toaster;
+use crate::components::nav;
+use crate::components::toast::{ToastKind, use_toaster};
 use crate::functions::templates::{delete_template, get_template};
 use crate::pages::templates::{health_badge, mib, short_time, source_badge};
 
@@ -135,15 +136,15 @@ fn Detail(d: TemplateDetail) -> impl IntoView {
     }
 }
 
-#[component]
+/// Edit, clone, export and delete (an island).
+#[island]
 fn Actions(slug: String, custom: bool, containers: u32) -> impl IntoView {
     let toaster = use_toaster();
-    let navigate = use_navigate();
     let remove = Action::new(move |slug: &String| delete_template(slug.clone()));
     Effect::new(move |_| match remove.value().get() {
         Some(Ok(())) => {
-            toaster.success("Template deleted.");
-            navigate("/templates", Default::default());
+            toaster.after_navigation(ToastKind::Success, "Template deleted.");
+            nav::go("/templates");
         }
         Some(Err(e)) => toaster.error(e.to_string()),
         None => {}

@@ -12,10 +12,11 @@ use kiln_shared::templates::{
 };
 use kiln_shared::{AppError, FieldErrors};
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 use crate::components::layout::PageHeader;
-use crate::components::toast::use_toaster;
+use crate::components::nav;
+use crate::components::toast::{ToastKind, use_toaster};
 use crate::functions::templates::{get_template, list_buckets, save_template};
 use crate::pages::template_detail::use_slug;
 
@@ -27,9 +28,10 @@ pub fn TemplateNewPage() -> impl IntoView {
     let source = Resource::new(
         move || from.get(),
         |from| async move {
+            let buckets = list_buckets().await?;
             match from {
-                Some(slug) => get_template(slug).await.map(Some),
-                None => Ok(None),
+                Some(slug) => get_template(slug).await.map(|d| (Some(d), buckets)),
+                None => Ok((None, buckets)),
             }
         },
     );
@@ -38,18 +40,18 @@ pub fn TemplateNewPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match source.await {
                     Err(e) => view! { <div class="alert alert-error" role="alert">{e.to_string()}</div> }.into_any(),
-                    Ok(None) => view! {
+                    Ok((None, buckets)) => view! {
                         <PageHeader title="New template" subtitle="A custom template, stored in Kiln and exportable as a folder." />
-                        <Editor template=Template::new("") original=None notice=None />
+                        <Editor template=Template::new("") original=None notice=None buckets />
                     }.into_any(),
-                    Ok(Some(d)) => {
+                    Ok((Some(d), buckets)) => {
                         let mut t = d.template;
                         t.slug = format!("{}-copy", t.slug).chars().take(63).collect();
                         t.app = format!("{} (copy)", t.app);
                         let notice = format!("A copy of {}. Saving creates a new custom template.", d.summary.app);
                         view! {
                             <PageHeader title="Clone template" />
-                            <Editor template=t original=None notice=Some(notice) />
+                            <Editor template=t original=None notice=Some(notice) buckets />
                         }.into_any()
                     }
                 }
@@ -62,7 +64,10 @@ pub fn TemplateNewPage() -> impl IntoView {
 #[component]
 pub fn TemplateEditPage() -> impl IntoView {
     let slug = use_slug();
-    let detail = Resource::new(move || slug.get(), get_template);
+    let detail = Resource::new(
+        move || slug.get(),
+        |slug| async move { Ok::<_, AppError>((get_template(slug).await?, list_buckets().await?)) },
+    );
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -71,7 +76,7 @@ pub fn TemplateEditPage() -> impl IntoView {
                         crate::components::error::set_ssr_status(e.status());
                         view! { <div class="alert alert-error" role="alert">{e.to_string()}</div> }.into_any()
                     }
-                    Ok(d) => {
+                    Ok((d, buckets)) => {
                         let original = Some(d.summary.slug.clone());
                         let mut t = d.template;
                         let notice = match d.summary.source {
@@ -91,7 +96,7 @@ pub fn TemplateEditPage() -> impl IntoView {
                         view! {
                             <PageHeader title="Edit template" />
                             <leptos_meta::Title text=title />
-                            <Editor template=t original notice />
+                            <Editor template=t original notice buckets />
                         }.into_any()
                     }
                 }
@@ -328,10 +333,16 @@ impl Form {
     }
 }
 
-#[component]
-fn Editor(template: Template, original: Option<String>, notice: Option<String>) -> impl IntoView {
+/// The whole editor (an island): the template, the slug it edits (if any), the notice about
+/// custom copies, and the shared buckets it can take.
+#[island]
+fn Editor(
+    template: Template,
+    original: Option<String>,
+    notice: Option<String>,
+    buckets: Vec<Bucket>,
+) -> impl IntoView {
     let toaster = use_toaster();
-    let navigate = use_navigate();
     let form = Form::new(template);
     let errors = RwSignal::new(None::<FieldErrors>);
     let form_error = RwSignal::new(None::<String>);
@@ -340,8 +351,8 @@ fn Editor(template: Template, original: Option<String>, notice: Option<String>) 
     });
     Effect::new(move |_| match save.value().get() {
         Some(Ok(slug)) => {
-            toaster.success(format!("Template {slug} saved."));
-            navigate(&format!("/templates/{slug}"), Default::default());
+            toaster.after_navigation(ToastKind::Success, &format!("Template {slug} saved."));
+            nav::go(&format!("/templates/{slug}"));
         }
         Some(Err(AppError::Invalid(fields))) => {
             form_error.set(fields.get(FieldErrors::FORM).map(str::to_owned));
@@ -403,7 +414,7 @@ fn Editor(template: Template, original: Option<String>, notice: Option<String>) 
                 <Check id="fuse" label="FUSE" value=form.fuse />
             </fieldset>
             <ScriptsSection form err />
-            <PackagesSection form err />
+            <PackagesSection form err buckets />
             <FilesSection form err />
             {move || form_error.get().map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> })}
             <div class="form-actions">
@@ -514,8 +525,7 @@ fn ScriptsSection(form: Form, err: FieldError) -> impl IntoView {
 }
 
 #[component]
-fn PackagesSection(form: Form, err: FieldError) -> impl IntoView {
-    let shared = Resource::new(|| (), |_| list_buckets());
+fn PackagesSection(form: Form, err: FieldError, buckets: Vec<Bucket>) -> impl IntoView {
     let picked = RwSignal::new(String::new());
     let take = move |buckets: &[Bucket]| {
         let name = picked.get_untracked();
@@ -556,24 +566,20 @@ fn PackagesSection(form: Form, err: FieldError) -> impl IntoView {
             <div class="row wrap">
                 <button type="button" class="btn btn-sm" data-test="add-packages"
                     on:click=move |_| form.add_bucket("extra", Manager::Apt, "")>"Add single packages"</button>
-                <Transition fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        let buckets = shared.await.unwrap_or_default();
-                        if buckets.is_empty() {
-                            return view! { <span class="small muted">"No shared buckets yet — " <a href="/packages">"create one"</a></span> }.into_any();
-                        }
-                        let names: Vec<String> = buckets.iter().map(|b| b.name.clone()).collect();
-                        let buckets = StoredValue::new(buckets);
-                        view! {
-                            <label class="visually-hidden" for="take-bucket">"Shared bucket"</label>
-                            <select id="take-bucket" on:change=move |ev| picked.set(event_target_value(&ev))>
-                                <option value="">"Shared bucket…"</option>
-                                {names.into_iter().map(|n| view! { <option value=n.clone()>{n.clone()}</option> }).collect_view()}
-                            </select>
-                            <button type="button" class="btn btn-sm" data-test="take-bucket" on:click=move |_| buckets.with_value(|b| take(b))>"Take bucket"</button>
-                        }.into_any()
-                    })}
-                </Transition>
+                {if buckets.is_empty() {
+                    view! { <span class="small muted">"No shared buckets yet — " <a href="/packages">"create one"</a></span> }.into_any()
+                } else {
+                    let names: Vec<String> = buckets.iter().map(|b| b.name.clone()).collect();
+                    let buckets = StoredValue::new(buckets);
+                    view! {
+                        <label class="visually-hidden" for="take-bucket">"Shared bucket"</label>
+                        <select id="take-bucket" on:change=move |ev| picked.set(event_target_value(&ev))>
+                            <option value="">"Shared bucket…"</option>
+                            {names.into_iter().map(|n| view! { <option value=n.clone()>{n.clone()}</option> }).collect_view()}
+                        </select>
+                        <button type="button" class="btn btn-sm" data-test="take-bucket" on:click=move |_| buckets.with_value(|b| take(b))>"Take bucket"</button>
+                    }.into_any()
+                }}
             </div>
         </fieldset>
     }

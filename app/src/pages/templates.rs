@@ -4,11 +4,11 @@
 
 use kiln_shared::catalog::{Catalog, Filter, Sort, SyncSummary, TemplateSummary};
 use leptos::prelude::*;
-use leptos_router::components::Form;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 use crate::components::layout::{EmptyState, PageHeader};
-use crate::components::toast::use_toaster;
+use crate::components::nav;
+use crate::components::toast::{ToastKind, use_toaster};
 use crate::functions::templates::{sync_templates, template_catalog};
 
 /// The filter in the current URL.
@@ -47,32 +47,13 @@ pub fn filter_href(filter: &Filter) -> String {
 
 #[component]
 pub fn TemplatesPage() -> impl IntoView {
-    let toaster = use_toaster();
     let filter = use_filter();
     let catalog = Resource::new(|| (), |_| template_catalog());
-    let sync = Action::new(|_: &()| sync_templates());
-    Effect::new(move |_| {
-        if let Some(result) = sync.value().get() {
-            match result {
-                Ok(s) => toaster.success(format!("Sync finished: {}.", sync_counts(&s))),
-                Err(e) => toaster.error(e.to_string()),
-            }
-            catalog.refetch();
-        }
-    });
     view! {
         <PageHeader title="Templates" subtitle="Reviewed, reusable recipes for a container.">
-            <button type="button" class="btn" data-test="sync-templates"
-                aria-busy=move || sync.pending().get().then_some("true")
-                disabled=move || sync.pending().get()
-                on:click=move |_| { sync.dispatch(()); }>
-                {move || if sync.pending().get() { "Syncing…" } else { "Sync" }}
-            </button>
+            <SyncButton />
             <a class="btn btn-primary" href="/templates/new" data-test="new-template">"New template"</a>
         </PageHeader>
-        {move || sync.pending().get().then(|| view! {
-            <div class="progress progress-indeterminate" role="progressbar" aria-label="Reading the template folders"><div class="progress-bar"></div></div>
-        })}
         <Transition fallback=|| view! { <p class="muted">"Loading templates…"</p> }>
             {move || Suspend::new(async move {
                 match catalog.await {
@@ -81,6 +62,35 @@ pub fn TemplatesPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// Re-reads the template folders, with a progress bar; the page reloads with the result.
+#[island]
+fn SyncButton() -> impl IntoView {
+    let toaster = use_toaster();
+    let sync = Action::new(|_: &()| sync_templates());
+    Effect::new(move |_| match sync.value().get() {
+        Some(Ok(s)) => {
+            toaster.after_navigation(
+                ToastKind::Success,
+                &format!("Sync finished: {}.", sync_counts(&s)),
+            );
+            nav::reload();
+        }
+        Some(Err(e)) => toaster.error(e.to_string()),
+        None => {}
+    });
+    view! {
+        <button type="button" class="btn" data-test="sync-templates"
+            aria-busy=move || sync.pending().get().then_some("true")
+            disabled=move || sync.pending().get()
+            on:click=move |_| { sync.dispatch(()); }>
+            {move || if sync.pending().get() { "Syncing…" } else { "Sync" }}
+        </button>
+        {move || sync.pending().get().then(|| view! {
+            <div class="progress progress-indeterminate sync-progress" role="progressbar" aria-label="Reading the template folders"><div class="progress-bar"></div></div>
+        })}
     }
 }
 
@@ -99,7 +109,7 @@ fn Browser(catalog: Catalog, filter: Memo<Filter>) -> impl IntoView {
     let total = all.with_value(Vec::len);
     let shown = move || filter.with(|f| all.with_value(|t| f.apply(t.clone())));
     view! {
-        <FilterBar tags filter />
+        <FilterBar tags filter=filter.get_untracked() />
         <LastSync last_sync />
         {move || {
             let list = shown();
@@ -129,42 +139,37 @@ fn Browser(catalog: Catalog, filter: Memo<Filter>) -> impl IntoView {
     }
 }
 
-/// Search words, tag and sort: a GET form (works without JavaScript); once hydrated, changing
-/// the tag or the sort applies at once.
-#[component]
-fn FilterBar(tags: Vec<String>, filter: Memo<Filter>) -> impl IntoView {
-    let navigate = use_navigate();
-    let go = move |f: Filter| navigate(&filter_href(&f), Default::default());
-    let on_tag = {
-        let go = go.clone();
-        move |ev| {
-            let mut f = filter.get_untracked();
-            f.tag = event_target_value(&ev);
-            go(f);
-        }
+/// Search words, tag and sort: a GET form (works without JavaScript); once hydrated,
+/// changing the tag or the sort applies at once. An island.
+#[island]
+fn FilterBar(tags: Vec<String>, filter: Filter) -> impl IntoView {
+    let current = StoredValue::new(filter.clone());
+    let on_tag = move |ev| {
+        let mut f = current.get_value();
+        f.tag = event_target_value(&ev);
+        nav::go(&filter_href(&f));
     };
     let on_sort = move |ev| {
-        let mut f = filter.get_untracked();
+        let mut f = current.get_value();
         f.sort = Sort::parse(&event_target_value(&ev));
-        go(f);
+        nav::go(&filter_href(&f));
     };
+    let Filter { q, tag, sort } = filter;
     view! {
-        <Form method="GET" action="/templates" attr:class="filter-bar" attr:role="search">
+        <form method="get" action="/templates" class="filter-bar" role="search">
             <div class="field">
                 <label for="template-q">"Search"</label>
                 <input id="template-q" type="search" name="q" placeholder="name, description, tag"
-                    prop:value=move || filter.read().q.clone() data-test="template-search" />
+                    value=q data-test="template-search" />
             </div>
             <div class="field">
                 <label for="template-tag">"Tag"</label>
                 <select id="template-tag" name="tag" data-test="tag-filter" on:change=on_tag>
-                    <option value="" selected=move || filter.read().tag.is_empty()>"All tags"</option>
-                    {tags.into_iter().map(|tag| {
-                        let value = tag.clone();
-                        let label = tag.clone();
-                        view! {
-                            <option value=tag selected=move || filter.read().tag.eq_ignore_ascii_case(&value)>{label}</option>
-                        }
+                    <option value="" selected=tag.is_empty()>"All tags"</option>
+                    {tags.into_iter().map(|t| {
+                        let selected = t.eq_ignore_ascii_case(&tag);
+                        let label = t.clone();
+                        view! { <option value=t selected=selected>{label}</option> }
                     }).collect_view()}
                 </select>
             </div>
@@ -172,12 +177,12 @@ fn FilterBar(tags: Vec<String>, filter: Memo<Filter>) -> impl IntoView {
                 <label for="template-sort">"Sort"</label>
                 <select id="template-sort" name="sort" on:change=on_sort>
                     {Sort::ALL.into_iter().map(|s| view! {
-                        <option value=s.as_str() selected=move || filter.read().sort == s>{s.label()}</option>
+                        <option value=s.as_str() selected=sort == s>{s.label()}</option>
                     }).collect_view()}
                 </select>
             </div>
             <button type="submit" class="btn">"Apply"</button>
-        </Form>
+        </form>
     }
 }
 

@@ -1,0 +1,16 @@
+//! Navigation from inside an island. Pages are rendered on the server and links are plain
+//! page loads, so an island that must move on (after a save) loads the next page.
+
+/// Loads `path` (a same-site path). Does nothing while rendering on the server.
+pub fn go(path: &str) {
+    #[cfg(feature = "hydrate")]
+    let _ = leptos::prelude::window().location().set_href(path);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = path;
+}
+
+/// Reloads the current page (its server-rendered content follows a change).
+pub fn reload() {
+    #[cfg(feature = "hydrate")]
+    let _ = leptos::prelude::window().location().reload();
+}
