@@ -98,11 +98,29 @@ pub fn FormError(
     }
 }
 
-/// The `?error=<kind>` of the request being rendered (server side; `None` in the browser).
+/// The kinds `?error=` may name; anything else is shown as the generic message.
+const KNOWN_KINDS: [&str; 8] = [
+    "login_failed",
+    "rate_limited",
+    "invalid",
+    "unauthorized",
+    "forbidden",
+    "conflict",
+    "unavailable",
+    "internal",
+];
+
+/// The `?error=<kind>` of the request being rendered, as one of the known kinds (a crafted
+/// value never reaches the page, not even in an island's props).
 pub fn query_error_kind() -> Option<String> {
-    leptos_router::hooks::use_query_map()
+    let kind = leptos_router::hooks::use_query_map()
         .read_untracked()
-        .get("error")
+        .get("error")?;
+    let known = KNOWN_KINDS
+        .into_iter()
+        .find(|k| *k == kind)
+        .unwrap_or("internal");
+    Some(known.to_owned())
 }
 
 /// The error of a server action's latest result.
