@@ -290,3 +290,21 @@ fn pct(s: &str) -> String {
 pub async fn wait(secs: f64) {
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
 }
+
+/// The message on `field` of a 422 answer (the test fails on any other status).
+pub fn field_error(
+    reply: &Reply,
+    field: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    let body: serde_json::Value = serde_json::from_str(&reply.body)?;
+    body["detail"][field]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no error on {field}: {}", reply.body).into())
+}

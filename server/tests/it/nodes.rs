@@ -11,7 +11,7 @@ use kiln_shared::nodes::{NodeSummary, NodeView, TokenCreated};
 use kiln_shared::pve::CertificateInfo;
 use serde_json::{Value, json};
 
-use crate::harness::{PASSWORD, Reply, TestApp};
+use crate::harness::{PASSWORD, TestApp, field_error};
 use kiln_server::proxmox::tasks::wait_task;
 
 use crate::lab_fixture::{R, TASK_TIMEOUT, TestLab, container, fast, temp_dir};
@@ -52,21 +52,6 @@ async fn list(app: &TestApp, session: &str) -> R<Vec<NodeView>> {
     let reply = app.call("list_nodes", &[], Some(session)).await?;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     Ok(serde_json::from_str(&reply.body)?)
-}
-
-/// The message on `field` of a 422 answer.
-fn field_error(reply: &Reply, field: &str) -> R<String> {
-    assert_eq!(
-        reply.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        reply.body
-    );
-    let body: Value = serde_json::from_str(&reply.body)?;
-    body["detail"][field]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("no error on {field}: {}", reply.body).into())
 }
 
 /// An app with one signed-in administrator (`ada`).

@@ -21,6 +21,7 @@ use kiln_shared::templates::{
 };
 use serde_json::{Value, json};
 
+pub use crate::harness::field_error;
 use crate::harness::{PASSWORD, Reply, TestApp};
 
 pub type R<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -121,21 +122,6 @@ pub async fn sync_now(app: &TestApp, session: &str) -> R<SyncSummary> {
     let reply = app.call("sync_templates", &[], Some(session)).await?;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     Ok(serde_json::from_str(&reply.body)?)
-}
-
-/// The message on `field` of a 422 answer.
-pub fn field_error(reply: &Reply, field: &str) -> R<String> {
-    assert_eq!(
-        reply.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        reply.body
-    );
-    let body: Value = serde_json::from_str(&reply.body)?;
-    body["detail"][field]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("no error on {field}: {}", reply.body).into())
 }
 
 /// The message of a 409 (or 404) answer.
