@@ -65,6 +65,19 @@ rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
 echo "RSS after load: $((rss_kb / 1024)) MiB"
 stop
 
+# A burst of 200 parallel sign-ins (wrong passwords, from one address, with the limit raised
+# so that every one is verified): argon2 holds 19 MiB per hash, so the peak RSS shows whether
+# hashing is bounded (a semaphore of one permit per core) or grows with the burst.
+start "${EXT[@]}" KILN_LOGIN_MAX_FAILURES=100000
+hwm_before=$(awk '/^VmHWM/ {print $2}' "/proc/$PID/status")
+t0=$(now_ms)
+seq 200 | xargs -P 200 -I{} curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/api/fn/login" \
+  -H 'Accept: application/json' --data 'username=bench&password=wrong-password-{}'
+burst_ms=$(( $(now_ms) - t0 ))
+hwm_after=$(awk '/^VmHWM/ {print $2}' "/proc/$PID/status")
+echo "200 parallel sign-ins: ${burst_ms} ms, peak RSS $((hwm_before / 1024)) MiB before, $((hwm_after / 1024)) MiB after"
+stop
+
 pkg="$ROOT/target/site/pkg"
 wasm=$(ls "$pkg"/*_bg.wasm); js=$(ls "$pkg"/kiln*.js); css=$(ls "$pkg"/*.css)
 for f in "$wasm" "$js" "$css"; do

@@ -23,7 +23,7 @@ ENDPOINTS = [
     ("/access/permissions", ["GET"]),
     ("/access/ticket", ["GET", "POST"]),
     ("/access/acl", ["GET", "PUT"]),
-    ("/access/users/{userid}/token/{tokenid}", ["POST"]),
+    ("/access/users/{userid}/token/{tokenid}", ["POST", "DELETE"]),
     ("/nodes/{node}/lxc", ["GET", "POST"]),
     ("/nodes/{node}/lxc/{vmid}", ["DELETE"]),
     ("/nodes/{node}/lxc/{vmid}/config", ["GET", "PUT"]),

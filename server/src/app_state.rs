@@ -25,6 +25,9 @@ pub struct AppState {
     pub sessions: SessionStore,
     /// Sign-in failure counters.
     pub limiter: LoginLimiter,
+    /// Password hashes computed at once (argon2 holds 19 MiB each): a burst of sign-ins
+    /// queues here instead of exhausting memory. One permit per core.
+    pub hashing: Arc<tokio::sync::Semaphore>,
     /// Set once a user exists, so the first-run check stops querying the database.
     pub has_users: Arc<AtomicBool>,
     /// The names of the built browser assets.
@@ -80,6 +83,9 @@ impl AppState {
             redis,
             sessions,
             limiter,
+            hashing: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            )),
             has_users: Arc::new(AtomicBool::new(false)),
             assets,
             leptos,
@@ -106,6 +112,12 @@ impl AppState {
             .get()
             .await
             .map_err(|e| crate::errors::db("getting a database connection", e))
+    }
+
+    /// Writes one audit row (see `db::audit`); a failure is logged, not returned: the action
+    /// it records already happened. Every service audits through this.
+    pub async fn audit(&self, entry: crate::db::audit::Entry<'_>) {
+        crate::db::audit::record_logged(&self.db, entry).await;
     }
 
     /// PostgreSQL answers a query.

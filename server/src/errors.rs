@@ -29,3 +29,35 @@ pub fn redis(what: &str, err: impl std::fmt::Display) -> AppError {
     tracing::error!(error = %err, "{what}: redis unavailable");
     AppError::Unavailable("The session store is unreachable; try again shortly.".into())
 }
+
+/// The error of a transaction whose body can refuse (an `AppError`) as well as fail (a
+/// database error): `?` works on both inside it, and [`TxError::into_app`] maps the result.
+#[derive(Debug)]
+pub enum TxError {
+    /// A query failed; the transaction was rolled back.
+    Db(diesel::result::Error),
+    /// The body refused (not found, forbidden, invalid...); rolled back too.
+    Refused(AppError),
+}
+
+impl From<diesel::result::Error> for TxError {
+    fn from(e: diesel::result::Error) -> Self {
+        TxError::Db(e)
+    }
+}
+
+impl From<AppError> for TxError {
+    fn from(e: AppError) -> Self {
+        TxError::Refused(e)
+    }
+}
+
+impl TxError {
+    /// The boundary error: a refusal as it is, a database failure through [`db`].
+    pub fn into_app(self, what: &str) -> AppError {
+        match self {
+            TxError::Db(e) => db(what, e),
+            TxError::Refused(e) => e,
+        }
+    }
+}

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kiln_app::ssr::{SharedBackend, SharedNodes, SharedTemplates};
+use kiln_app::ssr::{SharedAuth, SharedNodes, SharedTemplates};
 use kiln_app::{App, shell};
 use kiln_shared::AppError;
 use leptos::prelude::provide_context;
@@ -43,7 +43,7 @@ const UNDECODABLE: [&str; 3] = [
 
 /// Builds the whole application router over `state`.
 pub fn router(state: AppState) -> Router {
-    let backend: SharedBackend = Arc::new(AuthService::new(state.clone()));
+    let backend: SharedAuth = Arc::new(AuthService::new(state.clone()));
     let nodes: SharedNodes = Arc::new(NodeService::new(state.clone()));
     let templates: SharedTemplates = Arc::new(TemplateService::new(state.clone()));
     let context = move || {
@@ -76,6 +76,9 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(undecodable_is_bad_request))
         .layer(middleware::from_fn_with_state(state.clone(), gate))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // Extractors (server_fn's form decoding among them) default to 2 MB; one limit for all,
+        // so an over-long field reaches the service's rules (422) instead of failing to decode.
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         // Archives are compressed already.
         .layer(CompressionLayer::new().compress_when(
             DefaultPredicate::new().and(NotForContentType::const_new("application/gzip")),

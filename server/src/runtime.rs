@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use kiln_shared::validate;
+use kiln_shared::AppError;
 
 use crate::app_state::AppState;
 use crate::auth::service::AuthService;
@@ -237,9 +237,6 @@ pub async fn create_user(
     password: &str,
     admin: bool,
 ) -> anyhow::Result<()> {
-    let name = validate::normalize_username(name);
-    validate::username(&name).map_err(|e| anyhow::anyhow!("username: {e}"))?;
-    validate::new_password(password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
     let services = Services::start(&config).await?;
     let result = async {
         db::migrate(&services.db).await?;
@@ -251,12 +248,20 @@ pub async fn create_user(
             built_assets(),
             key,
         );
+        // The service validates; each field's message becomes one line.
         AuthService::new(state)
-            .create_user_cli(&name, password, admin)
+            .create_user_cli(name, password, admin)
             .await
-            .map_err(|e| match e.field("username") {
-                Some(msg) => anyhow::anyhow!("username: {msg}"),
-                None => anyhow::anyhow!("{e}"),
+            .map_err(|e| match e {
+                AppError::Invalid(fields) => anyhow::anyhow!(
+                    "{}",
+                    fields
+                        .iter()
+                        .map(|(field, message)| format!("{field}: {message}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+                other => anyhow::anyhow!("{other}"),
             })
     }
     .await;

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::AppError;
+
 /// The signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentUser {
@@ -35,12 +37,111 @@ pub struct UserSummary {
     pub last_login_at: Option<String>,
 }
 
+/// Who is acting, as every service sees it: the user (or the system), whether they
+/// administer Kiln, and where the request came from.
+///
+/// Every service method that reads or changes state takes one and decides from it what the
+/// caller may see and do; server functions, the CLI, jobs and the REST API only build it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The acting user's id; [`Actor::SYSTEM_ID`] for Kiln itself (the CLI, start-up).
+    pub user_id: i64,
+    /// The user's name (or `cli`/`system`), for the audit log.
+    pub username: String,
+    /// Administrators may change every object and manage users.
+    pub is_admin: bool,
+    /// The client address (`local` for the CLI and start-up), for the audit log and limits.
+    pub address: String,
+}
+
+impl Actor {
+    /// The id of no user: PostgreSQL's identities start at 1.
+    pub const SYSTEM_ID: i64 = 0;
+
+    /// A signed-in user acting from `address`.
+    pub fn user(user: &CurrentUser, address: impl Into<String>) -> Self {
+        Actor {
+            user_id: user.id,
+            username: user.username.clone(),
+            is_admin: user.is_admin,
+            address: address.into(),
+        }
+    }
+
+    /// Kiln itself (`name` = `cli`, `system`): an administrator without a user row.
+    pub fn system(name: &str) -> Self {
+        Actor {
+            user_id: Self::SYSTEM_ID,
+            username: name.to_owned(),
+            is_admin: true,
+            address: "local".to_owned(),
+        }
+    }
+
+    /// The user's id for the audit log and owner columns; `None` for the system.
+    pub fn id(&self) -> Option<i64> {
+        (self.user_id != Self::SYSTEM_ID).then_some(self.user_id)
+    }
+
+    /// `Forbidden` unless an administrator.
+    pub fn require_admin(&self) -> Result<(), AppError> {
+        if self.is_admin {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "Only an administrator can do this.".into(),
+            ))
+        }
+    }
+
+    /// Whether this actor may edit or delete an object owned by `owner` (`None`: owned by
+    /// Kiln, e.g. a folder template or an object whose owner was removed): the owner and
+    /// administrators may.
+    pub fn may_change(&self, owner: Option<i64>) -> bool {
+        self.is_admin || owner.is_some_and(|o| o == self.user_id && o != Self::SYSTEM_ID)
+    }
+
+    /// `Forbidden` (naming `what`) unless [`Actor::may_change`].
+    pub fn require_owner(&self, owner: Option<i64>, what: &str) -> Result<(), AppError> {
+        if self.may_change(owner) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!(
+                "Only the owner of this {what} or an administrator can change it."
+            )))
+        }
+    }
+}
+
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "kiln_session";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owners_and_admins_may_change() {
+        let user = CurrentUser {
+            id: 7,
+            username: "ann".into(),
+            is_admin: false,
+        };
+        let ann = Actor::user(&user, "192.0.2.1");
+        assert!(ann.may_change(Some(7)));
+        assert!(!ann.may_change(Some(8)));
+        assert!(!ann.may_change(None));
+        assert!(ann.require_owner(Some(8), "template").is_err());
+        assert!(ann.require_admin().is_err());
+        let admin = Actor {
+            is_admin: true,
+            ..ann.clone()
+        };
+        assert!(admin.may_change(Some(8)) && admin.may_change(None));
+        let cli = Actor::system("cli");
+        assert_eq!(cli.id(), None);
+        assert!(cli.require_admin().is_ok());
+    }
 
     #[test]
     fn initials() {

@@ -201,6 +201,10 @@ pub struct TemplateDetail {
     pub files_html: Vec<Option<String>>,
     /// How many containers were made from it (a delete is refused while any are).
     pub containers: u32,
+    /// Whether the viewer may edit or delete it in place (a custom template of theirs, or any
+    /// custom template for an administrator); others save a copy.
+    #[serde(default)]
+    pub can_change: bool,
 }
 
 /// Longest script or file text the editor accepts (bytes).
@@ -480,6 +484,9 @@ pub struct Bucket {
     pub lists: Vec<PackageBucket>,
     /// Slugs of the templates holding a copy (a bucket of the same name).
     pub used_by: Vec<String>,
+    /// Whether the viewer may edit or delete it (its owner, or an administrator).
+    #[serde(default)]
+    pub can_change: bool,
 }
 
 impl Bucket {
@@ -547,6 +554,28 @@ pub fn validate_bucket_name(name: &str) -> Result<(), String> {
         "use 1–63 lowercase letters, digits and hyphens (it names `packages/<name>.<manager>`)"
             .to_owned()
     })
+}
+
+/// A template as the editor (or an API client) sends it, tidied the way the folder format stores it: names trimmed, scripts
+/// with their order key, configs inside the folder. Row positions are kept (errors name them).
+pub fn normalize_template(mut t: Template) -> Template {
+    t.slug = t.slug.trim().to_owned();
+    t.app = t.app.trim().to_owned();
+    t.description = t.description.trim().to_owned();
+    t.config_path = None;
+    for script in &mut t.scripts {
+        script.file_name = script.file_name.trim().to_owned();
+        script.order_key = script
+            .file_name
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+    }
+    for file in &mut t.files {
+        file.name = file.name.trim().to_owned();
+        file.target_dir = file.target_dir.trim().to_owned();
+    }
+    t
 }
 
 #[cfg(test)]

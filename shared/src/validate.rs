@@ -91,6 +91,27 @@ pub fn new_password(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The sign-in form: both fields present and within bounds (a name longer than any username,
+/// or a password over [`PASSWORD_MAX_BYTES`], is refused before anything is looked up,
+/// counted or written). `username` is normalised.
+pub fn sign_in(username: &str, password: &str) -> FieldErrors {
+    let mut errors = FieldErrors::default();
+    if username.is_empty() {
+        errors.add("username", "Enter your username.");
+    } else if username.len() > USERNAME_MAX * 4 {
+        errors.add("username", "This is not a username.");
+    }
+    if password.is_empty() {
+        errors.add("password", "Enter your password.");
+    } else if password.len() > PASSWORD_MAX_BYTES {
+        errors.add(
+            "password",
+            format!("Passwords are at most {PASSWORD_MAX_BYTES} bytes."),
+        );
+    }
+    errors
+}
+
 /// The repeated password matches.
 pub fn password_confirmation(password: &str, confirm: &str) -> Result<(), String> {
     if password == confirm {

@@ -2,8 +2,6 @@
 
 use kiln_shared::AppError;
 use kiln_shared::auth::CurrentUser;
-#[cfg(feature = "ssr")]
-use kiln_shared::{FieldErrors, validate};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -12,7 +10,7 @@ use crate::ssr;
 /// The signed-in user (401 when signed out).
 #[server(prefix = "/api/fn", endpoint = "whoami")]
 pub async fn whoami() -> Result<CurrentUser, AppError> {
-    ssr::respond(ssr::require_user().map(|(_, user)| user))
+    ssr::respond(ssr::request_ctx().user.ok_or(AppError::Unauthorized))
 }
 
 /// Creates the first administrator and signs them in. Refused (409) once a user exists.
@@ -24,18 +22,9 @@ pub async fn setup_admin(
 ) -> Result<(), AppError> {
     ssr::respond(
         async {
-            let username = validate::normalize_username(&username);
-            let mut errors = FieldErrors::default();
-            errors.check("username", validate::username(&username));
-            errors.check("password", validate::new_password(&password));
-            errors.check(
-                "confirm",
-                validate::password_confirmation(&password, &confirm),
-            );
-            errors.into_result()?;
             let ctx = ssr::request_ctx();
-            let cookie = ssr::backend()?
-                .setup_admin(&ctx, &username, &password)
+            let cookie = ssr::auth_backend()?
+                .setup_admin(&ctx, &username, &password, &confirm)
                 .await?;
             ssr::set_cookie(&cookie);
             leptos_axum::redirect("/");
@@ -54,17 +43,10 @@ pub async fn login(
 ) -> Result<(), AppError> {
     ssr::respond(
         async {
-            let username = validate::normalize_username(&username);
-            let mut errors = FieldErrors::default();
-            if username.is_empty() {
-                errors.add("username", "Enter your username.");
-            }
-            if password.is_empty() {
-                errors.add("password", "Enter your password.");
-            }
-            errors.into_result()?;
             let ctx = ssr::request_ctx();
-            let cookie = ssr::backend()?.login(&ctx, &username, &password).await?;
+            let cookie = ssr::auth_backend()?
+                .login(&ctx, &username, &password)
+                .await?;
             ssr::set_cookie(&cookie);
             leptos_axum::redirect(&ssr::safe_next(next.as_deref()));
             Ok(())
@@ -78,8 +60,8 @@ pub async fn login(
 pub async fn logout(everywhere: Option<String>) -> Result<(), AppError> {
     ssr::respond(
         async {
-            let (ctx, _) = ssr::require_user()?;
-            let cookie = ssr::backend()?
+            let ctx = ssr::request_ctx();
+            let cookie = ssr::auth_backend()?
                 .logout(&ctx, everywhere.is_some_and(|v| v == "true" || v == "on"))
                 .await?;
             ssr::set_cookie(&cookie);
@@ -99,19 +81,16 @@ pub async fn change_password(
 ) -> Result<(), AppError> {
     ssr::respond(
         async {
-            let (ctx, user) = ssr::require_user()?;
-            let mut errors = FieldErrors::default();
-            if current.is_empty() {
-                errors.add("current", "Enter your current password.");
-            }
-            errors.check("password", validate::new_password(&password));
-            errors.check(
-                "confirm",
-                validate::password_confirmation(&password, &confirm),
-            );
-            errors.into_result()?;
-            ssr::backend()?
-                .change_password(&ctx, &user, &current, &password)
+            let ctx = ssr::request_ctx();
+            let actor = ctx.actor().ok_or(AppError::Unauthorized)?;
+            ssr::auth_backend()?
+                .change_password(
+                    &actor,
+                    ctx.session_id.as_deref(),
+                    &current,
+                    &password,
+                    &confirm,
+                )
                 .await
         }
         .await,

@@ -13,8 +13,8 @@ use crate::ssr;
 pub async fn list_nodes() -> Result<Vec<NodeView>, AppError> {
     ssr::respond(
         async {
-            let (_, user) = ssr::require_user()?;
-            ssr::nodes_backend()?.list_nodes(&user).await
+            let actor = ssr::require_user()?;
+            ssr::nodes_backend()?.list_nodes(&actor).await
         }
         .await,
     )
@@ -24,8 +24,8 @@ pub async fn list_nodes() -> Result<Vec<NodeView>, AppError> {
 pub async fn get_node(id: i64) -> Result<NodeView, AppError> {
     ssr::respond(
         async {
-            let (_, user) = ssr::require_user()?;
-            ssr::nodes_backend()?.get_node(&user, id).await
+            let actor = ssr::require_user()?;
+            ssr::nodes_backend()?.get_node(&actor, id).await
         }
         .await,
     )
@@ -36,8 +36,10 @@ pub async fn get_node(id: i64) -> Result<NodeView, AppError> {
 pub async fn probe_node(host: String, port: u16) -> Result<CertificateInfo, AppError> {
     ssr::respond(
         async {
-            ssr::require_user()?;
-            ssr::nodes_backend()?.probe_certificate(&host, port).await
+            let actor = ssr::require_user()?;
+            ssr::nodes_backend()?
+                .probe_certificate(&actor, &host, port)
+                .await
         }
         .await,
     )
@@ -47,9 +49,8 @@ pub async fn probe_node(host: String, port: u16) -> Result<CertificateInfo, AppE
 pub async fn add_node(input: NodeInput) -> Result<NodeSummary, AppError> {
     ssr::respond(
         async {
-            let (ctx, user) = ssr::require_user()?;
-            input.validate(true)?;
-            ssr::nodes_backend()?.add_node(&ctx, &user, input).await
+            let actor = ssr::require_user()?;
+            ssr::nodes_backend()?.add_node(&actor, input).await
         }
         .await,
     )
@@ -62,10 +63,9 @@ pub async fn add_node_with_login(
 ) -> Result<TokenCreated, AppError> {
     ssr::respond(
         async {
-            let (ctx, user) = ssr::require_user()?;
-            login.validate()?;
+            let actor = ssr::require_user()?;
             ssr::nodes_backend()?
-                .add_node_with_login(&ctx, &user, input, login)
+                .add_node_with_login(&actor, input, login)
                 .await
         }
         .await,
@@ -76,11 +76,8 @@ pub async fn add_node_with_login(
 pub async fn update_node(id: i64, input: NodeInput) -> Result<NodeSummary, AppError> {
     ssr::respond(
         async {
-            let (ctx, user) = ssr::require_user()?;
-            input.validate(false)?;
-            ssr::nodes_backend()?
-                .update_node(&ctx, &user, id, input)
-                .await
+            let actor = ssr::require_user()?;
+            ssr::nodes_backend()?.update_node(&actor, id, input).await
         }
         .await,
     )
@@ -90,8 +87,8 @@ pub async fn update_node(id: i64, input: NodeInput) -> Result<NodeSummary, AppEr
 pub async fn delete_node(id: i64) -> Result<(), AppError> {
     ssr::respond(
         async {
-            let (ctx, user) = ssr::require_user()?;
-            ssr::nodes_backend()?.delete_node(&ctx, &user, id).await
+            let actor = ssr::require_user()?;
+            ssr::nodes_backend()?.delete_node(&actor, id).await
         }
         .await,
     )
@@ -101,10 +98,8 @@ pub async fn delete_node(id: i64) -> Result<(), AppError> {
 pub async fn set_default_node(id: i64) -> Result<(), AppError> {
     ssr::respond(
         async {
-            let (ctx, user) = ssr::require_user()?;
-            ssr::nodes_backend()?
-                .set_default_node(&ctx, &user, id)
-                .await
+            let actor = ssr::require_user()?;
+            ssr::nodes_backend()?.set_default_node(&actor, id).await
         }
         .await,
     )
@@ -115,8 +110,8 @@ pub async fn set_default_node(id: i64) -> Result<(), AppError> {
 pub async fn ssh_access() -> Result<kiln_shared::nodes::SshAccess, AppError> {
     ssr::respond(
         async {
-            ssr::require_user()?;
-            ssr::nodes_backend()?.ssh_access().await
+            let actor = ssr::require_user()?;
+            ssr::nodes_backend()?.ssh_access(&actor).await
         }
         .await,
     )
@@ -130,10 +125,9 @@ pub async fn fetch_host_key(
 ) -> Result<kiln_shared::nodes::HostKeyInfo, AppError> {
     ssr::respond(
         async {
-            let (_, user) = ssr::require_user()?;
-            kiln_shared::nodes::port(ssh_port).map_err(|m| AppError::invalid("ssh_port", m))?;
+            let actor = ssr::require_user()?;
             ssr::nodes_backend()?
-                .fetch_host_key(&user, id, ssh_port)
+                .fetch_host_key(&actor, id, ssh_port)
                 .await
         }
         .await,
@@ -150,16 +144,9 @@ pub async fn save_ssh(
 ) -> Result<(), AppError> {
     ssr::respond(
         async {
-            let (ctx, user) = ssr::require_user()?;
-            let mut errors = kiln_shared::FieldErrors::default();
-            errors.check("ssh_user", kiln_shared::nodes::ssh_user(&ssh_user));
-            errors.check("ssh_port", kiln_shared::nodes::port(ssh_port));
-            if host_key.trim().is_empty() {
-                errors.add("host_key", "Fetch and confirm the node's host key first.");
-            }
-            errors.into_result()?;
+            let actor = ssr::require_user()?;
             ssr::nodes_backend()?
-                .save_ssh(&ctx, &user, id, &ssh_user, ssh_port, &host_key)
+                .save_ssh(&actor, id, &ssh_user, ssh_port, &host_key)
                 .await
         }
         .await,
@@ -171,8 +158,8 @@ pub async fn save_ssh(
 pub async fn test_ssh(id: i64) -> Result<String, AppError> {
     ssr::respond(
         async {
-            let (_, user) = ssr::require_user()?;
-            ssr::nodes_backend()?.test_ssh(&user, id).await
+            let actor = ssr::require_user()?;
+            ssr::nodes_backend()?.test_ssh(&actor, id).await
         }
         .await,
     )
@@ -183,15 +170,9 @@ pub async fn test_ssh(id: i64) -> Result<String, AppError> {
 pub async fn install_ssh_key(id: i64, password: String) -> Result<(), AppError> {
     ssr::respond(
         async {
-            let (ctx, user) = ssr::require_user()?;
-            if password.is_empty() || password.len() > 1024 {
-                return Err(AppError::invalid(
-                    "ssh_password",
-                    "Enter the SSH user's password.",
-                ));
-            }
+            let actor = ssr::require_user()?;
             ssr::nodes_backend()?
-                .install_ssh_key(&ctx, &user, id, &password)
+                .install_ssh_key(&actor, id, &password)
                 .await
         }
         .await,

@@ -1,5 +1,6 @@
 //! Templates and package buckets: the catalog, sync, detail, save (custom templates and
-//! custom copies), delete, and the shared buckets. Export is a plain download route
+//! custom copies), delete, and the shared buckets. Adapters over `TemplatesBackend`: the
+//! service normalizes, validates and authorizes. Export is a plain download route
 //! (`/templates/<slug>/export.tar.gz`), not a server function.
 
 use kiln_shared::AppError;
@@ -14,8 +15,8 @@ use crate::ssr;
 pub async fn template_catalog() -> Result<Catalog, AppError> {
     ssr::respond(
         async {
-            ssr::require_user()?;
-            ssr::templates_backend()?.catalog().await
+            let actor = ssr::require_user()?;
+            ssr::templates_backend()?.catalog(&actor).await
         }
         .await,
     )
@@ -26,8 +27,8 @@ pub async fn template_catalog() -> Result<Catalog, AppError> {
 pub async fn sync_templates() -> Result<SyncSummary, AppError> {
     ssr::respond(
         async {
-            let (ctx, user) = ssr::require_user()?;
-            ssr::templates_backend()?.sync(&ctx, &user).await
+            let actor = ssr::require_user()?;
+            ssr::templates_backend()?.sync(&actor).await
         }
         .await,
     )
@@ -37,10 +38,8 @@ pub async fn sync_templates() -> Result<SyncSummary, AppError> {
 pub async fn get_template(slug: String) -> Result<TemplateDetail, AppError> {
     ssr::respond(
         async {
-            ssr::require_user()?;
-            kiln_shared::templates::validate_slug(&slug)
-                .map_err(|_| AppError::NotFound("No such template.".into()))?;
-            ssr::templates_backend()?.detail(&slug).await
+            let actor = ssr::require_user()?;
+            ssr::templates_backend()?.detail(&actor, &slug).await
         }
         .await,
     )
@@ -54,16 +53,9 @@ pub async fn save_template(
 ) -> Result<String, AppError> {
     ssr::respond(
         async {
-            let (ctx, user) = ssr::require_user()?;
-            let mut template = normalize(template);
-            // Errors name list rows by their position as sent; sort (run order) afterwards.
-            kiln_shared::catalog::validate_template(&template).into_result()?;
-            template
-                .scripts
-                .sort_by(|a, b| a.file_name.cmp(&b.file_name));
-            template.packages.retain(|b| !b.packages.is_empty());
+            let actor = ssr::require_user()?;
             ssr::templates_backend()?
-                .save(&ctx, &user, original, template)
+                .save(&actor, original, template)
                 .await
         }
         .await,
@@ -75,10 +67,8 @@ pub async fn save_template(
 pub async fn delete_template(slug: String) -> Result<(), AppError> {
     ssr::respond(
         async {
-            let (ctx, user) = ssr::require_user()?;
-            kiln_shared::templates::validate_slug(&slug)
-                .map_err(|_| AppError::NotFound("No such template.".into()))?;
-            ssr::templates_backend()?.delete(&ctx, &user, &slug).await
+            let actor = ssr::require_user()?;
+            ssr::templates_backend()?.delete(&actor, &slug).await
         }
         .await,
     )
@@ -88,8 +78,8 @@ pub async fn delete_template(slug: String) -> Result<(), AppError> {
 pub async fn list_buckets() -> Result<Vec<Bucket>, AppError> {
     ssr::respond(
         async {
-            ssr::require_user()?;
-            ssr::templates_backend()?.buckets().await
+            let actor = ssr::require_user()?;
+            ssr::templates_backend()?.buckets(&actor).await
         }
         .await,
     )
@@ -100,10 +90,9 @@ pub async fn list_buckets() -> Result<Vec<Bucket>, AppError> {
 pub async fn save_bucket(id: Option<i64>, input: BucketInput) -> Result<Bucket, AppError> {
     ssr::respond(
         async {
-            let (ctx, user) = ssr::require_user()?;
-            input.parse()?;
+            let actor = ssr::require_user()?;
             ssr::templates_backend()?
-                .save_bucket(&ctx, &user, id, input)
+                .save_bucket(&actor, id, input)
                 .await
         }
         .await,
@@ -114,39 +103,9 @@ pub async fn save_bucket(id: Option<i64>, input: BucketInput) -> Result<Bucket, 
 pub async fn delete_buckets(ids: Vec<i64>) -> Result<u32, AppError> {
     ssr::respond(
         async {
-            let (ctx, user) = ssr::require_user()?;
-            if ids.is_empty() {
-                return Err(AppError::invalid(
-                    kiln_shared::FieldErrors::FORM,
-                    "Select at least one bucket.",
-                ));
-            }
-            ssr::templates_backend()?
-                .delete_buckets(&ctx, &user, ids)
-                .await
+            let actor = ssr::require_user()?;
+            ssr::templates_backend()?.delete_buckets(&actor, ids).await
         }
         .await,
     )
-}
-
-/// What the editor sends, tidied the way the folder format stores it: names trimmed, scripts
-/// with their order key, configs inside the folder. Row positions are kept (errors name them).
-pub fn normalize(mut t: Template) -> Template {
-    t.slug = t.slug.trim().to_owned();
-    t.app = t.app.trim().to_owned();
-    t.description = t.description.trim().to_owned();
-    t.config_path = None;
-    for script in &mut t.scripts {
-        script.file_name = script.file_name.trim().to_owned();
-        script.order_key = script
-            .file_name
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-    }
-    for file in &mut t.files {
-        file.name = file.name.trim().to_owned();
-        file.target_dir = file.target_dir.trim().to_owned();
-    }
-    t
 }

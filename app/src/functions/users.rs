@@ -1,9 +1,7 @@
-//! User administration (admins only).
+//! User administration (administrators only; the service checks).
 
 use kiln_shared::AppError;
 use kiln_shared::auth::UserSummary;
-#[cfg(feature = "ssr")]
-use kiln_shared::{FieldErrors, validate};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -13,8 +11,8 @@ use crate::ssr;
 pub async fn list_users() -> Result<Vec<UserSummary>, AppError> {
     ssr::respond(
         async {
-            let (_, actor) = ssr::require_admin()?;
-            ssr::backend()?.list_users(&actor).await
+            let actor = ssr::require_user()?;
+            ssr::auth_backend()?.list_users(&actor).await
         }
         .await,
     )
@@ -28,14 +26,9 @@ pub async fn create_user(
 ) -> Result<UserSummary, AppError> {
     ssr::respond(
         async {
-            let (ctx, actor) = ssr::require_admin()?;
-            let username = validate::normalize_username(&username);
-            let mut errors = FieldErrors::default();
-            errors.check("username", validate::username(&username));
-            errors.check("password", validate::new_password(&password));
-            errors.into_result()?;
-            ssr::backend()?
-                .create_user(&ctx, &actor, &username, &password, is_admin.is_some())
+            let actor = ssr::require_user()?;
+            ssr::auth_backend()?
+                .create_user(&actor, &username, &password, is_admin.is_some())
                 .await
         }
         .await,
@@ -46,9 +39,9 @@ pub async fn create_user(
 pub async fn set_user_disabled(user_id: i64, disabled: bool) -> Result<(), AppError> {
     ssr::respond(
         async {
-            let (ctx, actor) = ssr::require_admin()?;
-            ssr::backend()?
-                .set_user_disabled(&ctx, &actor, user_id, disabled)
+            let actor = ssr::require_user()?;
+            ssr::auth_backend()?
+                .set_user_disabled(&actor, user_id, disabled)
                 .await
         }
         .await,

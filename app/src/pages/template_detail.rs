@@ -93,6 +93,7 @@ fn Detail(d: TemplateDetail) -> impl IntoView {
         scripts_html,
         files_html,
         containers,
+        can_change,
     } = d;
     let slug = summary.slug.clone();
     let title = summary.app.clone();
@@ -116,7 +117,7 @@ fn Detail(d: TemplateDetail) -> impl IntoView {
                     }).collect_view()}
                 </div>
             </div>
-            <Actions slug=slug.clone() custom=summary.source.is_custom() containers />
+            <Actions slug=slug.clone() custom=summary.source.is_custom() can_change containers />
         </div>
         <Findings findings />
         <nav class="tabs" aria-label="Template parts">
@@ -136,9 +137,10 @@ fn Detail(d: TemplateDetail) -> impl IntoView {
     }
 }
 
-/// Edit, clone, export and delete (an island).
+/// Edit, clone, export and delete (an island). Another user's custom template offers only
+/// clone and export: its owner or an administrator changes it (`can_change`).
 #[island]
-fn Actions(slug: String, custom: bool, containers: u32) -> impl IntoView {
+fn Actions(slug: String, custom: bool, can_change: bool, containers: u32) -> impl IntoView {
     let toaster = use_toaster();
     let remove = Action::new(move |slug: &String| delete_template(slug.clone()));
     Effect::new(move |_| match remove.value().get() {
@@ -158,10 +160,12 @@ fn Actions(slug: String, custom: bool, containers: u32) -> impl IntoView {
     let delete_slug = slug.clone();
     view! {
         <div class="page-actions">
-            <a class="btn btn-primary" href=format!("/templates/{slug}/edit") title=edit_title data-test="edit-template">{edit_label}</a>
+            {(!custom || can_change).then(|| view! {
+                <a class="btn btn-primary" href=format!("/templates/{slug}/edit") title=edit_title data-test="edit-template">{edit_label}</a>
+            })}
             <a class="btn" href=format!("/templates/new?from={slug}") data-test="clone-template">"Clone"</a>
             <a class="btn" href=format!("/templates/{slug}/export.tar.gz") download=format!("{slug}.tar.gz") rel="external" data-test="export-template">"Export .tar.gz"</a>
-            {custom.then(|| {
+            {(custom && can_change).then(|| {
                 let question = if containers > 0 {
                     format!("{containers} container(s) were made from {delete_slug}; Kiln will refuse while they exist. Try anyway?")
                 } else {

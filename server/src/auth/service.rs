@@ -1,22 +1,25 @@
 //! `AuthService`: the server side of sign-in, setup, sign-out, passwords and user
 //! administration — the implementation of the app's `Backend` trait.
 //!
-//! Every state-changing action writes one `audit_log` row (including refused sign-ins).
+//! Every method validates its own input with the `kiln_shared::validate` rules and decides who
+//! may call it (user administration: administrators only). Every state-changing action writes
+//! one `audit_log` row (including refused sign-ins).
 
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
-use kiln_app::ssr::{Backend, RequestCtx, SetCookie};
-use kiln_shared::AppError;
-use kiln_shared::auth::{CurrentUser, SESSION_COOKIE, UserSummary};
+use diesel_async::AsyncConnection;
+use kiln_app::ssr::{AuthBackend, RequestCtx, SetCookie};
+use kiln_shared::auth::{Actor, CurrentUser, SESSION_COOKIE, UserSummary};
+use kiln_shared::{AppError, FieldErrors, validate};
 use serde_json::json;
 
 use crate::app_state::AppState;
 use crate::auth::password;
 use crate::config::CookieSecure;
-use crate::db::audit::{self, Entry, Outcome};
+use crate::db::audit::{Entry, Outcome};
 use crate::db::users::{self, NewUser};
-use crate::errors;
+use crate::errors::{self, TxError};
 
 #[derive(Clone, Debug)]
 pub struct AuthService {
@@ -34,7 +37,7 @@ impl AuthService {
     }
 
     async fn audit(&self, entry: Entry<'_>) {
-        audit::record_logged(&self.state.db, entry).await;
+        self.state.audit(entry).await;
     }
 
     fn secure(&self, ctx: &RequestCtx) -> bool {
@@ -67,16 +70,31 @@ impl AuthService {
         Ok(self.cookie(ctx, &id, self.state.sessions.absolute().as_secs()))
     }
 
-    async fn hash(password: &str) -> Result<String, AppError> {
+    /// Hashes on the blocking pool, at most `AppState::hashing` at a time (each argon2 run
+    /// holds 19 MiB: a burst of requests waits instead of exhausting memory).
+    async fn hash(&self, password: &str) -> Result<String, AppError> {
         let password = password.to_owned();
+        let _permit = self
+            .state
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| errors::internal("waiting to hash a password", e))?;
         tokio::task::spawn_blocking(move || password::hash(&password))
             .await
             .map_err(|e| errors::internal("hashing a password", e))?
             .map_err(|e| errors::internal("hashing a password", e))
     }
 
-    async fn verify(password: &str, hash: Option<String>) -> Result<bool, AppError> {
+    /// Verifies (or spends the same time on a dummy hash), under the same limit as [`hash`].
+    async fn verify(&self, password: &str, hash: Option<String>) -> Result<bool, AppError> {
         let password = password.to_owned();
+        let _permit = self
+            .state
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| errors::internal("waiting to verify a password", e))?;
         tokio::task::spawn_blocking(move || match hash {
             Some(hash) => password::verify(&password, &hash),
             None => {
@@ -88,19 +106,48 @@ impl AuthService {
         .map_err(|e| errors::internal("verifying a password", e))
     }
 
-    fn require_admin(actor: &CurrentUser) -> Result<(), AppError> {
-        if actor.is_admin {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden(
-                "Only an administrator can do this.".into(),
-            ))
-        }
+    /// Reserves one password attempt for `username` from `ip` (see `rate_limit`); past the
+    /// limit the attempt is refused with 429, logged and audited as `action`.
+    async fn reserve_attempt(
+        &self,
+        username: &str,
+        ip: &str,
+        action: &str,
+    ) -> Result<(), AppError> {
+        let limit = self
+            .state
+            .limiter
+            .reserve(username, ip)
+            .await
+            .map_err(|e| errors::redis("checking sign-in limits", e))?;
+        let Err(retry_after_secs) = limit else {
+            return Ok(());
+        };
+        tracing::warn!(user.name = ?username, client.ip = %ip, "{action} refused: too many wrong passwords");
+        self.audit(Entry {
+            actor_name: Some(username),
+            source_ip: Some(ip),
+            outcome: Outcome::Denied,
+            detail: json!({ "reason": "rate_limited" }),
+            ..Entry::new(action)
+        })
+        .await;
+        Err(AppError::RateLimited { retry_after_secs })
+    }
+
+    /// The rules for a new account's name and password; returns the normalized name.
+    fn check_new_account(username: &str, password: &str) -> Result<String, AppError> {
+        let username = validate::normalize_username(username);
+        let mut errors = FieldErrors::default();
+        errors.check("username", validate::username(&username));
+        errors.check("password", validate::new_password(password));
+        errors.into_result()?;
+        Ok(username)
     }
 
     /// Gives the first administrator the lab node `./kiln.sh up` started, as their default
     /// node. Best effort: Kiln works without it.
-    async fn register_lab_node(&self, user: &CurrentUser) {
+    async fn register_lab_node(&self, admin: &Actor) {
         let Some(lab) = self.state.config.lab_node.clone() else {
             return;
         };
@@ -114,7 +161,7 @@ impl AuthService {
             token_secret: lab.token_secret.0,
         };
         match crate::nodes::NodeService::new(self.state.clone())
-            .add_lab_node(user, input)
+            .add_lab_node(admin, input)
             .await
         {
             Ok(node) => tracing::info!(node.name = %node.name, "registered the lab node"),
@@ -129,7 +176,8 @@ impl AuthService {
         password: &str,
         is_admin: bool,
     ) -> Result<UserSummary, AppError> {
-        let hash = Self::hash(password).await?;
+        let username = &Self::check_new_account(username, password)?;
+        let hash = self.hash(password).await?;
         let mut conn = self.conn().await?;
         let row = users::insert(
             &mut conn,
@@ -144,10 +192,8 @@ impl AuthService {
         .ok_or_else(|| AppError::invalid("username", "That username is taken."))?;
         self.state.has_users.store(true, Ordering::Release);
         self.audit(Entry {
-            actor_name: Some("cli"),
-            target: Some(username),
             detail: json!({ "is_admin": is_admin }),
-            ..Entry::new("user.create")
+            ..Entry::by(&Actor::system("cli"), "user.create").on(username)
         })
         .await;
         Ok(row.into())
@@ -155,7 +201,7 @@ impl AuthService {
 }
 
 #[async_trait]
-impl Backend for AuthService {
+impl AuthBackend for AuthService {
     async fn needs_setup(&self) -> Result<bool, AppError> {
         self.state
             .has_users()
@@ -169,11 +215,22 @@ impl Backend for AuthService {
         ctx: &RequestCtx,
         username: &str,
         password: &str,
+        confirm: &str,
     ) -> Result<SetCookie, AppError> {
-        use diesel_async::AsyncConnection;
         use diesel_async::RunQueryDsl;
 
-        let hash = Self::hash(password).await?;
+        let username = validate::normalize_username(username);
+        let mut errors = FieldErrors::default();
+        errors.check("username", validate::username(&username));
+        errors.check("password", validate::new_password(password));
+        errors.check(
+            "confirm",
+            validate::password_confirmation(password, confirm),
+        );
+        errors.into_result()?;
+        let username = username.as_str();
+
+        let hash = self.hash(password).await?;
         let mut conn = self.conn().await?;
         let conn: &mut diesel_async::AsyncPgConnection = &mut conn;
         let created = conn
@@ -205,16 +262,11 @@ impl Backend for AuthService {
         };
         self.state.has_users.store(true, Ordering::Release);
         let user = CurrentUser::from(&row);
-        tracing::info!(user.name = %user.username, "first administrator created");
-        self.register_lab_node(&user).await;
-        self.audit(Entry {
-            actor_id: Some(user.id),
-            actor_name: Some(&user.username),
-            target: Some(&user.username),
-            source_ip: Some(&ctx.client_ip),
-            ..Entry::new("setup.admin")
-        })
-        .await;
+        let actor = Actor::user(&user, ctx.client_ip.clone());
+        tracing::info!(user.name = ?user.username, "first administrator created");
+        self.register_lab_node(&actor).await;
+        self.audit(Entry::by(&actor, "setup.admin").on(&user.username))
+            .await;
         self.open_session(ctx, &user).await
     }
 
@@ -224,72 +276,54 @@ impl Backend for AuthService {
         username: &str,
         password: &str,
     ) -> Result<SetCookie, AppError> {
+        // Bounded before anything is looked up, counted, logged or audited.
+        let username = validate::normalize_username(username);
+        validate::sign_in(&username, password).into_result()?;
+        let username = username.as_str();
         let ip = ctx.client_ip.as_str();
-        let limit = self
-            .state
-            .limiter
-            .check(username, ip)
-            .await
-            .map_err(|e| errors::redis("checking sign-in limits", e))?;
-        if let Err(retry_after_secs) = limit {
-            tracing::warn!(user.name = %username, client.ip = %ip, "sign-in refused: too many wrong passwords");
-            self.audit(Entry {
-                actor_name: Some(username),
-                source_ip: Some(ip),
-                outcome: Outcome::Denied,
-                detail: json!({ "reason": "rate_limited" }),
-                ..Entry::new("login")
-            })
-            .await;
-            return Err(AppError::RateLimited { retry_after_secs });
-        }
+        self.reserve_attempt(username, ip, "login").await?;
         let mut conn = self.conn().await?;
         let row = users::by_username(&mut conn, username)
             .await
             .map_err(|e| errors::db("looking up a user", e))?;
         drop(conn);
-        let ok = Self::verify(password, row.as_ref().map(|r| r.password_hash.clone())).await?;
+        let ok = self
+            .verify(password, row.as_ref().map(|r| r.password_hash.clone()))
+            .await?;
+        // A disabled account answers exactly like a wrong password (the audit row says why).
         let row = match row {
-            Some(row) if ok => row,
-            _ => {
-                self.state
-                    .limiter
-                    .record_failure(username, ip)
-                    .await
-                    .map_err(|e| errors::redis("counting a failed sign-in", e))?;
-                tracing::info!(user.name = %username, client.ip = %ip, "sign-in failed: wrong username or password");
+            Some(row) if ok && !row.disabled => row,
+            row => {
+                let disabled = row.as_ref().is_some_and(|r| ok && r.disabled);
+                tracing::info!(user.name = ?username, client.ip = %ip, "sign-in failed: wrong username or password");
                 self.audit(Entry {
+                    actor_id: row.as_ref().filter(|_| disabled).map(|r| r.id),
                     actor_name: Some(username),
                     source_ip: Some(ip),
-                    outcome: Outcome::Failed,
+                    outcome: if disabled {
+                        Outcome::Denied
+                    } else {
+                        Outcome::Failed
+                    },
+                    detail: if disabled {
+                        json!({ "reason": "disabled" })
+                    } else {
+                        json!({})
+                    },
                     ..Entry::new("login")
                 })
                 .await;
                 return Err(AppError::LoginFailed);
             }
         };
-        if row.disabled {
-            self.audit(Entry {
-                actor_id: Some(row.id),
-                actor_name: Some(username),
-                source_ip: Some(ip),
-                outcome: Outcome::Denied,
-                detail: json!({ "reason": "disabled" }),
-                ..Entry::new("login")
-            })
-            .await;
-            return Err(AppError::Forbidden(
-                "This account is disabled. Ask an administrator.".into(),
-            ));
-        }
         // Rotate: whatever session the browser had before ends now.
         if let (Some(old), Some(old_user)) = (&ctx.session_id, &ctx.user) {
             let _ = self.state.sessions.delete(old, old_user.id).await;
         }
         let user = CurrentUser::from(&row);
         let cookie = self.open_session(ctx, &user).await?;
-        if let Err(e) = self.state.limiter.clear_user(username).await {
-            tracing::warn!(error = %e, "clearing sign-in failures failed");
+        if let Err(e) = self.state.limiter.succeeded(username, ip).await {
+            tracing::warn!(error = %e, "clearing sign-in attempts failed");
         }
         if let Ok(mut conn) = self.state.db.get().await {
             let _ = users::touch_login(&mut conn, user.id).await;
@@ -328,24 +362,38 @@ impl Backend for AuthService {
 
     async fn change_password(
         &self,
-        ctx: &RequestCtx,
-        user: &CurrentUser,
+        actor: &Actor,
+        keep_session: Option<&str>,
         current: &str,
         new: &str,
+        confirm: &str,
     ) -> Result<(), AppError> {
+        let mut errors = FieldErrors::default();
+        if current.is_empty() {
+            errors.add("current", "Enter your current password.");
+        }
+        errors.check("password", validate::new_password(new));
+        errors.check("confirm", validate::password_confirmation(new, confirm));
+        errors.into_result()?;
+        if current.len() > validate::PASSWORD_MAX_BYTES {
+            return Err(AppError::invalid(
+                "current",
+                "The current password is wrong.",
+            ));
+        }
+        // Guessing the current password is limited like sign-in.
+        self.reserve_attempt(&actor.username, &actor.address, "user.password")
+            .await?;
         let mut conn = self.conn().await?;
-        let row = users::by_id(&mut conn, user.id)
+        let row = users::by_id(&mut conn, actor.user_id)
             .await
             .map_err(|e| errors::db("looking up a user", e))?
             .ok_or(AppError::Unauthorized)?;
         drop(conn);
-        if !Self::verify(current, Some(row.password_hash)).await? {
+        if !self.verify(current, Some(row.password_hash)).await? {
             self.audit(Entry {
-                actor_id: Some(user.id),
-                actor_name: Some(&user.username),
-                source_ip: Some(&ctx.client_ip),
                 outcome: Outcome::Failed,
-                ..Entry::new("user.password")
+                ..Entry::by(actor, "user.password")
             })
             .await;
             return Err(AppError::invalid(
@@ -353,31 +401,43 @@ impl Backend for AuthService {
                 "The current password is wrong.",
             ));
         }
-        let hash = Self::hash(new).await?;
+        if let Err(e) = self
+            .state
+            .limiter
+            .succeeded(&actor.username, &actor.address)
+            .await
+        {
+            tracing::warn!(error = %e, "clearing password attempts failed");
+        }
+        let hash = self.hash(new).await?;
         let mut conn = self.conn().await?;
-        users::set_password(&mut conn, user.id, &hash)
+        users::set_password(&mut conn, actor.user_id, &hash)
             .await
             .map_err(|e| errors::db("changing a password", e))?;
-        let ended = self
+        // The password is changed: a session store failure now is logged, not answered (a
+        // session cannot be used while the store is down anyway).
+        let ended = match self
             .state
             .sessions
-            .delete_all_for(user.id, ctx.session_id.as_deref())
+            .delete_all_for(actor.user_id, keep_session)
             .await
-            .map_err(|e| errors::redis("ending other sessions", e))?;
+        {
+            Ok(ended) => ended,
+            Err(e) => {
+                tracing::error!(error = %e, user.id = actor.user_id, "ending other sessions after a password change failed");
+                0
+            }
+        };
         self.audit(Entry {
-            actor_id: Some(user.id),
-            actor_name: Some(&user.username),
-            target: Some(&user.username),
-            source_ip: Some(&ctx.client_ip),
             detail: json!({ "other_sessions_ended": ended }),
-            ..Entry::new("user.password")
+            ..Entry::by(actor, "user.password").on(&actor.username)
         })
         .await;
         Ok(())
     }
 
-    async fn list_users(&self, actor: &CurrentUser) -> Result<Vec<UserSummary>, AppError> {
-        Self::require_admin(actor)?;
+    async fn list_users(&self, actor: &Actor) -> Result<Vec<UserSummary>, AppError> {
+        actor.require_admin()?;
         let mut conn = self.conn().await?;
         let rows = users::list(&mut conn)
             .await
@@ -387,14 +447,14 @@ impl Backend for AuthService {
 
     async fn create_user(
         &self,
-        ctx: &RequestCtx,
-        actor: &CurrentUser,
+        actor: &Actor,
         username: &str,
         password: &str,
         is_admin: bool,
     ) -> Result<UserSummary, AppError> {
-        Self::require_admin(actor)?;
-        let hash = Self::hash(password).await?;
+        actor.require_admin()?;
+        let username = &Self::check_new_account(username, password)?;
+        let hash = self.hash(password).await?;
         let mut conn = self.conn().await?;
         let row = users::insert(
             &mut conn,
@@ -408,12 +468,8 @@ impl Backend for AuthService {
         .map_err(|e| errors::db("creating a user", e))?
         .ok_or_else(|| AppError::invalid("username", "That username is taken."))?;
         self.audit(Entry {
-            actor_id: Some(actor.id),
-            actor_name: Some(&actor.username),
-            target: Some(username),
-            source_ip: Some(&ctx.client_ip),
             detail: json!({ "is_admin": is_admin }),
-            ..Entry::new("user.create")
+            ..Entry::by(actor, "user.create").on(username)
         })
         .await;
         Ok(row.into())
@@ -421,36 +477,45 @@ impl Backend for AuthService {
 
     async fn set_user_disabled(
         &self,
-        ctx: &RequestCtx,
-        actor: &CurrentUser,
+        actor: &Actor,
         user_id: i64,
         disabled: bool,
     ) -> Result<(), AppError> {
-        Self::require_admin(actor)?;
-        if disabled && user_id == actor.id {
+        actor.require_admin()?;
+        if disabled && user_id == actor.user_id {
             return Err(AppError::Conflict(
                 "You cannot disable your own account.".into(),
             ));
         }
-        let mut conn = self.conn().await?;
-        let target = users::by_id(&mut conn, user_id)
+        let mut pooled = self.conn().await?;
+        let conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
+        let target = conn
+            .transaction::<_, TxError, _>(async |conn| {
+                // The last-administrator check and the change are one transaction over the
+                // locked administrator rows: two administrators cannot disable each other.
+                let admins = users::lock_active_admins(conn).await?;
+                let target = users::by_id(conn, user_id)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound("No such user.".into()))?;
+                if disabled && target.is_admin && admins.iter().all(|&id| id == user_id) {
+                    return Err(AppError::Conflict(
+                        "At least one administrator must stay enabled.".into(),
+                    )
+                    .into());
+                }
+                users::set_disabled(conn, user_id, disabled).await?;
+                Ok(target)
+            })
             .await
-            .map_err(|e| errors::db("looking up a user", e))?
-            .ok_or_else(|| AppError::NotFound("No such user.".into()))?;
-        if disabled && target.is_admin {
-            let others = users::other_active_admins(&mut conn, user_id)
-                .await
-                .map_err(|e| errors::db("counting administrators", e))?;
-            if others == 0 {
-                return Err(AppError::Conflict(
-                    "At least one administrator must stay enabled.".into(),
-                ));
-            }
-        }
-        users::set_disabled(&mut conn, user_id, disabled)
+            .map_err(|e| e.into_app("updating a user"))?;
+        drop(pooled);
+        // The gate refuses a disabled user's sessions (also one a sign-in in flight opens
+        // after this); then the existing ones are removed.
+        self.state
+            .sessions
+            .set_user_disabled(user_id, disabled)
             .await
-            .map_err(|e| errors::db("updating a user", e))?;
-        drop(conn);
+            .map_err(|e| errors::redis("marking a disabled user", e))?;
         if disabled {
             self.state
                 .sessions
@@ -458,18 +523,13 @@ impl Backend for AuthService {
                 .await
                 .map_err(|e| errors::redis("ending a disabled user's sessions", e))?;
         }
-        self.audit(Entry {
-            actor_id: Some(actor.id),
-            actor_name: Some(&actor.username),
-            target: Some(&target.username),
-            source_ip: Some(&ctx.client_ip),
-            ..Entry::new(if disabled {
-                "user.disable"
-            } else {
-                "user.enable"
-            })
-        })
-        .await;
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        self.audit(Entry::by(actor, action).on(&target.username))
+            .await;
         Ok(())
     }
 }

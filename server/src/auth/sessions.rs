@@ -4,6 +4,8 @@
 //! Keys (all under the configured prefix):
 //! - `session:<digest>` → JSON [`SessionData`], TTL = time left before idle or absolute expiry
 //! - `user-sessions:<user id>` → set of digests, so "sign out everywhere" finds them all
+//! - `user-disabled:<user id>` → present while the user is disabled: every lookup checks it,
+//!   so a session opened by a sign-in that raced the disable is refused too
 
 use std::time::Duration;
 
@@ -66,6 +68,22 @@ impl SessionStore {
         format!("{}user-sessions:{user_id}", self.prefix)
     }
 
+    fn disabled_key(&self, user_id: i64) -> String {
+        format!("{}user-disabled:{user_id}", self.prefix)
+    }
+
+    /// Marks a user disabled (their sessions stop working at once) or enabled again.
+    pub async fn set_user_disabled(&self, user_id: i64, disabled: bool) -> anyhow::Result<()> {
+        let mut conn = self.redis.get().await?;
+        let key = self.disabled_key(user_id);
+        if disabled {
+            let _: () = conn.set(key, 1).await?;
+        } else {
+            let _: () = conn.del(key).await?;
+        }
+        Ok(())
+    }
+
     /// Opens a session for `user`; returns the id for the cookie.
     pub async fn create(&self, user: &CurrentUser) -> anyhow::Result<String> {
         let id = tokens::random_token()?;
@@ -113,7 +131,15 @@ impl SessionStore {
             return Ok(None);
         }
         let ttl = self.idle.as_secs().min(absolute - age).max(1);
-        let _: () = conn.expire(&key, ttl as i64).await?;
+        let (disabled, ()): (bool, ()) = deadpool_redis::redis::pipe()
+            .exists(self.disabled_key(data.user.id))
+            .expire(&key, ttl as i64)
+            .query_async(&mut conn)
+            .await?;
+        if disabled {
+            let _: () = conn.del(&key).await?;
+            return Ok(None);
+        }
         Ok(Some(data))
     }
 
@@ -134,6 +160,10 @@ impl SessionStore {
         let keep = keep.map(tokens::digest);
         let mut conn = self.redis.get().await?;
         let digests: Vec<String> = conn.smembers(self.user_key(user_id)).await?;
+        if digests.iter().all(|d| Some(d) == keep.as_ref()) {
+            // Nothing to end (Redis refuses an empty request).
+            return Ok(0);
+        }
         let mut ended = 0;
         let mut pipe = deadpool_redis::redis::pipe();
         for digest in digests.iter().filter(|d| Some(*d) != keep.as_ref()) {

@@ -1,7 +1,14 @@
 //! Writes to `audit_log`: who did what, when, from where.
+//!
+//! Services write through one helper, [`Entry::by`] + `AppState::audit`, so every row names
+//! its actor the same way. Text columns are stored escaped and bounded ([`clean`]): a
+//! username or target sent by a client cannot forge lines in a log viewer or fill the table.
+
+use std::borrow::Cow;
 
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use kiln_shared::auth::Actor;
 
 use super::schema::audit_log;
 
@@ -49,6 +56,51 @@ impl<'a> Entry<'a> {
     }
 }
 
+impl<'a> Entry<'a> {
+    /// An entry for `action` done by `actor`: its id (none for the system), name and address.
+    pub fn by(actor: &'a Actor, action: &'a str) -> Self {
+        Entry {
+            actor_id: actor.id(),
+            actor_name: Some(&actor.username),
+            source_ip: Some(&actor.address),
+            ..Entry::new(action)
+        }
+    }
+
+    /// The same entry about `target`.
+    pub fn on(self, target: &'a str) -> Self {
+        Entry {
+            target: Some(target),
+            ..self
+        }
+    }
+}
+
+/// The longest text a column keeps (in characters); longer values end in `…`.
+pub const MAX_TEXT: usize = 200;
+
+/// `value` with control characters escaped (`\n`, `\u{1b}`, ...) and cut to [`MAX_TEXT`]
+/// characters: what the audit log and log lines show of text a client chose.
+pub fn clean(value: &str) -> Cow<'_, str> {
+    let plain = value.chars().count() <= MAX_TEXT && !value.chars().any(char::is_control);
+    if plain {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::new();
+    for (i, c) in value.chars().enumerate() {
+        if i == MAX_TEXT {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[derive(Debug, Insertable)]
 #[diesel(table_name = audit_log)]
 struct NewRow<'a> {
@@ -62,13 +114,16 @@ struct NewRow<'a> {
 }
 
 pub async fn record(conn: &mut AsyncPgConnection, entry: &Entry<'_>) -> QueryResult<()> {
+    let actor_name = entry.actor_name.map(clean);
+    let target = entry.target.map(clean);
+    let source_ip = entry.source_ip.map(clean);
     diesel::insert_into(audit_log::table)
         .values(NewRow {
             actor_id: entry.actor_id,
-            actor_name: entry.actor_name,
+            actor_name: actor_name.as_deref(),
             action: entry.action,
-            target: entry.target,
-            source_ip: entry.source_ip,
+            target: target.as_deref(),
+            source_ip: source_ip.as_deref(),
             outcome: entry.outcome.as_str(),
             detail: &entry.detail,
         })
@@ -109,4 +164,21 @@ pub async fn recent(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec
         .limit(limit)
         .load(conn)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_TEXT, clean};
+
+    #[test]
+    fn control_characters_are_escaped_and_text_is_bounded() {
+        assert_eq!(clean("ann"), "ann");
+        assert_eq!(
+            clean("x\n2026-01-01 INFO forged"),
+            "x\\n2026-01-01 INFO forged"
+        );
+        assert_eq!(clean("\u{1b}[31m"), "\\u{1b}[31m");
+        let long = "a".repeat(3 * 1024 * 1024);
+        assert_eq!(clean(&long).chars().count(), MAX_TEXT + 1);
+    }
 }

@@ -19,6 +19,8 @@ pub struct BucketRow {
     pub lists: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Who may change the bucket (with administrators); `None` when unknown.
+    pub owner_id: Option<i64>,
 }
 
 /// What a save writes (on insert and on update alike).
@@ -39,19 +41,33 @@ pub async fn list(conn: &mut AsyncPgConnection) -> QueryResult<Vec<BucketRow>> {
         .await
 }
 
-/// Inserts a bucket; `None` when the name is taken.
+/// Inserts a bucket owned by `owner`; `None` when the name is taken.
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     fields: &BucketFields<'_>,
+    owner: Option<i64>,
 ) -> QueryResult<Option<BucketRow>> {
     diesel::insert_into(package_buckets::table)
-        .values(fields)
+        .values((fields, package_buckets::owner_id.eq(owner)))
         .on_conflict(package_buckets::name)
         .do_nothing()
         .returning(BucketRow::as_returning())
         .get_result(conn)
         .await
         .optional()
+}
+
+/// The owner of each bucket among `ids` that exists, locked until the transaction ends.
+pub async fn owners_for_update(
+    conn: &mut AsyncPgConnection,
+    ids: &[i64],
+) -> QueryResult<Vec<(i64, Option<i64>)>> {
+    package_buckets::table
+        .filter(package_buckets::id.eq_any(ids))
+        .select((package_buckets::id, package_buckets::owner_id))
+        .for_update()
+        .load(conn)
+        .await
 }
 
 /// Rewrites a bucket; `None` when there is no bucket `id`. A taken name is a unique

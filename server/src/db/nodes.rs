@@ -103,6 +103,25 @@ pub async fn insert(
         .optional()
 }
 
+/// Whether `owner` has a node named `name` (other than `except`).
+pub async fn name_taken(
+    conn: &mut AsyncPgConnection,
+    owner: i64,
+    name: &str,
+    except: Option<i64>,
+) -> QueryResult<bool> {
+    let mut query = nodes::table
+        .filter(nodes::owner_id.eq(owner))
+        .filter(nodes::name.eq(name))
+        .into_boxed();
+    if let Some(id) = except {
+        query = query.filter(nodes::id.ne(id));
+    }
+    diesel::select(diesel::dsl::exists(query))
+        .get_result(conn)
+        .await
+}
+
 pub async fn set_secret(
     conn: &mut AsyncPgConnection,
     id: i64,

@@ -74,6 +74,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         synced_at -> Nullable<Timestamptz>,
+        owner_id -> Nullable<Int8>,
     }
 }
 
@@ -98,6 +99,7 @@ diesel::table! {
         lists -> Jsonb,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        owner_id -> Nullable<Int8>,
     }
 }
 

@@ -34,6 +34,8 @@ pub struct TemplateRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub synced_at: Option<DateTime<Utc>>,
+    /// Who may change a custom template (with administrators); `None` for folder templates.
+    pub owner_id: Option<i64>,
 }
 
 /// What a sync writes for one template folder (on insert and on update alike).
@@ -249,13 +251,14 @@ pub async fn mark_missing(
     .await
 }
 
-/// Inserts a custom template (never synced); `None` when the slug is taken.
+/// Inserts a custom template (never synced) owned by `owner`; `None` when the slug is taken.
 pub async fn insert_custom(
     conn: &mut AsyncPgConnection,
     fields: &TemplateFields<'_>,
+    owner: Option<i64>,
 ) -> QueryResult<Option<TemplateRow>> {
     diesel::insert_into(templates::table)
-        .values(fields)
+        .values((fields, templates::owner_id.eq(owner)))
         .on_conflict(templates::slug)
         .do_nothing()
         .returning(TemplateRow::as_returning())

@@ -136,13 +136,16 @@ pub async fn touch_login(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<u
         .await
 }
 
-/// Enabled admins other than `id`: an admin cannot disable the last one.
-pub async fn other_active_admins(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<i64> {
+/// The enabled administrators' ids, locked until the transaction ends: two transactions that
+/// each disable an administrator run one after the other, and the second sees the first's
+/// change — so the last enabled administrator cannot be disabled by a race.
+pub async fn lock_active_admins(conn: &mut AsyncPgConnection) -> QueryResult<Vec<i64>> {
     users::table
         .filter(users::is_admin.eq(true))
         .filter(users::disabled.eq(false))
-        .filter(users::id.ne(id))
-        .count()
-        .get_result(conn)
+        .select(users::id)
+        .order(users::id.asc())
+        .for_update()
+        .load(conn)
         .await
 }

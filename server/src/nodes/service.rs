@@ -1,20 +1,26 @@
 //! `NodeService`: the server side of the node pages (the app's `NodesBackend`).
+//!
+//! A node belongs to the user who added it: every query is scoped to the actor, and another
+//! user's node is "not found" (administrators included: a node holds its owner's token).
+//! Input is validated here with the `kiln_shared::nodes` rules. Saving a node — its row, its
+//! sealed secret and the default choice — is one transaction.
 
 use async_trait::async_trait;
-use kiln_app::ssr::{NodesBackend, RequestCtx};
-use kiln_shared::AppError;
-use kiln_shared::auth::CurrentUser;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use kiln_app::ssr::NodesBackend;
+use kiln_shared::auth::Actor;
 use kiln_shared::nodes::{
     HostKeyInfo, NodeInput, NodeSummary, NodeView, PveLogin, SshAccess, TokenCreated,
 };
 use kiln_shared::pve::CertificateInfo;
+use kiln_shared::{AppError, FieldErrors};
 use serde_json::json;
 
 use super::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, check, client_for};
 use crate::app_state::AppState;
-use crate::db::audit::{self, Entry};
+use crate::db::audit::Entry;
 use crate::db::nodes::{self, NewNode, NodeChanges, NodeRow};
-use crate::errors;
+use crate::errors::{self, TxError};
 use crate::proxmox::client::{Auth, Client, ClientConfig};
 use crate::proxmox::{Error, ProxmoxApi, tls};
 use crate::ssh;
@@ -44,13 +50,9 @@ impl NodeService {
         self.state.conn().await
     }
 
-    async fn audit(&self, entry: Entry<'_>) {
-        audit::record_logged(&self.state.db, entry).await;
-    }
-
-    async fn row(&self, user: &CurrentUser, id: i64) -> Result<NodeRow, AppError> {
+    async fn row(&self, actor: &Actor, id: i64) -> Result<NodeRow, AppError> {
         let mut conn = self.conn().await?;
-        nodes::get(&mut conn, user.id, id)
+        nodes::get(&mut conn, actor.user_id, id)
             .await
             .map_err(|e| errors::db("loading a node", e))?
             .ok_or_else(|| AppError::NotFound("No such node.".into()))
@@ -96,71 +98,85 @@ impl NodeService {
         .map_err(|e| errors::internal("building a Proxmox client", e))
     }
 
-    /// Inserts the node and its encrypted secret; the first node becomes the default.
+    /// Inserts the node and its encrypted secret, and makes the actor's first node their
+    /// default — one transaction: a failure leaves nothing behind.
     async fn save(
         &self,
-        ctx: &RequestCtx,
-        user: &CurrentUser,
+        actor: &Actor,
         input: &NodeInput,
         is_lab: bool,
     ) -> Result<NodeSummary, AppError> {
-        let mut conn = self.conn().await?;
-        let row = nodes::insert(
-            &mut conn,
-            &NewNode {
-                owner_id: user.id,
-                name: input.name.trim(),
-                host: input.host.trim(),
-                port: i32::from(input.port),
-                is_cluster: input.is_cluster,
-                fingerprint: &input.fingerprint,
-                token_id: input.token_id.trim(),
-                token_secret: &[],
-                is_lab,
-            },
-        )
-        .await
-        .map_err(|e| errors::db("adding a node", e))?
-        .ok_or_else(|| AppError::invalid("name", "You already have a node with this name."))?;
-        let sealed = self
-            .state
-            .secret_key
-            .encrypt(
-                input.token_secret.trim().as_bytes(),
-                &NodeRow::secret_context(row.id),
-            )
-            .map_err(|e| errors::internal("encrypting a token secret", e))?;
-        nodes::set_secret(&mut conn, row.id, &sealed)
+        let key = &self.state.secret_key;
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        let (row, default) = conn
+            .transaction::<_, TxError, _>(async |conn| {
+                let row = nodes::insert(
+                    conn,
+                    &NewNode {
+                        owner_id: actor.user_id,
+                        name: input.name.trim(),
+                        host: input.host.trim(),
+                        port: i32::from(input.port),
+                        is_cluster: input.is_cluster,
+                        fingerprint: &input.fingerprint,
+                        token_id: input.token_id.trim(),
+                        token_secret: &[],
+                        is_lab,
+                    },
+                )
+                .await?
+                .ok_or_else(|| AppError::invalid("name", NAME_TAKEN))?;
+                let sealed = key
+                    .encrypt(
+                        input.token_secret.trim().as_bytes(),
+                        &NodeRow::secret_context(row.id),
+                    )
+                    .map_err(|e| errors::internal("encrypting a token secret", e))?;
+                nodes::set_secret(conn, row.id, &sealed).await?;
+                let mut default = nodes::default_for(conn, actor.user_id).await?;
+                if default.is_none() {
+                    nodes::set_default(conn, actor.user_id, Some(row.id)).await?;
+                    default = Some(row.id);
+                }
+                Ok((row, default))
+            })
             .await
-            .map_err(|e| errors::db("storing a token secret", e))?;
-        let mut default = nodes::default_for(&mut conn, user.id)
-            .await
-            .map_err(|e| errors::db("reading the default node", e))?;
-        if default.is_none() {
-            nodes::set_default(&mut conn, user.id, Some(row.id))
-                .await
-                .map_err(|e| errors::db("setting the default node", e))?;
-            default = Some(row.id);
-        }
-        drop(conn);
-        tracing::info!(node.id = row.id, node.name = %row.name, user.name = %user.username, "node added");
-        self.audit(Entry {
-            actor_id: Some(user.id),
-            actor_name: Some(&user.username),
-            target: Some(&row.name),
-            source_ip: Some(&ctx.client_ip),
-            detail: json!({ "host": row.host, "port": row.port, "token_id": row.token_id, "is_lab": is_lab }),
-            ..Entry::new("node.add")
-        })
-        .await;
+            .map_err(|e| e.into_app("adding a node"))?;
+        drop(pooled);
+        tracing::info!(node.id = row.id, node.name = %row.name, user.name = ?actor.username, "node added");
+        self.state
+            .audit(Entry {
+                detail: json!({ "host": row.host, "port": row.port, "token_id": row.token_id, "is_lab": is_lab }),
+                ..Entry::by(actor, "node.add").on(&row.name)
+            })
+            .await;
         Ok(row.summary(default))
+    }
+
+    /// `Invalid` on `name` when the actor already has a node of that name (besides `except`).
+    async fn check_name_free(
+        &self,
+        actor: &Actor,
+        name: &str,
+        except: Option<i64>,
+    ) -> Result<(), AppError> {
+        let mut conn = self.conn().await?;
+        let taken = nodes::name_taken(&mut conn, actor.user_id, name.trim(), except)
+            .await
+            .map_err(|e| errors::db("checking a node name", e))?;
+        if taken {
+            Err(AppError::invalid("name", NAME_TAKEN))
+        } else {
+            Ok(())
+        }
     }
 
     /// What an SSH action on an owned node needs: the row, its pinned host key (Conflict when
     /// none is confirmed yet), Kiln's key and the target.
     async fn ssh_context(
         &self,
-        user: &CurrentUser,
+        actor: &Actor,
         id: i64,
     ) -> Result<
         (
@@ -171,7 +187,7 @@ impl NodeService {
         ),
         AppError,
     > {
-        let row = self.row(user, id).await?;
+        let row = self.row(actor, id).await?;
         let pinned = row
             .ssh_host_key
             .as_deref()
@@ -193,13 +209,9 @@ impl NodeService {
     /// Adds a node without a browser (the lab node registered by `kiln.sh up`).
     pub async fn add_lab_node(
         &self,
-        user: &CurrentUser,
+        actor: &Actor,
         input: NodeInput,
     ) -> Result<NodeSummary, AppError> {
-        let ctx = RequestCtx {
-            client_ip: "local".into(),
-            ..RequestCtx::default()
-        };
         input.validate(true)?;
         Self::verify(&Self::client(
             &input,
@@ -209,9 +221,22 @@ impl NodeService {
             },
         )?)
         .await?;
-        self.save(&ctx, user, &input, true).await
+        self.save(actor, &input, true).await
+    }
+
+    /// Removes a token "sign in once" created when the node could not be saved after all, so
+    /// no unused credential stays on the node. Best effort: a failure is logged.
+    async fn remove_token(client: &Client, userid: &str, tokenid: &str) {
+        match client.delete_token(userid, tokenid).await {
+            Ok(()) => tracing::info!(token.id = %tokenid, "removed the unused API token"),
+            Err(e) => {
+                tracing::warn!(token.id = %tokenid, error = %e, "could not remove the unused API token")
+            }
+        }
     }
 }
+
+const NAME_TAKEN: &str = "You already have a node with this name.";
 
 /// The refusal to delete a node while Kiln manages containers on it.
 fn containers_on_node(count: i64) -> AppError {
@@ -240,7 +265,7 @@ fn field_error(err: &Error) -> AppError {
             format!("The credentials lack a permission: {err}"),
         ),
         other => AppError::invalid(
-            kiln_shared::FieldErrors::FORM,
+            FieldErrors::FORM,
             format!("The node answered with an error: {other}"),
         ),
     }
@@ -248,12 +273,12 @@ fn field_error(err: &Error) -> AppError {
 
 #[async_trait]
 impl NodesBackend for NodeService {
-    async fn list_nodes(&self, user: &CurrentUser) -> Result<Vec<NodeView>, AppError> {
+    async fn list_nodes(&self, actor: &Actor) -> Result<Vec<NodeView>, AppError> {
         let mut conn = self.conn().await?;
-        let rows = nodes::list(&mut conn, user.id)
+        let rows = nodes::list(&mut conn, actor.user_id)
             .await
             .map_err(|e| errors::db("listing nodes", e))?;
-        let default = nodes::default_for(&mut conn, user.id)
+        let default = nodes::default_for(&mut conn, actor.user_id)
             .await
             .map_err(|e| errors::db("reading the default node", e))?;
         drop(conn);
@@ -261,18 +286,23 @@ impl NodesBackend for NodeService {
         Ok(futures::future::join_all(checks).await)
     }
 
-    async fn get_node(&self, user: &CurrentUser, id: i64) -> Result<NodeView, AppError> {
-        let row = self.row(user, id).await?;
+    async fn get_node(&self, actor: &Actor, id: i64) -> Result<NodeView, AppError> {
+        let row = self.row(actor, id).await?;
         let mut conn = self.conn().await?;
-        let default = nodes::default_for(&mut conn, user.id)
+        let default = nodes::default_for(&mut conn, actor.user_id)
             .await
             .map_err(|e| errors::db("reading the default node", e))?;
         drop(conn);
         Ok(self.view(&row, default).await)
     }
 
-    async fn probe_certificate(&self, host: &str, port: u16) -> Result<CertificateInfo, AppError> {
-        let mut errors = kiln_shared::FieldErrors::default();
+    async fn probe_certificate(
+        &self,
+        _actor: &Actor,
+        host: &str,
+        port: u16,
+    ) -> Result<CertificateInfo, AppError> {
+        let mut errors = FieldErrors::default();
         errors.check("host", kiln_shared::nodes::host(host));
         errors.check("port", kiln_shared::nodes::port(port));
         errors.into_result()?;
@@ -281,13 +311,9 @@ impl NodesBackend for NodeService {
             .map_err(|e| AppError::invalid("host", format!("Kiln cannot reach the node: {e}")))
     }
 
-    async fn add_node(
-        &self,
-        ctx: &RequestCtx,
-        user: &CurrentUser,
-        input: NodeInput,
-    ) -> Result<NodeSummary, AppError> {
+    async fn add_node(&self, actor: &Actor, input: NodeInput) -> Result<NodeSummary, AppError> {
         input.validate(true)?;
+        self.check_name_free(actor, &input.name, None).await?;
         let client = Self::client(
             &input,
             Auth::Token {
@@ -296,21 +322,22 @@ impl NodesBackend for NodeService {
             },
         )?;
         Self::verify(&client).await?;
-        self.save(ctx, user, &input, false).await
+        self.save(actor, &input, false).await
     }
 
     async fn add_node_with_login(
         &self,
-        ctx: &RequestCtx,
-        user: &CurrentUser,
+        actor: &Actor,
         mut input: NodeInput,
         login: PveLogin,
     ) -> Result<TokenCreated, AppError> {
-        // The token does not exist yet: check everything else first.
+        // The token does not exist yet: check everything else first, the name included, so
+        // that a refusal leaves nothing on the node.
         input.token_id = format!("{}@{}!kiln", login.username, login.realm);
         input.token_secret = "pending".into();
         input.validate(true)?;
         login.validate()?;
+        self.check_name_free(actor, &input.name, None).await?;
         let userid = format!("{}@{}", login.username, login.realm);
         let client = Self::client(
             &input,
@@ -343,24 +370,30 @@ impl NodesBackend for NodeService {
             .map_err(|e| field_error(&e))?;
         let mut grants = Vec::new();
         for (path, role) in TOKEN_GRANTS {
-            client
+            if let Err(e) = client
                 .grant_token_role(path, role, &created.full_tokenid)
                 .await
-                .map_err(|e| field_error(&e))?;
+            {
+                Self::remove_token(&client, &userid, &tokenid).await;
+                return Err(field_error(&e));
+            }
             grants.push(format!("{role} on {path}"));
         }
         input.token_id = created.full_tokenid.clone();
         input.token_secret = created.value;
-        let node = self.save(ctx, user, &input, false).await?;
-        self.audit(Entry {
-            actor_id: Some(user.id),
-            actor_name: Some(&user.username),
-            target: Some(&node.name),
-            source_ip: Some(&ctx.client_ip),
-            detail: json!({ "token_id": created.full_tokenid, "grants": grants }),
-            ..Entry::new("node.token.create")
-        })
-        .await;
+        let node = match self.save(actor, &input, false).await {
+            Ok(node) => node,
+            Err(e) => {
+                Self::remove_token(&client, &userid, &tokenid).await;
+                return Err(e);
+            }
+        };
+        self.state
+            .audit(Entry {
+                detail: json!({ "token_id": created.full_tokenid, "grants": grants }),
+                ..Entry::by(actor, "node.token.create").on(&node.name)
+            })
+            .await;
         Ok(TokenCreated {
             node,
             token_id: created.full_tokenid,
@@ -370,13 +403,13 @@ impl NodesBackend for NodeService {
 
     async fn update_node(
         &self,
-        ctx: &RequestCtx,
-        user: &CurrentUser,
+        actor: &Actor,
         id: i64,
         mut input: NodeInput,
     ) -> Result<NodeSummary, AppError> {
         input.validate(false)?;
-        let row = self.row(user, id).await?;
+        let row = self.row(actor, id).await?;
+        self.check_name_free(actor, &input.name, Some(id)).await?;
         let secret = if input.token_secret.trim().is_empty() {
             self.state
                 .secret_key
@@ -394,7 +427,11 @@ impl NodesBackend for NodeService {
             },
         )?;
         Self::verify(&client).await?;
-        let mut conn = self.conn().await?;
+        let sealed = self
+            .state
+            .secret_key
+            .encrypt(input.token_secret.as_bytes(), &NodeRow::secret_context(id))
+            .map_err(|e| errors::internal("encrypting a token secret", e))?;
         let changes = NodeChanges {
             name: input.name.trim(),
             host: input.host.trim(),
@@ -403,53 +440,42 @@ impl NodesBackend for NodeService {
             fingerprint: &input.fingerprint,
             token_id: input.token_id.trim(),
         };
-        let updated = nodes::update(&mut conn, user.id, id, &changes)
-            .await
-            .map_err(|e| {
-                if e.to_string().contains("unique") {
-                    AppError::invalid("name", "You already have a node with this name.")
-                } else {
-                    errors::db("updating a node", e)
+        let owner = actor.user_id;
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        let (row, default) = conn
+            .transaction::<_, TxError, _>(async |conn| {
+                let updated = match nodes::update(conn, owner, id, &changes).await {
+                    Ok(n) => n,
+                    Err(e) if crate::db::is_unique_violation(&e) => {
+                        return Err(AppError::invalid("name", NAME_TAKEN).into());
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if updated == 0 {
+                    return Err(AppError::NotFound("No such node.".into()).into());
                 }
-            })?;
-        if updated == 0 {
-            return Err(AppError::NotFound("No such node.".into()));
-        }
-        let sealed = self
-            .state
-            .secret_key
-            .encrypt(input.token_secret.as_bytes(), &NodeRow::secret_context(id))
-            .map_err(|e| errors::internal("encrypting a token secret", e))?;
-        nodes::set_secret(&mut conn, id, &sealed)
+                nodes::set_secret(conn, id, &sealed).await?;
+                let row = nodes::get(conn, owner, id)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound("No such node.".into()))?;
+                let default = nodes::default_for(conn, owner).await?;
+                Ok((row, default))
+            })
             .await
-            .map_err(|e| errors::db("storing a token secret", e))?;
-        let row = nodes::get(&mut conn, user.id, id)
-            .await
-            .map_err(|e| errors::db("loading a node", e))?
-            .ok_or_else(|| AppError::NotFound("No such node.".into()))?;
-        let default = nodes::default_for(&mut conn, user.id)
-            .await
-            .map_err(|e| errors::db("reading the default node", e))?;
-        drop(conn);
-        self.audit(Entry {
-            actor_id: Some(user.id),
-            actor_name: Some(&user.username),
-            target: Some(&row.name),
-            source_ip: Some(&ctx.client_ip),
-            detail: json!({ "host": row.host, "port": row.port, "fingerprint": row.fingerprint }),
-            ..Entry::new("node.update")
-        })
-        .await;
+            .map_err(|e| e.into_app("updating a node"))?;
+        drop(pooled);
+        self.state
+            .audit(Entry {
+                detail: json!({ "host": row.host, "port": row.port, "fingerprint": row.fingerprint }),
+                ..Entry::by(actor, "node.update").on(&row.name)
+            })
+            .await;
         Ok(row.summary(default))
     }
 
-    async fn delete_node(
-        &self,
-        ctx: &RequestCtx,
-        user: &CurrentUser,
-        id: i64,
-    ) -> Result<(), AppError> {
-        let row = self.row(user, id).await?;
+    async fn delete_node(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
+        let row = self.row(actor, id).await?;
         let mut conn = self.conn().await?;
         let managed = nodes::count_containers(&mut conn, id)
             .await
@@ -458,7 +484,7 @@ impl NodesBackend for NodeService {
             return Err(containers_on_node(managed));
         }
         // A container added since the count makes the foreign key refuse the delete.
-        match nodes::delete(&mut conn, user.id, id).await {
+        match nodes::delete(&mut conn, actor.user_id, id).await {
             Ok(_) => {}
             Err(e) if crate::db::is_foreign_key_violation(&e) => {
                 let managed = nodes::count_containers(&mut conn, id).await.unwrap_or(1);
@@ -467,41 +493,26 @@ impl NodesBackend for NodeService {
             Err(e) => return Err(errors::db("deleting a node", e)),
         }
         drop(conn);
-        self.audit(Entry {
-            actor_id: Some(user.id),
-            actor_name: Some(&user.username),
-            target: Some(&row.name),
-            source_ip: Some(&ctx.client_ip),
-            ..Entry::new("node.delete")
-        })
-        .await;
+        self.state
+            .audit(Entry::by(actor, "node.delete").on(&row.name))
+            .await;
         Ok(())
     }
 
-    async fn set_default_node(
-        &self,
-        ctx: &RequestCtx,
-        user: &CurrentUser,
-        id: i64,
-    ) -> Result<(), AppError> {
-        let row = self.row(user, id).await?;
+    async fn set_default_node(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
+        let row = self.row(actor, id).await?;
         let mut conn = self.conn().await?;
-        nodes::set_default(&mut conn, user.id, Some(id))
+        nodes::set_default(&mut conn, actor.user_id, Some(id))
             .await
             .map_err(|e| errors::db("setting the default node", e))?;
         drop(conn);
-        self.audit(Entry {
-            actor_id: Some(user.id),
-            actor_name: Some(&user.username),
-            target: Some(&row.name),
-            source_ip: Some(&ctx.client_ip),
-            ..Entry::new("node.default")
-        })
-        .await;
+        self.state
+            .audit(Entry::by(actor, "node.default").on(&row.name))
+            .await;
         Ok(())
     }
 
-    async fn ssh_access(&self) -> Result<SshAccess, AppError> {
+    async fn ssh_access(&self, _actor: &Actor) -> Result<SshAccess, AppError> {
         let key = ssh::keys::load_or_create(&self.state.db, &self.state.secret_key)
             .await
             .map_err(|e| errors::internal("loading Kiln's SSH key", e))?;
@@ -514,11 +525,12 @@ impl NodesBackend for NodeService {
 
     async fn fetch_host_key(
         &self,
-        user: &CurrentUser,
+        actor: &Actor,
         id: i64,
         ssh_port: u16,
     ) -> Result<HostKeyInfo, AppError> {
-        let row = self.row(user, id).await?;
+        kiln_shared::nodes::port(ssh_port).map_err(|m| AppError::invalid("ssh_port", m))?;
+        let row = self.row(actor, id).await?;
         let key = ssh::host_key::fetch(&row.host, ssh_port)
             .await
             .map_err(|e| AppError::invalid("ssh_port", e.to_string()))?;
@@ -531,20 +543,26 @@ impl NodesBackend for NodeService {
 
     async fn save_ssh(
         &self,
-        ctx: &RequestCtx,
-        user: &CurrentUser,
+        actor: &Actor,
         id: i64,
         ssh_user: &str,
         ssh_port: u16,
         host_key: &str,
     ) -> Result<(), AppError> {
+        let mut errors = FieldErrors::default();
+        errors.check("ssh_user", kiln_shared::nodes::ssh_user(ssh_user));
+        errors.check("ssh_port", kiln_shared::nodes::port(ssh_port));
+        if host_key.trim().is_empty() {
+            errors.add("host_key", "Fetch and confirm the node's host key first.");
+        }
+        errors.into_result()?;
         let key = ssh::host_key::HostKey::parse(host_key)
             .map_err(|e| AppError::invalid("host_key", e))?;
-        let row = self.row(user, id).await?;
+        let row = self.row(actor, id).await?;
         let mut conn = self.conn().await?;
         nodes::set_ssh(
             &mut conn,
-            user.id,
+            actor.user_id,
             id,
             ssh_user,
             i32::from(ssh_port),
@@ -553,20 +571,17 @@ impl NodesBackend for NodeService {
         .await
         .map_err(|e| errors::db("saving SSH settings", e))?;
         drop(conn);
-        self.audit(Entry {
-            actor_id: Some(user.id),
-            actor_name: Some(&user.username),
-            target: Some(&row.name),
-            source_ip: Some(&ctx.client_ip),
-            detail: json!({ "ssh_user": ssh_user, "ssh_port": ssh_port, "host_key": key.fingerprint() }),
-            ..Entry::new("node.ssh")
-        })
-        .await;
+        self.state
+            .audit(Entry {
+                detail: json!({ "ssh_user": ssh_user, "ssh_port": ssh_port, "host_key": key.fingerprint() }),
+                ..Entry::by(actor, "node.ssh").on(&row.name)
+            })
+            .await;
         Ok(())
     }
 
-    async fn test_ssh(&self, user: &CurrentUser, id: i64) -> Result<String, AppError> {
-        let (row, pinned, key, target) = self.ssh_context(user, id).await?;
+    async fn test_ssh(&self, actor: &Actor, id: i64) -> Result<String, AppError> {
+        let (row, pinned, key, target) = self.ssh_context(actor, id).await?;
         let count = ssh::shell::test_access(
             &self.state.config.data_dir,
             target,
@@ -584,12 +599,17 @@ impl NodesBackend for NodeService {
 
     async fn install_ssh_key(
         &self,
-        ctx: &RequestCtx,
-        user: &CurrentUser,
+        actor: &Actor,
         id: i64,
         password: &str,
     ) -> Result<(), AppError> {
-        let (row, pinned, key, target) = self.ssh_context(user, id).await?;
+        if password.is_empty() || password.len() > 1024 {
+            return Err(AppError::invalid(
+                "ssh_password",
+                "Enter the SSH user's password.",
+            ));
+        }
+        let (row, pinned, key, target) = self.ssh_context(actor, id).await?;
         ssh::install::install_key(
             &self.state.config.data_dir,
             &target,
@@ -600,15 +620,12 @@ impl NodesBackend for NodeService {
         )
         .await
         .map_err(|e| AppError::invalid("ssh_password", e.to_string()))?;
-        self.audit(Entry {
-            actor_id: Some(user.id),
-            actor_name: Some(&user.username),
-            target: Some(&row.name),
-            source_ip: Some(&ctx.client_ip),
-            detail: json!({ "ssh_user": row.ssh_user }),
-            ..Entry::new("node.ssh.install_key")
-        })
-        .await;
+        self.state
+            .audit(Entry {
+                detail: json!({ "ssh_user": row.ssh_user }),
+                ..Entry::by(actor, "node.ssh.install_key").on(&row.name)
+            })
+            .await;
         Ok(())
     }
 }

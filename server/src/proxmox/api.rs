@@ -215,6 +215,11 @@ impl ProxmoxApi for Client {
         self.post(&path, params).await
     }
 
+    async fn delete_token(&self, userid: &str, tokenid: &str) -> Result<()> {
+        let path = format!("/access/users/{}/token/{}", seg(userid), seg(tokenid));
+        self.call(Method::DELETE, &path, Vec::new()).await
+    }
+
     async fn grant_token_role(&self, path: &str, role: &str, token: &str) -> Result<()> {
         let params = vec![
             pair("path", path),

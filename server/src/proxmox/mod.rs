@@ -171,6 +171,10 @@ pub trait ProxmoxApi: Send + Sync {
     ) -> Result<CreatedToken> {
         Err(Error::NotImplemented("create_token"))
     }
+    /// `DELETE /access/users/{userid}/token/{tokenid}` (its ACL entries go with it).
+    async fn delete_token(&self, _userid: &str, _tokenid: &str) -> Result<()> {
+        Err(Error::NotImplemented("delete_token"))
+    }
     /// `PUT /access/acl`: grant `role` on `path` to an API token (`user@realm!tokenid`).
     async fn grant_token_role(&self, _path: &str, _role: &str, _token: &str) -> Result<()> {
         Err(Error::NotImplemented("grant_token_role"))

@@ -4,30 +4,39 @@
 //! deleting a shared bucket never changes a template. `used_by` lists the templates holding
 //! a bucket of the same name, whatever the manager.
 //!
-//! Errors: the form is parsed again here (`BucketInput::parse`, the server never trusts the
+//! Who may: anyone signed in uses buckets and creates them (owned by them); a bucket is edited
+//! or deleted only by its owner or an administrator.
+//!
+//! Errors: the form is parsed here (`BucketInput::parse`, the server never trusts the
 //! browser) — `Invalid` per field; a taken name is `Invalid` on `name`; an unknown id on edit
-//! is `NotFound`.
+//! is `NotFound`; another user's bucket is `Forbidden` (a delete of several changes nothing
+//! then).
 
 use std::collections::HashMap;
 
-use diesel_async::AsyncPgConnection;
-use kiln_app::ssr::RequestCtx;
-use kiln_shared::AppError;
-use kiln_shared::auth::CurrentUser;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use kiln_shared::auth::Actor;
 use kiln_shared::catalog::{Bucket, BucketInput};
 use kiln_shared::templates::PackageBucket;
+use kiln_shared::{AppError, FieldErrors};
 use serde_json::json;
 
-use super::service::record;
 use crate::app_state::AppState;
+use crate::db::audit::Entry;
 use crate::db::buckets::{self as rows, BucketFields, BucketRow};
 use crate::db::{is_unique_violation, templates};
-use crate::errors;
+use crate::errors::{self, TxError};
 
 const NAME_TAKEN: &str = "a bucket with this name already exists";
 
-/// Every bucket, by name, with the templates holding a copy.
-pub async fn list(state: &AppState) -> Result<Vec<Bucket>, AppError> {
+fn not_owner() -> AppError {
+    AppError::Forbidden(
+        "Only the owner of a package bucket or an administrator can change it.".into(),
+    )
+}
+
+/// Every bucket, by name, with the templates holding a copy. Anyone signed in may read them.
+pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Bucket>, AppError> {
     let mut conn = state.conn().await?;
     let rows = rows::list(&mut conn)
         .await
@@ -36,16 +45,15 @@ pub async fn list(state: &AppState) -> Result<Vec<Bucket>, AppError> {
     rows.into_iter()
         .map(|row| {
             let used_by = users.remove(&row.name).unwrap_or_default();
-            bucket(row, used_by)
+            bucket(row, used_by, actor)
         })
         .collect()
 }
 
-/// Creates (`id` None) or edits a bucket.
+/// Creates (`id` None, owned by the actor) or edits a bucket (its owner or an administrator).
 pub async fn save(
     state: &AppState,
-    ctx: &RequestCtx,
-    user: &CurrentUser,
+    actor: &Actor,
     id: Option<i64>,
     input: &BucketInput,
 ) -> Result<Bucket, AppError> {
@@ -59,15 +67,18 @@ pub async fn save(
     };
     let mut conn = state.conn().await?;
     let row = match id {
-        None => rows::insert(&mut conn, &fields)
+        None => rows::insert(&mut conn, &fields, actor.id())
             .await
             .map_err(|e| errors::db("adding a package bucket", e))?
             .ok_or_else(|| AppError::invalid("name", NAME_TAKEN))?,
-        Some(id) => match rows::update(&mut conn, id, &fields).await {
-            Ok(row) => row.ok_or_else(|| AppError::NotFound("No such package bucket.".into()))?,
-            Err(e) if is_unique_violation(&e) => return Err(AppError::invalid("name", NAME_TAKEN)),
-            Err(e) => return Err(errors::db("saving a package bucket", e)),
-        },
+        Some(id) => {
+            let conn: &mut AsyncPgConnection = &mut conn;
+            conn.transaction::<_, TxError, _>(async |conn| {
+                Ok(update(conn, actor, id, &fields).await?)
+            })
+            .await
+            .map_err(|e| e.into_app("saving a package bucket"))?
+        }
     };
     let used_by = copies(&mut conn)
         .await?
@@ -80,42 +91,70 @@ pub async fn save(
         "bucket.create"
     };
     let managers: Vec<&str> = lists.iter().map(|l| l.manager.extension()).collect();
-    tracing::info!(bucket.id = row.id, bucket.name = %row.name, user.name = %user.username, audit.action = action, "package bucket saved");
-    record(
-        state,
-        ctx,
-        user,
-        action,
-        &row.name,
-        json!({ "id": row.id, "managers": managers }),
-    )
-    .await;
-    bucket(row, used_by)
+    tracing::info!(bucket.id = row.id, bucket.name = %row.name, user.name = ?actor.username, audit.action = action, "package bucket saved");
+    state
+        .audit(Entry {
+            detail: json!({ "id": row.id, "managers": managers }),
+            ..Entry::by(actor, action).on(&row.name)
+        })
+        .await;
+    bucket(row, used_by, actor)
 }
 
-/// Deletes the buckets among `ids` that exist; returns how many.
-pub async fn delete(
-    state: &AppState,
-    ctx: &RequestCtx,
-    user: &CurrentUser,
-    ids: &[i64],
-) -> Result<u32, AppError> {
-    let mut conn = state.conn().await?;
-    let names = rows::delete(&mut conn, ids)
+/// Rewrites bucket `id` when the actor may change it, inside the caller's transaction.
+async fn update(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: i64,
+    fields: &BucketFields<'_>,
+) -> Result<BucketRow, AppError> {
+    let owners = rows::owners_for_update(conn, &[id])
         .await
-        .map_err(|e| errors::db("deleting package buckets", e))?;
-    drop(conn);
+        .map_err(|e| errors::db("loading a package bucket", e))?;
+    let Some(&(_, owner)) = owners.first() else {
+        return Err(AppError::NotFound("No such package bucket.".into()));
+    };
+    if !actor.may_change(owner) {
+        return Err(not_owner());
+    }
+    match rows::update(conn, id, fields).await {
+        Ok(row) => row.ok_or_else(|| AppError::NotFound("No such package bucket.".into())),
+        Err(e) if is_unique_violation(&e) => Err(AppError::invalid("name", NAME_TAKEN)),
+        Err(e) => Err(errors::db("saving a package bucket", e)),
+    }
+}
+
+/// Deletes the buckets among `ids` that exist; returns how many. All or nothing: when one of
+/// them is another user's (and the actor is no administrator), none is deleted.
+pub async fn delete(state: &AppState, actor: &Actor, ids: &[i64]) -> Result<u32, AppError> {
+    if ids.is_empty() {
+        return Err(AppError::invalid(
+            FieldErrors::FORM,
+            "Select at least one bucket.",
+        ));
+    }
+    let mut pooled = state.conn().await?;
+    let conn: &mut AsyncPgConnection = &mut pooled;
+    let names = conn
+        .transaction::<_, TxError, _>(async |conn| {
+            let owners = rows::owners_for_update(conn, ids).await?;
+            if owners.iter().any(|&(_, owner)| !actor.may_change(owner)) {
+                return Err(not_owner().into());
+            }
+            Ok(rows::delete(conn, ids).await?)
+        })
+        .await
+        .map_err(|e| e.into_app("deleting package buckets"))?;
+    drop(pooled);
     if !names.is_empty() {
-        tracing::info!(buckets = ?names, user.name = %user.username, "package buckets deleted");
-        record(
-            state,
-            ctx,
-            user,
-            "bucket.delete",
-            &names.join(", "),
-            json!({ "names": names }),
-        )
-        .await;
+        tracing::info!(buckets = ?names, user.name = ?actor.username, "package buckets deleted");
+        let target = names.join(", ");
+        state
+            .audit(Entry {
+                detail: json!({ "names": names }),
+                ..Entry::by(actor, "bucket.delete").on(&target)
+            })
+            .await;
     }
     Ok(u32::try_from(names.len()).unwrap_or(u32::MAX))
 }
@@ -132,7 +171,7 @@ async fn copies(conn: &mut AsyncPgConnection) -> Result<HashMap<String, Vec<Stri
     Ok(by_bucket)
 }
 
-fn bucket(row: BucketRow, used_by: Vec<String>) -> Result<Bucket, AppError> {
+fn bucket(row: BucketRow, used_by: Vec<String>, actor: &Actor) -> Result<Bucket, AppError> {
     let lists: Vec<PackageBucket> = serde_json::from_value(row.lists)
         .map_err(|e| errors::internal("reading a stored package bucket", e))?;
     Ok(Bucket {
@@ -141,5 +180,6 @@ fn bucket(row: BucketRow, used_by: Vec<String>) -> Result<Bucket, AppError> {
         description: row.description,
         lists,
         used_by,
+        can_change: actor.may_change(row.owner_id),
     })
 }

@@ -6,19 +6,23 @@
 //! written with [`super::write_folder`] into a fresh temporary folder and read back with
 //! [`super::parse_folder`] — which also proves that it exports.
 //!
-//! Errors: a slug already taken is `Invalid` on `slug`; what the folder format cannot hold is
-//! `Invalid` on `_form`; deleting a folder template, or one containers were made from, is
-//! `Conflict`.
+//! Who may: anyone signed in creates custom templates and copies (owned by them); a custom
+//! template is updated, renamed or deleted only by its owner or an administrator.
+//!
+//! Errors: the editor's rules (`kiln_shared::catalog::validate_template`) are `Invalid` per
+//! field; a slug already taken is `Invalid` on `slug`; what the folder format cannot hold is
+//! `Invalid` on `_form`; another user's template is `Forbidden`; deleting a folder template,
+//! or one containers were made from, is `Conflict`.
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use kiln_app::ssr::RequestCtx;
-use kiln_shared::auth::CurrentUser;
-use kiln_shared::templates::{Finding, Severity, Template};
+use kiln_shared::auth::Actor;
+use kiln_shared::catalog::{normalize_template, validate_template};
+use kiln_shared::templates::{Finding, Severity, Template, validate_slug};
 use kiln_shared::{AppError, FieldErrors};
 use serde_json::json;
 
-use super::service::record;
 use crate::app_state::AppState;
+use crate::db::audit::Entry;
 use crate::db::templates::{self as rows, TemplateFields};
 use crate::db::{is_foreign_key_violation, is_unique_violation};
 use crate::errors;
@@ -38,6 +42,7 @@ enum Refusal {
     SlugTaken,
     NotFound,
     NotCustom { builtin: bool },
+    NotOwner,
     InUse(i64),
 }
 
@@ -59,6 +64,11 @@ impl Refusal {
             Refusal::NotCustom { builtin: true } => AppError::Conflict(format!(
                 "`{slug}` is built into Kiln and cannot be deleted."
             )),
+            Refusal::NotOwner => AppError::Forbidden(
+                "Only the owner of this template or an administrator can change it; \
+                 clone it to make your own."
+                    .into(),
+            ),
             Refusal::InUse(1) => AppError::Conflict(
                 "1 container was made from this template; delete it first.".into(),
             ),
@@ -69,22 +79,18 @@ impl Refusal {
     }
 }
 
-/// Saves `template` (validated and normalized by the server function) as a custom template;
-/// returns its slug. See the module docs for the cases of `original`.
+/// Normalizes, validates and saves `template` as a custom template; returns its slug. See
+/// the module docs for the cases of `original`.
 pub async fn save(
     state: &AppState,
-    ctx: &RequestCtx,
-    user: &CurrentUser,
+    actor: &Actor,
     original: Option<&str>,
     template: Template,
 ) -> Result<String, AppError> {
-    let (template, findings) = tokio::task::spawn_blocking(move || {
-        let findings = findings_of(&template);
-        (template, findings)
-    })
-    .await
-    .map_err(|e| errors::internal("checking a template", e))?;
-    let findings = findings?;
+    // Validating, writing and linting a large template is CPU work: off the async threads.
+    let (template, findings) = tokio::task::spawn_blocking(move || checked(template))
+        .await
+        .map_err(|e| errors::internal("checking a template", e))??;
     let model = serde_json::to_value(&template)
         .map_err(|e| errors::internal("serializing a template", e))?;
     let findings_json =
@@ -109,7 +115,7 @@ pub async fn save(
     let mut pooled = state.conn().await?;
     let conn: &mut AsyncPgConnection = &mut pooled;
     let saved = conn
-        .transaction::<_, Refusal, _>(async |conn| write(conn, original, &fields).await)
+        .transaction::<_, Refusal, _>(async |conn| write(conn, actor, original, &fields).await)
         .await
         .map_err(|r| r.into_app_error(&template.slug, "saving a template"))?;
     drop(pooled);
@@ -120,27 +126,49 @@ pub async fn save(
         }
         Saved::Copied { from } => ("template.copy", json!({ "from": from })),
     };
-    tracing::info!(template.slug = %template.slug, user.name = %user.username, audit.action = action, "template saved");
-    record(state, ctx, user, action, &template.slug, detail).await;
+    tracing::info!(template.slug = %template.slug, user.name = ?actor.username, audit.action = action, "template saved");
+    state
+        .audit(Entry {
+            detail,
+            ..Entry::by(actor, action).on(&template.slug)
+        })
+        .await;
     Ok(template.slug)
+}
+
+/// The template as it will be stored, and its findings: normalized, checked with the editor's
+/// rules (errors name list rows by their position as sent), then put in run order.
+fn checked(template: Template) -> Result<(Template, Vec<Finding>), AppError> {
+    let mut template = normalize_template(template);
+    validate_template(&template).into_result()?;
+    template
+        .scripts
+        .sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    template.packages.retain(|b| !b.packages.is_empty());
+    let findings = findings_of(&template)?;
+    Ok((template, findings))
 }
 
 /// Inserts or updates the custom row, inside the caller's transaction.
 async fn write(
     conn: &mut AsyncPgConnection,
+    actor: &Actor,
     original: Option<&str>,
     fields: &TemplateFields<'_>,
 ) -> Result<Saved, Refusal> {
     let Some(original) = original else {
-        insert(conn, fields).await?;
+        insert(conn, fields, actor).await?;
         return Ok(Saved::Created);
     };
     let row = rows::by_slug_for_update(conn, original)
         .await?
         .ok_or(Refusal::NotFound)?;
     if row.source != "custom" {
-        insert(conn, fields).await?;
+        insert(conn, fields, actor).await?;
         return Ok(Saved::Copied { from: row.slug });
+    }
+    if !actor.may_change(row.owner_id) {
+        return Err(Refusal::NotOwner);
     }
     match rows::update_custom(conn, row.id, fields).await {
         Ok(_) => Ok(Saved::Updated {
@@ -151,8 +179,12 @@ async fn write(
     }
 }
 
-async fn insert(conn: &mut AsyncPgConnection, fields: &TemplateFields<'_>) -> Result<(), Refusal> {
-    rows::insert_custom(conn, fields)
+async fn insert(
+    conn: &mut AsyncPgConnection,
+    fields: &TemplateFields<'_>,
+    owner: &Actor,
+) -> Result<(), Refusal> {
+    rows::insert_custom(conn, fields, owner.id())
         .await?
         .map(|_| ())
         .ok_or(Refusal::SlugTaken)
@@ -174,26 +206,24 @@ fn findings_of(t: &Template) -> Result<Vec<Finding>, AppError> {
     Ok(findings)
 }
 
-/// Deletes the custom template `slug`; refused for folder and built-in templates and while
-/// containers reference it.
-pub async fn delete(
-    state: &AppState,
-    ctx: &RequestCtx,
-    user: &CurrentUser,
-    slug: &str,
-) -> Result<(), AppError> {
+/// Deletes the custom template `slug`; refused for folder and built-in templates, for
+/// another user's template and while containers reference it.
+pub async fn delete(state: &AppState, actor: &Actor, slug: &str) -> Result<(), AppError> {
+    validate_slug(slug).map_err(|_| AppError::NotFound("No such template.".into()))?;
     let mut pooled = state.conn().await?;
     let conn: &mut AsyncPgConnection = &mut pooled;
-    conn.transaction::<_, Refusal, _>(async |conn| remove(conn, slug).await)
+    conn.transaction::<_, Refusal, _>(async |conn| remove(conn, actor, slug).await)
         .await
         .map_err(|r| r.into_app_error(slug, "deleting a template"))?;
     drop(pooled);
-    tracing::info!(template.slug = %slug, user.name = %user.username, "template deleted");
-    record(state, ctx, user, "template.delete", slug, json!({})).await;
+    tracing::info!(template.slug = %slug, user.name = ?actor.username, "template deleted");
+    state
+        .audit(Entry::by(actor, "template.delete").on(slug))
+        .await;
     Ok(())
 }
 
-async fn remove(conn: &mut AsyncPgConnection, slug: &str) -> Result<(), Refusal> {
+async fn remove(conn: &mut AsyncPgConnection, actor: &Actor, slug: &str) -> Result<(), Refusal> {
     let row = rows::by_slug_for_update(conn, slug)
         .await?
         .ok_or(Refusal::NotFound)?;
@@ -201,6 +231,9 @@ async fn remove(conn: &mut AsyncPgConnection, slug: &str) -> Result<(), Refusal>
         return Err(Refusal::NotCustom {
             builtin: row.source == "builtin",
         });
+    }
+    if !actor.may_change(row.owner_id) {
+        return Err(Refusal::NotOwner);
     }
     // The row lock keeps new containers from referencing it until the delete commits.
     let in_use = rows::count_containers(conn, row.id).await?;

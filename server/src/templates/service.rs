@@ -2,7 +2,9 @@
 //!
 //! Reading (catalog, detail) and syncing live here; saving and deleting custom templates is in
 //! [`super::custom`], the shared package buckets in [`super::buckets`]. Templates and buckets
-//! are shared by every user; each change writes one `audit_log` row naming the actor.
+//! are shared by every user — read, used and cloned by anyone signed in; custom ones are
+//! changed only by their owner or an administrator. Each change writes one `audit_log` row
+//! naming the actor.
 //!
 //! Errors: database failures map through `crate::errors` (logged once); a stored model or
 //! findings column that does not deserialize is `Internal`.
@@ -11,9 +13,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kiln_app::ssr::{RequestCtx, TemplatesBackend};
+use kiln_app::ssr::TemplatesBackend;
 use kiln_shared::AppError;
-use kiln_shared::auth::CurrentUser;
+use kiln_shared::auth::Actor;
 use kiln_shared::catalog::{Bucket, BucketInput, Catalog, SyncSummary, TemplateDetail};
 use kiln_shared::templates::{FileContent, Finding, Template};
 use serde_json::json;
@@ -21,7 +23,7 @@ use serde_json::json;
 use super::sync::{self, SyncReport};
 use super::{buckets, custom, highlight};
 use crate::app_state::AppState;
-use crate::db::audit::{self, Entry};
+use crate::db::audit::Entry;
 use crate::db::templates as rows;
 use crate::errors;
 
@@ -40,29 +42,6 @@ impl TemplateService {
             sync_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
-}
-
-/// Writes one audit row for a change made by `user` (a failure is logged, not returned).
-pub(super) async fn record(
-    state: &AppState,
-    ctx: &RequestCtx,
-    user: &CurrentUser,
-    action: &str,
-    target: &str,
-    detail: serde_json::Value,
-) {
-    audit::record_logged(
-        &state.db,
-        Entry {
-            actor_id: Some(user.id),
-            actor_name: Some(&user.username),
-            target: Some(target),
-            source_ip: Some(&ctx.client_ip),
-            detail,
-            ..Entry::new(action)
-        },
-    )
-    .await;
 }
 
 /// A sync run as the catalog shows it: counts, and one line per problem
@@ -106,7 +85,7 @@ fn highlight_all(template: &Template) -> (Vec<String>, Vec<Option<String>>) {
 
 #[async_trait]
 impl TemplatesBackend for TemplateService {
-    async fn catalog(&self) -> Result<Catalog, AppError> {
+    async fn catalog(&self, _actor: &Actor) -> Result<Catalog, AppError> {
         let mut conn = self.state.conn().await?;
         let summaries = rows::summaries(&mut conn)
             .await
@@ -121,7 +100,7 @@ impl TemplatesBackend for TemplateService {
         })
     }
 
-    async fn sync(&self, ctx: &RequestCtx, user: &CurrentUser) -> Result<SyncSummary, AppError> {
+    async fn sync(&self, actor: &Actor) -> Result<SyncSummary, AppError> {
         let _one_at_a_time = self.sync_lock.lock().await;
         let config = self.state.config.clone();
         let roots = tokio::task::spawn_blocking(move || sync::configured_roots(&config))
@@ -138,28 +117,27 @@ impl TemplatesBackend for TemplateService {
             templates.missing = summary.missing,
             templates.unchanged = summary.unchanged,
             templates.errors = summary.problems.len(),
-            user.name = %user.username,
+            user.name = ?actor.username,
             "templates synced on request"
         );
-        record(
-            &self.state,
-            ctx,
-            user,
-            "template.sync",
-            "templates",
-            json!({
-                "added": summary.added,
-                "updated": summary.updated,
-                "missing": summary.missing,
-                "unchanged": summary.unchanged,
-                "problems": summary.problems.len(),
-            }),
-        )
-        .await;
+        self.state
+            .audit(Entry {
+                detail: json!({
+                    "added": summary.added,
+                    "updated": summary.updated,
+                    "missing": summary.missing,
+                    "unchanged": summary.unchanged,
+                    "problems": summary.problems.len(),
+                }),
+                ..Entry::by(actor, "template.sync").on("templates")
+            })
+            .await;
         Ok(summary)
     }
 
-    async fn detail(&self, slug: &str) -> Result<TemplateDetail, AppError> {
+    async fn detail(&self, actor: &Actor, slug: &str) -> Result<TemplateDetail, AppError> {
+        kiln_shared::templates::validate_slug(slug)
+            .map_err(|_| AppError::NotFound("No such template.".into()))?;
         let mut conn = self.state.conn().await?;
         let row = rows::by_slug(&mut conn, slug)
             .await
@@ -174,6 +152,7 @@ impl TemplatesBackend for TemplateService {
         let findings: Vec<Finding> = serde_json::from_value(row.findings.clone())
             .map_err(|e| errors::internal("reading a template's findings", e))?;
         let summary = row.summary(&template);
+        let can_change = row.source == "custom" && actor.may_change(row.owner_id);
         let (template, (scripts_html, files_html)) = tokio::task::spawn_blocking(move || {
             let html = highlight_all(&template);
             (template, html)
@@ -187,49 +166,38 @@ impl TemplatesBackend for TemplateService {
             scripts_html,
             files_html,
             containers: u32::try_from(containers).unwrap_or(u32::MAX),
+            can_change,
         })
     }
 
     async fn save(
         &self,
-        ctx: &RequestCtx,
-        user: &CurrentUser,
+        actor: &Actor,
         original: Option<String>,
         template: Template,
     ) -> Result<String, AppError> {
-        custom::save(&self.state, ctx, user, original.as_deref(), template).await
+        custom::save(&self.state, actor, original.as_deref(), template).await
     }
 
-    async fn delete(
-        &self,
-        ctx: &RequestCtx,
-        user: &CurrentUser,
-        slug: &str,
-    ) -> Result<(), AppError> {
-        custom::delete(&self.state, ctx, user, slug).await
+    async fn delete(&self, actor: &Actor, slug: &str) -> Result<(), AppError> {
+        custom::delete(&self.state, actor, slug).await
     }
 
-    async fn buckets(&self) -> Result<Vec<Bucket>, AppError> {
-        buckets::list(&self.state).await
+    async fn buckets(&self, actor: &Actor) -> Result<Vec<Bucket>, AppError> {
+        buckets::list(&self.state, actor).await
     }
 
     async fn save_bucket(
         &self,
-        ctx: &RequestCtx,
-        user: &CurrentUser,
+        actor: &Actor,
         id: Option<i64>,
         input: BucketInput,
     ) -> Result<Bucket, AppError> {
-        buckets::save(&self.state, ctx, user, id, &input).await
+        buckets::save(&self.state, actor, id, &input).await
     }
 
-    async fn delete_buckets(
-        &self,
-        ctx: &RequestCtx,
-        user: &CurrentUser,
-        ids: Vec<i64>,
-    ) -> Result<u32, AppError> {
-        buckets::delete(&self.state, ctx, user, &ids).await
+    async fn delete_buckets(&self, actor: &Actor, ids: Vec<i64>) -> Result<u32, AppError> {
+        buckets::delete(&self.state, actor, &ids).await
     }
 }
 

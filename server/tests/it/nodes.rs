@@ -452,3 +452,101 @@ async fn wrong_secret_key_fails_the_key_check() -> R {
     assert!(text.contains("not the key"), "{text}");
     app.cleanup().await
 }
+
+/// The `kiln-…` API tokens the lab holds (from its persisted state).
+fn kiln_tokens(lab: &TestLab) -> R<Vec<String>> {
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(lab.dir.join("lab-state.json"))?)?;
+    let tokens = state["tokens"]
+        .as_object()
+        .ok_or("no tokens in the lab state")?;
+    Ok(tokens
+        .keys()
+        .filter(|k| k.contains("!kiln-"))
+        .cloned()
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_once_leaves_no_token_behind_when_the_node_cannot_be_saved() -> R {
+    let lab = TestLab::start(|_| {}).await?;
+    let (app, session) = app_with_user().await?;
+    add(&app, &session, &lab, "taken").await?;
+    let login =
+        json!({"username": "root", "realm": "pam", "password": lab.handle.password, "otp": null});
+
+    // A name the user already has is refused before anything is created on the node.
+    let form = input(&lab, "taken", &lab.handle.fingerprint, "");
+    let reply = app
+        .call_json(
+            "add_node_with_login",
+            &json!({ "input": form, "login": login }),
+            Some(&session),
+        )
+        .await?;
+    assert!(field_error(&reply, "name")?.contains("already"));
+    assert!(kiln_tokens(&lab)?.is_empty(), "{:?}", kiln_tokens(&lab)?);
+
+    // Two sign-ins racing for one new name (the node answers slowly, so both pass the name
+    // check): one node is saved, and the loser's token is removed from the node again.
+    lab.handle.set_faults(kiln_server::lab::Faults {
+        latency_ms: 150,
+        ..Default::default()
+    });
+    let form = input(&lab, "raced", &lab.handle.fingerprint, "");
+    let args = json!({ "input": form, "login": login });
+    let (a, b) = tokio::join!(
+        app.call_json("add_node_with_login", &args, Some(&session)),
+        app.call_json("add_node_with_login", &args, Some(&session)),
+    );
+    let statuses = [a?.status, b?.status];
+    assert!(statuses.contains(&StatusCode::OK), "{statuses:?}");
+    assert!(
+        statuses.contains(&StatusCode::UNPROCESSABLE_ENTITY),
+        "{statuses:?}"
+    );
+    let names: Vec<String> = list(&app, &session)
+        .await?
+        .into_iter()
+        .map(|v| v.node.name)
+        .collect();
+    assert_eq!(names, ["raced", "taken"]);
+    let saved: Vec<String> = list(&app, &session)
+        .await?
+        .into_iter()
+        .filter(|v| v.node.name == "raced")
+        .map(|v| v.node.token_id)
+        .collect();
+    assert_eq!(
+        kiln_tokens(&lab)?,
+        saved,
+        "only the saved node's token is left"
+    );
+    app.cleanup().await?;
+    lab.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn editing_a_node_to_a_taken_name_changes_nothing() -> R {
+    let lab = TestLab::start(|_| {}).await?;
+    let (app, session) = app_with_user().await?;
+    add(&app, &session, &lab, "one").await?;
+    let two = add(&app, &session, &lab, "two").await?;
+    let body = input(&lab, "one", &lab.handle.fingerprint, "");
+    let reply = app
+        .call_json(
+            "update_node",
+            &json!({ "id": two.id, "input": body }),
+            Some(&session),
+        )
+        .await?;
+    assert!(field_error(&reply, "name")?.contains("already"));
+    let names: Vec<String> = list(&app, &session)
+        .await?
+        .into_iter()
+        .map(|v| v.node.name)
+        .collect();
+    assert_eq!(names, ["one", "two"]);
+    app.cleanup().await?;
+    lab.finish().await
+}

@@ -150,8 +150,9 @@ async fn only_admins_manage_users_and_disabling_ends_sessions() -> TestResult {
             None,
         )
         .await?;
-    assert_eq!(denied.status, StatusCode::FORBIDDEN);
-    assert!(denied.body.contains("disabled"));
+    // Like a wrong password: nothing tells a guesser the account exists but is disabled.
+    assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
+    assert!(denied.body.contains("login_failed"), "{}", denied.body);
 
     // An admin cannot disable themself.
     let root_id = users

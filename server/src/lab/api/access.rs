@@ -177,3 +177,21 @@ pub fn create_token(c: &Call) -> ApiResult {
         "info": {"privsep": u8::from(privsep), "expire": 0},
     }))
 }
+
+/// `DELETE /access/users/{userid}/token/{tokenid}`: the token and its ACL entries.
+pub fn delete_token(c: &Call) -> ApiResult {
+    c.who.require_root("/access")?;
+    let userid = c.str("userid").unwrap_or_default();
+    let tokenid = c.str("tokenid").unwrap_or_default();
+    let full = format!("{userid}!{tokenid}");
+    c.lab.mutate(|s| {
+        if s.tokens.remove(&full).is_none() {
+            return Err(ApiError::fail(format!(
+                "no such token '{tokenid}' for user '{userid}'"
+            )));
+        }
+        s.acl.retain(|entry| entry.ugid != full);
+        Ok(())
+    })?;
+    ok(Value::Null)
+}

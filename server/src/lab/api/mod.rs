@@ -162,6 +162,7 @@ fn call(
         ("GET", "/access/acl") => access::acl_list(&c),
         ("PUT", "/access/acl") => access::acl_update(&c),
         ("POST", "/access/users/{userid}/token/{tokenid}") => access::create_token(&c),
+        ("DELETE", "/access/users/{userid}/token/{tokenid}") => access::delete_token(&c),
         ("GET", "/nodes/{node}/lxc") => lxc::list(&c),
         ("POST", "/nodes/{node}/lxc") => lxc::create(&c),
         ("DELETE", "/nodes/{node}/lxc/{vmid}") => lxc::destroy(&c),

@@ -6,6 +6,7 @@
 mod buckets;
 mod custom;
 mod export;
+mod owners;
 mod sync;
 mod validation;
 
