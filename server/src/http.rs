@@ -76,6 +76,8 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(undecodable_is_bad_request))
         .layer(middleware::from_fn_with_state(state.clone(), gate))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // server_fn reads bodies with axum's default limit (2 MB) unless told otherwise.
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         // Archives are compressed already.
         .layer(CompressionLayer::new().compress_when(
             DefaultPredicate::new().and(NotForContentType::const_new("application/gzip")),
