@@ -18,6 +18,7 @@ mod operations;
 mod processes;
 mod pve_stub;
 mod ssh;
+mod template_startup;
 mod template_sync;
 mod templates;
 mod users;
