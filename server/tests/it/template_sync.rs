@@ -305,11 +305,15 @@ async fn sync_opens_no_fifo_and_follows_no_link() -> TestResult {
     )
     .await;
     let Ok(report) = synced else {
-        // Unblock the reader stuck on the FIFO so that the test can end, then fail.
-        let _ = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&fifo);
+        // Unblock the readers stuck on the FIFO (through the link too) so that the test can
+        // end, then fail.
+        for _ in 0..100 {
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         return Err("the sync blocked on a FIFO".into());
     };
     let report = report?;
