@@ -93,13 +93,15 @@ impl Services {
 }
 
 /// Syncs the configured template roots to the database; a failure is logged, not fatal.
-async fn sync_templates(config: &Config, db: &db::DbPool) {
+/// Runs in the background once the listener is bound (a slow or hung root never delays
+/// serving); the counts are logged when it is done.
+async fn sync_templates(config: Config, db: db::DbPool) {
     use crate::templates::sync::{TemplateRoot, configured_roots};
-    let roots = configured_roots(config).unwrap_or_else(|e| {
+    let roots = configured_roots(&config).unwrap_or_else(|e| {
         tracing::error!("cannot write out the built-in templates: {e:#}");
-        TemplateRoot::from_config(config)
+        TemplateRoot::from_config(&config)
     });
-    match crate::templates::sync::sync(db, &roots).await {
+    match crate::templates::sync::sync(&db, &roots).await {
         Ok(report) => {
             tracing::info!(
                 templates.roots = roots.len(),
@@ -145,7 +147,6 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "database migrated");
     }
-    sync_templates(&config, &services.db).await;
     let assets = built_assets();
     if assets.js.is_none() {
         tracing::warn!(
@@ -155,6 +156,7 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     let key = load_key(&config, &services.db).await?;
     let listen = config.listen;
     let grace = config.shutdown_grace;
+    let sync_config = config.clone();
     let state = AppState::new(
         config,
         services.db.clone(),
@@ -167,6 +169,7 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("configuration key `KILN_LISTEN`: cannot listen on {listen}"))?;
     tracing::info!(http.listen = %listen, "kiln is serving on http://{listen}");
+    tokio::spawn(sync_templates(sync_config, services.db.clone()));
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(

@@ -4,12 +4,14 @@
 //! The folder model itself is in [`crate::templates`]; this module adds what the UI and the
 //! server functions exchange about it. No I/O.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::templates::{
-    CPU_RANGE, DISK_GIB_RANGE, Finding, Manager, Package, PackageBucket, RAM_MIB_RANGE, Template,
-    validate_custom_field, validate_package_name, validate_resource, validate_slug,
-    validate_target_dir,
+    CPU_RANGE, DISK_GIB_RANGE, Finding, Manager, Package, PackageBucket, RAM_MIB_RANGE, Script,
+    Template, TemplateFile, validate_custom_field, validate_package_name, validate_resource,
+    validate_slug, validate_target_dir,
 };
 use crate::validate::FieldErrors;
 
@@ -211,6 +213,10 @@ pub struct TemplateDetail {
 pub const MAX_TEXT_BYTES: usize = 256 * 1024;
 /// Most scripts, files or buckets per template.
 pub const MAX_ITEMS: usize = 64;
+/// Most tags per template.
+pub const MAX_TAGS: usize = 32;
+/// Most packages in one bucket (of a template, or one manager's list of a shared bucket).
+pub const MAX_PACKAGES: usize = 1024;
 
 /// A name of a script, bucket or file inside a template folder.
 pub fn validate_file_name(name: &str) -> Result<(), String> {
@@ -286,7 +292,10 @@ fn check_text(errors: &mut FieldErrors, field: &str, text: &str) {
 
 /// Every rule the editor and the server apply to a whole template. Field names:
 /// `slug`, `app`, `description`, `tags`, `cpu`, `ram_mib`, `disk_gib`, `os`, `os_version`,
-/// `scripts.N.file_name|content`, `packages.N.name|packages`, `files.N.name|target_dir|content`.
+/// `scripts.N.file_name|content`, `packages.N.name|packages`, `files.N.name|target_dir|content`;
+/// a list longer than its cap ([`MAX_ITEMS`], [`MAX_TAGS`], [`MAX_PACKAGES`]) is one error on
+/// the list (`scripts`, `packages`, `files`, `tags`, `packages.N.packages`) and its items are
+/// not checked. Linear in the size of the template (duplicates are found with sets), pure.
 pub fn validate_template(t: &Template) -> FieldErrors {
     let mut errors = FieldErrors::default();
     errors.check("slug", validate_slug(&t.slug));
@@ -295,8 +304,12 @@ pub fn validate_template(t: &Template) -> FieldErrors {
         "description",
         validate_one_line("description", &t.description, false),
     );
-    for tag in &t.tags {
-        errors.check("tags", validate_tag(tag));
+    if t.tags.len() > MAX_TAGS {
+        errors.add("tags", format!("at most {MAX_TAGS} tags"));
+    } else {
+        for tag in &t.tags {
+            errors.check("tags", validate_tag(tag));
+        }
     }
     errors.check("cpu", validate_resource("cores", t.cpu, CPU_RANGE));
     errors.check(
@@ -312,44 +325,72 @@ pub fn validate_template(t: &Template) -> FieldErrors {
         "os_version",
         validate_one_line("OS version", &t.os_version, true),
     );
-    if t.scripts.len() > MAX_ITEMS || t.files.len() > MAX_ITEMS || t.packages.len() > MAX_ITEMS {
-        errors.add(
-            FieldErrors::FORM,
-            format!("at most {MAX_ITEMS} scripts, files and buckets each"),
-        );
+    let lists = [
+        ("scripts", "scripts", t.scripts.len()),
+        ("packages", "buckets", t.packages.len()),
+        ("files", "files", t.files.len()),
+    ];
+    for (field, what, len) in lists {
+        if len > MAX_ITEMS {
+            errors.add(field, format!("at most {MAX_ITEMS} {what}"));
+            errors.add(
+                FieldErrors::FORM,
+                format!("at most {MAX_ITEMS} scripts, files and buckets each"),
+            );
+        }
     }
-    for (i, script) in t.scripts.iter().enumerate() {
+    if t.scripts.len() <= MAX_ITEMS {
+        check_scripts(&mut errors, &t.scripts);
+    }
+    if t.packages.len() <= MAX_ITEMS {
+        check_buckets(&mut errors, &t.packages);
+    }
+    if t.files.len() <= MAX_ITEMS {
+        check_files(&mut errors, &t.files);
+    }
+    errors
+}
+
+fn check_scripts(errors: &mut FieldErrors, scripts: &[Script]) {
+    let mut seen = HashSet::new();
+    for (i, script) in scripts.iter().enumerate() {
         let field = format!("scripts.{i}.file_name");
         errors.check(&field, validate_script_name(&script.file_name));
-        if t.scripts[..i]
-            .iter()
-            .any(|s| s.file_name == script.file_name)
-        {
+        if !seen.insert(script.file_name.as_str()) {
             errors.add(&field, "two scripts have this name");
         }
-        check_text(
-            &mut errors,
-            &format!("scripts.{i}.content"),
-            &script.content,
-        );
+        check_text(errors, &format!("scripts.{i}.content"), &script.content);
     }
-    for (i, bucket) in t.packages.iter().enumerate() {
+}
+
+fn check_buckets(errors: &mut FieldErrors, buckets: &[PackageBucket]) {
+    let mut seen = HashSet::new();
+    for (i, bucket) in buckets.iter().enumerate() {
         let field = format!("packages.{i}.name");
         errors.check(&field, validate_file_name(&bucket.name));
-        if t.packages[..i]
-            .iter()
-            .any(|b| b.name == bucket.name && b.manager == bucket.manager)
-        {
+        if !seen.insert((bucket.name.as_str(), bucket.manager)) {
             errors.add(&field, "this bucket is listed twice for the same manager");
         }
+        let field = format!("packages.{i}.packages");
+        if bucket.packages.len() > MAX_PACKAGES {
+            errors.add(
+                &field,
+                format!("at most {MAX_PACKAGES} packages in a bucket"),
+            );
+            continue;
+        }
         for package in &bucket.packages {
-            errors.check(&format!("packages.{i}.packages"), validate_package(package));
+            errors.check(&field, validate_package(package));
         }
     }
-    for (i, file) in t.files.iter().enumerate() {
+}
+
+fn check_files(errors: &mut FieldErrors, files: &[TemplateFile]) {
+    let mut seen = HashSet::new();
+    for (i, file) in files.iter().enumerate() {
         let field = format!("files.{i}.name");
         errors.check(&field, validate_file_name(&file.name));
-        if t.files[..i].iter().any(|f| f.name == file.name) {
+        if !seen.insert(file.name.as_str()) {
             errors.add(&field, "two files have this name");
         }
         errors.check(
@@ -357,10 +398,9 @@ pub fn validate_template(t: &Template) -> FieldErrors {
             validate_target_dir(&file.target_dir),
         );
         if let crate::templates::FileContent::Utf8(text) = &file.content {
-            check_text(&mut errors, &format!("files.{i}.content"), text);
+            check_text(errors, &format!("files.{i}.content"), text);
         }
     }
-    errors
 }
 
 /// A package as the folder format can write it.
@@ -532,6 +572,12 @@ impl BucketInput {
             if let Some((line, message)) = bad.first() {
                 errors.add(manager.extension(), format!("line {line}: {message}"));
             }
+            if packages.len() > MAX_PACKAGES {
+                errors.add(
+                    manager.extension(),
+                    format!("at most {MAX_PACKAGES} packages per manager"),
+                );
+            }
             if !packages.is_empty() {
                 lists.push(PackageBucket {
                     name: name.clone(),
@@ -581,7 +627,7 @@ pub fn normalize_template(mut t: Template) -> Template {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::templates::{FileContent, Policy, Script, TemplateFile};
+    use crate::templates::{FileContent, Policy};
 
     fn summary(slug: &str, tags: &[&str], ram: u32, errors: u32) -> TemplateSummary {
         TemplateSummary {
@@ -673,6 +719,55 @@ mod tests {
         }
         assert!(errors.get("scripts.1.file_name").is_none());
         assert!(validate_template(&Template::new("ok")).is_empty());
+    }
+
+    fn script(name: String) -> Script {
+        Script {
+            order_key: String::new(),
+            file_name: name,
+            content: String::new(),
+        }
+    }
+
+    #[test]
+    fn too_many_items_are_one_error_on_the_list_quickly() {
+        let mut t = Template::new("many");
+        t.scripts = (0..80_000).map(|i| script(format!("{i}-s.sh"))).collect();
+        t.tags = (0..100).map(|i| format!("t{i}")).collect();
+        t.packages = vec![PackageBucket {
+            name: "base".into(),
+            manager: Manager::Apt,
+            packages: (0..5_000)
+                .map(|i| Package::Plain(format!("p{i}")))
+                .collect(),
+        }];
+        let started = std::time::Instant::now();
+        let errors = validate_template(&t);
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed < std::time::Duration::from_millis(100),
+            "{elapsed:?}"
+        );
+        assert_eq!(errors.get("scripts"), Some("at most 64 scripts"));
+        assert_eq!(errors.get("tags"), Some("at most 32 tags"));
+        assert!(errors.get("packages.0.packages").is_some());
+        assert!(errors.get(FieldErrors::FORM).is_some());
+        assert_eq!(errors.iter().count(), 4, "{errors:?}");
+    }
+
+    #[test]
+    fn lists_at_their_caps_are_valid_and_duplicates_still_found() {
+        let mut t = Template::new("full");
+        t.scripts = (0..MAX_ITEMS)
+            .map(|i| script(format!("{i:02}-s.sh")))
+            .collect();
+        t.tags = (0..MAX_TAGS).map(|i| format!("t{i}")).collect();
+        assert!(validate_template(&t).is_empty());
+        t.scripts[MAX_ITEMS - 1].file_name = "00-s.sh".into();
+        let errors = validate_template(&t);
+        let last = format!("scripts.{}.file_name", MAX_ITEMS - 1);
+        assert_eq!(errors.get(&last), Some("two scripts have this name"));
+        assert!(errors.get("scripts.0.file_name").is_none());
     }
 
     #[test]

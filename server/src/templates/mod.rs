@@ -6,13 +6,15 @@
 //! templates, shared package [`buckets`]) and the [`export`] download.
 //!
 //! Architecture invariant: nothing here executes anything from a template folder —
-//! `template.conf` is parsed, never sourced, and scripts are only read.
+//! `template.conf` is parsed, never sourced, and scripts are only read. Only regular files
+//! are read from a folder, never through a symbolic link, within size caps ([`read`]).
 //! Errors: parsing never fails; problems become [`Finding`](kiln_shared::templates::Finding)s.
 //! Writing returns `std::io::Error`.
 
 pub mod buckets;
 pub mod builtin;
 pub mod conf;
+pub mod config_path;
 pub mod configs;
 pub mod custom;
 pub mod export;
@@ -20,6 +22,7 @@ pub mod highlight;
 pub mod lint;
 pub mod packages;
 pub mod parse;
+pub mod read;
 pub mod service;
 pub mod sync;
 pub mod write;

@@ -1,6 +1,7 @@
 //! Reading a template folder: `template.conf` into the model's metadata, then
 //! `container-configs/` (see [`super::configs`]). Every problem becomes a [`Finding`].
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use kiln_shared::templates::{
@@ -8,14 +9,16 @@ use kiln_shared::templates::{
     validate_resource, validate_slug,
 };
 
-use super::conf;
-use super::configs;
 use super::packages::line_number;
+use super::read::{self, Budget, Refused};
+use super::{conf, config_path, configs};
 
 /// The template in `dir` (a folder holding `template.conf`) and what is wrong with it.
-/// `None` only when `template.conf` cannot be read at all.
+/// `None` only when `template.conf` cannot be read at all. Only regular files are read, with
+/// the caps of [`super::read`]; `TEMPLATE_CONFIG_PATH` is found by [`config_path::resolve`].
 pub fn parse_folder(dir: &Path) -> (Option<Template>, Vec<Finding>) {
     let mut findings = Vec::new();
+    let mut budget = Budget::default();
     // `kiln template lint .` names the folder by its real name.
     let slug = dir
         .file_name()
@@ -25,8 +28,7 @@ pub fn parse_folder(dir: &Path) -> (Option<Template>, Vec<Finding>) {
             Some(real.file_name()?.to_string_lossy().into_owned())
         })
         .unwrap_or_default();
-    let conf_path = dir.join("template.conf");
-    let text = match std::fs::read(&conf_path) {
+    let text = match read::read_file(&dir.join("template.conf"), &mut budget) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(_) => {
@@ -34,8 +36,8 @@ pub fn parse_folder(dir: &Path) -> (Option<Template>, Vec<Finding>) {
                 return (None, findings);
             }
         },
-        Err(e) => {
-            findings.push(error("template.conf", None, &format!("cannot read: {e}")));
+        Err(refused) => {
+            findings.push(error("template.conf", None, &refused.message()));
             return (None, findings);
         }
     };
@@ -49,43 +51,42 @@ pub fn parse_folder(dir: &Path) -> (Option<Template>, Vec<Finding>) {
     }
     let mut template = Template::new(&slug);
     apply_conf(&mut template, &text, &mut findings);
-    match std::fs::read(dir.join("README.md")) {
+    match read::read_file(&dir.join("README.md"), &mut budget) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(readme) => template.readme = Some(readme),
             Err(_) => findings.push(warning("README.md", None, "not valid UTF-8; not shown")),
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => findings.push(warning("README.md", None, &format!("cannot read: {e}"))),
+        Err(Refused::Missing) => {}
+        Err(refused) => findings.push(warning("README.md", None, &refused.message())),
     }
     let (configs_dir, prefix) = match &template.config_path {
-        Some(path) if validate_config_path(path).is_ok() => {
-            // `..`, not `parent()`: the template folder may be given as `.`.
-            (
-                dir.join("..").join(path),
-                format!("../{}", path.trim_end_matches('/')),
-            )
-        }
+        Some(path) if validate_config_path(path).is_ok() => match config_path::resolve(dir, path) {
+            Ok(resolved) => (resolved.dir, resolved.prefix),
+            Err(message) => {
+                findings.push(error("template.conf", None, &message));
+                return (Some(template), findings);
+            }
+        },
         Some(_) => return (Some(template), findings),
         None => (
             dir.join("container-configs"),
             "container-configs".to_owned(),
         ),
     };
-    if let Some(path) = &template.config_path
-        && !configs_dir.is_dir()
-    {
-        findings.push(error(
-            "template.conf",
-            None,
-            &format!("TEMPLATE_CONFIG_PATH `{path}` is not a folder of the repository"),
-        ));
-    }
-    configs::read(&configs_dir, &prefix, &mut template, &mut findings);
+    configs::read(
+        &configs_dir,
+        &prefix,
+        &mut template,
+        &mut findings,
+        &mut budget,
+    );
     (Some(template), findings)
 }
 
 /// Applies each assignment of `template.conf`; the last assignment of a key wins.
 fn apply_conf(template: &mut Template, text: &str, findings: &mut Vec<Finding>) {
+    // Where each unknown key sits in `template.extra` (linear in the number of lines).
+    let mut extra_index: HashMap<String, usize> = HashMap::new();
     // Editors on some systems start files with a byte-order mark.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, raw) in text.lines().enumerate() {
@@ -150,9 +151,15 @@ fn apply_conf(template: &mut Template, text: &str, findings: &mut Vec<Finding>) 
                     )),
                 }
             }
-            _ => match template.extra.iter_mut().find(|(k, _)| *k == key) {
+            _ => match extra_index
+                .get(&key)
+                .and_then(|&i| template.extra.get_mut(i))
+            {
                 Some(entry) => entry.1 = value,
-                None => template.extra.push((key, value)),
+                None => {
+                    extra_index.insert(key.clone(), template.extra.len());
+                    template.extra.push((key, value));
+                }
             },
         }
     }

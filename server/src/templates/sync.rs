@@ -1,9 +1,11 @@
 //! Template discovery and sync to the database.
 //!
 //! A template root is a directory whose immediate sub-folders holding a `template.conf` are
-//! templates (slug = folder name). [`sync`] parses each one, hashes its content, and writes it
-//! to `templates` in one transaction per template: a new slug is added, a changed hash (or a
-//! template coming back after it went missing) is updated, the same hash is left alone.
+//! templates (slug = folder name; a symbolic link to one is an error, never followed).
+//! [`sync`] parses each one on a thread of its own (see [`super::read`] for what is read),
+//! hashes the result, and writes it to `templates` in one transaction per template: a new
+//! slug is added, a changed hash (or a template coming back after it went missing) is
+//! updated, the same hash is left alone.
 //! Synced rows whose folder disappeared are marked `missing`, never deleted (containers will
 //! reference them). Rows of source `custom` are never touched: a folder with the slug of a
 //! custom template is reported as an error and skipped. Every run is recorded in
@@ -18,13 +20,15 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use kiln_shared::templates::{Finding, Severity, Template, validate_config_path};
+use kiln_shared::templates::{Finding, Severity, Template};
 use ring::digest;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::db::templates::{self as rows, NewSyncRun, TemplateFields};
+
+use super::read::{self, Candidate};
 
 /// Where a root's templates come from (the `source` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,9 +132,7 @@ enum Outcome {
 /// Discovers the templates under `roots` and syncs them to the database (see the module docs).
 pub async fn sync(db: &DbPool, roots: &[TemplateRoot]) -> anyhow::Result<SyncReport> {
     let started_at = Utc::now();
-    let owned = roots.to_vec();
-    let (found, mut errors, unreadable) =
-        tokio::task::spawn_blocking(move || discover(&owned)).await?;
+    let (found, mut errors, unreadable) = discover_in_thread(roots.to_vec()).await?;
     let mut conn = db.get().await?;
     let conn: &mut AsyncPgConnection = &mut conn;
     let mut report = SyncReport::default();
@@ -182,6 +184,21 @@ pub async fn sync(db: &DbPool, roots: &[TemplateRoot]) -> anyhow::Result<SyncRep
     )
     .await?;
     Ok(report)
+}
+
+/// [`discover`] on a thread of its own: reading folders blocks, and a root on a hung network
+/// mount must neither hold an async worker nor (as a `spawn_blocking` task would) keep the
+/// runtime from shutting down.
+async fn discover_in_thread(
+    roots: Vec<TemplateRoot>,
+) -> anyhow::Result<(Vec<Found>, Vec<SyncError>, Vec<String>)> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("template-sync".to_owned())
+        .spawn(move || {
+            let _ = tx.send(discover(&roots));
+        })?;
+    Ok(rx.await?)
 }
 
 /// The latest recorded sync run, if any.
@@ -267,19 +284,16 @@ async fn sync_one(
 }
 
 /// The template folders directly under each root (in name order), plus errors for roots
-/// that cannot be read and the list of those roots.
+/// that cannot be read (and for links to template folders, never followed) and the list of
+/// the unreadable roots.
 fn discover(roots: &[TemplateRoot]) -> (Vec<Found>, Vec<SyncError>, Vec<String>) {
     let mut found = Vec::new();
     let mut errors = Vec::new();
     let mut unreadable = Vec::new();
     for root in roots {
         let root_name = root.path.display().to_string();
-        let mut dirs: Vec<PathBuf> = match std::fs::read_dir(&root.path) {
-            Ok(entries) => entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.join("template.conf").is_file())
-                .collect(),
+        let dirs = match read::template_folders(&root.path) {
+            Ok(dirs) => dirs,
             Err(e) => {
                 errors.push(SyncError {
                     slug: String::new(),
@@ -290,13 +304,15 @@ fn discover(roots: &[TemplateRoot]) -> (Vec<Found>, Vec<SyncError>, Vec<String>)
                 continue;
             }
         };
-        dirs.sort();
-        for dir in dirs {
+        for (dir, candidate) in dirs {
             let slug = dir
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let parsed = read_template(&dir);
+            let parsed = match candidate {
+                Candidate::Symlink => Err(read::Refused::Symlink.message()),
+                _ => read_template(&dir),
+            };
             found.push(Found {
                 slug,
                 dir,
@@ -319,60 +335,19 @@ fn read_template(dir: &Path) -> Result<(Template, Vec<Finding>, String), String>
             .collect();
         return Err(messages.join("; "));
     };
-    let hash = content_hash(dir, template.config_path.as_deref())
-        .map_err(|e| format!("cannot hash the folder: {e}"))?;
+    let hash =
+        content_hash(&template, &findings).map_err(|e| format!("cannot hash the template: {e}"))?;
     Ok((template, findings, hash))
 }
 
-/// SHA-256 (hex) over the folder's files: each relative path and its bytes, sorted by path.
-/// A `TEMPLATE_CONFIG_PATH` outside the folder is hashed too (as `../<path>/...`).
-pub fn content_hash(dir: &Path, config_path: Option<&str>) -> std::io::Result<String> {
-    let mut files = Vec::new();
-    collect(dir, "", &mut files)?;
-    if let Some(path) = config_path.filter(|p| validate_config_path(p).is_ok()) {
-        let configs = dir.join("..").join(path);
-        if configs.is_dir() {
-            collect(
-                &configs,
-                &format!("../{}", path.trim_end_matches('/')),
-                &mut files,
-            )?;
-        }
-    }
-    files.sort();
-    let mut ctx = digest::Context::new(&digest::SHA256);
-    for (path, bytes) in &files {
-        ctx.update(&(path.len() as u64).to_le_bytes());
-        ctx.update(path.as_bytes());
-        ctx.update(&(bytes.len() as u64).to_le_bytes());
-        ctx.update(bytes);
-    }
-    Ok(hex::encode(ctx.finish().as_ref()))
-}
-
-/// Every file under `dir` as (`prefix/relative path`, bytes). A symbolic link to a file is
-/// read through; a link to a directory is hashed by its target (no loops).
-fn collect(dir: &Path, prefix: &str, out: &mut Vec<(String, Vec<u8>)>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let kind = entry.file_type()?;
-        let path = entry.path();
-        if kind.is_dir() {
-            collect(&path, &rel, out)?;
-        } else if kind.is_symlink() && path.is_dir() {
-            let target = std::fs::read_link(&path)?;
-            out.push((rel, format!("symlink:{}", target.display()).into_bytes()));
-        } else {
-            out.push((rel, std::fs::read(&path)?));
-        }
-    }
-    Ok(())
+/// SHA-256 (hex) over what was read: the parsed model and its findings (as JSON). The folder
+/// is read once, by the parser and under its rules (regular files only, size caps); a
+/// change to anything the row stores changes the hash.
+pub fn content_hash(template: &Template, findings: &[Finding]) -> serde_json::Result<String> {
+    let bytes = serde_json::to_vec(&(template, findings))?;
+    Ok(hex::encode(
+        digest::digest(&digest::SHA256, &bytes).as_ref(),
+    ))
 }
 
 #[cfg(test)]

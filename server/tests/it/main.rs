@@ -19,6 +19,7 @@ mod operations;
 mod processes;
 mod pve_stub;
 mod ssh;
+mod template_startup;
 mod template_sync;
 mod templates;
 mod users;

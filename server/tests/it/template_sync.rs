@@ -278,3 +278,56 @@ async fn duplicate_slugs_and_unreadable_roots_are_reported() -> TestResult {
     std::fs::rename(&moved, folder.path())?;
     app.cleanup().await
 }
+
+/// What the sync reads is what the parser reads: a FIFO or a link anywhere in a template
+/// folder is never opened (today's hash read every file: a FIFO blocked the sync forever),
+/// and a link to a template folder in a root is an error, not followed.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_opens_no_fifo_and_follows_no_link() -> TestResult {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let app = TestApp::new().await?;
+    let builtin = tempfile::tempdir()?;
+    let folder = tempfile::tempdir()?;
+    write_template(folder.path(), "odd", "")?;
+    let odd = folder.path().join("odd");
+    let fifo = odd.join("notes");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))?;
+    std::os::unix::fs::symlink("/etc/passwd", odd.join("passwd"))?;
+    std::os::unix::fs::symlink(
+        "/etc/passwd",
+        odd.join("container-configs/scripts/20-passwd.sh"),
+    )?;
+    std::os::unix::fs::symlink(&odd, folder.path().join("alias"))?;
+    let roots = roots(builtin.path(), folder.path());
+    let synced = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        sync::sync(&app.state.db, &roots),
+    )
+    .await;
+    let Ok(report) = synced else {
+        // Unblock the readers stuck on the FIFO (through the link too) so that the test can
+        // end, then fail.
+        for _ in 0..100 {
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        return Err("the sync blocked on a FIFO".into());
+    };
+    let report = report?;
+    assert_eq!(counts(&report), (1, 0, 0, 0, 1), "{report:?}");
+    assert_eq!(report.errors[0].slug, "alias");
+    assert!(report.errors[0].message.contains("symbolic link"));
+    let odd_row = row(&app, "odd").await?;
+    assert_eq!(odd_row.error_count, 1, "the linked script is a finding");
+    assert!(
+        !odd_row.model.to_string().contains("root:"),
+        "no /etc/passwd"
+    );
+    // Nothing changed, nothing rewritten.
+    let again = sync::sync(&app.state.db, &roots).await?;
+    assert_eq!(counts(&again), (0, 0, 0, 1, 1), "{again:?}");
+    app.cleanup().await
+}

@@ -145,3 +145,48 @@ async fn signed_out_callers_are_refused() -> R {
     }
     app.cleanup().await
 }
+
+/// Validation is linear and stops at the caps: 80,000 distinct script names (they fit in the
+/// 4 MiB request body) are one error on the list. The shared unit test times
+/// `validate_template` alone (< 100 ms); here the whole request is timed, JSON decoding of
+/// 4 MB included: < 100 ms in an optimized build, a looser bound in a debug build (the
+/// quadratic checks took far longer than either).
+#[tokio::test(flavor = "multi_thread")]
+async fn eighty_thousand_scripts_are_refused_quickly() -> R {
+    let (app, ada) = app_with_user(|_| {}).await?;
+    let mut template = serde_json::to_value(sample("many"))?;
+    let scripts: Vec<_> = (10_000..90_000)
+        .map(|i| json!({ "file_name": i.to_string(), "order_key": "", "content": "" }))
+        .collect();
+    template["scripts"] = json!(scripts);
+    let body = serde_json::to_vec(&json!({ "original": null, "template": template }))?;
+    let size = body.len();
+    assert!(
+        size < 4 * 1024 * 1024,
+        "within the body limit: {size} bytes"
+    );
+    // Warm up (the session check, the first request's one-time costs).
+    catalog(&app, &ada).await?;
+    let request = axum::http::Request::post("/api/fn/save_template")
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .header("sec-fetch-site", "same-origin")
+        .header("cookie", format!("kiln_session={ada}"))
+        .body(axum::body::Body::from(body))?;
+    let started = std::time::Instant::now();
+    let reply = app.send_from([192, 0, 2, 1], request).await?;
+    let elapsed = started.elapsed();
+    assert_eq!(field_error(&reply, "scripts")?, "at most 64 scripts");
+    assert!(
+        reply.body.len() < 1024,
+        "one error, not one per script: {}",
+        reply.body.len()
+    );
+    eprintln!("80,000 scripts ({size} bytes): 422 in {elapsed:?}");
+    let bound = if cfg!(debug_assertions) { 3000 } else { 100 };
+    assert!(
+        elapsed < std::time::Duration::from_millis(bound),
+        "{elapsed:?}"
+    );
+    app.cleanup().await
+}

@@ -1,11 +1,14 @@
 //! Template folders: the parser's findings on good and bad fixtures, the `template.conf`
-//! line syntax, export round-trips, the `kiln template` command line, and properties.
+//! line syntax, export round-trips, the `kiln template` command line, properties, what a
+//! folder cannot make Kiln read (links, FIFOs, oversize files) and `TEMPLATE_CONFIG_PATH`.
 //! None of these need PostgreSQL or Redis.
 
 mod cli;
 mod conf;
+mod config_path;
 mod folders;
 mod props;
+mod safety;
 
 use std::path::{Path, PathBuf};
 
