@@ -8,12 +8,11 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use kiln_app::ssr::{Backend, RequestCtx, SetCookie};
 use kiln_shared::AppError;
-use kiln_shared::auth::{CurrentUser, SESSION_COOKIE, UserSummary};
+use kiln_shared::auth::{CurrentUser, UserSummary};
 use serde_json::json;
 
 use crate::app_state::AppState;
-use crate::auth::password;
-use crate::config::CookieSecure;
+use crate::auth::{cookie, password};
 use crate::db::audit::{self, Entry, Outcome};
 use crate::db::users::{self, NewUser};
 use crate::errors;
@@ -37,19 +36,10 @@ impl AuthService {
         audit::record_logged(&self.state.db, entry).await;
     }
 
-    fn secure(&self, ctx: &RequestCtx) -> bool {
-        match self.state.config.cookie_secure {
-            CookieSecure::Always => true,
-            CookieSecure::Never => false,
-            CookieSecure::Auto => ctx.https,
-        }
-    }
-
+    /// The session cookie (`__Host-kiln_session` when `Secure`; see `auth::cookie`).
     fn cookie(&self, ctx: &RequestCtx, value: &str, max_age: u64) -> SetCookie {
-        let secure = if self.secure(ctx) { "; Secure" } else { "" };
-        format!(
-            "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-        )
+        let secure = cookie::is_secure(self.state.config.cookie_secure, ctx.https);
+        cookie::session(secure, value, max_age)
     }
 
     /// Opens a session and returns its cookie.

@@ -406,7 +406,7 @@ impl NodesBackend for NodeService {
         let updated = nodes::update(&mut conn, user.id, id, &changes)
             .await
             .map_err(|e| {
-                if e.to_string().contains("unique") {
+                if crate::db::is_unique_violation(&e) {
                     AppError::invalid("name", "You already have a node with this name.")
                 } else {
                     errors::db("updating a node", e)
