@@ -15,7 +15,7 @@ pub const WAIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest opening a connection may take (covers the connect timeout below).
 pub const CREATE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest the liveness `PING` of an idle connection may take before it is thrown away.
-pub const RECYCLE_TIMEOUT: Duration = Duration::from_millis(500);
+pub const RECYCLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The longest the TCP (or unix socket) connection takes to open.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The longest one command waits for its answer.

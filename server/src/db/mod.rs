@@ -33,7 +33,7 @@ pub const WAIT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const CREATE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest the liveness check (`SELECT 1`) of an idle connection may take before the
 /// connection is thrown away.
-pub const RECYCLE_TIMEOUT: Duration = Duration::from_millis(500);
+pub const RECYCLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The longest [`DbPool::get`] takes in all: the pool recycles idle connections one after the
 /// other, so without this bound a stopped server would cost a recycle timeout per idle
 /// connection.
