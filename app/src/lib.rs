@@ -43,6 +43,8 @@ pub fn shell(assets: Assets) -> impl IntoView {
         (Some(js), Some(wasm)) => Some(islands_loader(js, wasm)),
         _ => None,
     };
+    // The response's CSP nonce (server/src/headers.rs): the only inline script allowed.
+    let nonce = leptos::nonce::use_nonce();
     let preload = assets.js.clone();
     let wasm_preload = assets.wasm.clone();
     view! {
@@ -58,7 +60,7 @@ pub fn shell(assets: Assets) -> impl IntoView {
                 {wasm_preload.map(|href| {
                     view! { <link rel="preload" href=href r#as="fetch" r#type="application/wasm" crossorigin="" /> }
                 })}
-                {hydrate.map(|code| view! { <script type="module">{code}</script> })}
+                {hydrate.map(|code| view! { <script type="module" nonce=nonce>{code}</script> })}
                 <leptos_meta::MetaTags />
             </head>
             <body>
@@ -70,7 +72,8 @@ pub fn shell(assets: Assets) -> impl IntoView {
 
 /// The module script that loads the bundle and hydrates every `<leptos-island>` in document
 /// order (each island exports a function named by its `data-component`), then marks
-/// `<html data-hydrated>` (tests wait for it).
+/// `<html data-hydrated>` (tests wait for it). It runs under the Content-Security-Policy by
+/// its nonce.
 fn islands_loader(js: &str, wasm: &str) -> String {
     format!(
         "import init, * as kiln from '{js}';\

@@ -1,13 +1,18 @@
 //! The axum router: Leptos pages and server functions, health checks, assets, the template
-//! export download, and the layers around them (request gate, compression, tracing, body
-//! limit, undecodable server-function arguments answered 400).
+//! export download, and the layers around them (outermost first): tracing, compression,
+//! security headers with the CSP nonce (`headers`), body limit, request timeout, request
+//! gate, undecodable server-function arguments answered 400.
+//!
+//! The request timeout bounds the time until a response's head: a page, a server function,
+//! the start of a download. A streamed body (the template export) is not cut.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -47,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     let nodes: SharedNodes = Arc::new(NodeService::new(state.clone()));
     let templates: SharedTemplates = Arc::new(TemplateService::new(state.clone()));
     let context = move || {
+        crate::headers::provide_leptos_nonce();
         provide_context(backend.clone());
         provide_context(nodes.clone());
         provide_context(templates.clone());
@@ -75,10 +81,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn(undecodable_is_bad_request))
         .layer(middleware::from_fn_with_state(state.clone(), gate))
+        .layer(middleware::from_fn_with_state(
+            state.config.request_timeout,
+            request_timeout,
+        ))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         // Extractors (server_fn's form decoding among them) default to 2 MB; one limit for all,
         // so an over-long field reaches the service's rules (422) instead of failing to decode.
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(crate::headers::security_headers))
         // Archives are compressed already.
         .layer(CompressionLayer::new().compress_when(
             DefaultPredicate::new().and(NotForContentType::const_new("application/gzip")),
@@ -109,4 +120,34 @@ async fn undecodable_is_bad_request(req: Request, next: Next) -> Response {
         parts.status = StatusCode::BAD_REQUEST;
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Answers 503 when the response (its head) is not ready within `limit`
+/// (`request_timeout_secs`): a hung dependency never holds a request open for ever. The
+/// pools answer a stopped PostgreSQL or Redis much sooner (see `db` and `redis_pool`).
+async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!(
+                http.path = %path,
+                timeout_secs = limit.as_secs(),
+                "no answer within the request timeout"
+            );
+            let message = "Kiln took too long to answer; try again shortly.";
+            if path.starts_with("/api/") {
+                let body = serde_json::to_string(&AppError::Unavailable(message.into()))
+                    .unwrap_or_default();
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+                    .into_response()
+            } else {
+                (StatusCode::SERVICE_UNAVAILABLE, message).into_response()
+            }
+        }
+    }
 }

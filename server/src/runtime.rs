@@ -70,9 +70,7 @@ impl Services {
             }
         };
         let pool = db::pool(&db_url, config.database_pool_size)?;
-        let redis = deadpool_redis::Config::from_url(redis_url)
-            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-            .context("configuration key `REDIS_URL`: cannot build a pool")?;
+        let redis = crate::redis_pool::pool(&redis_url)?;
         // Both pools connect lazily: check them now so a wrong URL fails at start.
         let mut conn = redis.get().await.context("connecting to Redis")?;
         let _: String = deadpool_redis::redis::cmd("PING")

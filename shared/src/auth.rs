@@ -113,8 +113,12 @@ impl Actor {
     }
 }
 
-/// The name of the session cookie.
+/// The name of the session cookie over plain HTTP (not `Secure`).
 pub const SESSION_COOKIE: &str = "kiln_session";
+
+/// The name of the session cookie when it is `Secure` (HTTPS): the `__Host-` prefix makes
+/// browsers refuse it unless it is `Secure`, has `Path=/` and no `Domain`.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-kiln_session";
 
 #[cfg(test)]
 mod tests {

@@ -144,13 +144,9 @@ fn NodeCard(view: NodeView) -> impl IntoView {
                             <span class="muted">{format!("{} cores · {} RAM", m.maxcpu.unwrap_or(0), gib(m.maxmem))}</span>
                         </div>
                         <div class="small muted">"CPU " {cpu.map(|c| format!("{c:.0}%")).unwrap_or_else(|| "–".into())}</div>
-                        <div class="progress" role="progressbar" aria-label="CPU" aria-valuenow=cpu.unwrap_or(0.0).round()>
-                            <div class="progress-bar" style=format!("width: {:.0}%", cpu.unwrap_or(0.0))></div>
-                        </div>
+                        <meter class="meter" min="0" max="100" aria-label="CPU" value=cpu.unwrap_or(0.0).round()></meter>
                         <div class="small muted">"RAM " {mem.map(|c| format!("{c:.0}%")).unwrap_or_else(|| "–".into())}</div>
-                        <div class="progress" role="progressbar" aria-label="Memory" aria-valuenow=mem.unwrap_or(0.0).round()>
-                            <div class="progress-bar" style=format!("width: {:.0}%", mem.unwrap_or(0.0))></div>
-                        </div>
+                        <meter class="meter" min="0" max="100" aria-label="Memory" value=mem.unwrap_or(0.0).round()></meter>
                     </div>
                 }
             }).collect_view()}

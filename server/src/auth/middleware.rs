@@ -1,6 +1,8 @@
 //! The request gate. For every request it:
 //! 1. refuses cross-site state-changing requests (`Sec-Fetch-Site`, else `Origin` vs `Host`);
-//! 2. resolves the session cookie into a [`RequestCtx`] attached to the request;
+//! 2. resolves the client's address and scheme (`forwarded`: forwarding headers count only
+//!    from a trusted proxy) and the session cookie (`kiln_session`, or `__Host-kiln_session`
+//!    when `Secure`) into a [`RequestCtx`] attached to the request;
 //! 3. sends signed-out page views to `/login` (or `/setup` before the first user), and answers
 //!    401 to signed-out calls of server functions and API routes.
 //!
@@ -8,6 +10,7 @@
 //! `setup_admin` server functions.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -15,9 +18,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use kiln_app::ssr::RequestCtx;
 use kiln_shared::AppError;
-use kiln_shared::auth::SESSION_COOKIE;
 
 use crate::app_state::AppState;
+use crate::auth::cookie as session_cookie;
+use crate::auth::forwarded::{self, Origin};
 
 /// Paths served to anyone, page or not.
 fn is_public_asset(path: &str) -> bool {
@@ -48,8 +52,9 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| *addr);
-    let ctx = match request_ctx(&state, req.headers().clone(), peer).await {
+        .map(|ConnectInfo(addr)| addr.ip());
+    let origin = forwarded::resolve(&state.config.trusted_proxies, peer, req.headers());
+    let ctx = match request_ctx(&state, req.headers(), origin).await {
         Ok(ctx) => ctx,
         Err(err) => return error_response(&err),
     };
@@ -91,28 +96,33 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
     }
 }
 
-/// Builds the request's context from its cookie and peer address.
+/// The longest the session lookup may take: Redis' pool bounds each connection attempt, but
+/// recycles idle connections one after the other, so a stopped Redis could otherwise cost a
+/// recycle timeout per idle connection.
+const SESSION_LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Builds the request's context from its cookie and origin (client address, https).
 async fn request_ctx(
     state: &AppState,
-    headers: HeaderMap,
-    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    origin: Origin,
 ) -> Result<RequestCtx, AppError> {
-    let client_ip = peer.map_or_else(|| "unknown".into(), |addr| addr.ip().to_string());
-    let https = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let client_ip = origin
+        .client
+        .map_or_else(|| "unknown".into(), |ip| ip.to_string());
     let mut ctx = RequestCtx {
         user: None,
         session_id: None,
         client_ip,
-        https,
+        https: origin.https,
     };
-    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
-        let session = state
-            .sessions
-            .lookup(&id)
+    // Only the name that matches this request's `Secure` decision is read.
+    let secure = session_cookie::is_secure(state.config.cookie_secure, origin.https);
+    if let Some(id) = cookie(headers, session_cookie::session_name(secure)) {
+        let session = tokio::time::timeout(SESSION_LOOKUP_TIMEOUT, state.sessions.lookup(&id))
             .await
+            .map_err(anyhow::Error::from)
+            .and_then(|found| found)
             .map_err(|e| crate::errors::redis("looking up a session", e))?;
         if let Some(session) = session {
             ctx.user = Some(session.user);

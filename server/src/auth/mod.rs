@@ -4,6 +4,8 @@
 //!
 //! Architecture invariant: this module never logs a password, a hash or a session id.
 
+pub mod cookie;
+pub mod forwarded;
 pub mod middleware;
 pub mod password;
 pub mod rate_limit;

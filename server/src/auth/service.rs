@@ -10,13 +10,12 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use diesel_async::AsyncConnection;
 use kiln_app::ssr::{AuthBackend, RequestCtx, SetCookie};
-use kiln_shared::auth::{Actor, CurrentUser, SESSION_COOKIE, UserSummary};
+use kiln_shared::auth::{Actor, CurrentUser, UserSummary};
 use kiln_shared::{AppError, FieldErrors, validate};
 use serde_json::json;
 
 use crate::app_state::AppState;
-use crate::auth::password;
-use crate::config::CookieSecure;
+use crate::auth::{cookie, password};
 use crate::db::audit::{Entry, Outcome};
 use crate::db::users::{self, NewUser};
 use crate::errors::{self, TxError};
@@ -40,19 +39,10 @@ impl AuthService {
         self.state.audit(entry).await;
     }
 
-    fn secure(&self, ctx: &RequestCtx) -> bool {
-        match self.state.config.cookie_secure {
-            CookieSecure::Always => true,
-            CookieSecure::Never => false,
-            CookieSecure::Auto => ctx.https,
-        }
-    }
-
+    /// The session cookie (`__Host-kiln_session` when `Secure`; see `auth::cookie`).
     fn cookie(&self, ctx: &RequestCtx, value: &str, max_age: u64) -> SetCookie {
-        let secure = if self.secure(ctx) { "; Secure" } else { "" };
-        format!(
-            "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-        )
+        let secure = cookie::is_secure(self.state.config.cookie_secure, ctx.https);
+        cookie::session(secure, value, max_age)
     }
 
     /// Opens a session and returns its cookie.

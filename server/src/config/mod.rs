@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod proxies;
 mod templates;
 
 /// How the process logs.
@@ -33,7 +34,7 @@ impl FromStr for LogFormat {
 /// When the session cookie carries `Secure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CookieSecure {
-    /// When the request came over HTTPS (a proxy's `X-Forwarded-Proto: https`).
+    /// When the request came over HTTPS, as a trusted proxy says (`trusted_proxies`).
     Auto,
     Always,
     Never,
@@ -82,6 +83,10 @@ pub struct Config {
     pub redis_server_bin: PathBuf,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// A request that has no answer (its response head) after this long is answered 503.
+    pub request_timeout: Duration,
+    /// Reverse proxies whose forwarding headers are believed (client address, https).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The key for secrets at rest (base64); `None` uses `<data dir>/secret.key`.
     pub secret_key: Option<Redacted>,
     /// A lab node to register for the first administrator (set by `./kiln.sh up`).
@@ -151,6 +156,8 @@ struct FileConfig {
     postgres_bin_dir: Option<String>,
     redis_server_bin: Option<String>,
     shutdown_grace_secs: Option<u64>,
+    request_timeout_secs: Option<u64>,
+    trusted_proxies: Option<proxies::AddressList>,
     secret_key: Option<String>,
     lab_node: Option<String>,
     lab_token: Option<String>,
@@ -266,6 +273,10 @@ const LAB_FINGERPRINT: Key = Key {
 const SHUTDOWN_GRACE: Key = Key {
     toml: "shutdown_grace_secs",
     env: "KILN_SHUTDOWN_GRACE_SECS",
+};
+const REQUEST_TIMEOUT: Key = Key {
+    toml: "request_timeout_secs",
+    env: "KILN_REQUEST_TIMEOUT_SECS",
 };
 
 /// Picks a raw value: the flag, else the environment, else the file.
@@ -425,6 +436,8 @@ impl Config {
             PathBuf::from("redis-server"),
         )?;
         let shutdown_grace = secs(&SHUTDOWN_GRACE, env, file.shutdown_grace_secs, 20, 0)?;
+        let request_timeout = secs(&REQUEST_TIMEOUT, env, file.request_timeout_secs, 60, 1)?;
+        let trusted_proxies = proxies::trusted_proxies(env, file.trusted_proxies)?;
         let secret_key = raw(&SECRET_KEY, None, env, file.secret_key).map(|(_, v)| Redacted(v));
         let lab_node = lab_node(
             raw(&LAB_NODE, None, env, file.lab_node),
@@ -448,6 +461,8 @@ impl Config {
             postgres_bin_dir,
             redis_server_bin,
             shutdown_grace,
+            request_timeout,
+            trusted_proxies,
             secret_key,
             lab_node,
             template_dirs,

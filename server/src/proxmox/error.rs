@@ -38,6 +38,10 @@ pub enum Error {
     /// The answer could not be read as the expected type.
     #[error("unexpected answer from {what}: {detail}")]
     Decode { what: String, detail: String },
+    /// The answer is larger than Kiln reads (`transport::MAX_BODY`); it was not read whole.
+    /// The request may have been applied.
+    #[error("the answer to {what} is larger than {limit_mib} MiB; Kiln stopped reading it")]
+    TooLarge { what: String, limit_mib: usize },
     /// A task finished with an error exit status.
     #[error("task {upid} failed: {exitstatus}{}", tail(.log_tail))]
     TaskFailed {

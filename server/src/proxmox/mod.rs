@@ -31,6 +31,7 @@ use kiln_shared::pve::{
 
 pub use client::{Auth, Client, ClientConfig, Tuning};
 pub use error::Error;
+pub use transport::MAX_BODY;
 
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

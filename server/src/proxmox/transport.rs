@@ -8,6 +8,9 @@
 //!   names), other 4xx → `Client`, 5xx and 596 → `Server`. PVE writes its message into the
 //!   status line's reason phrase; hyper keeps a non-canonical one as a response extension.
 //!
+//! - Answers are read up to [`MAX_BODY`]: a larger one (by `Content-Length`, or while it
+//!   streams) is `TooLarge`, and the connection is dropped.
+//!
 //! **Invariant:** no secret reaches an error or a log line: parameters are never logged,
 //! credential headers are marked sensitive, URLs are stripped from reqwest's messages.
 
@@ -23,6 +26,10 @@ use super::client::Client;
 use super::pin::{self, CertFailure};
 use super::ticket::Ticket;
 use super::{Error, Result};
+
+/// The largest answer read from a node. PVE's largest answers (the resources of a big
+/// cluster, long task logs) are a few MiB.
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
 
 /// One request: `path` is relative to `/api2/json`, segments already percent-encoded.
 #[derive(Debug)]
@@ -90,10 +97,7 @@ pub async fn send<T: DeserializeOwned>(
         .extensions()
         .get::<hyper::ext::ReasonPhrase>()
         .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned());
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| send_error(client, call, &e))?;
+    let body = read_body(client, call, response).await?;
     tracing::debug!(
         node.host = %client.config().host,
         http.method = %call.method,
@@ -103,6 +107,36 @@ pub async fn send<T: DeserializeOwned>(
         "proxmox call"
     );
     interpret(&call.what(), status, reason.as_deref(), &body)
+}
+
+/// Reads the body of `response`, at most [`MAX_BODY`] bytes.
+async fn read_body(
+    client: &Client,
+    call: &Call<'_>,
+    mut response: reqwest::Response,
+) -> Result<Vec<u8>> {
+    let too_large = || Error::TooLarge {
+        what: call.what(),
+        limit_mib: MAX_BODY / (1024 * 1024),
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_BODY as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| send_error(client, call, &e))?
+    {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Maps a reqwest failure (before or after sending) to an [`Error`].

@@ -109,7 +109,7 @@ impl TemplatesBackend for TemplateService {
             .map_err(|e| errors::internal("preparing the template roots", format!("{e:#}")))?;
         let report = sync::sync(&self.state.db, &roots)
             .await
-            .map_err(|e| errors::db("syncing templates", format!("{e:#}")))?;
+            .map_err(|e| errors::db("syncing templates", e))?;
         let summary = sync_summary(Utc::now(), &report);
         tracing::info!(
             templates.added = summary.added,

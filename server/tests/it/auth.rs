@@ -449,7 +449,9 @@ async fn logout_everywhere_ends_every_session() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn session_cookie_is_secure_behind_https() -> TestResult {
-    let app = TestApp::new().await?;
+    // 192.0.2.1 (the harness' peer) is the TLS-terminating proxy.
+    let proxy = ipnet::IpNet::from(std::net::IpAddr::from([192, 0, 2, 1]));
+    let app = TestApp::with_config(|c| c.trusted_proxies = vec![proxy]).await?;
     app.create_user("ivy", false).await?;
     let req = Request::post("/api/fn/login")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")

@@ -44,6 +44,8 @@ pub struct TestApp {
     pub state: AppState,
     schema: String,
     prefix: String,
+    /// The database URL without the schema (to drop it at the end).
+    admin_url: String,
 }
 
 /// A response, read whole.
@@ -57,13 +59,17 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// The session id from `Set-Cookie`, if one was set to a non-empty value.
+    /// The session id from `Set-Cookie` (`kiln_session`, or `__Host-kiln_session` when
+    /// `Secure`), if one was set to a non-empty value.
     pub fn session(&self) -> Option<String> {
         self.headers
             .get_all(header::SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find_map(|v| v.strip_prefix("kiln_session="))
+            .find_map(|v| {
+                v.strip_prefix("kiln_session=")
+                    .or_else(|| v.strip_prefix("__Host-kiln_session="))
+            })
             .and_then(|v| v.split(';').next())
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
@@ -85,18 +91,27 @@ impl TestApp {
     pub async fn with_config(
         tweak: impl FnOnce(&mut Config),
     ) -> Result<TestApp, Box<dyn std::error::Error + Send + Sync>> {
+        Self::with_services(&database_url(), &redis_url(), tweak).await
+    }
+
+    /// A test app over the given PostgreSQL (a database the test may create a schema in) and
+    /// Redis, e.g. private ones a test stops.
+    pub async fn with_services(
+        database: &str,
+        redis: &str,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Result<TestApp, Box<dyn std::error::Error + Send + Sync>> {
         let schema = format!("kiln_test_{}", unique());
-        let mut admin = AsyncPgConnection::establish(&database_url()).await?;
+        let mut admin = AsyncPgConnection::establish(database).await?;
         diesel::sql_query(format!("CREATE SCHEMA {schema}"))
             .execute(&mut admin)
             .await?;
-        let url = with_search_path(&database_url(), &schema);
+        let url = with_search_path(database, &schema);
         let pool: DbPool = db::pool(&url, 4)?;
         db::migrate(&pool).await?;
 
         let prefix = format!("kiln-test-{}:", unique());
-        let redis = deadpool_redis::Config::from_url(redis_url())
-            .create_pool(Some(deadpool_redis::Runtime::Tokio1))?;
+        let redis = kiln_server::redis_pool::pool(redis)?;
         let no_env = |_: &str| None::<String>;
         let mut config = Config::load_from(&Overrides::default(), &no_env)?;
         config.redis_prefix = prefix.clone();
@@ -113,6 +128,7 @@ impl TestApp {
             state,
             schema,
             prefix,
+            admin_url: database.to_owned(),
         })
     }
 
@@ -254,7 +270,7 @@ impl TestApp {
         }
         self.state.db.close();
         let _ = std::fs::remove_dir_all(&self.state.config.data_dir);
-        let mut admin = AsyncPgConnection::establish(&database_url()).await?;
+        let mut admin = AsyncPgConnection::establish(&self.admin_url).await?;
         diesel::sql_query(format!("DROP SCHEMA {} CASCADE", self.schema))
             .execute(&mut admin)
             .await?;
