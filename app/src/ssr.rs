@@ -129,8 +129,9 @@ pub trait NodesBackend: Send + Sync + 'static {
         user: &CurrentUser,
         id: i64,
     ) -> Result<(), AppError>;
-    /// Kiln's SSH public key (created on first use) and the command that authorizes it.
-    async fn ssh_access(&self) -> Result<SshAccess, AppError>;
+    /// The SSH public key Kiln uses for the node `id` (created on first use; each node has its
+    /// own) and the command that authorizes it.
+    async fn ssh_access(&self, user: &CurrentUser, id: i64) -> Result<SshAccess, AppError>;
     /// The node's current SSH host key, for the user to confirm.
     async fn fetch_host_key(
         &self,

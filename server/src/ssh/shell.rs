@@ -8,6 +8,10 @@
 //! statuses 127 and 255 into errors and drops the output; a real 255 is told apart from a lost
 //! connection by checking the master afterwards.
 //!
+//! The node's host is resolved once per connection and `ssh` is given the address (see
+//! [`super::address`]): the host key is checked on the very connection that carries the
+//! commands, with no second name look-up in between.
+//!
 //! Limits: no password authentication (install the key first), no interactive sessions, and
 //! the master exits after [`IDLE_EXIT`] without commands.
 
@@ -19,7 +23,7 @@ use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 use tokio::io::AsyncWriteExt;
 
 use super::host_key::{self, HostKey};
-use super::keys::{self, KilnKey};
+use super::keys::{self, NodeKey};
 use super::quote::command_line;
 use super::{SshError, Target};
 
@@ -51,7 +55,7 @@ Host *
 pub struct ConnectOptions {
     /// User, host, port.
     pub target: Target,
-    /// Kiln's private key file (from [`KilnKey::materialise`]).
+    /// The node's private key file (from [`NodeKey::materialise`]).
     pub key_file: PathBuf,
     /// The pinned known_hosts file (from [`host_key::write_known_hosts`]).
     pub known_hosts: PathBuf,
@@ -123,14 +127,18 @@ pub fn write_client_config(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// A directory for control sockets: `preferred` when its path is short enough, else the
-/// system temporary directory.
-fn control_dir(preferred: &Path) -> PathBuf {
-    if preferred.as_os_str().len() <= 50 {
-        preferred.to_path_buf()
-    } else {
-        std::env::temp_dir()
+/// A directory for control sockets: `preferred` when the socket's path fits (openssh makes
+/// `.ssh-connectionXXXXXX/master` in it, and ssh appends 17 bytes while binding), else a
+/// private temporary directory (random name, mode 0700) that lives as long as the connection.
+fn control_dir(preferred: &Path) -> Result<(PathBuf, Option<tempfile::TempDir>), SshError> {
+    if crate::run_dir::fits(preferred, ".ssh-connectionXXXXXX/master", 17) {
+        return Ok((preferred.to_path_buf(), None));
     }
+    let temp = tempfile::Builder::new()
+        .prefix("kiln-ssh-")
+        .tempdir()
+        .map_err(|e| SshError::Local(format!("creating a directory for the SSH socket: {e}")))?;
+    Ok((temp.path().to_owned(), Some(temp)))
 }
 
 /// Parses `pct list` output.
@@ -157,12 +165,20 @@ pub fn parse_pct_list(text: &str) -> Vec<PctEntry> {
 /// An open SSH connection to a node.
 #[derive(Debug)]
 pub struct NodeShell {
+    /// The master connection.
     session: Session,
+    /// Where, as the user gave it (for messages).
     target: Target,
+    /// The IP address `ssh` connected to (the host resolved once).
+    address: String,
+    /// A temporary directory holding the control socket, when the data directory's path is
+    /// too long for it (dropped after the session).
+    _control_dir: Option<tempfile::TempDir>,
 }
 
 impl NodeShell {
-    /// Connects with explicit files (see [`NodeShell::connect_pinned`] for the usual way).
+    /// Connects with explicit files (see [`NodeShell::connect_pinned`] for the usual way):
+    /// resolves the host once, then tries its addresses in order.
     pub async fn connect(opts: &ConnectOptions) -> Result<NodeShell, SshError> {
         let target = opts.target.clone();
         host_key::check_host(&target.host).map_err(SshError::Local)?;
@@ -178,6 +194,13 @@ impl NodeShell {
                 target.user
             )));
         }
+        super::address::each_address(&target, |address| Self::connect_to(opts, address)).await
+    }
+
+    /// Connects `ssh` to one address.
+    async fn connect_to(opts: &ConnectOptions, address: String) -> Result<NodeShell, SshError> {
+        let target = opts.target.clone();
+        let (control_dir, temp) = control_dir(&opts.control_dir)?;
         let mut builder = SessionBuilder::default();
         builder
             .user(target.user.clone())
@@ -188,28 +211,33 @@ impl NodeShell {
             .config_file(&opts.config_file)
             .connect_timeout(opts.connect_timeout)
             .server_alive_interval(Duration::from_secs(15))
-            .control_directory(control_dir(&opts.control_dir))
+            .control_directory(&control_dir)
             .control_persist(ControlPersist::IdleFor(
                 std::num::NonZeroUsize::new(usize::try_from(IDLE_EXIT.as_secs()).unwrap_or(900))
                     .unwrap_or(std::num::NonZeroUsize::MIN),
             ));
         let session = builder
-            .connect(&target.host)
+            .connect(&address)
             .await
             .map_err(|e| map_openssh_error(&target, e))?;
-        tracing::debug!(ssh.target = %target, "SSH master connected");
-        Ok(NodeShell { session, target })
+        tracing::debug!(ssh.target = %target, ssh.address = %address, "SSH master connected");
+        Ok(NodeShell {
+            session,
+            target,
+            address,
+            _control_dir: temp,
+        })
     }
 
-    /// The usual way in: writes Kiln's key, the pinned known_hosts file and the client config
-    /// under `<data_dir>/run/ssh/`, then connects. `node_name` keeps known_hosts files of
+    /// The usual way in: writes the node's key, its pinned known_hosts file and the client
+    /// config under `<data_dir>/run/ssh/`, then connects. `node_id` keeps the files of
     /// different nodes apart. `pinned` is the confirmed host key; `None` refuses to connect.
     pub async fn connect_pinned(
         data_dir: &Path,
         target: Target,
-        node_name: &str,
+        node_id: i64,
         pinned: Option<&HostKey>,
-        key: &KilnKey,
+        key: &NodeKey,
     ) -> Result<NodeShell, SshError> {
         let pinned = pinned.ok_or_else(|| SshError::HostKeyNotPinned {
             target: target.clone(),
@@ -217,8 +245,9 @@ impl NodeShell {
         let local = |e: anyhow::Error| SshError::Local(format!("{e:#}"));
         let dir = keys::runtime_dir(data_dir).map_err(local)?;
         let opts = ConnectOptions {
-            key_file: key.materialise(data_dir).map_err(local)?,
-            known_hosts: host_key::write_known_hosts(&dir, node_name, pinned).map_err(local)?,
+            key_file: key.materialise(data_dir, node_id).map_err(local)?,
+            known_hosts: host_key::write_known_hosts(&dir, &node_id.to_string(), pinned)
+                .map_err(local)?,
             config_file: write_client_config(&dir).map_err(local)?,
             control_dir: dir,
             connect_timeout: Duration::from_secs(10),
@@ -230,6 +259,11 @@ impl NodeShell {
     /// Where this shell is connected.
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// The IP address `ssh` connected to.
+    pub fn address(&self) -> &str {
+        &self.address
     }
 
     /// Runs `args` (program first; each argument quoted for the remote shell) and returns its
@@ -441,15 +475,15 @@ impl NodeShell {
 }
 
 /// Checks SSH access to a node the way Kiln uses it: connects with the pinned host key and
-/// Kiln's key, then runs `pct list`. Returns the number of containers `pct` reports.
+/// the node's key, then runs `pct list`. Returns the number of containers `pct` reports.
 pub async fn test_access(
     data_dir: &Path,
     target: Target,
-    node_name: &str,
+    node_id: i64,
     pinned: Option<&HostKey>,
-    key: &KilnKey,
+    key: &NodeKey,
 ) -> Result<usize, SshError> {
-    let shell = NodeShell::connect_pinned(data_dir, target, node_name, pinned, key).await?;
+    let shell = NodeShell::connect_pinned(data_dir, target, node_id, pinned, key).await?;
     let result = shell.pct_list().await;
     let _ = shell.close().await;
     result.map(|list| list.len())
