@@ -103,6 +103,31 @@ fn gone_within(pids: &[i32], secs: u64) -> bool {
     false
 }
 
+/// A `kiln serve` child, killed when a failed assertion would leave it running.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 struct TempDir(PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -220,9 +245,11 @@ fn private_databases_live_and_die_with_kiln() -> TestResult {
 
     // Serve on the same data: the user exists, sign-in works.
     let port = free_port()?;
-    let mut server = kiln(&data)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .spawn()?;
+    let mut server = Server(
+        kiln(&data)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .spawn()?,
+    );
     wait_ready(port, &mut server)?;
     let body = format!("username=boss&password={}", PASSWORD.replace(' ', "+"));
     let (status, head) = http(port, "POST", "/api/fn/login", &body)?;
@@ -254,9 +281,11 @@ fn private_databases_live_and_die_with_kiln() -> TestResult {
 
     // Restart on the same data after the crash; then a graceful SIGTERM.
     let port = free_port()?;
-    let mut server = kiln(&data)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .spawn()?;
+    let mut server = Server(
+        kiln(&data)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .spawn()?,
+    );
     wait_ready(port, &mut server)?;
     let (status, _) = http(port, "POST", "/api/fn/login", &body)?;
     assert_eq!(status, 200, "data survived the restart");
