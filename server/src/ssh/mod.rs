@@ -12,8 +12,8 @@
 //!   `ssh -i`; the public key line and the one-line authorize command the user pastes on it.
 //! - `address` — one name look-up, the addresses tried in order.
 //! - `host_key` — `ssh-keyscan` a node, SHA256 fingerprints, the pinned known_hosts file.
-//! - `shell` — [`shell::NodeShell`]: an `openssh` multiplexed session; `run` and the `pct`
-//!   helpers.
+//! - `shell` — [`shell::NodeShell`]: an `openssh` multiplexed session; `run`.
+//! - `pct` — the `pct` helpers on a [`shell::NodeShell`] (list, status, exec, push, pull).
 //! - `quote` — quoting for the remote shell.
 //!
 //! Architecture Invariant: every remote command line is built by [`quote::command_line`] from
@@ -25,6 +25,7 @@ pub mod address;
 pub mod host_key;
 pub mod install;
 pub mod keys;
+pub mod pct;
 pub mod quote;
 pub mod shell;
 
