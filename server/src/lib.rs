@@ -4,10 +4,11 @@
 //!
 //! Code map: `config` (settings), `app_state` (what handlers share), `http` (the router),
 //! `auth` (passwords, sessions, rate limits, the request gate, the app's `Backend`), `db`
-//! (pool, migrations, queries), `embedded` (private PostgreSQL/Redis children), `routes`
+//! (pool, migrations, queries), `embedded` (private PostgreSQL/Redis children), `run_dir`
+//! (the `<data dir>/run` layout: a directory per owner), `routes`
 //! (health, assets, theme), `errors` (mapping to `AppError`), `telemetry` (logging), `lab`
 //! (the simulated Proxmox VE node behind `kiln lab`), `ssh` (the only module that runs commands
-//! on a node: Kiln's SSH key, pinned host keys, `pct` over SSH), `templates` (template folders:
+//! on a node: a key per node, pinned host keys, `pct` over SSH), `templates` (template folders:
 //! parse, lint, export).
 
 pub mod app_state;
@@ -24,6 +25,7 @@ pub mod nodes;
 pub mod proxmox;
 pub mod redis_pool;
 pub mod routes;
+pub mod run_dir;
 pub mod runtime;
 pub mod ssh;
 pub mod telemetry;

@@ -129,7 +129,7 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))
         .with_context(|| format!("setting permissions on {}", dir.display()))?;
-    Ok(())
+    crate::run_dir::prepare(dir)
 }
 
 /// `kiln serve`.

@@ -318,10 +318,10 @@ pub struct TokenCreated {
     pub grants: Vec<String>,
 }
 
-/// Kiln's SSH public key and how to authorize it on a node.
+/// The SSH public key Kiln uses for one node (each node has its own) and how to authorize it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SshAccess {
-    /// `ssh-ed25519 AAAA… kiln@host`.
+    /// `ssh-ed25519 AAAA… kiln-node-<id>@host`.
     pub public_key: String,
     /// `SHA256:…`.
     pub fingerprint: String,

@@ -105,13 +105,13 @@ pub async fn set_default_node(id: i64) -> Result<(), AppError> {
     )
 }
 
-/// Kiln's SSH public key and the command that authorizes it on a node.
+/// The SSH public key Kiln uses for the node `id` and the command that authorizes it there.
 #[server(prefix = "/api/fn", endpoint = "ssh_access")]
-pub async fn ssh_access() -> Result<kiln_shared::nodes::SshAccess, AppError> {
+pub async fn ssh_access(id: i64) -> Result<kiln_shared::nodes::SshAccess, AppError> {
     ssr::respond(
         async {
             let actor = ssr::require_user()?;
-            ssr::nodes_backend()?.ssh_access(&actor).await
+            ssr::nodes_backend()?.ssh_access(&actor, id).await
         }
         .await,
     )

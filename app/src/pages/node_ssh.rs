@@ -1,5 +1,6 @@
-//! `/nodes/:id/ssh`: SSH access for `pct` — Kiln's public key and the command to authorize
-//! it, the node's host key shown and pinned on confirmation, and a test that runs `pct list`.
+//! `/nodes/:id/ssh`: SSH access for `pct` — the node's own public key (Kiln uses a key per
+//! node) and the command to authorize it, the node's host key shown and pinned on
+//! confirmation, and a test that runs `pct list`.
 
 use kiln_shared::AppError;
 use kiln_shared::nodes::HostKeyInfo;
@@ -14,7 +15,17 @@ use crate::pages::nodes::use_node_from_path;
 #[component]
 pub fn NodeSshPage() -> impl IntoView {
     let node = use_node_from_path();
-    let access = Resource::new(|| (), |_| ssh_access());
+    let params = leptos_router::hooks::use_params_map();
+    let access = Resource::new(
+        move || {
+            params
+                .read()
+                .get("id")
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        },
+        ssh_access,
+    );
     view! {
         <PageHeader title="SSH access" subtitle="Kiln runs pct on the node over SSH, with its own key and a pinned host key." />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -29,8 +40,8 @@ pub fn NodeSshPage() -> impl IntoView {
                 };
                 view! {
                     <section class="card">
-                        <h2 class="card-title">"1. Authorize Kiln's key"</h2>
-                        <p class="muted small">{format!("Run this on {} as the SSH user (usually root):", node.name)}</p>
+                        <h2 class="card-title">"1. Authorize this node's key"</h2>
+                        <p class="muted small">{format!("Kiln uses a key of its own for each node. Run this on {} as the SSH user (usually root):", node.name)}</p>
                         <div class="copy-row">
                             <pre data-test="authorize-command"><code>{access.authorize_command.clone()}</code></pre>
                             <CopyButton text=access.authorize_command.clone() />
@@ -98,7 +109,7 @@ fn SshForm(id: i64, user: String, port: u16, pinned: Option<String>) -> impl Int
         Some(Ok(())) => {
             password.set(String::new());
             error.set(None);
-            toaster.success("Kiln's key is installed on the node. The password was not kept.");
+            toaster.success("The key is installed on the node. The password was not kept.");
         }
         Some(Err(e)) => error.set(Some(e)),
         None => {}

@@ -47,8 +47,9 @@ pub trait NodesBackend: Send + Sync + 'static {
     async fn delete_node(&self, actor: &Actor, id: i64) -> Result<(), AppError>;
     /// Makes a node the actor's default.
     async fn set_default_node(&self, actor: &Actor, id: i64) -> Result<(), AppError>;
-    /// Kiln's SSH public key (created on first use) and the command that authorizes it.
-    async fn ssh_access(&self, actor: &Actor) -> Result<SshAccess, AppError>;
+    /// The SSH public key Kiln uses for the node `id` (created on first use; each node has its
+    /// own) and the command that authorizes it.
+    async fn ssh_access(&self, actor: &Actor, id: i64) -> Result<SshAccess, AppError>;
     /// The node's current SSH host key, for the user to confirm.
     async fn fetch_host_key(
         &self,

@@ -218,3 +218,39 @@ pub async fn set_ssh(
         .execute(conn)
         .await
 }
+
+/// The sealed SSH private key of an owned node: `None` when the node is not the owner's,
+/// `Some(None)` until its SSH access is first set up.
+pub async fn ssh_key(
+    conn: &mut AsyncPgConnection,
+    owner: i64,
+    id: i64,
+) -> QueryResult<Option<Option<Vec<u8>>>> {
+    nodes::table
+        .filter(nodes::owner_id.eq(owner))
+        .find(id)
+        .select(nodes::ssh_key)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Stores the sealed SSH private key of an owned node unless it already has one; whether it
+/// was stored (two requests racing to create a key keep the first).
+pub async fn set_ssh_key_if_absent(
+    conn: &mut AsyncPgConnection,
+    owner: i64,
+    id: i64,
+    sealed: &[u8],
+) -> QueryResult<bool> {
+    diesel::update(
+        nodes::table
+            .filter(nodes::owner_id.eq(owner))
+            .filter(nodes::ssh_key.is_null())
+            .find(id),
+    )
+    .set(nodes::ssh_key.eq(sealed))
+    .execute(conn)
+    .await
+    .map(|n| n == 1)
+}

@@ -39,6 +39,7 @@ diesel::table! {
         is_lab -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        ssh_key -> Nullable<Bytea>,
     }
 }
 

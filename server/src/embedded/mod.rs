@@ -1,6 +1,8 @@
 //! Private PostgreSQL and Redis, run as children of `kiln` when no `DATABASE_URL` /
-//! `REDIS_URL` is configured. Both listen only on unix sockets inside the data directory, die
-//! with `kiln` (PR_SET_PDEATHSIG, even on SIGKILL), and are stopped cleanly on shutdown.
+//! `REDIS_URL` is configured. Both listen only on unix sockets inside the data directory, each
+//! in its own directory (`run/postgres/` owned by the database's user, `run/redis/` by Kiln's:
+//! see [`crate::run_dir`]), die with `kiln` (PR_SET_PDEATHSIG, even on SIGKILL), and are
+//! stopped cleanly on shutdown.
 //!
 //! Architecture invariant: children are spawned from the main thread (PDEATHSIG fires when the
 //! *thread* that forked them exits, and tokio's blocking threads come and go).
@@ -8,7 +10,7 @@
 pub mod postgres;
 pub mod redis;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -25,6 +27,8 @@ pub struct Child {
     process: tokio::process::Child,
     /// The signal that asks it to stop cleanly and quickly.
     stop_signal: Signal,
+    /// Its socket's directory (a temporary one is removed after the child stopped).
+    sockets: crate::run_dir::SocketDir,
 }
 
 impl Child {
@@ -40,6 +44,7 @@ impl Child {
                 let _ = self.process.kill().await;
             }
         }
+        drop(self.sockets);
     }
 
     /// Fails when the child has already exited (it could not start).
@@ -116,17 +121,6 @@ fn own_dir(dir: &Path, run_as: RunAs) -> anyhow::Result<()> {
         .with_context(|| format!("giving {} to uid {}", dir.display(), run_as.uid))?;
     }
     Ok(())
-}
-
-/// A directory for unix sockets whose paths stay under the 107-byte limit.
-fn socket_dir(data_dir: &Path, name: &str) -> PathBuf {
-    let preferred = data_dir.join("run");
-    if preferred.as_os_str().len() + name.len() + 2 < 100 {
-        preferred
-    } else {
-        let digest = crate::auth::tokens::digest(&data_dir.display().to_string());
-        PathBuf::from(format!("/tmp/kiln-{}", &digest[..12]))
-    }
 }
 
 /// The last `n` lines of a log file (for start-up errors).

@@ -1,5 +1,7 @@
 //! The private PostgreSQL cluster: `initdb` once, then `postgres` with no TCP listener and its
-//! socket in the data directory. Debian keeps the binaries in `/usr/lib/postgresql/<v>/bin`.
+//! socket in `<data dir>/run/postgres/` (owned by the database's user, mode 0700; nothing else
+//! of Kiln's is in reach of that user). Debian keeps the binaries in
+//! `/usr/lib/postgresql/<v>/bin`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -8,7 +10,8 @@ use anyhow::{Context, bail};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use nix::sys::signal::Signal;
 
-use super::{Child, RunAs, own_dir, prepare, socket_dir};
+use super::{Child, RunAs, own_dir, prepare};
+use crate::run_dir::{self, Owner};
 
 /// The database Kiln uses inside its private cluster.
 const DATABASE: &str = "kiln";
@@ -98,9 +101,18 @@ pub async fn start(data_dir: &Path, bin_dir: &Path) -> anyhow::Result<Postgres> 
     let run_as = run_as()?;
     check_traversable(data_dir, run_as)?;
     let pgdata = data_dir.join("postgres");
-    let sockets = socket_dir(data_dir, ".s.PGSQL.5432");
+    let socket_dir = run_dir::socket_dir(
+        data_dir,
+        "postgres",
+        ".s.PGSQL.5432",
+        Owner {
+            uid: run_as.uid,
+            gid: run_as.gid,
+        },
+    )?;
+    let sockets = socket_dir.path().to_owned();
+    check_traversable(&sockets, run_as)?;
     let log = data_dir.join("postgres.log");
-    own_dir(&sockets, run_as)?;
     if run_as.switch {
         std::fs::File::create(&log)?;
         nix::unistd::chown(&log, Some(nix::unistd::Uid::from_raw(run_as.uid)), None)?;
@@ -160,6 +172,7 @@ pub async fn start(data_dir: &Path, bin_dir: &Path) -> anyhow::Result<Postgres> 
         name: "postgres",
         process,
         stop_signal: Signal::SIGINT,
+        sockets: socket_dir,
     };
 
     let admin_url = format!("host={} user=postgres dbname=postgres", sockets.display());

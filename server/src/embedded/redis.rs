@@ -1,5 +1,6 @@
-//! The private Redis: `redis-server` with no TCP port, a unix socket in the data directory,
-//! and no persistence (sessions and counters are disposable).
+//! The private Redis: `redis-server` with no TCP port, its unix socket in
+//! `<data dir>/run/redis/` (Kiln's user, mode 0700), and no persistence (sessions and counters
+//! are disposable). It runs as Kiln's user.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -7,7 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use nix::sys::signal::Signal;
 
-use super::{Child, RunAs, own_dir, prepare, socket_dir};
+use super::{Child, RunAs, own_dir, prepare};
+use crate::run_dir::{self, Owner};
 
 #[derive(Debug)]
 pub struct Redis {
@@ -22,11 +24,10 @@ pub async fn start(data_dir: &Path, binary: &Path) -> anyhow::Result<Redis> {
         gid: nix::unistd::getegid().as_raw(),
         switch: false,
     };
-    let sockets = socket_dir(data_dir, "redis.sock");
-    own_dir(&sockets, me)?;
+    let socket_dir = run_dir::socket_dir(data_dir, "redis", "redis.sock", Owner::me())?;
     let work = data_dir.join("redis");
     own_dir(&work, me)?;
-    let socket = sockets.join("redis.sock");
+    let socket = socket_dir.path().join("redis.sock");
     let _ = std::fs::remove_file(&socket);
     let log = data_dir.join("redis.log");
 
@@ -59,6 +60,7 @@ pub async fn start(data_dir: &Path, binary: &Path) -> anyhow::Result<Redis> {
         name: "redis",
         process,
         stop_signal: Signal::SIGTERM,
+        sockets: socket_dir,
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while !socket.exists() {

@@ -12,11 +12,25 @@
 //! read-only), commands run as root (bwrap as root does not map users), a minimal `/etc`
 //! (passwd, group, hostname, hosts, resolv.conf, os-release). Push and pull also run inside
 //! the sandbox, so symbolic links a container made resolve inside it, never on the host.
+//!
+//! The skeleton is made on the host (as the lab's user, usually root) in a directory the
+//! container's commands can change, so it never follows a symbolic link the container made
+//! (say `etc -> /etc` or `root -> /root`): every step is relative to a descriptor of the
+//! scratch root, one name at a time with `O_NOFOLLOW` (`openat`, `mkdirat`, `symlinkat`),
+//! files are created only with `O_EXCL` (an existing name, link or not, is left alone) and
+//! modes are set on descriptors (`fchmod`). Where the container put a link in place of a
+//! skeleton directory, that part of the skeleton is skipped; a link in place of a mount point
+//! (`/usr`, `/proc`, `/dev`) refuses the command.
 
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, openat};
+use nix::sys::stat::{Mode, fchmod, mkdirat};
 
 use super::runtime::ContainerShell;
 
@@ -32,6 +46,66 @@ pub struct ScratchShell {
 const USR_LINKS: [&str; 6] = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Directories the sandbox mounts over: a link in their place refuses the command.
+const MOUNT_POINTS: [&str; 3] = ["usr", "proc", "dev"];
+
+/// The skeleton's directories, made where missing (never through a link).
+const SKELETON: [&str; 11] = [
+    "usr", "proc", "dev", "etc", "root", "tmp", "var/tmp", "home", "opt", "run", "srv",
+];
+
+/// What opening a directory without following links found.
+enum Found {
+    /// The directory.
+    Dir(OwnedFd),
+    /// A link or something else than a directory in its place (not followed).
+    NotADir,
+}
+
+/// Opens the directory `rel` (relative, `/`-separated) below `dir` one name at a time without
+/// following links, making missing ones (mode 0755) when `create`.
+fn open_dir(dir: &OwnedFd, rel: &str, create: bool) -> Result<Found, Errno> {
+    let mut current: Option<OwnedFd> = None;
+    for name in rel.split('/').filter(|n| !n.is_empty()) {
+        let parent = current.as_ref().unwrap_or(dir);
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = match openat(parent, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) if create => {
+                match mkdirat(parent, name, Mode::from_bits_truncate(0o755)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(e),
+                }
+                match openat(parent, name, flags, Mode::empty()) {
+                    Ok(fd) => fd,
+                    Err(Errno::ELOOP | Errno::ENOTDIR) => return Ok(Found::NotADir),
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(Errno::ELOOP | Errno::ENOTDIR) => return Ok(Found::NotADir),
+            Err(e) => return Err(e),
+        };
+        current = Some(fd);
+    }
+    match current {
+        Some(fd) => Ok(Found::Dir(fd)),
+        None => Err(Errno::EINVAL),
+    }
+}
+
+/// Creates `name` in `dir` with `content` unless the name exists (as anything, a link too).
+fn create_new(dir: &OwnedFd, name: &str, content: &[u8]) -> Result<(), Errno> {
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    match openat(dir, name, flags, Mode::from_bits_truncate(0o644)) {
+        Ok(fd) => std::fs::File::from(fd)
+            .write_all(content)
+            .map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw)),
+        Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
 
 /// `<data_dir>/rootfs/<vmid>`.
 pub fn root_of(data_dir: &Path, vmid: u32) -> PathBuf {
@@ -56,56 +130,79 @@ impl ScratchShell {
         }
     }
 
-    /// Creates the scratch root's skeleton once (directories, `/usr` symlinks, minimal `/etc`).
+    /// Creates the scratch root's skeleton where missing (directories, `/usr` links, a minimal
+    /// `/etc`), never following a link the container made (see the module docs).
     fn prepare(&self, vmid: u32, hostname: &str) -> Result<PathBuf, String> {
         let root = self.base.join(vmid.to_string());
-        let io = |what: &str, e: std::io::Error| format!("preparing {what}: {e}");
-        for dir in [
-            "usr", "proc", "dev", "etc", "root", "tmp", "var/tmp", "home", "opt", "run", "srv",
-        ] {
-            std::fs::create_dir_all(root.join(dir)).map_err(|e| io(dir, e))?;
+        let io = |what: &str, e: Errno| format!("preparing {what}: {}", e.desc());
+        // `<data dir>/rootfs/<vmid>` itself is the lab's; below it is the container's.
+        std::fs::create_dir_all(&root).map_err(|e| format!("preparing {}: {e}", root.display()))?;
+        let root_fd = nix::fcntl::open(
+            &root,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io(&root.display().to_string(), e))?;
+        for dir in SKELETON {
+            let found = open_dir(&root_fd, dir, true).map_err(|e| io(dir, e))?;
+            match (found, dir) {
+                (Found::NotADir, _) if MOUNT_POINTS.contains(&dir) => {
+                    return Err(format!(
+                        "the container's /{dir} is a symbolic link or not a directory; the lab \
+                         does not follow it"
+                    ));
+                }
+                (Found::Dir(fd), "tmp") => {
+                    fchmod(&fd, Mode::from_bits_truncate(0o1777)).map_err(|e| io(dir, e))?
+                }
+                (Found::Dir(fd), "root") => {
+                    fchmod(&fd, Mode::from_bits_truncate(0o700)).map_err(|e| io(dir, e))?
+                }
+                _ => {}
+            }
         }
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777));
-        let _ = std::fs::set_permissions(root.join("root"), std::fs::Permissions::from_mode(0o700));
         for name in USR_LINKS {
             let host = Path::new("/").join(name);
-            let inside = root.join(name);
-            if inside.symlink_metadata().is_ok() {
-                continue;
-            }
-            if let Ok(target) = std::fs::read_link(&host) {
-                std::os::unix::fs::symlink(&target, &inside).map_err(|e| io(name, e))?;
+            let made = if let Ok(target) = std::fs::read_link(&host) {
+                nix::unistd::symlinkat(&target, &root_fd, name)
             } else if host.is_dir() {
-                std::fs::create_dir_all(&inside).map_err(|e| io(name, e))?;
+                mkdirat(&root_fd, name, Mode::from_bits_truncate(0o755))
+            } else {
+                Ok(())
+            };
+            match made {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(io(name, e)),
             }
         }
-        let etc = root.join("etc");
-        let seed = |name: &str, content: &str| -> Result<(), String> {
-            let path = etc.join(name);
-            if path.symlink_metadata().is_err() {
-                std::fs::write(&path, content).map_err(|e| io(name, e))?;
-            }
-            Ok(())
+        // A link or file in place of /etc: no minimal /etc (the container made its own).
+        let Found::Dir(etc) = open_dir(&root_fd, "etc", false).map_err(|e| io("etc", e))? else {
+            return Ok(root);
         };
-        seed(
-            "passwd",
-            "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-        )?;
-        seed("group", "root:x:0:\nnogroup:x:65534:\n")?;
-        seed("hostname", &format!("{hostname}\n"))?;
-        seed(
-            "hosts",
-            &format!("127.0.0.1 localhost\n127.0.1.1 {hostname}\n"),
-        )?;
-        seed(
-            "resolv.conf",
-            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-        )?;
-        seed(
-            "os-release",
-            &std::fs::read_to_string("/etc/os-release").unwrap_or_default(),
-        )?;
+        let seed = |name: &str, content: &str| create_new(&etc, name, content.as_bytes());
+        let seeds = [
+            (
+                "passwd",
+                "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n".to_owned(),
+            ),
+            ("group", "root:x:0:\nnogroup:x:65534:\n".to_owned()),
+            ("hostname", format!("{hostname}\n")),
+            (
+                "hosts",
+                format!("127.0.0.1 localhost\n127.0.1.1 {hostname}\n"),
+            ),
+            (
+                "resolv.conf",
+                std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            ),
+            (
+                "os-release",
+                std::fs::read_to_string("/etc/os-release").unwrap_or_default(),
+            ),
+        ];
+        for (name, content) in seeds {
+            seed(name, &content).map_err(|e| io(name, e))?;
+        }
         Ok(root)
     }
 

@@ -1,6 +1,8 @@
 //! What the lab remembers, persisted as `lab-state.json` in the data directory after every
-//! change (written to a temporary file and renamed), so a restart keeps containers, tasks,
-//! tokens and ACLs.
+//! change, so a restart keeps containers, tasks, tokens and ACLs. The file holds secrets (token
+//! secrets, the root password, the ticket key): it is written to a fresh mode-600 temporary
+//! file in the same directory and renamed over the old one, so it is never readable by others,
+//! not even for a moment, and never half-written.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -114,12 +116,46 @@ pub fn load(dir: &Path) -> anyhow::Result<Option<State>> {
     }
 }
 
-/// Writes the state atomically.
+/// Writes the state atomically, mode 600.
 pub fn save(dir: &Path, state: &State) -> anyhow::Result<()> {
+    use std::io::Write;
     let file = path(dir);
-    let tmp = dir.join("lab-state.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(state)?)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &file).with_context(|| format!("replacing {}", file.display()))?;
+    // `tempfile` creates the file with mode 600 (O_EXCL, a random name).
+    let mut tmp = tempfile::Builder::new()
+        .prefix("lab-state.json.")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    tmp.write_all(&serde_json::to_vec_pretty(state)?)
+        .with_context(|| format!("writing {}", file.display()))?;
+    tmp.persist(&file)
+        .with_context(|| format!("replacing {}", file.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_file_is_private_and_replaced_whole() -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir()?;
+        // An older lab left a world-readable file: the next save replaces it.
+        std::fs::write(path(dir.path()), "{}")?;
+        std::fs::set_permissions(path(dir.path()), std::fs::Permissions::from_mode(0o644))?;
+        let state = State {
+            root_password: "secret-pw".into(),
+            ..State::default()
+        };
+        save(dir.path(), &state)?;
+        let mode = std::fs::metadata(path(dir.path()))?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let back = load(dir.path())?.context("saved")?;
+        assert_eq!(back.root_password, "secret-pw");
+        let names: Vec<_> = std::fs::read_dir(dir.path())?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
+        assert_eq!(names, ["lab-state.json"], "no temporary file left");
+        Ok(())
+    }
 }

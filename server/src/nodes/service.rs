@@ -173,7 +173,7 @@ impl NodeService {
     }
 
     /// What an SSH action on an owned node needs: the row, its pinned host key (Conflict when
-    /// none is confirmed yet), Kiln's key and the target.
+    /// none is confirmed yet), the node's own key and the target.
     async fn ssh_context(
         &self,
         actor: &Actor,
@@ -182,7 +182,7 @@ impl NodeService {
         (
             NodeRow,
             ssh::host_key::HostKey,
-            ssh::keys::KilnKey,
+            ssh::keys::NodeKey,
             ssh::Target,
         ),
         AppError,
@@ -195,15 +195,21 @@ impl NodeService {
             .transpose()
             .map_err(|e| errors::internal("reading a pinned host key", e))?
             .ok_or_else(|| AppError::Conflict("Confirm the node's SSH host key first.".into()))?;
-        let key = ssh::keys::load_or_create(&self.state.db, &self.state.secret_key)
-            .await
-            .map_err(|e| errors::internal("loading Kiln's SSH key", e))?;
+        let key = self.node_key(actor, id).await?;
         let target = ssh::Target {
             user: row.ssh_user.clone(),
             host: row.host.clone(),
             port: u16::try_from(row.ssh_port).unwrap_or(22),
         };
         Ok((row, pinned, key, target))
+    }
+
+    /// The SSH key of an owned node (created on first use).
+    async fn node_key(&self, actor: &Actor, id: i64) -> Result<ssh::keys::NodeKey, AppError> {
+        ssh::keys::for_node(&self.state.db, &self.state.secret_key, actor.user_id, id)
+            .await
+            .map_err(|e| errors::internal("loading a node's SSH key", e))?
+            .ok_or_else(|| AppError::NotFound("No such node.".into()))
     }
 
     /// Adds a node without a browser (the lab node registered by `kiln.sh up`).
@@ -493,6 +499,7 @@ impl NodesBackend for NodeService {
             Err(e) => return Err(errors::db("deleting a node", e)),
         }
         drop(conn);
+        ssh::keys::forget(&self.state.config.data_dir, id);
         self.state
             .audit(Entry::by(actor, "node.delete").on(&row.name))
             .await;
@@ -512,10 +519,8 @@ impl NodesBackend for NodeService {
         Ok(())
     }
 
-    async fn ssh_access(&self, _actor: &Actor) -> Result<SshAccess, AppError> {
-        let key = ssh::keys::load_or_create(&self.state.db, &self.state.secret_key)
-            .await
-            .map_err(|e| errors::internal("loading Kiln's SSH key", e))?;
+    async fn ssh_access(&self, actor: &Actor, id: i64) -> Result<SshAccess, AppError> {
+        let key = self.node_key(actor, id).await?;
         Ok(SshAccess {
             public_key: key.public_key().to_owned(),
             fingerprint: key.fingerprint().to_owned(),
@@ -585,7 +590,7 @@ impl NodesBackend for NodeService {
         let count = ssh::shell::test_access(
             &self.state.config.data_dir,
             target,
-            &row.id.to_string(),
+            row.id,
             Some(&pinned),
             &key,
         )
@@ -613,7 +618,7 @@ impl NodesBackend for NodeService {
         ssh::install::install_key(
             &self.state.config.data_dir,
             &target,
-            &row.id.to_string(),
+            row.id,
             &pinned,
             &key,
             password,

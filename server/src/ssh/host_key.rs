@@ -5,7 +5,6 @@
 //! `StrictHostKeyChecking=yes`, so any other key fails with "host key changed".
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -96,7 +95,8 @@ pub fn check_host(host: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Every host key `host:port` offers (ed25519, ECDSA, RSA), best first.
+/// Every host key `host:port` offers (ed25519, ECDSA, RSA), best first. The host is resolved
+/// once and `ssh-keyscan` is given the address (see [`super::address`]).
 pub async fn scan(host: &str, port: u16, timeout: Duration) -> Result<Vec<HostKey>, SshError> {
     let target = Target {
         user: String::new(),
@@ -104,6 +104,17 @@ pub async fn scan(host: &str, port: u16, timeout: Duration) -> Result<Vec<HostKe
         port,
     };
     check_host(host).map_err(SshError::Local)?;
+    super::address::each_address(&target, |address| scan_address(&target, address, timeout)).await
+}
+
+/// [`scan`] of one address.
+async fn scan_address(
+    target: &Target,
+    address: String,
+    timeout: Duration,
+) -> Result<Vec<HostKey>, SshError> {
+    let target = target.clone();
+    let port = target.port;
     let secs = timeout.as_secs().max(1);
     let mut cmd = tokio::process::Command::new("ssh-keyscan");
     cmd.arg("-T")
@@ -113,7 +124,7 @@ pub async fn scan(host: &str, port: u16, timeout: Duration) -> Result<Vec<HostKe
         .arg("-t")
         .arg("ed25519,ecdsa,rsa")
         .arg("--")
-        .arg(host)
+        .arg(&address)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
     let out = tokio::time::timeout(timeout + Duration::from_secs(5), cmd.output())
@@ -182,17 +193,15 @@ pub fn write_known_hosts(dir: &Path, name: &str, key: &HostKey) -> anyhow::Resul
         })
         .collect();
     let path = dir.join(format!("known_hosts.{safe}"));
-    let tmp = dir.join(format!("known_hosts.{safe}.tmp"));
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
+    // A fresh mode-600 file from `tempfile`, renamed over the old one.
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!("known_hosts.{safe}."))
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
     file.write_all(known_hosts_line(key).as_bytes())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.persist(&path)
+        .with_context(|| format!("replacing {}", path.display()))?;
     Ok(path)
 }
 
@@ -214,7 +223,8 @@ mod tests {
         assert_eq!(plain.to_openssh(), format!("ssh-ed25519 {ED}"));
         assert!(plain.fingerprint().starts_with("SHA256:"));
         // The same fingerprint as `ssh-keygen -lf`.
-        let file = std::env::temp_dir().join(format!("kiln-hk-{}.pub", std::process::id()));
+        let temp = tempfile::tempdir()?;
+        let file = temp.path().join("hk.pub");
         std::fs::write(&file, format!("ssh-ed25519 {ED}\n"))?;
         if let Ok(out) = std::process::Command::new("ssh-keygen")
             .arg("-lf")
@@ -224,7 +234,6 @@ mod tests {
             let text = String::from_utf8(out.stdout)?;
             assert!(text.contains(plain.fingerprint()), "{text}");
         }
-        std::fs::remove_file(&file)?;
         assert!(HostKey::parse("ssh-ed25519 AAAAnotbase64!").is_err());
         assert!(HostKey::parse("garbage").is_err());
         Ok(())

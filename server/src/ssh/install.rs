@@ -1,31 +1,48 @@
-//! A one-time install of Kiln's public key with the SSH user's password: the system `ssh`
+//! A one-time install of a node's public key with the SSH user's password: the system `ssh`
 //! driven by Debian's `sshpass`, with the password in the environment (never on a command
-//! line, never stored, never logged) and the node's host key already pinned.
+//! line, never stored, never logged), the node's host key already pinned, and the host
+//! resolved once (the password goes to the address whose host key was checked).
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use super::host_key::{self, HOST_KEY_ALIAS, HostKey};
-use super::keys::{self, KilnKey};
+use super::keys::{self, NodeKey};
 use super::{SshError, Target};
 
 /// How long the whole install may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs Kiln's authorize command on `target` as its user, signing in with `password`.
+/// Runs the node's authorize command on `target` as its user, signing in with `password`.
 pub async fn install_key(
     data_dir: &Path,
     target: &Target,
-    node_name: &str,
+    node_id: i64,
     pinned: &HostKey,
-    key: &KilnKey,
+    key: &NodeKey,
     password: &str,
 ) -> Result<(), SshError> {
     host_key::check_host(&target.host).map_err(SshError::Local)?;
     let dir = keys::runtime_dir(data_dir).map_err(|e| SshError::Local(e.to_string()))?;
-    let known_hosts = host_key::write_known_hosts(&dir, &format!("install-{node_name}"), pinned)
+    let known_hosts = host_key::write_known_hosts(&dir, &format!("install-{node_id}"), pinned)
         .map_err(|e| SshError::Local(e.to_string()))?;
+    let result = super::address::each_address(target, |address| {
+        install_at(target, address, &known_hosts, key, password)
+    })
+    .await;
+    let _ = std::fs::remove_file(&known_hosts);
+    result
+}
+
+/// [`install_key`] at one address.
+async fn install_at(
+    target: &Target,
+    address: String,
+    known_hosts: &Path,
+    key: &NodeKey,
+    password: &str,
+) -> Result<(), SshError> {
     let mut command = tokio::process::Command::new("sshpass");
     command
         .arg("-e")
@@ -52,7 +69,7 @@ pub async fn install_key(
         .arg("-l")
         .arg(&target.user)
         .arg("--")
-        .arg(&target.host)
+        .arg(&address)
         // Kiln's own command (its public key, quoted): no user text in it.
         .arg(key.authorize_command())
         .env("SSHPASS", password)
@@ -71,7 +88,6 @@ pub async fn install_key(
         Ok(Err(e)) => return Err(SshError::Local(format!("cannot run ssh: {e}"))),
         Err(_) => return Err(SshError::Local("the key install timed out".into())),
     };
-    let _ = std::fs::remove_file(&known_hosts);
     let stderr = String::from_utf8_lossy(&output.stderr);
     match output.status.code() {
         Some(0) => Ok(()),

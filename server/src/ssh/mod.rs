@@ -1,17 +1,19 @@
 //! SSH to Proxmox VE nodes: the only module that runs commands on a node.
 //!
 //! The API cannot reach inside a container; `pct exec` / `pct push` / `pct pull` on the node's
-//! shell can. Kiln connects as the node's SSH user with its own ed25519 key, and pins each
-//! node's SSH host key the way it pins the API's TLS certificate (trust on first use after the
-//! user confirms the fingerprint, strict afterwards).
+//! shell can. Kiln connects as the node's SSH user with a key of that node's own (ed25519), and
+//! pins each node's SSH host key the way it pins the API's TLS certificate (trust on first use
+//! after the user confirms the fingerprint, strict afterwards). The host is resolved once per
+//! connection and `ssh` gets the address.
 //!
 //! Code map:
-//! - `keys` — Kiln's key pair: generated once, stored encrypted in `app_meta`, written to a
-//!   mode-600 file under `<data dir>/run/ssh/` for `ssh -i`; the public key line and the
-//!   one-line authorize command the user pastes on the node.
+//! - `keys` — a key pair per node: generated when its SSH access is first set up, stored
+//!   encrypted in its row, written to a mode-600 file under `<data dir>/run/ssh/` for
+//!   `ssh -i`; the public key line and the one-line authorize command the user pastes on it.
+//! - `address` — one name look-up, the addresses tried in order.
 //! - `host_key` — `ssh-keyscan` a node, SHA256 fingerprints, the pinned known_hosts file.
-//! - `shell` — [`shell::NodeShell`]: an `openssh` multiplexed session; `run` and the `pct`
-//!   helpers.
+//! - `shell` — [`shell::NodeShell`]: an `openssh` multiplexed session; `run`.
+//! - `pct` — the `pct` helpers on a [`shell::NodeShell`] (list, status, exec, push, pull).
 //! - `quote` — quoting for the remote shell.
 //!
 //! Architecture Invariant: every remote command line is built by [`quote::command_line`] from
@@ -19,9 +21,11 @@
 //! Architecture Invariant: the private key never appears in logs, `Debug` output or the
 //! database in clear; it exists in clear only in memory and in its mode-600 runtime file.
 
+pub mod address;
 pub mod host_key;
 pub mod install;
 pub mod keys;
+pub mod pct;
 pub mod quote;
 pub mod shell;
 
@@ -65,10 +69,10 @@ pub enum SshError {
         /// ssh's own words.
         detail: String,
     },
-    /// The node refused Kiln's key.
+    /// The node refused the node's key.
     #[error(
-        "{target}: the node refused Kiln's SSH key (authentication failed); add Kiln's public key \
-         to ~{user}/.ssh/authorized_keys on the node",
+        "{target}: the node refused the SSH key Kiln uses for it (authentication failed); add \
+         the public key shown on the node's SSH page to ~{user}/.ssh/authorized_keys on the node",
         user = target.user
     )]
     AuthRefused {

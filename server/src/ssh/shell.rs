@@ -8,6 +8,10 @@
 //! statuses 127 and 255 into errors and drops the output; a real 255 is told apart from a lost
 //! connection by checking the master afterwards.
 //!
+//! The node's host is resolved once per connection and `ssh` is given the address (see
+//! [`super::address`]): the host key is checked on the very connection that carries the
+//! commands, with no second name look-up in between.
+//!
 //! Limits: no password authentication (install the key first), no interactive sessions, and
 //! the master exits after [`IDLE_EXIT`] without commands.
 
@@ -19,7 +23,8 @@ use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 use tokio::io::AsyncWriteExt;
 
 use super::host_key::{self, HostKey};
-use super::keys::{self, KilnKey};
+use super::keys::{self, NodeKey};
+pub use super::pct::{PctEntry, parse_pct_list};
 use super::quote::command_line;
 use super::{SshError, Target};
 
@@ -51,7 +56,7 @@ Host *
 pub struct ConnectOptions {
     /// User, host, port.
     pub target: Target,
-    /// Kiln's private key file (from [`KilnKey::materialise`]).
+    /// The node's private key file (from [`NodeKey::materialise`]).
     pub key_file: PathBuf,
     /// The pinned known_hosts file (from [`host_key::write_known_hosts`]).
     pub known_hosts: PathBuf,
@@ -90,19 +95,6 @@ impl Output {
     }
 }
 
-/// One row of `pct list`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PctEntry {
-    /// The container id.
-    pub vmid: u32,
-    /// `running` / `stopped`.
-    pub status: String,
-    /// The lock, if any.
-    pub lock: Option<String>,
-    /// The name (hostname).
-    pub name: String,
-}
-
 /// Writes the client config file into `dir` (mode 600) and returns its path.
 pub fn write_client_config(dir: &Path) -> anyhow::Result<PathBuf> {
     use std::io::Write;
@@ -123,46 +115,37 @@ pub fn write_client_config(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// A directory for control sockets: `preferred` when its path is short enough, else the
-/// system temporary directory.
-fn control_dir(preferred: &Path) -> PathBuf {
-    if preferred.as_os_str().len() <= 50 {
-        preferred.to_path_buf()
-    } else {
-        std::env::temp_dir()
+/// A directory for control sockets: `preferred` when the socket's path fits (openssh makes
+/// `.ssh-connectionXXXXXX/master` in it, and ssh appends 17 bytes while binding), else a
+/// private temporary directory (random name, mode 0700) that lives as long as the connection.
+fn control_dir(preferred: &Path) -> Result<(PathBuf, Option<tempfile::TempDir>), SshError> {
+    if crate::run_dir::fits(preferred, ".ssh-connectionXXXXXX/master", 17) {
+        return Ok((preferred.to_path_buf(), None));
     }
-}
-
-/// Parses `pct list` output.
-pub fn parse_pct_list(text: &str) -> Vec<PctEntry> {
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let vmid = fields.first()?.parse().ok()?;
-            let (lock, name) = match fields.as_slice() {
-                [_, _, lock, name, ..] => (Some((*lock).to_owned()), (*name).to_owned()),
-                [_, _, name] => (None, (*name).to_owned()),
-                _ => (None, String::new()),
-            };
-            Some(PctEntry {
-                vmid,
-                status: (*fields.get(1)?).to_owned(),
-                lock,
-                name,
-            })
-        })
-        .collect()
+    let temp = tempfile::Builder::new()
+        .prefix("kiln-ssh-")
+        .tempdir()
+        .map_err(|e| SshError::Local(format!("creating a directory for the SSH socket: {e}")))?;
+    Ok((temp.path().to_owned(), Some(temp)))
 }
 
 /// An open SSH connection to a node.
 #[derive(Debug)]
 pub struct NodeShell {
+    /// The master connection.
     session: Session,
+    /// Where, as the user gave it (for messages).
     target: Target,
+    /// The IP address `ssh` connected to (the host resolved once).
+    address: String,
+    /// A temporary directory holding the control socket, when the data directory's path is
+    /// too long for it (dropped after the session).
+    _control_dir: Option<tempfile::TempDir>,
 }
 
 impl NodeShell {
-    /// Connects with explicit files (see [`NodeShell::connect_pinned`] for the usual way).
+    /// Connects with explicit files (see [`NodeShell::connect_pinned`] for the usual way):
+    /// resolves the host once, then tries its addresses in order.
     pub async fn connect(opts: &ConnectOptions) -> Result<NodeShell, SshError> {
         let target = opts.target.clone();
         host_key::check_host(&target.host).map_err(SshError::Local)?;
@@ -178,6 +161,13 @@ impl NodeShell {
                 target.user
             )));
         }
+        super::address::each_address(&target, |address| Self::connect_to(opts, address)).await
+    }
+
+    /// Connects `ssh` to one address.
+    async fn connect_to(opts: &ConnectOptions, address: String) -> Result<NodeShell, SshError> {
+        let target = opts.target.clone();
+        let (control_dir, temp) = control_dir(&opts.control_dir)?;
         let mut builder = SessionBuilder::default();
         builder
             .user(target.user.clone())
@@ -188,28 +178,33 @@ impl NodeShell {
             .config_file(&opts.config_file)
             .connect_timeout(opts.connect_timeout)
             .server_alive_interval(Duration::from_secs(15))
-            .control_directory(control_dir(&opts.control_dir))
+            .control_directory(&control_dir)
             .control_persist(ControlPersist::IdleFor(
                 std::num::NonZeroUsize::new(usize::try_from(IDLE_EXIT.as_secs()).unwrap_or(900))
                     .unwrap_or(std::num::NonZeroUsize::MIN),
             ));
         let session = builder
-            .connect(&target.host)
+            .connect(&address)
             .await
             .map_err(|e| map_openssh_error(&target, e))?;
-        tracing::debug!(ssh.target = %target, "SSH master connected");
-        Ok(NodeShell { session, target })
+        tracing::debug!(ssh.target = %target, ssh.address = %address, "SSH master connected");
+        Ok(NodeShell {
+            session,
+            target,
+            address,
+            _control_dir: temp,
+        })
     }
 
-    /// The usual way in: writes Kiln's key, the pinned known_hosts file and the client config
-    /// under `<data_dir>/run/ssh/`, then connects. `node_name` keeps known_hosts files of
+    /// The usual way in: writes the node's key, its pinned known_hosts file and the client
+    /// config under `<data_dir>/run/ssh/`, then connects. `node_id` keeps the files of
     /// different nodes apart. `pinned` is the confirmed host key; `None` refuses to connect.
     pub async fn connect_pinned(
         data_dir: &Path,
         target: Target,
-        node_name: &str,
+        node_id: i64,
         pinned: Option<&HostKey>,
-        key: &KilnKey,
+        key: &NodeKey,
     ) -> Result<NodeShell, SshError> {
         let pinned = pinned.ok_or_else(|| SshError::HostKeyNotPinned {
             target: target.clone(),
@@ -217,8 +212,9 @@ impl NodeShell {
         let local = |e: anyhow::Error| SshError::Local(format!("{e:#}"));
         let dir = keys::runtime_dir(data_dir).map_err(local)?;
         let opts = ConnectOptions {
-            key_file: key.materialise(data_dir).map_err(local)?,
-            known_hosts: host_key::write_known_hosts(&dir, node_name, pinned).map_err(local)?,
+            key_file: key.materialise(data_dir, node_id).map_err(local)?,
+            known_hosts: host_key::write_known_hosts(&dir, &node_id.to_string(), pinned)
+                .map_err(local)?,
             config_file: write_client_config(&dir).map_err(local)?,
             control_dir: dir,
             connect_timeout: Duration::from_secs(10),
@@ -230,6 +226,11 @@ impl NodeShell {
     /// Where this shell is connected.
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// The IP address `ssh` connected to.
+    pub fn address(&self) -> &str {
+        &self.address
     }
 
     /// Runs `args` (program first; each argument quoted for the remote shell) and returns its
@@ -294,7 +295,7 @@ impl NodeShell {
     }
 
     /// Runs `args` and fails unless it exits 0; returns its standard output.
-    async fn run_ok(
+    pub(super) async fn run_ok(
         &self,
         what: &str,
         args: &[&str],
@@ -312,124 +313,6 @@ impl NodeShell {
         }
     }
 
-    /// `pct list`.
-    pub async fn pct_list(&self) -> Result<Vec<PctEntry>, SshError> {
-        let out = self.run_ok("pct list", &["pct", "list"], None).await?;
-        Ok(parse_pct_list(&String::from_utf8_lossy(&out)))
-    }
-
-    /// `pct status VMID`: `running` or `stopped`.
-    pub async fn pct_status(&self, vmid: u32) -> Result<String, SshError> {
-        let id = vmid.to_string();
-        let out = self
-            .run_ok("pct status", &["pct", "status", &id], None)
-            .await?;
-        let text = String::from_utf8_lossy(&out);
-        Ok(text
-            .trim()
-            .strip_prefix("status:")
-            .unwrap_or(text.trim())
-            .trim()
-            .to_owned())
-    }
-
-    /// `pct exec VMID -- ARGV...`: the command's own status and output (a failing command is
-    /// not an error).
-    pub async fn pct_exec(&self, vmid: u32, argv: &[&str]) -> Result<Output, SshError> {
-        let id = vmid.to_string();
-        let mut args = vec!["pct", "exec", id.as_str(), "--"];
-        args.extend_from_slice(argv);
-        self.run(&args).await
-    }
-
-    /// Copies `data` to `remote` inside the container with `perms` (default 0644): staged in
-    /// a `mktemp` file on the node, then `pct push`, then the staging file is removed.
-    pub async fn pct_push_bytes(
-        &self,
-        vmid: u32,
-        data: &[u8],
-        remote: &str,
-        perms: Option<u32>,
-    ) -> Result<(), SshError> {
-        let staged = self.stage().await?;
-        let result = async {
-            self.run_ok(
-                "upload",
-                &["sh", "-c", "cat > \"$1\"", "sh", &staged],
-                Some(data),
-            )
-            .await?;
-            let id = vmid.to_string();
-            let perms = format!("{:04o}", perms.unwrap_or(0o644));
-            self.run_ok(
-                "pct push",
-                &["pct", "push", &id, &staged, remote, "--perms", &perms],
-                None,
-            )
-            .await
-        }
-        .await;
-        self.unstage(&staged).await;
-        result.map(|_| ())
-    }
-
-    /// [`pct_push_bytes`](Self::pct_push_bytes) with the content of a local file.
-    pub async fn pct_push(
-        &self,
-        vmid: u32,
-        local: &Path,
-        remote: &str,
-        perms: Option<u32>,
-    ) -> Result<(), SshError> {
-        let data = tokio::fs::read(local)
-            .await
-            .map_err(|e| SshError::Local(format!("reading {}: {e}", local.display())))?;
-        self.pct_push_bytes(vmid, &data, remote, perms).await
-    }
-
-    /// The content of `remote` inside the container (`pct pull` to a staging file, read back).
-    pub async fn pct_pull_bytes(&self, vmid: u32, remote: &str) -> Result<Vec<u8>, SshError> {
-        let staged = self.stage().await?;
-        let result = async {
-            let id = vmid.to_string();
-            self.run_ok("pct pull", &["pct", "pull", &id, remote, &staged], None)
-                .await?;
-            self.run_ok("download", &["cat", "--", &staged], None).await
-        }
-        .await;
-        self.unstage(&staged).await;
-        result
-    }
-
-    /// Copies `remote` out of the container into the local file `local`.
-    pub async fn pct_pull(&self, vmid: u32, remote: &str, local: &Path) -> Result<(), SshError> {
-        let data = self.pct_pull_bytes(vmid, remote).await?;
-        tokio::fs::write(local, data)
-            .await
-            .map_err(|e| SshError::Local(format!("writing {}: {e}", local.display())))
-    }
-
-    /// A fresh private file on the node (`mktemp`).
-    async fn stage(&self) -> Result<String, SshError> {
-        let out = self
-            .run_ok("mktemp", &["mktemp", "/tmp/kiln-transfer.XXXXXXXXXX"], None)
-            .await?;
-        let path = String::from_utf8_lossy(&out).trim().to_owned();
-        if !path.starts_with("/tmp/kiln-transfer.") || path.contains(char::is_whitespace) {
-            return Err(SshError::Local(format!(
-                "mktemp on the node printed an unexpected path `{path}`"
-            )));
-        }
-        Ok(path)
-    }
-
-    /// Removes a staging file (best effort).
-    async fn unstage(&self, path: &str) {
-        if let Err(e) = self.run(&["rm", "-f", "--", path]).await {
-            tracing::warn!(ssh.target = %self.target, error = %e, "staging file not removed");
-        }
-    }
-
     /// Closes the master connection.
     pub async fn close(self) -> Result<(), SshError> {
         let target = self.target.clone();
@@ -441,15 +324,15 @@ impl NodeShell {
 }
 
 /// Checks SSH access to a node the way Kiln uses it: connects with the pinned host key and
-/// Kiln's key, then runs `pct list`. Returns the number of containers `pct` reports.
+/// the node's key, then runs `pct list`. Returns the number of containers `pct` reports.
 pub async fn test_access(
     data_dir: &Path,
     target: Target,
-    node_name: &str,
+    node_id: i64,
     pinned: Option<&HostKey>,
-    key: &KilnKey,
+    key: &NodeKey,
 ) -> Result<usize, SshError> {
-    let shell = NodeShell::connect_pinned(data_dir, target, node_name, pinned, key).await?;
+    let shell = NodeShell::connect_pinned(data_dir, target, node_id, pinned, key).await?;
     let result = shell.pct_list().await;
     let _ = shell.close().await;
     result.map(|list| list.len())
@@ -471,34 +354,5 @@ fn map_openssh_error(target: &Target, err: openssh::Error) -> SshError {
             target: target.clone(),
             detail: other.to_string(),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_pct_list() {
-        let text = "VMID       Status     Lock         Name                \n\
-                    100        running                 web                 \n\
-                    101        stopped    backup       db\n";
-        assert_eq!(
-            parse_pct_list(text),
-            vec![
-                PctEntry {
-                    vmid: 100,
-                    status: "running".into(),
-                    lock: None,
-                    name: "web".into()
-                },
-                PctEntry {
-                    vmid: 101,
-                    status: "stopped".into(),
-                    lock: Some("backup".into()),
-                    name: "db".into()
-                },
-            ]
-        );
     }
 }

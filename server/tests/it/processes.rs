@@ -1,5 +1,6 @@
 //! The real `kiln` binary: command line, private PostgreSQL/Redis children, graceful shutdown,
-//! and children dying with their parent even on SIGKILL.
+//! children dying with their parent even on SIGKILL, and the `<data dir>/run` layout (a
+//! directory per owner, so the database's user cannot touch Redis' socket or the SSH files).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -102,6 +103,31 @@ fn gone_within(pids: &[i32], secs: u64) -> bool {
     false
 }
 
+/// A `kiln serve` child, killed when a failed assertion would leave it running.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 struct TempDir(PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -132,12 +158,66 @@ fn version_and_bad_configuration() -> TestResult {
     Ok(())
 }
 
+/// The uid and gid the private PostgreSQL runs as: `postgres` when we are root.
+fn database_owner() -> Result<(u32, u32), Box<dyn std::error::Error + Send + Sync>> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok((
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        ));
+    }
+    let user = nix::unistd::User::from_name("postgres")?.ok_or("no postgres user")?;
+    Ok((user.uid.as_raw(), user.gid.as_raw()))
+}
+
+/// The layout an older Kiln left when run as root, with what the `postgres` user (who owned
+/// `run/`) could have planted: `run/ssh` as a link to a directory of its choosing.
+fn plant_old_layout(data: &Path, elsewhere: &Path) -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    let run = data.join("run");
+    std::fs::create_dir_all(&run)?;
+    std::fs::create_dir_all(elsewhere)?;
+    std::fs::set_permissions(elsewhere, std::fs::Permissions::from_mode(0o755))?;
+    std::os::unix::fs::symlink(elsewhere, run.join("ssh"))?;
+    std::fs::write(run.join("redis.sock"), "stale")?;
+    let (uid, gid) = database_owner()?;
+    std::os::unix::fs::chown(&run, Some(uid), Some(gid))?;
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
+/// `<data>/run` and its directories: owners and modes.
+fn check_run_layout(data: &Path) -> TestResult {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let (db_uid, _) = database_owner()?;
+    for (name, uid, mode) in [
+        ("run", me, 0o711),
+        ("run/postgres", db_uid, 0o700),
+        ("run/redis", me, 0o700),
+        ("run/ssh", me, 0o700),
+    ] {
+        let meta = std::fs::symlink_metadata(data.join(name))?;
+        assert!(meta.is_dir(), "{name} is a real directory");
+        assert_eq!(meta.uid(), uid, "owner of {name}");
+        assert_eq!(meta.mode() & 0o7777, mode, "mode of {name}");
+    }
+    let socket = std::fs::symlink_metadata(data.join("run/postgres/.s.PGSQL.5432"))?;
+    assert_eq!(socket.uid(), db_uid, "postgres' socket");
+    let redis = std::fs::symlink_metadata(data.join("run/redis/redis.sock"))?;
+    assert_eq!(redis.uid(), me, "redis' socket");
+    Ok(())
+}
+
 /// Private databases end to end: `user create` on a fresh data dir, serve, sign in, SIGKILL
-/// (children die with kiln), restart on the same data, SIGTERM (clean stop).
+/// (children die with kiln), restart on the same data, SIGTERM (clean stop). The data dir
+/// starts with an old, unsafe `run/` layout, which the first start replaces.
 #[test]
 fn private_databases_live_and_die_with_kiln() -> TestResult {
     let dir = TempDir(std::env::temp_dir().join(format!("kiln-it-{}", unique())));
     let data = dir.0.clone();
+    let elsewhere = TempDir(std::env::temp_dir().join(format!("kiln-it-else-{}", unique())));
+    plant_old_layout(&data, &elsewhere.0)?;
 
     // `kiln user create --admin` reads the password from stdin when it is not a terminal.
     let mut create = kiln(&data)
@@ -165,9 +245,11 @@ fn private_databases_live_and_die_with_kiln() -> TestResult {
 
     // Serve on the same data: the user exists, sign-in works.
     let port = free_port()?;
-    let mut server = kiln(&data)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .spawn()?;
+    let mut server = Server(
+        kiln(&data)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .spawn()?,
+    );
     wait_ready(port, &mut server)?;
     let body = format!("username=boss&password={}", PASSWORD.replace(' ', "+"));
     let (status, head) = http(port, "POST", "/api/fn/login", &body)?;
@@ -177,6 +259,21 @@ fn private_databases_live_and_die_with_kiln() -> TestResult {
     let pg = postgres_pid(&data).ok_or("postgres pid file")?;
     let redis = redis_pids(&data);
     assert!(pid_alive(pg) && !redis.is_empty(), "children running");
+    check_run_layout(&data)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let untouched = std::fs::symlink_metadata(&elsewhere.0)?;
+        assert_eq!(
+            untouched.permissions().mode() & 0o7777,
+            0o755,
+            "the old link's target"
+        );
+        assert_eq!(
+            std::fs::read_dir(&elsewhere.0)?.count(),
+            0,
+            "nothing written there"
+        );
+    }
     server.kill()?; // SIGKILL: no chance to clean up; PDEATHSIG must take the children down.
     server.wait()?;
     assert!(gone_within(&[pg], 15), "postgres died with kiln");
@@ -184,9 +281,11 @@ fn private_databases_live_and_die_with_kiln() -> TestResult {
 
     // Restart on the same data after the crash; then a graceful SIGTERM.
     let port = free_port()?;
-    let mut server = kiln(&data)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .spawn()?;
+    let mut server = Server(
+        kiln(&data)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .spawn()?,
+    );
     wait_ready(port, &mut server)?;
     let (status, _) = http(port, "POST", "/api/fn/login", &body)?;
     assert_eq!(status, 200, "data survived the restart");

@@ -1,7 +1,8 @@
 //! `pct` over real SSH: a private `sshd` (Debian `openssh-server`) on a free loopback port,
 //! with its own host key and config, whose `pct` is a wrapper running `kiln lab pct` against
-//! a running lab. Kiln connects with its own key and the pinned host key, as it does with
-//! real nodes. Needs root (sshd), `sshd`, `ssh`, `ssh-keyscan` and `bwrap`.
+//! a running lab. Kiln connects with the node's key and the pinned host key, as it does with
+//! real nodes. Needs root (sshd), `sshd`, `ssh`, `ssh-keyscan` and `bwrap`. `ssh_keys` reuses
+//! the sshd and the helpers here.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,7 +12,7 @@ use kiln_server::lab::{self, LabHandle, LabOptions};
 use kiln_server::proxmox::tasks::wait_task;
 use kiln_server::proxmox::{Auth, Client, ClientConfig, ProxmoxApi};
 use kiln_server::ssh::host_key::{self, HostKey};
-use kiln_server::ssh::keys::KilnKey;
+use kiln_server::ssh::keys::NodeKey;
 use kiln_server::ssh::shell::NodeShell;
 use kiln_server::ssh::{SshError, Target};
 use kiln_shared::pve::LxcCreate;
@@ -20,7 +21,7 @@ type R<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 const SSHD: &str = "/usr/sbin/sshd";
 
-fn temp_dir(what: &str) -> PathBuf {
+pub(crate) fn temp_dir(what: &str) -> PathBuf {
     let suffix = crate::harness::unique();
     std::env::temp_dir().join(format!("kiln-{what}-{}", &suffix[..8.min(suffix.len())]))
 }
@@ -32,9 +33,11 @@ fn free_port() -> R<u16> {
 }
 
 /// A private sshd; killed on drop.
-struct Sshd {
-    port: u16,
-    dir: PathBuf,
+pub(crate) struct Sshd {
+    /// Its loopback port.
+    pub(crate) port: u16,
+    /// Its configuration, keys and log.
+    pub(crate) dir: PathBuf,
     child: Child,
 }
 
@@ -49,7 +52,7 @@ impl Drop for Sshd {
 impl Sshd {
     /// Starts sshd accepting `authorized` keys for root, with `pct` = `kiln lab pct` on the lab
     /// in `lab_dir`.
-    fn start(authorized: &[&str], lab_dir: &Path) -> R<Sshd> {
+    pub(crate) fn start(authorized: &[&str], lab_dir: &Path) -> R<Sshd> {
         Self::start_with(authorized, lab_dir, "")
     }
 
@@ -111,16 +114,16 @@ impl Sshd {
         Ok(sshd)
     }
 
-    fn host_key(&self) -> R<HostKey> {
+    pub(crate) fn host_key(&self) -> R<HostKey> {
         let text = std::fs::read_to_string(self.dir.join("host_ed25519.pub"))?;
         Ok(HostKey::parse(&text)?)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
     }
 
-    fn target(&self) -> Target {
+    pub(crate) fn target(&self) -> Target {
         Target {
             user: "root".into(),
             host: "127.0.0.1".into(),
@@ -130,12 +133,12 @@ impl Sshd {
 }
 
 /// A lab with CT 101 (running, `web`) and CT 102 (stopped, `db`), an sshd in front of it,
-/// Kiln's key (authorized) and Kiln's data directory.
+/// a node key (authorized) and Kiln's data directory.
 struct Fixture {
     lab: Option<LabHandle>,
     lab_dir: PathBuf,
     sshd: Sshd,
-    key: KilnKey,
+    key: NodeKey,
     data_dir: PathBuf,
 }
 
@@ -168,7 +171,7 @@ impl Fixture {
             let done = wait_task(&client, &upid, Duration::from_secs(10)).await?;
             assert_eq!(done.exitstatus.as_deref(), Some("OK"));
         }
-        let key = KilnKey::generate("kiln@test")?;
+        let key = NodeKey::generate("kiln@test")?;
         let sshd = Sshd::start(&[key.public_key()], &lab_dir)?;
         Ok(Fixture {
             lab: Some(lab),
@@ -184,7 +187,7 @@ impl Fixture {
         Ok(NodeShell::connect_pinned(
             &self.data_dir,
             self.sshd.target(),
-            "node-1",
+            1,
             Some(&pinned),
             &self.key,
         )
@@ -238,7 +241,7 @@ async fn host_key_is_fetched_pinned_and_pct_list_works() -> R {
     let count = kiln_server::ssh::shell::test_access(
         &fx.data_dir,
         fx.sshd.target(),
-        "node-1",
+        1,
         Some(&fetched),
         &fx.key,
     )
@@ -250,23 +253,17 @@ async fn host_key_is_fetched_pinned_and_pct_list_works() -> R {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_changed_host_key_fails_clearly() -> R {
     let fx = Fixture::start().await?;
-    let other = KilnKey::generate("impostor")?;
+    let other = NodeKey::generate("impostor")?;
     let wrong = HostKey::parse(other.public_key())?;
-    let err = NodeShell::connect_pinned(
-        &fx.data_dir,
-        fx.sshd.target(),
-        "node-1",
-        Some(&wrong),
-        &fx.key,
-    )
-    .await
-    .err()
-    .ok_or("connected despite a wrong host key")?;
+    let err = NodeShell::connect_pinned(&fx.data_dir, fx.sshd.target(), 1, Some(&wrong), &fx.key)
+        .await
+        .err()
+        .ok_or("connected despite a wrong host key")?;
     assert!(matches!(err, SshError::HostKeyChanged { .. }), "{err:?}");
     assert!(err.to_string().contains("host key changed"), "{err}");
 
     let unpinned =
-        NodeShell::connect_pinned(&fx.data_dir, fx.sshd.target(), "node-1", None, &fx.key).await;
+        NodeShell::connect_pinned(&fx.data_dir, fx.sshd.target(), 1, None, &fx.key).await;
     assert!(matches!(unpinned, Err(SshError::HostKeyNotPinned { .. })));
     fx.stop().await
 }
@@ -275,17 +272,12 @@ async fn a_changed_host_key_fails_clearly() -> R {
 async fn an_unauthorized_key_and_a_closed_port_fail_clearly() -> R {
     let fx = Fixture::start().await?;
     let pinned = host_key::fetch("127.0.0.1", fx.sshd.port).await?;
-    let stranger = KilnKey::generate("stranger")?;
-    let err = NodeShell::connect_pinned(
-        &fx.data_dir,
-        fx.sshd.target(),
-        "node-1",
-        Some(&pinned),
-        &stranger,
-    )
-    .await
-    .err()
-    .ok_or("connected with an unauthorized key")?;
+    let stranger = NodeKey::generate("stranger")?;
+    let err =
+        NodeShell::connect_pinned(&fx.data_dir, fx.sshd.target(), 1, Some(&pinned), &stranger)
+            .await
+            .err()
+            .ok_or("connected with an unauthorized key")?;
     assert!(matches!(err, SshError::AuthRefused { .. }), "{err:?}");
     assert!(err.to_string().contains("authorized_keys"), "{err}");
 
@@ -293,16 +285,10 @@ async fn an_unauthorized_key_and_a_closed_port_fail_clearly() -> R {
         port: free_port()?,
         ..fx.sshd.target()
     };
-    let err = NodeShell::connect_pinned(
-        &fx.data_dir,
-        closed.clone(),
-        "node-2",
-        Some(&pinned),
-        &fx.key,
-    )
-    .await
-    .err()
-    .ok_or("connected to a closed port")?;
+    let err = NodeShell::connect_pinned(&fx.data_dir, closed.clone(), 2, Some(&pinned), &fx.key)
+        .await
+        .err()
+        .ok_or("connected to a closed port")?;
     assert!(matches!(err, SshError::Refused { .. }), "{err:?}");
     assert!(host_key::fetch("127.0.0.1", closed.port).await.is_err());
     fx.stop().await
@@ -450,38 +436,8 @@ async fn arguments_arrive_verbatim() -> R {
     fx.stop().await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_private_key_is_stored_encrypted() -> R {
-    let app = crate::harness::TestApp::new().await?;
-    let db = &app.state.db;
-    let secret = &app.state.secret_key;
-    let key = kiln_server::ssh::keys::load_or_create(db, secret).await?;
-    let again = kiln_server::ssh::keys::load_or_create(db, secret).await?;
-    assert_eq!(key.public_key(), again.public_key(), "generated once");
-    assert!(key.public_key().starts_with("ssh-ed25519 AAAA"));
-    let mut conn = db.get().await?;
-    let stored = kiln_server::db::meta::get(&mut conn, kiln_server::ssh::keys::META_KEY)
-        .await?
-        .ok_or("no ssh_key row")?;
-    drop(conn);
-    for needle in [
-        &b"PRIVATE KEY"[..],
-        b"openssh-key-v1",
-        b"b3BlbnNzaC1rZXktdjE",
-    ] {
-        assert!(
-            !stored.windows(needle.len()).any(|w| w == needle),
-            "private key in clear"
-        );
-    }
-    assert!(!format!("{key:?}").contains("PRIVATE"));
-    let cmd = key.authorize_command();
-    assert!(cmd.contains(key.public_key()) && cmd.contains("authorized_keys"));
-    app.cleanup().await
-}
-
-/// The node pages' SSH flow through the server functions: Kiln's key, the host key fetched,
-/// confirmed and pinned, `pct list` over SSH; another user can do none of it.
+/// The node pages' SSH flow through the server functions: the node's key, the host key
+/// fetched, confirmed and pinned, `pct list` over SSH; another user can do none of it.
 #[tokio::test(flavor = "multi_thread")]
 async fn ssh_setup_through_the_server_functions() -> R {
     use crate::harness::{PASSWORD, TestApp};
@@ -493,7 +449,12 @@ async fn ssh_setup_through_the_server_functions() -> R {
     let session = app.login("owner", PASSWORD).await?;
     let other = app.login("other", PASSWORD).await?;
 
-    let access = app.call("ssh_access", &[], Some(&session)).await?;
+    let lab_dir = temp_dir("ssh-ui-lab");
+    let lab = lab::start(LabOptions::new(&lab_dir)).await?;
+    let id = add_lab_node(&app, &session, &lab).await?;
+    let access = app
+        .call("ssh_access", &[("id", &id)], Some(&session))
+        .await?;
     assert_eq!(access.status, StatusCode::OK, "{}", access.body);
     let access: serde_json::Value = serde_json::from_str(&access.body)?;
     let public_key = access["public_key"]
@@ -511,10 +472,7 @@ async fn ssh_setup_through_the_server_functions() -> R {
         "no private key on the wire"
     );
 
-    let lab_dir = temp_dir("ssh-ui-lab");
-    let lab = lab::start(LabOptions::new(&lab_dir)).await?;
     let sshd = Sshd::start(&[&public_key], &lab_dir)?;
-    let id = add_lab_node(&app, &session, &lab).await?;
     let port = sshd.port.to_string();
 
     let untested = app.call("test_ssh", &[("id", &id)], Some(&session)).await?;
@@ -539,6 +497,7 @@ async fn ssh_setup_through_the_server_functions() -> R {
     let openssh = fetched["openssh"].as_str().ok_or("openssh")?.to_owned();
 
     for (name, form) in [
+        ("ssh_access", vec![("id", id.as_str())]),
         (
             "fetch_host_key",
             vec![("id", id.as_str()), ("ssh_port", port.as_str())],
@@ -717,8 +676,11 @@ async fn the_key_is_installed_with_a_password_once() -> R {
         sshd.log()
     );
 
-    let access: serde_json::Value =
-        serde_json::from_str(&app.call("ssh_access", &[], Some(&session)).await?.body)?;
+    let access: serde_json::Value = serde_json::from_str(
+        &app.call("ssh_access", &[("id", &id)], Some(&session))
+            .await?
+            .body,
+    )?;
     let public_key = access["public_key"].as_str().ok_or("public key")?;
     let authorized =
         std::fs::read_to_string(format!("/home/{}/.ssh/authorized_keys", node_user.0))?;
@@ -751,7 +713,11 @@ async fn the_key_is_installed_with_a_password_once() -> R {
 }
 
 /// Adds `lab` as a node of the signed-in user through the server function; returns its id.
-async fn add_lab_node(app: &crate::harness::TestApp, session: &str, lab: &LabHandle) -> R<String> {
+pub(crate) async fn add_lab_node(
+    app: &crate::harness::TestApp,
+    session: &str,
+    lab: &LabHandle,
+) -> R<String> {
     let (token_id, secret) = lab.token.split_once('=').ok_or("token")?;
     let added = app
         .call_json(
