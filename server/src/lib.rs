@@ -3,9 +3,11 @@
 //! and calls [`runtime`].
 //!
 //! Code map: `config` (settings), `app_state` (what handlers share), `http` (the router),
-//! `auth` (passwords, sessions, rate limits, the request gate, the app's `Backend`), `db`
-//! (pool, migrations, queries), `embedded` (private PostgreSQL/Redis children), `run_dir`
-//! (the `<data dir>/run` layout: a directory per owner), `routes`
+//! `headers` (CSP with a per-response nonce and the other security headers), `auth`
+//! (passwords, sessions, rate limits, the request gate, trusted proxies, the app's
+//! `AuthBackend`), `db` (pool, migrations, queries), `redis_pool` (the Redis pool and its
+//! timeouts), `embedded` (private PostgreSQL/Redis children), `run_dir` (the
+//! `<data dir>/run` layout: a directory per owner), `routes`
 //! (health, assets, theme), `errors` (mapping to `AppError`), `telemetry` (logging), `lab`
 //! (the simulated Proxmox VE node behind `kiln lab`), `ssh` (the only module that runs commands
 //! on a node: a key per node, pinned host keys, `pct` over SSH), `templates` (template folders:
