@@ -174,10 +174,12 @@ impl TemplatesBackend for TemplateService {
         let findings: Vec<Finding> = serde_json::from_value(row.findings.clone())
             .map_err(|e| errors::internal("reading a template's findings", e))?;
         let summary = row.summary(&template);
-        let (template, (scripts_html, files_html)) = tokio::task::spawn_blocking(move || {
-            let html = highlight_all(&template);
-            (template, html)
-        })
+        let (template, (scripts_html, files_html), readme_html) =
+            tokio::task::spawn_blocking(move || {
+                let html = highlight_all(&template);
+                let readme = template.readme.as_deref().map(super::markdown::render);
+                (template, html, readme)
+            })
         .await
         .map_err(|e| errors::internal("highlighting a template", e))?;
         Ok(TemplateDetail {
@@ -186,6 +188,7 @@ impl TemplatesBackend for TemplateService {
             findings,
             scripts_html,
             files_html,
+            readme_html,
             containers: u32::try_from(containers).unwrap_or(u32::MAX),
         })
     }

@@ -15,6 +15,7 @@ mod lab;
 mod lab_fixture;
 mod nodes;
 mod operations;
+mod pages;
 mod processes;
 mod pve_stub;
 mod ssh;
