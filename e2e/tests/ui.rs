@@ -42,14 +42,21 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     steps.step("an untouched editor lets the user leave without a question");
     b.goto("/templates/new").await?;
     b.wait_page("/templates/new", "New template").await?;
-    ensure!(!leaving_asks(b).await?, "an untouched form asked before leaving");
+    ensure!(
+        !leaving_asks(b).await?,
+        "an untouched form asked before leaving"
+    );
 
     steps.step("a save with a bad slug and a relative file target is refused");
     b.fill(&format!("{EDITOR} #t-slug"), "Not A Slug").await?;
-    b.fill(&format!("{EDITOR} #t-app"), "Errors in view").await?;
-    b.click(r#"button[data-test="add-file"]"#).await?;
-    b.fill(r#"[data-test="file-row"] input[data-test="file-name"]"#, "app.conf")
+    b.fill(&format!("{EDITOR} #t-app"), "Errors in view")
         .await?;
+    b.click(r#"button[data-test="add-file"]"#).await?;
+    b.fill(
+        r#"[data-test="file-row"] input[data-test="file-name"]"#,
+        "app.conf",
+    )
+    .await?;
     b.fill(FILE_TARGET, "etc/app").await?;
     b.click(SAVE).await?;
 
@@ -64,25 +71,28 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     }
 
     steps.step("the first invalid field (the slug, at the top) has the focus and is in view");
-    b.wait_for("the slug field focused and inside the viewport", async |b| {
-        let seen = b
-            .eval(
-                "const el = document.activeElement; const r = el.getBoundingClientRect(); \
+    b.wait_for(
+        "the slug field focused and inside the viewport",
+        async |b| {
+            let seen = b
+                .eval(
+                    "const el = document.activeElement; const r = el.getBoundingClientRect(); \
                  return {id: el.id, top: r.top, bottom: r.bottom, height: innerHeight};",
-                vec![],
-            )
-            .await?;
-        let num = |k: &str| seen.get(k).and_then(Value::as_f64).unwrap_or(-1.0);
-        ensure!(
-            seen.get("id").and_then(Value::as_str) == Some("t-slug"),
-            "the focus is on {seen}"
-        );
-        ensure!(
-            num("top") >= 0.0 && num("bottom") <= num("height"),
-            "the slug field is off-screen: {seen}"
-        );
-        Ok(())
-    })
+                    vec![],
+                )
+                .await?;
+            let num = |k: &str| seen.get(k).and_then(Value::as_f64).unwrap_or(-1.0);
+            ensure!(
+                seen.get("id").and_then(Value::as_str) == Some("t-slug"),
+                "the focus is on {seen}"
+            );
+            ensure!(
+                num("top") >= 0.0 && num("bottom") <= num("height"),
+                "the slug field is off-screen: {seen}"
+            );
+            Ok(())
+        },
+    )
     .await?;
 
     steps.step("the error toast does not cover the form's buttons");
@@ -105,10 +115,14 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     );
 
     steps.step("with unsaved changes, leaving asks first");
-    ensure!(leaving_asks(b).await?, "a changed form let the user leave silently");
+    ensure!(
+        leaving_asks(b).await?,
+        "a changed form let the user leave silently"
+    );
 
     steps.step("fix both fields and save: the saved page opens without a question");
-    b.fill(&format!("{EDITOR} #t-slug"), "errors-in-view").await?;
+    b.fill(&format!("{EDITOR} #t-slug"), "errors-in-view")
+        .await?;
     b.fill(FILE_TARGET, "/etc/app").await?;
     b.click(SAVE).await?;
     b.wait_page("/templates/errors-in-view", "Errors in view")
@@ -143,8 +157,14 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
             vec![],
         )
         .await?;
-    let page = widths.get("page").and_then(Value::as_f64).context("no width")?;
-    let view = widths.get("view").and_then(Value::as_f64).context("no width")?;
+    let page = widths
+        .get("page")
+        .and_then(Value::as_f64)
+        .context("no width")?;
+    let view = widths
+        .get("view")
+        .and_then(Value::as_f64)
+        .context("no width")?;
     ensure!(page <= view, "the page is wider than the phone: {widths}");
     ensure!(
         widths.get("table").and_then(Value::as_bool) == Some(true),
@@ -155,7 +175,10 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     b.click(r#"[data-test="menu-button"]"#).await?;
     b.click(r#"nav.nav a[href="/templates"]"#).await?;
     b.wait_shell_page("/templates", "Templates").await?;
-    ensure!(!nav_shown(b).await?, "the menu stays closed on the next page");
+    ensure!(
+        !nav_shown(b).await?,
+        "the menu stays closed on the next page"
+    );
     Ok(())
 }
 

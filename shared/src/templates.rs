@@ -354,7 +354,11 @@ mod tests {
             free_slug(
                 "nginx-web",
                 "custom",
-                &["nginx-web-custom", "nginx-web-custom-2", "nginx-web-custom-3"]
+                &[
+                    "nginx-web-custom",
+                    "nginx-web-custom-2",
+                    "nginx-web-custom-3"
+                ]
             ),
             "nginx-web-custom-4"
         );
@@ -365,7 +369,10 @@ mod tests {
         assert_eq!(validate_slug(&slug), Ok(()));
         let taken = vec![slug.clone()];
         let second = free_slug(&long, "copy", &taken);
-        assert!(second.ends_with("-copy-2") && second.len() <= 63, "{second}");
+        assert!(
+            second.ends_with("-copy-2") && second.len() <= 63,
+            "{second}"
+        );
         assert_eq!(validate_slug(&second), Ok(()));
         // A cut that would end in a hyphen is trimmed.
         let hyphen = format!("{}-bbbb", "a".repeat(55));

@@ -28,7 +28,10 @@ mod tests {
 
     #[test]
     fn reads_like_people_say_it() {
-        assert_eq!(short_time("2026-11-22T10:04:05.123Z"), "2026-11-22 10:04 UTC");
+        assert_eq!(
+            short_time("2026-11-22T10:04:05.123Z"),
+            "2026-11-22 10:04 UTC"
+        );
         assert_eq!(short_time("soon"), "soon");
         assert_eq!(mib(2048), "2 GiB");
         assert_eq!(mib(1536), "1536 MiB");

@@ -223,7 +223,11 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-fn config_tab(t: &Template, updated_at: &str, readme_html: Option<String>) -> impl IntoView + use<> {
+fn config_tab(
+    t: &Template,
+    updated_at: &str,
+    readme_html: Option<String>,
+) -> impl IntoView + use<> {
     let rows: Vec<(&'static str, String)> = vec![
         ("Display name", t.app.clone()),
         ("Cores", t.cpu.to_string()),

@@ -197,7 +197,10 @@ mod tests {
         };
         assert_eq!(v6.to_string(), "kiln@[fd00::5]:22");
         let refused = SshError::Refused { target: scan };
-        assert!(refused.to_string().starts_with("pve.example:2222: "), "{refused}");
+        assert!(
+            refused.to_string().starts_with("pve.example:2222: "),
+            "{refused}"
+        );
     }
 
     #[test]

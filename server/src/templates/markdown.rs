@@ -25,7 +25,8 @@ pub fn render(markdown: &str) -> String {
         out.push_str("</pre>");
         return out;
     }
-    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     // Links whose target was dropped: their end tag is dropped too (a stack, links can hold
     // images).
     let mut dropped: Vec<bool> = Vec::new();
@@ -33,8 +34,18 @@ pub fn render(markdown: &str) -> String {
         Event::Html(text) | Event::InlineHtml(text) => Some(Event::Text(text)),
         Event::Start(Tag::HtmlBlock) => Some(Event::Start(Tag::Paragraph)),
         Event::End(TagEnd::HtmlBlock) => Some(Event::End(TagEnd::Paragraph)),
-        Event::Start(Tag::Link { link_type, dest_url, title, id })
-        | Event::Start(Tag::Image { link_type, dest_url, title, id }) => {
+        Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title,
+            id,
+        })
+        | Event::Start(Tag::Image {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => {
             let safe = is_safe_url(&dest_url);
             dropped.push(!safe);
             safe.then_some(Event::Start(Tag::Link {
@@ -83,13 +94,24 @@ mod tests {
 
     #[test]
     fn renders_markdown() {
-        let html = render("# Nginx\n\nServes **static** files.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n");
+        let html =
+            render("# Nginx\n\nServes **static** files.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n");
         assert!(html.contains("<h1>Nginx</h1>"), "{html}");
         assert!(html.contains("<strong>static</strong>"), "{html}");
         assert!(html.contains("<table>"), "{html}");
-        let links = render("[docs](https://nginx.org/) [local](docs/setup.md) [mail](mailto:a@b.c) [top](#top)");
-        for href in ["https://nginx.org/", "docs/setup.md", "mailto:a@b.c", "#top"] {
-            assert!(links.contains(&format!("href=\"{href}\"")), "{href}: {links}");
+        let links = render(
+            "[docs](https://nginx.org/) [local](docs/setup.md) [mail](mailto:a@b.c) [top](#top)",
+        );
+        for href in [
+            "https://nginx.org/",
+            "docs/setup.md",
+            "mailto:a@b.c",
+            "#top",
+        ] {
+            assert!(
+                links.contains(&format!("href=\"{href}\"")),
+                "{href}: {links}"
+            );
         }
     }
 
@@ -101,8 +123,14 @@ mod tests {
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains("<div"), "{html}");
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
-        assert!(html.contains("&lt;img src=x onerror=alert(2)&gt;"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(2)&gt;"),
+            "{html}"
+        );
     }
 
     #[test]
@@ -131,7 +159,10 @@ mod tests {
     fn images_become_links() {
         let html = render("![the logo](https://example.org/logo.png)");
         assert!(!html.contains("<img"), "{html}");
-        assert!(html.contains("<a href=\"https://example.org/logo.png\">the logo</a>"), "{html}");
+        assert!(
+            html.contains("<a href=\"https://example.org/logo.png\">the logo</a>"),
+            "{html}"
+        );
         let nested = render("[![x](javascript:a)](https://ok.example/)");
         assert!(nested.contains("href=\"https://ok.example/\""), "{nested}");
         assert!(!nested.contains("javascript"), "{nested}");

@@ -180,8 +180,8 @@ impl TemplatesBackend for TemplateService {
                 let readme = template.readme.as_deref().map(super::markdown::render);
                 (template, html, readme)
             })
-        .await
-        .map_err(|e| errors::internal("highlighting a template", e))?;
+            .await
+            .map_err(|e| errors::internal("highlighting a template", e))?;
         Ok(TemplateDetail {
             summary,
             template,

@@ -49,16 +49,27 @@ async fn settings_ids_are_unique_and_own_row_has_no_disable() -> R {
     let ids = ids(&html);
     let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "ids used more than once: {twice:?}");
-    for id in ["account-password", "account-current", "new-user-password", "new-user-username"] {
+    for id in [
+        "account-password",
+        "account-current",
+        "new-user-password",
+        "new-user-username",
+    ] {
         assert!(ids.contains_key(id), "no #{id}");
-        assert!(html.contains(&format!("for=\"{id}\"")), "no label for #{id}");
+        assert!(
+            html.contains(&format!("for=\"{id}\"")),
+            "no label for #{id}"
+        );
     }
 
     let own = user_row(&html, "ada").ok_or("no row for ada")?;
     assert!(!own.contains("Disable"), "own row offers Disable: {own}");
     assert!(own.contains(">you<"), "own row is marked: {own}");
     let other = user_row(&html, "bob").ok_or("no row for bob")?;
-    assert!(other.contains("Disable"), "bob's row lost its Disable: {other}");
+    assert!(
+        other.contains("Disable"),
+        "bob's row lost its Disable: {other}"
+    );
     app.cleanup().await
 }
 
@@ -83,13 +94,22 @@ async fn template_readme_is_rendered_and_inert() -> R {
         .ok_or("no README on the Config tab")?;
     assert!(readme.contains("<h1>Readme demo</h1>"), "{readme}");
     assert!(readme.contains("<strong>static</strong>"), "{readme}");
-    assert!(readme.contains("href=\"https://example.org/docs\""), "{readme}");
-    assert!(readme.contains("&lt;script&gt;alert("), "raw HTML shown as text: {readme}");
+    assert!(
+        readme.contains("href=\"https://example.org/docs\""),
+        "{readme}"
+    );
+    assert!(
+        readme.contains("&lt;script&gt;alert("),
+        "raw HTML shown as text: {readme}"
+    );
     // Nowhere on the page — not in the README, not in data serialized for the browser.
     assert!(!html.contains("<script>alert("), "a live script tag");
     assert!(!html.contains("<img src=x"), "a live img tag");
     assert!(!html.contains("href=\"javascript:"), "a javascript: link");
-    assert!(!html.contains("<pre class=\"readme\">"), "the raw Markdown is gone");
+    assert!(
+        !html.contains("<pre class=\"readme\">"),
+        "the raw Markdown is gone"
+    );
     app.cleanup().await
 }
 
@@ -113,11 +133,23 @@ async fn edit_a_copy_proposes_a_free_slug() -> R {
     assert!(html.contains("nginx-web-custom-2"), "the slug field");
 
     let detail = page(&app, "/templates/nginx-web", &ada).await?;
-    assert!(detail.contains("Edit a copy"), "one action for a built-in template");
-    assert!(!detail.contains("data-test=\"clone-template\""), "Clone is the same thing here");
-    assert!(detail.contains("read-only here"), "the help says what Edit a copy does");
+    assert!(
+        detail.contains("Edit a copy"),
+        "one action for a built-in template"
+    );
+    assert!(
+        !detail.contains("data-test=\"clone-template\""),
+        "Clone is the same thing here"
+    );
+    assert!(
+        detail.contains("read-only here"),
+        "the help says what Edit a copy does"
+    );
     let custom = page(&app, "/templates/nginx-web-custom", &ada).await?;
-    assert!(custom.contains("data-test=\"clone-template\""), "a custom template has Clone");
+    assert!(
+        custom.contains("data-test=\"clone-template\""),
+        "a custom template has Clone"
+    );
     assert!(custom.contains("Edit changes this template. Clone starts a new custom template"));
     app.cleanup().await
 }

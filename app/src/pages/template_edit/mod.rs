@@ -43,7 +43,7 @@ pub fn TemplateNewPage() -> impl IntoView {
                     let taken = taken_slugs().await?;
                     Ok((Some((detail, taken)), buckets))
                 }
-                None => Ok((None, buckets)),
+                None => Ok::<_, AppError>((None, buckets)),
             }
         },
     );
