@@ -1,6 +1,8 @@
 //! `/templates/:slug`: one template — tabs Config / Scripts / Packages / Files (the tab is in
-//! the URL, `?tab=`, so it works without JavaScript), the lint findings, and the actions edit,
-//! clone, export (a `.tar.gz` of the folder) and delete (custom templates only).
+//! the URL, `?tab=`, so it works without JavaScript), the README (rendered by the server), the
+//! lint findings, and the actions — *Edit a copy* for a read-only (built-in or folder)
+//! template; *Edit*, *Clone* and *Delete* for a custom one; *Export* (a `.tar.gz` of the
+//! folder) for all — with a line saying what they do.
 
 use kiln_shared::catalog::{Source, TemplateDetail, format_package_line};
 use kiln_shared::templates::{FileContent, Package, Severity, Template};
