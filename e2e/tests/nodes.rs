@@ -3,7 +3,8 @@
 //! self-signed certificate) that kiln is *not* told about. After first-run setup the test adds
 //! the lab on the Nodes page: checks its certificate against the fingerprint the lab printed,
 //! trusts it, is refused with a wrong token secret, adds it with the right one, tests the
-//! connection, reloads, and finally stops the lab and sees the node go offline.
+//! connection, reloads, sees a failed SSH host-key fetch reported as `host:port` below the
+//! SSH form's fields, and finally stops the lab and sees the node go offline.
 //!
 //! Needs a built server (`cargo build -p kiln-server`, or `KILN_BIN`) with the release browser
 //! bundle embedded (`trunk build --release` first, as `./kiln.sh test` does), `/usr/bin/chromium`
@@ -123,6 +124,11 @@ async fn walk_through(h: &mut Harness) -> anyhow::Result<()> {
         state.path == "/nodes/new",
         "a refused secret must keep the form open; saw {state}"
     );
+    let focused = b.eval("return document.activeElement.id;", vec![]).await?;
+    ensure!(
+        focused == "token-secret",
+        "the refused field has the focus, not {focused}"
+    );
 
     steps.step("the right secret adds the node; back on /nodes with a toast");
     b.fill("#token-secret", &secret).await?;
@@ -147,6 +153,39 @@ async fn walk_through(h: &mut Harness) -> anyhow::Result<()> {
         "the reload did not load a new document"
     );
     wait_card(b, &["online", "default"]).await?;
+
+    steps.step("SSH page: a failed host-key fetch names host:port and keeps the form's layout");
+    b.click(r#"a[data-test="node-ssh"]"#).await?;
+    b.find_visible(r#"button[data-test="fetch-host-key"]"#)
+        .await?;
+    b.fill("#ssh-port", "1").await?;
+    b.click(r#"button[data-test="fetch-host-key"]"#).await?;
+    b.wait_text(r#"[data-test="ssh-port-error"]"#, "127.0.0.1:1")
+        .await?;
+    let message = b.text(r#"[data-test="ssh-port-error"]"#).await?;
+    ensure!(
+        !message.contains("@127.0.0.1"),
+        "the message has a dangling user: {message:?}"
+    );
+    let layout = b
+        .eval(
+            "const box = id => document.getElementById(id).getBoundingClientRect(); \
+             const [user, port, error] = [box('ssh-user'), box('ssh-port'), box('ssh-port-error')]; \
+             return {same_line: Math.abs(user.top - port.top) < 2, port_width: port.width, \
+                     full_width: error.width >= user.width + port.width};",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        layout["same_line"] == true && layout["full_width"] == true,
+        "user and port side by side, the message below them full width: {layout}"
+    );
+    ensure!(
+        layout["port_width"].as_f64().is_some_and(|w| w < 200.0),
+        "the port field stays narrow: {layout}"
+    );
+    b.goto("/nodes").await?;
+    b.wait_shell_page("/nodes", "Nodes").await?;
 
     steps.step("stop the lab node; after a reload the card shows offline");
     h.stop_lab()?;

@@ -201,6 +201,9 @@ pub struct TemplateDetail {
     pub scripts_html: Vec<String>,
     /// Per file (same order): highlighted HTML, `None` for a binary file.
     pub files_html: Vec<Option<String>>,
+    /// The README rendered from Markdown by the server: raw HTML escaped, only
+    /// http/https/mailto/relative links, images as links. `None` without a README.
+    pub readme_html: Option<String>,
     /// How many containers were made from it (a delete is refused while any are).
     pub containers: u32,
     /// Whether the viewer may edit or delete it in place (a custom template of theirs, or any

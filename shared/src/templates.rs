@@ -252,6 +252,27 @@ pub fn validate_slug(slug: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The slug to propose for a copy of `base`: the first of `<base>-<suffix>`,
+/// `<base>-<suffix>-2`, `<base>-<suffix>-3`, ... that is not `taken`. `base` is shortened
+/// when needed so the result stays a valid slug (63 characters at most).
+pub fn free_slug<S: AsRef<str>>(base: &str, suffix: &str, taken: &[S]) -> String {
+    let is_taken = |slug: &str| taken.iter().any(|t| t.as_ref() == slug);
+    (1..=taken.len() + 1)
+        .map(|n| {
+            let tail = if n == 1 {
+                format!("-{suffix}")
+            } else {
+                format!("-{suffix}-{n}")
+            };
+            let room = 63usize.saturating_sub(tail.len());
+            let head: String = base.chars().take(room).collect();
+            format!("{}{tail}", head.trim_end_matches('-'))
+        })
+        .find(|slug| !is_taken(slug))
+        // Unreachable: of `taken.len() + 1` distinct candidates one is free.
+        .unwrap_or_else(|| format!("{base}-{suffix}"))
+}
+
 /// A resource value within `range`; `what` names it in the message.
 pub fn validate_resource(
     what: &str,
@@ -320,6 +341,45 @@ pub fn validate_package_name(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_slugs_for_copies() {
+        let none: [&str; 0] = [];
+        assert_eq!(free_slug("nginx-web", "custom", &none), "nginx-web-custom");
+        assert_eq!(
+            free_slug("nginx-web", "custom", &["nginx-web", "nginx-web-custom"]),
+            "nginx-web-custom-2"
+        );
+        assert_eq!(
+            free_slug(
+                "nginx-web",
+                "custom",
+                &[
+                    "nginx-web-custom",
+                    "nginx-web-custom-2",
+                    "nginx-web-custom-3"
+                ]
+            ),
+            "nginx-web-custom-4"
+        );
+        let long = "a".repeat(60);
+        let slug = free_slug(&long, "copy", &none);
+        assert_eq!(slug.len(), 63);
+        assert!(slug.ends_with("-copy"));
+        assert_eq!(validate_slug(&slug), Ok(()));
+        let taken = vec![slug.clone()];
+        let second = free_slug(&long, "copy", &taken);
+        assert!(
+            second.ends_with("-copy-2") && second.len() <= 63,
+            "{second}"
+        );
+        assert_eq!(validate_slug(&second), Ok(()));
+        // A cut that would end in a hyphen is trimmed.
+        let hyphen = format!("{}-bbbb", "a".repeat(55));
+        let cut = free_slug(&hyphen, "custom", &none);
+        assert_eq!(cut, format!("{}-custom", "a".repeat(55)));
+        assert_eq!(validate_slug(&cut), Ok(()));
+    }
 
     #[test]
     fn slugs() {

@@ -11,10 +11,16 @@ pub type Rule = fn(&str) -> Result<(), String>;
 pub type ActionError = Signal<Option<AppError>>;
 
 /// A labelled input. `rule` is the same `kiln_shared::validate` rule the server applies.
+///
+/// Its id is `field-<name>`, or `<form>-<name>` when the page has several forms whose fields
+/// share a name (ids are unique per page, so each label focuses its own input).
 #[component]
 pub fn Field(
     /// The form field name (matches the server function argument).
     name: &'static str,
+    /// Prefix of the id, for a page with several forms (e.g. `account` → `account-password`).
+    #[prop(optional)]
+    form: Option<&'static str>,
     label: &'static str,
     #[prop(default = "text")] input_type: &'static str,
     #[prop(optional)] autocomplete: Option<&'static str>,
@@ -26,7 +32,7 @@ pub fn Field(
 ) -> impl IntoView {
     let value = RwSignal::new(String::new());
     let touched = RwSignal::new(false);
-    let id = format!("field-{name}");
+    let id = format!("{}-{name}", form.unwrap_or("field"));
     let message = move || {
         let local = if touched.get() {
             rule.and_then(|check| check(&value.get()).err())
@@ -84,15 +90,15 @@ pub fn FormError(
     move || {
         if error.get().is_none() {
             return kind.as_deref().map(|kind| {
-                view! { <div class="alert alert-error" role="alert">{message_for_kind(kind)}</div> }
+                view! { <div class="alert alert-error" role="alert" tabindex="-1">{message_for_kind(kind)}</div> }
             });
         }
         error.get().and_then(|e| match &e {
             AppError::Invalid(fields) => fields.get(kiln_shared::FieldErrors::FORM).map(
-                |m| view! { <div class="alert alert-error" role="alert">{m.to_owned()}</div> },
+                |m| view! { <div class="alert alert-error" role="alert" tabindex="-1">{m.to_owned()}</div> },
             ),
             other => Some(
-                view! { <div class="alert alert-error" role="alert">{other.to_string()}</div> },
+                view! { <div class="alert alert-error" role="alert" tabindex="-1">{other.to_string()}</div> },
             ),
         })
     }
@@ -130,4 +136,32 @@ where
     O: Clone + Send + Sync + 'static,
 {
     Signal::derive(move || action.value().get().and_then(Result::err))
+}
+
+/// After a refused save: once the page shows the new messages, scrolls to and focuses the
+/// first field of `form` marked `aria-invalid`, or else its alert (`role="alert"`) or first
+/// message, so the user sees what to fix even when it is off-screen. Does nothing on the
+/// server.
+pub fn reveal_first_error(form: NodeRef<leptos::html::Form>) {
+    #[cfg(feature = "hydrate")]
+    request_animation_frame(move || {
+        use wasm_bindgen::JsCast;
+        let Some(form) = form.get_untracked() else {
+            return;
+        };
+        let first = |selector: &str| form.query_selector(selector).ok().flatten();
+        let target = first("[aria-invalid=\"true\"]")
+            .or_else(|| first("[role=\"alert\"]:not(:empty)"))
+            .or_else(|| first(".field-error:not(:empty)"));
+        if let Some(target) = target {
+            if let Some(field) = target.dyn_ref::<web_sys::HtmlElement>() {
+                let _ = field.focus();
+            }
+            // Aligned to the top, below the sticky bar (`scroll-margin-top` in the stylesheet),
+            // with the field's label in view.
+            target.scroll_into_view();
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = form;
 }

@@ -1,4 +1,5 @@
-//! The app shell: sidebar navigation, top bar (theme switch, user menu) and the page outlet.
+//! The app shell: sidebar navigation (behind a menu button at phone width), top bar (theme
+//! switch, user menu) and the page outlet.
 
 use kiln_shared::auth::CurrentUser;
 use leptos::prelude::*;
@@ -31,7 +32,16 @@ pub fn Shell() -> impl IntoView {
                     <span class="brand-mark" aria-hidden="true">"K"</span>
                     <span class="brand-name">"Kiln"</span>
                 </a>
-                <nav class="nav" aria-label="Main">
+                // Phone width: the menu button shows and hides the navigation. A checkbox and
+                // its label, styled in CSS, so it works without JavaScript (and costs the
+                // bundle nothing); hidden on wider screens, where the sidebar is always open.
+                <input type="checkbox" id="nav-toggle" class="nav-toggle" autocomplete="off"
+                    aria-label="Menu" aria-controls="main-nav" data-test="nav-toggle" />
+                <label for="nav-toggle" class="btn-icon nav-toggle-button" aria-hidden="true"
+                    title="Menu" data-test="menu-button">
+                    <Icon name="menu" />
+                </label>
+                <nav class="nav" id="main-nav" aria-label="Main">
                     {NAV
                         .iter()
                         .map(|(href, label, icon)| {

@@ -1,11 +1,14 @@
 //! Building blocks shared by the pages.
 
+pub mod badges;
 pub mod confirm;
 pub mod copy;
 pub mod error;
 pub mod form;
+pub mod format;
 pub mod icons;
 pub mod layout;
 pub mod nav;
+pub mod route;
 pub mod theme;
 pub mod toast;

@@ -8,9 +8,9 @@ use leptos::prelude::*;
 
 use crate::components::copy::CopyButton;
 use crate::components::layout::PageHeader;
+use crate::components::route::use_node_from_path;
 use crate::components::toast::use_toaster;
 use crate::functions::nodes::{fetch_host_key, install_ssh_key, save_ssh, ssh_access, test_ssh};
-use crate::pages::nodes::use_node_from_path;
 
 #[component]
 pub fn NodeSshPage() -> impl IntoView {
@@ -124,18 +124,22 @@ fn SshForm(id: i64, user: String, port: u16, pinned: Option<String>) -> impl Int
     view! {
         <section class="card form">
             <h2 class="card-title">"2. Confirm the node's host key"</h2>
-            <div class="row">
+            // The messages go below the pair, full width: a long one (ssh's own words) must not
+            // squeeze the narrow port column.
+            <div class="row ssh-target">
                 <div class="field spacer">
                     <label for="ssh-user">"SSH user"</label>
-                    <input id="ssh-user" prop:value=ssh_user value=ssh_user.get_untracked() on:input=move |ev| ssh_user.set(event_target_value(&ev)) />
-                    <div class="field-error">{field("ssh_user")}</div>
+                    <input id="ssh-user" prop:value=ssh_user value=ssh_user.get_untracked() on:input=move |ev| ssh_user.set(event_target_value(&ev))
+                        aria-invalid=move || field("ssh_user")().map(|_| "true") aria-describedby="ssh-user-error" />
                 </div>
-                <div class="field">
+                <div class="field field-port">
                     <label for="ssh-port">"Port"</label>
-                    <input id="ssh-port" inputmode="numeric" prop:value=ssh_port value=ssh_port.get_untracked() on:input=move |ev| ssh_port.set(event_target_value(&ev)) />
-                    <div class="field-error">{field("ssh_port")}</div>
+                    <input id="ssh-port" inputmode="numeric" prop:value=ssh_port value=ssh_port.get_untracked() on:input=move |ev| ssh_port.set(event_target_value(&ev))
+                        aria-invalid=move || field("ssh_port")().map(|_| "true") aria-describedby="ssh-port-error" />
                 </div>
             </div>
+            <div class="field-error" id="ssh-user-error">{field("ssh_user")}</div>
+            <div class="field-error" id="ssh-port-error" data-test="ssh-port-error">{field("ssh_port")}</div>
             <div class="row">
                 <button type="button" class="btn" data-test="fetch-host-key"
                     aria-busy=move || fetch.pending().get().then_some("true")

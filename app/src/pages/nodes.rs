@@ -7,8 +7,10 @@ use kiln_shared::pve::CertificateInfo;
 use leptos::prelude::*;
 
 use crate::components::confirm::ConfirmButton;
+use crate::components::form::reveal_first_error;
 use crate::components::layout::{EmptyState, PageHeader};
 use crate::components::nav;
+use crate::components::route::use_node_from_path;
 use crate::components::toast::{ToastKind, use_toaster};
 use crate::functions::nodes::{
     add_node, add_node_with_login, delete_node, get_node, list_nodes, probe_node, set_default_node,
@@ -182,19 +184,6 @@ pub fn NodeNewPage() -> impl IntoView {
     }
 }
 
-/// The node named by the `:id` of the current path, loaded with its health.
-pub(crate) fn use_node_from_path() -> Resource<Result<NodeView, AppError>> {
-    let params = leptos_router::hooks::use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
-    Resource::new(id, get_node)
-}
-
 /// `/nodes/:id/edit`.
 #[component]
 pub fn NodeEditPage() -> impl IntoView {
@@ -247,6 +236,7 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
     let pve_password = RwSignal::new(String::new());
     let pve_otp = RwSignal::new(String::new());
     let error = RwSignal::new(None::<AppError>);
+    let node = NodeRef::<leptos::html::Form>::new();
     let field =
         move |f: &'static str| move || error.get().and_then(|e| e.field(f).map(str::to_owned));
 
@@ -308,13 +298,14 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
         Some(Err(e)) => {
             toaster.error(e.to_string());
             error.set(Some(e));
+            reveal_first_error(node);
         }
         None => {}
     });
     let confirmed = move || !fingerprint.get().is_empty();
 
     view! {
-        <form class="form card node-form" data-test="node-form" on:submit=move |ev| { ev.prevent_default(); save.dispatch(()); }>
+        <form class="form card node-form" node_ref=node data-test="node-form" on:submit=move |ev| { ev.prevent_default(); save.dispatch(()); }>
             <h2 class="card-title">"1. Connection"</h2>
             <div class="field">
                 <label for="node-name">"Name"</label>
@@ -332,7 +323,8 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
                 <div class="field">
                     <label for="node-port">"Port"</label>
                     <input id="node-port" inputmode="numeric" prop:value=port value=port.get_untracked()
-                        on:input=move |ev| { port.set(event_target_value(&ev)); fingerprint.set(String::new()); cert.set(None); } />
+                        on:input=move |ev| { port.set(event_target_value(&ev)); fingerprint.set(String::new()); cert.set(None); }
+                        aria-invalid=move || field("port")().map(|_| "true") />
                     <div class="field-error">{field("port")}</div>
                 </div>
             </div>
@@ -372,12 +364,12 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
             <Show when=move || !use_login.get() fallback=move || view! {
                 <p class="muted small">"Kiln signs in once, creates a token with privilege separation and the roles it needs, and forgets the password."</p>
                 <div class="row">
-                    <div class="field spacer"><label for="pve-user">"User"</label><input id="pve-user" prop:value=pve_user value=pve_user.get_untracked() on:input=move |ev| pve_user.set(event_target_value(&ev)) /><div class="field-error">{field("pve_username")}</div></div>
+                    <div class="field spacer"><label for="pve-user">"User"</label><input id="pve-user" prop:value=pve_user value=pve_user.get_untracked() on:input=move |ev| pve_user.set(event_target_value(&ev)) aria-invalid=move || field("pve_username")().map(|_| "true") /><div class="field-error">{field("pve_username")}</div></div>
                     <div class="field"><label for="pve-realm">"Realm"</label>
                         <select id="pve-realm" prop:value=pve_realm on:change=move |ev| pve_realm.set(event_target_value(&ev))><option value="pam">"pam"</option><option value="pve">"pve"</option></select></div>
                 </div>
-                <div class="field"><label for="pve-password">"Password"</label><input id="pve-password" type="password" autocomplete="off" prop:value=pve_password value=pve_password.get_untracked() on:input=move |ev| pve_password.set(event_target_value(&ev)) /><div class="field-error">{field("pve_password")}</div></div>
-                <div class="field"><label for="pve-otp">"Two-factor code (if enabled)"</label><input id="pve-otp" inputmode="numeric" autocomplete="one-time-code" prop:value=pve_otp value=pve_otp.get_untracked() on:input=move |ev| pve_otp.set(event_target_value(&ev)) /><div class="field-error">{field("pve_otp")}</div></div>
+                <div class="field"><label for="pve-password">"Password"</label><input id="pve-password" type="password" autocomplete="off" prop:value=pve_password value=pve_password.get_untracked() on:input=move |ev| pve_password.set(event_target_value(&ev)) aria-invalid=move || field("pve_password")().map(|_| "true") /><div class="field-error">{field("pve_password")}</div></div>
+                <div class="field"><label for="pve-otp">"Two-factor code (if enabled)"</label><input id="pve-otp" inputmode="numeric" autocomplete="one-time-code" prop:value=pve_otp value=pve_otp.get_untracked() on:input=move |ev| pve_otp.set(event_target_value(&ev)) aria-invalid=move || field("pve_otp")().map(|_| "true") /><div class="field-error">{field("pve_otp")}</div></div>
             }>
                 <div class="field">
                     <label for="token-id">"Token ID"</label>
@@ -393,7 +385,7 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
                     <div class="field-error">{field("token_secret")}</div>
                 </div>
             </Show>
-            {move || error.get().and_then(|e| e.field(kiln_shared::FieldErrors::FORM).map(|m| view! { <div class="alert alert-error">{m.to_owned()}</div> }))}
+            {move || error.get().and_then(|e| e.field(kiln_shared::FieldErrors::FORM).map(|m| view! { <div class="alert alert-error" role="alert" tabindex="-1">{m.to_owned()}</div> }))}
             <div class="form-actions">
                 <a class="btn btn-ghost" href="/nodes">"Cancel"</a>
                 <button type="submit" class="btn btn-primary" data-test="save-node" disabled=move || !confirmed()

@@ -10,6 +10,7 @@ use kiln_shared::{AppError, FieldErrors};
 use leptos::prelude::*;
 
 use crate::components::confirm::ConfirmButton;
+use crate::components::form::reveal_first_error;
 use crate::components::layout::{EmptyState, PageHeader};
 use crate::components::nav;
 use crate::components::toast::{ToastKind, use_toaster};
@@ -234,6 +235,7 @@ fn manager_hint(m: Manager) -> &'static str {
 fn BucketEditor(form: BucketForm, editing: RwSignal<Editing>) -> impl IntoView {
     let toaster = use_toaster();
     let errors = RwSignal::new(None::<FieldErrors>);
+    let node = NodeRef::<leptos::html::Form>::new();
     let save =
         Action::new(|(id, input): &(Option<i64>, BucketInput)| save_bucket(*id, input.clone()));
     Effect::new(move |_| match save.value().get() {
@@ -241,7 +243,10 @@ fn BucketEditor(form: BucketForm, editing: RwSignal<Editing>) -> impl IntoView {
             toaster.after_navigation(ToastKind::Success, &format!("Bucket {} saved.", b.name));
             nav::reload();
         }
-        Some(Err(AppError::Invalid(fields))) => errors.set(Some(fields)),
+        Some(Err(AppError::Invalid(fields))) => {
+            errors.set(Some(fields));
+            reveal_first_error(node);
+        }
         Some(Err(e)) => toaster.error(e.to_string()),
         None => {}
     });
@@ -253,6 +258,7 @@ fn BucketEditor(form: BucketForm, editing: RwSignal<Editing>) -> impl IntoView {
         let input = form.input();
         if let Err(found) = input.parse() {
             errors.set(Some(found));
+            reveal_first_error(node);
             return;
         }
         let id = match editing.get_untracked() {
@@ -266,7 +272,7 @@ fn BucketEditor(form: BucketForm, editing: RwSignal<Editing>) -> impl IntoView {
         _ => "New bucket",
     };
     view! {
-        <form class="card form" on:submit=on_submit novalidate=true data-test="bucket-form">
+        <form class="card form" node_ref=node on:submit=on_submit novalidate=true data-test="bucket-form">
             <h2 class="card-title">{title}</h2>
             <div class="form-grid">
                 <div class="field">
@@ -278,7 +284,8 @@ fn BucketEditor(form: BucketForm, editing: RwSignal<Editing>) -> impl IntoView {
                 </div>
                 <div class="field">
                     <label for="bucket-description">"Description"</label>
-                    <input id="bucket-description" type="text" bind:value=form.description />
+                    <input id="bucket-description" type="text" bind:value=form.description
+                        aria-invalid=move || message("description")().is_some().then_some("true") />
                     <div class="field-error">{message("description")}</div>
                 </div>
             </div>
@@ -289,14 +296,15 @@ fn BucketEditor(form: BucketForm, editing: RwSignal<Editing>) -> impl IntoView {
                         <div class="field">
                             <label for=id.clone()>{m.extension()}</label>
                             <textarea id=id class="code-editor" rows="4" spellcheck="false"
-                                data-test=format!("bucket-{}", m.extension()) bind:value=text></textarea>
+                                data-test=format!("bucket-{}", m.extension()) bind:value=text
+                                aria-invalid=move || message(m.extension())().is_some().then_some("true")></textarea>
                             <div class="hint">{manager_hint(m)}</div>
                             <div class="field-error">{message(m.extension())}</div>
                         </div>
                     }
                 }).collect_view()}
             </div>
-            <div class="field-error">{message(FieldErrors::FORM)}</div>
+            <div class="field-error" role="alert" tabindex="-1">{message(FieldErrors::FORM)}</div>
             <div class="form-actions">
                 <button type="submit" class="btn btn-primary" data-test="save-bucket"
                     disabled=move || save.pending().get()>"Save bucket"</button>

@@ -5,7 +5,7 @@ use kiln_shared::validate;
 use leptos::prelude::*;
 
 use crate::components::confirm::ConfirmButton;
-use crate::components::form::{Field, FormError, action_error};
+use crate::components::form::{Field, FormError, action_error, reveal_first_error};
 use crate::components::layout::{PageHeader, use_current_user};
 use crate::components::toast::use_toaster;
 use crate::functions::auth::{ChangePassword, logout};
@@ -20,15 +20,12 @@ pub fn SettingsPage() -> impl IntoView {
             <AccountCard />
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
-                    let is_admin = match user {
-                        Some(user) => user.await.map(|u| u.is_admin).unwrap_or(false),
-                        None => false,
+                    let me = match user {
+                        Some(user) => user.await.ok().filter(|u| u.is_admin)?,
+                        None => return None,
                     };
-                    if !is_admin {
-                        return None;
-                    }
                     Some(match list_users().await {
-                        Ok(users) => view! { <UsersCard users /> }.into_any(),
+                        Ok(users) => view! { <UsersCard users me=me.id /> }.into_any(),
                         Err(e) => view! { <div class="alert alert-error">{e.to_string()}</div> }.into_any(),
                     })
                 })}
@@ -44,13 +41,15 @@ fn AccountCard() -> impl IntoView {
     let error = action_error(action);
     let toaster = use_toaster();
     let form = NodeRef::<leptos::html::Form>::new();
-    Effect::new(move |_| {
-        if let Some(Ok(())) = action.value().get() {
+    Effect::new(move |_| match action.value().get() {
+        Some(Ok(())) => {
             toaster.success("Password changed. Your other sessions were signed out.");
             if let Some(form) = form.get() {
                 form.reset();
             }
         }
+        Some(Err(_)) => reveal_first_error(form),
+        None => {}
     });
     let sign_out_all = Callback::new(move |()| {
         leptos::task::spawn_local(async move {
@@ -65,6 +64,7 @@ fn AccountCard() -> impl IntoView {
             <ActionForm action=action node_ref=form attr:class="form" attr:data-test="password-form">
                 <FormError error />
                 <Field
+                    form="account"
                     name="current"
                     label="Current password"
                     input_type="password"
@@ -72,6 +72,7 @@ fn AccountCard() -> impl IntoView {
                     error
                 />
                 <Field
+                    form="account"
                     name="password"
                     label="New password"
                     input_type="password"
@@ -81,6 +82,7 @@ fn AccountCard() -> impl IntoView {
                     error
                 />
                 <Field
+                    form="account"
                     name="confirm"
                     label="Repeat the new password"
                     input_type="password"
@@ -117,9 +119,10 @@ fn AccountCard() -> impl IntoView {
     }
 }
 
-/// The users (administrators only; an island). The list is reloaded after each change.
+/// The users (administrators only; an island). The list is reloaded after each change. `me`
+/// is the signed-in administrator, whose own row offers no *Disable* (the server refuses it).
 #[island]
-fn UsersCard(users: Vec<UserSummary>) -> impl IntoView {
+fn UsersCard(users: Vec<UserSummary>, me: i64) -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
     let toggle = ServerAction::<SetUserDisabled>::new();
     let error = action_error(create);
@@ -138,13 +141,15 @@ fn UsersCard(users: Vec<UserSummary>) -> impl IntoView {
         }
     });
     let form = NodeRef::<leptos::html::Form>::new();
-    Effect::new(move |_| {
-        if let Some(Ok(user)) = create.value().get() {
+    Effect::new(move |_| match create.value().get() {
+        Some(Ok(user)) => {
             toaster.success(format!("User {} created.", user.username));
             if let Some(form) = form.get() {
                 form.reset();
             }
         }
+        Some(Err(_)) => reveal_first_error(form),
+        None => {}
     });
     Effect::new(move |_| match toggle.value().get() {
         Some(Ok(())) => toaster.success("User updated."),
@@ -154,12 +159,13 @@ fn UsersCard(users: Vec<UserSummary>) -> impl IntoView {
     view! {
         <section class="card">
             <h2 class="card-title">"Users"</h2>
-            {move || view! { <UserTable list=list.get() toggle /> }}
+            {move || view! { <UserTable list=list.get() me toggle /> }}
             <h3>"Add a user"</h3>
             <ActionForm action=create node_ref=form attr:class="form" attr:data-test="create-user-form">
                 <FormError error />
-                <Field name="username" label="Username" rule=validate::username error />
+                <Field form="new-user" name="username" label="Username" rule=validate::username error />
                 <Field
+                    form="new-user"
                     name="password"
                     label="Initial password"
                     input_type="password"
@@ -181,9 +187,14 @@ fn UsersCard(users: Vec<UserSummary>) -> impl IntoView {
 }
 
 #[component]
-fn UserTable(list: Vec<UserSummary>, toggle: ServerAction<SetUserDisabled>) -> impl IntoView {
+fn UserTable(
+    list: Vec<UserSummary>,
+    me: i64,
+    toggle: ServerAction<SetUserDisabled>,
+) -> impl IntoView {
     view! {
-        <table class="data">
+        <div class="table-scroll">
+        <table class="data" data-test="users">
             <thead>
                 <tr>
                     <th scope="col">"User"</th>
@@ -200,9 +211,13 @@ fn UserTable(list: Vec<UserSummary>, toggle: ServerAction<SetUserDisabled>) -> i
                         let id = u.id;
                         let disabled = u.disabled;
                         let name = u.username.clone();
+                        let is_me = id == me;
                         view! {
-                            <tr>
-                                <td>{u.username.clone()}</td>
+                            <tr data-test="user-row" data-user=u.username.clone()>
+                                <td>
+                                    {u.username.clone()}
+                                    {is_me.then(|| view! { " " <span class="badge badge-accent">"you"</span> })}
+                                </td>
                                 <td>{if u.is_admin { "Administrator" } else { "User" }}</td>
                                 <td>
                                     {if disabled {
@@ -215,6 +230,7 @@ fn UserTable(list: Vec<UserSummary>, toggle: ServerAction<SetUserDisabled>) -> i
                                     {u.last_login_at.clone().unwrap_or_else(|| "never".into())}
                                 </td>
                                 <td class="num">
+                                    {(!is_me).then(|| view! {
                                     <ConfirmButton
                                         label=(if disabled { "Enable" } else { "Disable" }).into()
                                         question=if disabled {
@@ -228,6 +244,7 @@ fn UserTable(list: Vec<UserSummary>, toggle: ServerAction<SetUserDisabled>) -> i
                                             toggle.dispatch(SetUserDisabled { user_id: id, disabled: !disabled });
                                         })
                                     />
+                                    })}
                                 </td>
                             </tr>
                         }
@@ -235,5 +252,6 @@ fn UserTable(list: Vec<UserSummary>, toggle: ServerAction<SetUserDisabled>) -> i
                     .collect_view()}
             </tbody>
         </table>
+        </div>
     }
 }

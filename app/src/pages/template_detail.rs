@@ -1,24 +1,22 @@
 //! `/templates/:slug`: one template — tabs Config / Scripts / Packages / Files (the tab is in
-//! the URL, `?tab=`, so it works without JavaScript), the lint findings, and the actions edit,
-//! clone, export (a `.tar.gz` of the folder) and delete (custom templates only).
+//! the URL, `?tab=`, so it works without JavaScript), the README (rendered by the server), the
+//! lint findings, and the actions — *Edit a copy* for a read-only (built-in or folder)
+//! template; *Edit*, *Clone* and *Delete* for a custom one; *Export* (a `.tar.gz` of the
+//! folder) for all — with a line saying what they do.
 
-use kiln_shared::catalog::{TemplateDetail, format_package_line};
+use kiln_shared::catalog::{Source, TemplateDetail, format_package_line};
 use kiln_shared::templates::{FileContent, Package, Severity, Template};
 use leptos::prelude::*;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_query_map;
 
+use crate::components::badges::{health_badge, source_badge};
 use crate::components::confirm::ConfirmButton;
+use crate::components::format::{mib, short_time};
 use crate::components::layout::PageHeader;
 use crate::components::nav;
+use crate::components::route::use_slug;
 use crate::components::toast::{ToastKind, use_toaster};
 use crate::functions::templates::{delete_template, get_template};
-use crate::pages::templates::{health_badge, mib, short_time, source_badge};
-
-/// The `:slug` of the current path.
-pub(crate) fn use_slug() -> Memo<String> {
-    let params = use_params_map();
-    Memo::new(move |_| params.read().get("slug").unwrap_or_default())
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Tab {
@@ -92,6 +90,7 @@ fn Detail(d: TemplateDetail) -> impl IntoView {
         findings,
         scripts_html,
         files_html,
+        readme_html,
         containers,
         can_change,
     } = d;
@@ -101,6 +100,7 @@ fn Detail(d: TemplateDetail) -> impl IntoView {
     let template = StoredValue::new(template);
     let scripts_html = StoredValue::new(scripts_html);
     let files_html = StoredValue::new(files_html);
+    let readme_html = StoredValue::new(readme_html);
     view! {
         <leptos_meta::Title text=title.clone() />
         <div class="page-header">
@@ -119,6 +119,7 @@ fn Detail(d: TemplateDetail) -> impl IntoView {
             </div>
             <Actions slug=slug.clone() custom=summary.source.is_custom() can_change containers />
         </div>
+        <p class="small muted" data-test="edit-help">{edit_help(summary.source)}</p>
         <Findings findings />
         <nav class="tabs" aria-label="Template parts">
             {tabs.into_iter().map(|(t, label)| view! {
@@ -128,7 +129,7 @@ fn Detail(d: TemplateDetail) -> impl IntoView {
         </nav>
         <section class="tab-panel" data-test="tab-panel">
             {move || match tab.get() {
-                Tab::Config => template.with_value(|t| config_tab(t, &summary.updated_at)).into_any(),
+                Tab::Config => template.with_value(|t| config_tab(t, &summary.updated_at, readme_html.get_value())).into_any(),
                 Tab::Scripts => template.with_value(|t| scripts_html.with_value(|h| scripts_tab(t, h))).into_any(),
                 Tab::Packages => template.with_value(packages_tab).into_any(),
                 Tab::Files => template.with_value(|t| files_html.with_value(|h| files_tab(t, h))).into_any(),
@@ -151,11 +152,15 @@ fn Actions(slug: String, custom: bool, can_change: bool, containers: u32) -> imp
         Some(Err(e)) => toaster.error(e.to_string()),
         None => {}
     });
-    let edit_label = if custom { "Edit" } else { "Edit a copy" };
-    let edit_title = if custom {
-        "Edit this template"
+    // A folder or built-in template is read-only here, so editing it and cloning it are the
+    // same thing (a new custom template): one button. A custom template has both.
+    let (edit_label, edit_title) = if custom {
+        ("Edit", "Change this template")
     } else {
-        "Folder templates are read-only here: saving creates a custom copy"
+        (
+            "Edit a copy",
+            "Opens the editor on a copy; saving creates a new custom template",
+        )
     };
     let delete_slug = slug.clone();
     view! {
@@ -163,7 +168,9 @@ fn Actions(slug: String, custom: bool, can_change: bool, containers: u32) -> imp
             {(!custom || can_change).then(|| view! {
                 <a class="btn btn-primary" href=format!("/templates/{slug}/edit") title=edit_title data-test="edit-template">{edit_label}</a>
             })}
-            <a class="btn" href=format!("/templates/new?from={slug}") data-test="clone-template">"Clone"</a>
+            {custom.then(|| view! {
+                <a class="btn" href=format!("/templates/new?from={slug}") title="Starts a new custom template from this one; this one stays as it is" data-test="clone-template">"Clone"</a>
+            })}
             <a class="btn" href=format!("/templates/{slug}/export.tar.gz") download=format!("{slug}.tar.gz") rel="external" data-test="export-template">"Export .tar.gz"</a>
             {(custom && can_change).then(|| {
                 let question = if containers > 0 {
@@ -178,6 +185,21 @@ fn Actions(slug: String, custom: bool, can_change: bool, containers: u32) -> imp
                 }
             })}
         </div>
+    }
+}
+
+/// What the actions do, in one line under them.
+fn edit_help(source: Source) -> &'static str {
+    match source {
+        Source::Custom => {
+            "Edit changes this template. Clone starts a new custom template from it and leaves this one as it is."
+        }
+        Source::Builtin => {
+            "Built into Kiln, so read-only here. Edit a copy opens the editor on a copy and saves it as a new custom template; this one stays as it is."
+        }
+        Source::Folder => {
+            "From a template folder, so read-only here (change the folder and sync). Edit a copy opens the editor on a copy and saves it as a new custom template; this one stays as it is."
+        }
     }
 }
 
@@ -207,7 +229,11 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-fn config_tab(t: &Template, updated_at: &str) -> impl IntoView + use<> {
+fn config_tab(
+    t: &Template,
+    updated_at: &str,
+    readme_html: Option<String>,
+) -> impl IntoView + use<> {
     let rows: Vec<(&'static str, String)> = vec![
         ("Display name", t.app.clone()),
         ("Cores", t.cpu.to_string()),
@@ -222,13 +248,16 @@ fn config_tab(t: &Template, updated_at: &str) -> impl IntoView + use<> {
         ("Updated", short_time(updated_at)),
     ];
     let extra = t.extra.clone();
-    let readme = t.readme.clone();
     view! {
         <dl class="props">
             {rows.into_iter().map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> }).collect_view()}
             {extra.into_iter().map(|(k, v)| view! { <dt><code>{k}</code></dt><dd>{v} " " <span class="muted small">"(not used by Kiln, kept)"</span></dd> }).collect_view()}
         </dl>
-        {readme.map(|r| view! { <h3>"README"</h3><pre class="readme">{r}</pre> })}
+        // Rendered and made inert by the server (`templates::markdown`).
+        {readme_html.map(|html| view! {
+            <h3>"README"</h3>
+            <div class="markdown" data-test="readme" inner_html=html></div>
+        })}
     }
 }
 

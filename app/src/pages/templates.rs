@@ -6,6 +6,8 @@ use kiln_shared::catalog::{Catalog, Filter, Sort, SyncSummary, TemplateSummary};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
+use crate::components::badges::{health_badge, source_badge};
+use crate::components::format::{mib, plural, short_time};
 use crate::components::layout::{EmptyState, PageHeader};
 use crate::components::nav;
 use crate::components::toast::{ToastKind, use_toaster};
@@ -26,7 +28,7 @@ fn use_filter() -> Memo<Filter> {
 }
 
 /// The browser URL showing `filter` (empty parts left out).
-pub fn filter_href(filter: &Filter) -> String {
+fn filter_href(filter: &Filter) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     if !filter.q.is_empty() {
         query.append_pair("q", &filter.q);
@@ -208,55 +210,6 @@ fn LastSync(last_sync: Option<SyncSummary>) -> impl IntoView {
             }.into_any()
         }
     }
-}
-
-/// `2026-11-22T10:04:05.123Z` as `2026-11-22 10:04 UTC`.
-pub fn short_time(rfc3339: &str) -> String {
-    match (rfc3339.get(..10), rfc3339.get(11..16)) {
-        (Some(day), Some(time)) => format!("{day} {time} UTC"),
-        _ => rfc3339.to_owned(),
-    }
-}
-
-/// Memory in MiB as people say it.
-pub fn mib(value: u32) -> String {
-    if value >= 1024 && value.is_multiple_of(1024) {
-        format!("{} GiB", value / 1024)
-    } else {
-        format!("{value} MiB")
-    }
-}
-
-/// The source badge of a template.
-pub fn source_badge(t: &TemplateSummary) -> impl IntoView + use<> {
-    let (class, text, title) = match t.source {
-        kiln_shared::catalog::Source::Builtin => {
-            ("badge badge-muted", "built-in", "Shipped with Kiln")
-        }
-        kiln_shared::catalog::Source::Folder => (
-            "badge badge-muted",
-            "folder",
-            "From a template folder (KILN_TEMPLATE_DIRS)",
-        ),
-        kiln_shared::catalog::Source::Custom => {
-            ("badge badge-accent", "custom", "Made in Kiln's editor")
-        }
-    };
-    view! { <span class=class title=title data-test="source">{text}</span> }
-}
-
-/// Errors and warnings of the lint, or "lint clean".
-pub fn health_badge(errors: u32, warnings: u32) -> impl IntoView + use<> {
-    let (class, text) = match (errors, warnings) {
-        (0, 0) => ("badge badge-ok", "lint clean".to_owned()),
-        (0, w) => ("badge badge-warn", format!("{w} warning{}", plural(w))),
-        (e, _) => ("badge badge-danger", format!("{e} error{}", plural(e))),
-    };
-    view! { <span class=class data-test="health">{text}</span> }
-}
-
-fn plural(n: u32) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 #[component]

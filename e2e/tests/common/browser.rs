@@ -513,6 +513,22 @@ impl Browser {
         Ok((u16::try_from(status).unwrap_or(0), kind, bytes))
     }
 
+    /// Runs `js` in the page (`arguments[i]` are `args`) and returns what it returns.
+    pub async fn eval(&self, js: &str, args: Vec<Value>) -> anyhow::Result<Value> {
+        self.client
+            .execute(js, args)
+            .await
+            .context("running a script in the page")
+    }
+
+    /// Resizes the browser window (e.g. to a phone's width).
+    pub async fn resize(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .with_context(|| format!("resizing the window to {width}×{height}"))
+    }
+
     /// Saves a PNG of the viewport to `path`.
     pub async fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
         let png = self.client.screenshot().await?;

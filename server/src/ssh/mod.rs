@@ -43,11 +43,16 @@ pub struct Target {
 }
 
 impl fmt::Display for Target {
+    /// `user@host:port`; without a user (a host-key scan logs in as no one) `host:port`, never
+    /// a dangling `@host:port`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.user.is_empty() {
+            write!(f, "{}@", self.user)?;
+        }
         if self.host.contains(':') {
-            write!(f, "{}@[{}]:{}", self.user, self.host, self.port)
+            write!(f, "[{}]:{}", self.host, self.port)
         } else {
-            write!(f, "{}@{}:{}", self.user, self.host, self.port)
+            write!(f, "{}:{}", self.host, self.port)
         }
     }
 }
@@ -178,6 +183,28 @@ mod tests {
             host: "10.0.0.5".into(),
             port: 22,
         }
+    }
+
+    #[test]
+    fn targets_read_whole_in_messages() {
+        assert_eq!(t().to_string(), "root@10.0.0.5:22");
+        let scan = Target {
+            user: String::new(),
+            host: "pve.example".into(),
+            port: 2222,
+        };
+        assert_eq!(scan.to_string(), "pve.example:2222");
+        let v6 = Target {
+            user: "kiln".into(),
+            host: "fd00::5".into(),
+            port: 22,
+        };
+        assert_eq!(v6.to_string(), "kiln@[fd00::5]:22");
+        let refused = SshError::Refused { target: scan };
+        assert!(
+            refused.to_string().starts_with("pve.example:2222: "),
+            "{refused}"
+        );
     }
 
     #[test]

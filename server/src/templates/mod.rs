@@ -2,7 +2,8 @@
 //! [`kiln_shared::templates::Template`] model with findings, write them back (export),
 //! lint whole repositories of them for `kiln template lint`, sync the configured template
 //! roots to the `templates` table ([`sync`]), and serve the catalog pages
-//! ([`service::TemplateService`]: catalog, detail with [`highlight`]ed scripts, [`custom`]
+//! ([`service::TemplateService`]: catalog, detail with [`highlight`]ed scripts and the README
+//! as safe HTML ([`markdown`]), [`custom`]
 //! templates, shared package [`buckets`]) and the [`export`] download.
 //!
 //! Architecture invariant: nothing here executes anything from a template folder —
@@ -20,6 +21,7 @@ pub mod custom;
 pub mod export;
 pub mod highlight;
 pub mod lint;
+pub mod markdown;
 pub mod packages;
 pub mod parse;
 pub mod read;

@@ -153,18 +153,21 @@ impl TemplatesBackend for TemplateService {
             .map_err(|e| errors::internal("reading a template's findings", e))?;
         let summary = row.summary(&template);
         let can_change = row.source == "custom" && actor.may_change(row.owner_id);
-        let (template, (scripts_html, files_html)) = tokio::task::spawn_blocking(move || {
-            let html = highlight_all(&template);
-            (template, html)
-        })
-        .await
-        .map_err(|e| errors::internal("highlighting a template", e))?;
+        let (template, (scripts_html, files_html), readme_html) =
+            tokio::task::spawn_blocking(move || {
+                let html = highlight_all(&template);
+                let readme = template.readme.as_deref().map(super::markdown::render);
+                (template, html, readme)
+            })
+            .await
+            .map_err(|e| errors::internal("highlighting a template", e))?;
         Ok(TemplateDetail {
             summary,
             template,
             findings,
             scripts_html,
             files_html,
+            readme_html,
             containers: u32::try_from(containers).unwrap_or(u32::MAX),
             can_change,
         })

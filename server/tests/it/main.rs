@@ -20,6 +20,7 @@ mod lab_fixture;
 mod nodes;
 mod operations;
 mod outages;
+mod pages;
 mod processes;
 mod proxies;
 mod pve_stub;
