@@ -25,9 +25,9 @@ pub struct AppState {
     pub sessions: SessionStore,
     /// Sign-in failure counters.
     pub limiter: LoginLimiter,
-    /// Password hashes computed at once (argon2 holds 19 MiB each): a burst of sign-ins
-    /// queues here instead of exhausting memory. One permit per core.
-    pub hashing: Arc<tokio::sync::Semaphore>,
+    /// Password hashing threads (one per core, see `auth::hashing`): a burst of sign-ins
+    /// queues for them instead of exhausting memory (argon2 holds 19 MiB a hash).
+    pub hashing: crate::auth::hashing::Hasher,
     /// Set once a user exists, so the first-run check stops querying the database.
     pub has_users: Arc<AtomicBool>,
     /// The names of the built browser assets.
@@ -83,9 +83,9 @@ impl AppState {
             redis,
             sessions,
             limiter,
-            hashing: Arc::new(tokio::sync::Semaphore::new(
+            hashing: crate::auth::hashing::Hasher::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
-            )),
+            ),
             has_users: Arc::new(AtomicBool::new(false)),
             assets,
             leptos,

@@ -60,40 +60,32 @@ impl AuthService {
         Ok(self.cookie(ctx, &id, self.state.sessions.absolute().as_secs()))
     }
 
-    /// Hashes on the blocking pool, at most `AppState::hashing` at a time (each argon2 run
-    /// holds 19 MiB: a burst of requests waits instead of exhausting memory).
+    /// Hashes on the hashing threads (`AppState::hashing`: one per core; each argon2 run
+    /// holds 19 MiB, so a burst of requests waits in their queue instead of exhausting memory).
     async fn hash(&self, password: &str) -> Result<String, AppError> {
         let password = password.to_owned();
-        let _permit = self
-            .state
+        self.state
             .hashing
-            .acquire()
+            .run(move || password::hash(&password))
             .await
-            .map_err(|e| errors::internal("waiting to hash a password", e))?;
-        tokio::task::spawn_blocking(move || password::hash(&password))
-            .await
-            .map_err(|e| errors::internal("hashing a password", e))?
+            .ok_or_else(|| errors::internal("hashing a password", "no hashing thread"))?
             .map_err(|e| errors::internal("hashing a password", e))
     }
 
-    /// Verifies (or spends the same time on a dummy hash), under the same limit as [`hash`].
+    /// Verifies (or spends the same time on a dummy hash), on the same threads as [`hash`].
     async fn verify(&self, password: &str, hash: Option<String>) -> Result<bool, AppError> {
         let password = password.to_owned();
-        let _permit = self
-            .state
+        self.state
             .hashing
-            .acquire()
+            .run(move || match hash {
+                Some(hash) => password::verify(&password, &hash),
+                None => {
+                    password::verify_dummy(&password);
+                    false
+                }
+            })
             .await
-            .map_err(|e| errors::internal("waiting to verify a password", e))?;
-        tokio::task::spawn_blocking(move || match hash {
-            Some(hash) => password::verify(&password, &hash),
-            None => {
-                password::verify_dummy(&password);
-                false
-            }
-        })
-        .await
-        .map_err(|e| errors::internal("verifying a password", e))
+            .ok_or_else(|| errors::internal("verifying a password", "no hashing thread"))
     }
 
     /// Reserves one password attempt for `username` from `ip` (see `rate_limit`); past the
