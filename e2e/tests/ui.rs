@@ -39,6 +39,13 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     steps.step("first-run setup: create the administrator");
     b.first_run_setup(ADMIN, PASSWORD).await?;
 
+    steps.step("wide screen: the navigation is open and there is no menu button");
+    ensure!(nav_shown(b).await?, "the sidebar navigation is hidden");
+    ensure!(
+        !shown(b, r#"[data-test="menu-button"]"#).await?,
+        "the menu button shows on a wide screen"
+    );
+
     steps.step("an untouched editor lets the user leave without a question");
     b.goto("/templates/new").await?;
     b.wait_page("/templates/new", "New template").await?;
@@ -114,15 +121,49 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
         "a toast covers {overlap}"
     );
 
+    steps.step(
+        "fix the slug only and save again: now the file target, further down, gets the focus",
+    );
+    // Scroll up at once: typing would otherwise start a smooth scroll (the stylesheet's
+    // `scroll-behavior`) that is still moving the page when the save button is clicked.
+    b.eval(
+        "document.getElementById('t-slug').scrollIntoView({block: 'center', behavior: 'instant'});",
+        vec![],
+    )
+    .await?;
+    b.fill(&format!("{EDITOR} #t-slug"), "errors-in-view")
+        .await?;
+    b.click(SAVE).await?;
+    b.wait_for("the file target focused and inside the viewport", async |b| {
+        let seen = b
+            .eval(
+                "const el = document.activeElement; const r = el.getBoundingClientRect(); \
+                 return {test: el.dataset.test || el.id, top: r.top, bottom: r.bottom, height: innerHeight, \
+                         slug_invalid: document.getElementById('t-slug').getAttribute('aria-invalid')};",
+                vec![],
+            )
+            .await?;
+        let num = |k: &str| seen.get(k).and_then(Value::as_f64).unwrap_or(-1.0);
+        ensure!(
+            seen.get("test").and_then(Value::as_str) == Some("file-target"),
+            "the focus is on {seen}"
+        );
+        ensure!(
+            num("top") >= 0.0 && num("bottom") <= num("height"),
+            "the file target is off-screen: {seen}"
+        );
+        ensure!(seen["slug_invalid"].is_null(), "the fixed slug is still marked: {seen}");
+        Ok(())
+    })
+    .await?;
+
     steps.step("with unsaved changes, leaving asks first");
     ensure!(
         leaving_asks(b).await?,
         "a changed form let the user leave silently"
     );
 
-    steps.step("fix both fields and save: the saved page opens without a question");
-    b.fill(&format!("{EDITOR} #t-slug"), "errors-in-view")
-        .await?;
+    steps.step("fix the file target and save: the saved page opens without a question");
     b.fill(FILE_TARGET, "/etc/app").await?;
     b.click(SAVE).await?;
     b.wait_page("/templates/errors-in-view", "Errors in view")
@@ -152,7 +193,10 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     steps.step("phone width: nothing is cut off, the users table scrolls inside its card");
     let widths = b
         .eval(
-            "return {page: document.documentElement.scrollWidth, view: innerWidth, \
+            "const wide = [...document.querySelectorAll('body *')] \
+                .filter(el => el.getBoundingClientRect().right > innerWidth + 1 && !el.parentElement.closest('.table-scroll')) \
+                .slice(0, 5).map(el => el.tagName + '.' + el.className); \
+             return {page: document.documentElement.scrollWidth, view: innerWidth, wide, \
              table: document.querySelector('[data-test=\"users\"]').closest('.table-scroll') !== null};",
             vec![],
         )
@@ -199,11 +243,16 @@ async fn leaving_asks(b: &Browser) -> anyhow::Result<bool> {
 
 /// Whether the main navigation is displayed.
 async fn nav_shown(b: &Browser) -> anyhow::Result<bool> {
+    shown(b, "#main-nav").await
+}
+
+/// Whether the first element `css` matches is displayed.
+async fn shown(b: &Browser, css: &str) -> anyhow::Result<bool> {
     let value = b
         .eval(
-            "const nav = document.getElementById('main-nav'); \
-             return nav !== null && getComputedStyle(nav).display !== 'none';",
-            vec![],
+            "const el = document.querySelector(arguments[0]); \
+             return el !== null && getComputedStyle(el).display !== 'none';",
+            vec![json!(css)],
         )
         .await?;
     Ok(value.as_bool().unwrap_or(false))

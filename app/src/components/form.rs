@@ -143,25 +143,30 @@ where
 /// message, so the user sees what to fix even when it is off-screen. Does nothing on the
 /// server.
 pub fn reveal_first_error(form: NodeRef<leptos::html::Form>) {
+    // A zero timeout runs after the effects that show the messages (and shares the toasts'
+    // timer code in the bundle).
     #[cfg(feature = "hydrate")]
-    request_animation_frame(move || {
-        use wasm_bindgen::JsCast;
-        let Some(form) = form.get_untracked() else {
-            return;
-        };
-        let first = |selector: &str| form.query_selector(selector).ok().flatten();
-        let target = first("[aria-invalid=\"true\"]")
-            .or_else(|| first("[role=\"alert\"]:not(:empty)"))
-            .or_else(|| first(".field-error:not(:empty)"));
-        if let Some(target) = target {
-            if let Some(field) = target.dyn_ref::<web_sys::HtmlElement>() {
-                let _ = field.focus();
-            }
+    set_timeout(
+        move || {
+            use wasm_bindgen::JsCast;
+            let Some(form) = form.get_untracked() else {
+                return;
+            };
+            // One selector, in order of preference: document order decides within it, so
+            // the first invalid field wins over an alert further down.
+            let Ok(Some(target)) = form.query_selector(
+                "[aria-invalid=\"true\"], [role=\"alert\"]:not(:empty), .field-error:not(:empty)",
+            ) else {
+                return;
+            };
+            // Every match is an HTML element (inputs, alerts, messages).
+            let _ = target.unchecked_ref::<web_sys::HtmlElement>().focus();
             // Aligned to the top, below the sticky bar (`scroll-margin-top` in the stylesheet),
             // with the field's label in view.
             target.scroll_into_view();
-        }
-    });
+        },
+        std::time::Duration::ZERO,
+    );
     #[cfg(not(feature = "hydrate"))]
     let _ = form;
 }

@@ -67,6 +67,9 @@ fn SshForm(id: i64, user: String, port: u16, pinned: Option<String>) -> impl Int
     let is_pinned = RwSignal::new(pinned.is_some());
     let field =
         move |f: &'static str| move || error.get().and_then(|e| e.field(f).map(str::to_owned));
+    // One closure type for every field's `aria-invalid` (each distinct closure would be
+    // compiled into the bundle separately).
+    let invalid = move |f: &'static str| move || field(f)().map(|_| "true");
 
     let fetch = Action::new(move |_: &()| {
         let port = ssh_port.get_untracked().parse::<u16>().unwrap_or(0);
@@ -130,12 +133,12 @@ fn SshForm(id: i64, user: String, port: u16, pinned: Option<String>) -> impl Int
                 <div class="field spacer">
                     <label for="ssh-user">"SSH user"</label>
                     <input id="ssh-user" prop:value=ssh_user value=ssh_user.get_untracked() on:input=move |ev| ssh_user.set(event_target_value(&ev))
-                        aria-invalid=move || field("ssh_user")().map(|_| "true") aria-describedby="ssh-user-error" />
+                        aria-invalid=invalid("ssh_user") aria-describedby="ssh-user-error" />
                 </div>
                 <div class="field field-port">
                     <label for="ssh-port">"Port"</label>
                     <input id="ssh-port" inputmode="numeric" prop:value=ssh_port value=ssh_port.get_untracked() on:input=move |ev| ssh_port.set(event_target_value(&ev))
-                        aria-invalid=move || field("ssh_port")().map(|_| "true") aria-describedby="ssh-port-error" />
+                        aria-invalid=invalid("ssh_port") aria-describedby="ssh-port-error" />
                 </div>
             </div>
             <div class="field-error" id="ssh-user-error">{field("ssh_user")}</div>

@@ -239,6 +239,9 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
     let node = NodeRef::<leptos::html::Form>::new();
     let field =
         move |f: &'static str| move || error.get().and_then(|e| e.field(f).map(str::to_owned));
+    // One closure type for every field's `aria-invalid` (each distinct closure would be
+    // compiled into the bundle separately).
+    let invalid = move |f: &'static str| move || field(f)().map(|_| "true");
 
     let probe = Action::new(move |_: &()| {
         let (h, p) = (
@@ -309,7 +312,7 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
             <h2 class="card-title">"1. Connection"</h2>
             <div class="field">
                 <label for="node-name">"Name"</label>
-                <input id="node-name" required prop:value=name value=name.get_untracked() on:input=move |ev| name.set(event_target_value(&ev)) placeholder="pve-home" aria-invalid=move || field("name")().map(|_| "true") />
+                <input id="node-name" required prop:value=name value=name.get_untracked() on:input=move |ev| name.set(event_target_value(&ev)) placeholder="pve-home" aria-invalid=invalid("name") />
                 <div class="field-error">{field("name")}</div>
             </div>
             <div class="row">
@@ -317,14 +320,14 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
                     <label for="node-host">"Host"</label>
                     <input id="node-host" required prop:value=host value=host.get_untracked() placeholder="pve.lan or 192.168.1.10"
                         on:input=move |ev| { host.set(event_target_value(&ev)); fingerprint.set(String::new()); cert.set(None); }
-                        aria-invalid=move || field("host")().map(|_| "true") />
+                        aria-invalid=invalid("host") />
                     <div class="field-error">{field("host")}</div>
                 </div>
                 <div class="field">
                     <label for="node-port">"Port"</label>
                     <input id="node-port" inputmode="numeric" prop:value=port value=port.get_untracked()
                         on:input=move |ev| { port.set(event_target_value(&ev)); fingerprint.set(String::new()); cert.set(None); }
-                        aria-invalid=move || field("port")().map(|_| "true") />
+                        aria-invalid=invalid("port") />
                     <div class="field-error">{field("port")}</div>
                 </div>
             </div>
@@ -364,16 +367,16 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
             <Show when=move || !use_login.get() fallback=move || view! {
                 <p class="muted small">"Kiln signs in once, creates a token with privilege separation and the roles it needs, and forgets the password."</p>
                 <div class="row">
-                    <div class="field spacer"><label for="pve-user">"User"</label><input id="pve-user" prop:value=pve_user value=pve_user.get_untracked() on:input=move |ev| pve_user.set(event_target_value(&ev)) aria-invalid=move || field("pve_username")().map(|_| "true") /><div class="field-error">{field("pve_username")}</div></div>
+                    <div class="field spacer"><label for="pve-user">"User"</label><input id="pve-user" prop:value=pve_user value=pve_user.get_untracked() on:input=move |ev| pve_user.set(event_target_value(&ev)) aria-invalid=invalid("pve_username") /><div class="field-error">{field("pve_username")}</div></div>
                     <div class="field"><label for="pve-realm">"Realm"</label>
                         <select id="pve-realm" prop:value=pve_realm on:change=move |ev| pve_realm.set(event_target_value(&ev))><option value="pam">"pam"</option><option value="pve">"pve"</option></select></div>
                 </div>
-                <div class="field"><label for="pve-password">"Password"</label><input id="pve-password" type="password" autocomplete="off" prop:value=pve_password value=pve_password.get_untracked() on:input=move |ev| pve_password.set(event_target_value(&ev)) aria-invalid=move || field("pve_password")().map(|_| "true") /><div class="field-error">{field("pve_password")}</div></div>
-                <div class="field"><label for="pve-otp">"Two-factor code (if enabled)"</label><input id="pve-otp" inputmode="numeric" autocomplete="one-time-code" prop:value=pve_otp value=pve_otp.get_untracked() on:input=move |ev| pve_otp.set(event_target_value(&ev)) aria-invalid=move || field("pve_otp")().map(|_| "true") /><div class="field-error">{field("pve_otp")}</div></div>
+                <div class="field"><label for="pve-password">"Password"</label><input id="pve-password" type="password" autocomplete="off" prop:value=pve_password value=pve_password.get_untracked() on:input=move |ev| pve_password.set(event_target_value(&ev)) aria-invalid=invalid("pve_password") /><div class="field-error">{field("pve_password")}</div></div>
+                <div class="field"><label for="pve-otp">"Two-factor code (if enabled)"</label><input id="pve-otp" inputmode="numeric" autocomplete="one-time-code" prop:value=pve_otp value=pve_otp.get_untracked() on:input=move |ev| pve_otp.set(event_target_value(&ev)) aria-invalid=invalid("pve_otp") /><div class="field-error">{field("pve_otp")}</div></div>
             }>
                 <div class="field">
                     <label for="token-id">"Token ID"</label>
-                    <input id="token-id" prop:value=token_id value=token_id.get_untracked() on:input=move |ev| token_id.set(event_target_value(&ev)) placeholder="root@pam!kiln" aria-invalid=move || field("token_id")().map(|_| "true") />
+                    <input id="token-id" prop:value=token_id value=token_id.get_untracked() on:input=move |ev| token_id.set(event_target_value(&ev)) placeholder="root@pam!kiln" aria-invalid=invalid("token_id") />
                     <div class="hint">"Datacenter → Permissions → API Tokens. Kiln needs VM and datastore privileges on /."</div>
                     <div class="field-error">{field("token_id")}</div>
                 </div>
@@ -381,7 +384,7 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
                     <label for="token-secret">"Secret"</label>
                     <input id="token-secret" type="password" autocomplete="off" prop:value=token_secret value=token_secret.get_untracked() on:input=move |ev| token_secret.set(event_target_value(&ev))
                         placeholder=if editing.is_some() { "unchanged" } else { "" }
-                        aria-invalid=move || field("token_secret")().map(|_| "true") />
+                        aria-invalid=invalid("token_secret") />
                     <div class="field-error">{field("token_secret")}</div>
                 </div>
             </Show>

@@ -245,15 +245,17 @@ fn Editor(
 fn warn_before_leaving(form: Form, saved: StoredValue<bool>) {
     #[cfg(feature = "hydrate")]
     {
-        let loaded = StoredValue::new(form.to_template().0);
-        let handle = window_event_listener(leptos::ev::beforeunload, move |ev| {
-            if !saved.get_value() && loaded.with_value(|t| *t != form.to_template().0) {
+        // Compared as JSON: the serializer is in the bundle anyway (saving sends JSON), a
+        // derived `PartialEq` for the whole model would not be.
+        let json = move || serde_json::to_string(&form.to_template().0).unwrap_or_default();
+        let loaded = StoredValue::new(json());
+        // The island lives as long as the page: the listener is never removed.
+        let _ = window_event_listener_untyped("beforeunload", move |ev| {
+            if !saved.get_value() && loaded.with_value(|t| *t != json()) {
+                // Every current browser asks the user when `beforeunload` is cancelled.
                 ev.prevent_default();
-                // Older browsers ask only when `returnValue` is set.
-                ev.set_return_value("unsaved");
             }
         });
-        on_cleanup(move || handle.remove());
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = (form, saved);
