@@ -125,6 +125,8 @@ fn BucketRow(
     on_edit: Callback<i64>,
 ) -> impl IntoView {
     let id = b.id;
+    // Another user's bucket: used, not changed (the server refuses it too).
+    let can_change = b.can_change;
     let summary = b
         .lists
         .iter()
@@ -147,6 +149,7 @@ fn BucketRow(
         <tr data-test="bucket-row" data-name=b.name.clone()>
             <td>
                 <input type="checkbox" aria-label=format!("Select {}", b.name)
+                    disabled=!can_change
                     prop:checked=move || selected.read().contains(&id)
                     on:change=move |ev| {
                         let on = event_target_checked(&ev);
@@ -167,7 +170,13 @@ fn BucketRow(
                     }).collect_view().into_any()
                 }}
             </td>
-            <td><button type="button" class="btn btn-sm btn-ghost" on:click=move |_| on_edit.run(id)>"Edit"</button></td>
+            <td>
+                {if can_change {
+                    view! { <button type="button" class="btn btn-sm btn-ghost" on:click=move |_| on_edit.run(id)>"Edit"</button> }.into_any()
+                } else {
+                    view! { <span class="muted small" title="Only its owner or an administrator can change it">"read-only"</span> }.into_any()
+                }}
+            </td>
         </tr>
     }
 }
