@@ -117,12 +117,23 @@ impl AuthService {
         Err(AppError::RateLimited { retry_after_secs })
     }
 
-    /// The rules for a new account's name and password; returns the normalized name.
-    fn check_new_account(username: &str, password: &str) -> Result<String, AppError> {
+    /// The rules for a new account's name and password (and its repetition, where the form
+    /// has one); returns the normalized name.
+    fn check_new_account(
+        username: &str,
+        password: &str,
+        confirm: Option<&str>,
+    ) -> Result<String, AppError> {
         let username = validate::normalize_username(username);
         let mut errors = FieldErrors::default();
         errors.check("username", validate::username(&username));
         errors.check("password", validate::new_password(password));
+        if let Some(confirm) = confirm {
+            errors.check(
+                "confirm",
+                validate::password_confirmation(password, confirm),
+            );
+        }
         errors.into_result()?;
         Ok(username)
     }
@@ -158,7 +169,7 @@ impl AuthService {
         password: &str,
         is_admin: bool,
     ) -> Result<UserSummary, AppError> {
-        let username = &Self::check_new_account(username, password)?;
+        let username = &Self::check_new_account(username, password, None)?;
         let hash = self.hash(password).await?;
         let mut conn = self.conn().await?;
         let row = users::insert(
@@ -201,15 +212,7 @@ impl AuthBackend for AuthService {
     ) -> Result<SetCookie, AppError> {
         use diesel_async::RunQueryDsl;
 
-        let username = validate::normalize_username(username);
-        let mut errors = FieldErrors::default();
-        errors.check("username", validate::username(&username));
-        errors.check("password", validate::new_password(password));
-        errors.check(
-            "confirm",
-            validate::password_confirmation(password, confirm),
-        );
-        errors.into_result()?;
+        let username = Self::check_new_account(username, password, Some(confirm))?;
         let username = username.as_str();
 
         let hash = self.hash(password).await?;
@@ -435,7 +438,7 @@ impl AuthBackend for AuthService {
         is_admin: bool,
     ) -> Result<UserSummary, AppError> {
         actor.require_admin()?;
-        let username = &Self::check_new_account(username, password)?;
+        let username = &Self::check_new_account(username, password, None)?;
         let hash = self.hash(password).await?;
         let mut conn = self.conn().await?;
         let row = users::insert(

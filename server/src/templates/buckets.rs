@@ -29,12 +29,6 @@ use crate::errors::{self, TxError};
 
 const NAME_TAKEN: &str = "a bucket with this name already exists";
 
-fn not_owner() -> AppError {
-    AppError::Forbidden(
-        "Only the owner of a package bucket or an administrator can change it.".into(),
-    )
-}
-
 /// Every bucket, by name, with the templates holding a copy. Anyone signed in may read them.
 pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Bucket>, AppError> {
     let mut conn = state.conn().await?;
@@ -114,9 +108,7 @@ async fn update(
     let Some(&(_, owner)) = owners.first() else {
         return Err(AppError::NotFound("No such package bucket.".into()));
     };
-    if !actor.may_change(owner) {
-        return Err(not_owner());
-    }
+    actor.require_owner(owner, "package bucket")?;
     match rows::update(conn, id, fields).await {
         Ok(row) => row.ok_or_else(|| AppError::NotFound("No such package bucket.".into())),
         Err(e) if is_unique_violation(&e) => Err(AppError::invalid("name", NAME_TAKEN)),
@@ -138,8 +130,8 @@ pub async fn delete(state: &AppState, actor: &Actor, ids: &[i64]) -> Result<u32,
     let names = conn
         .transaction::<_, TxError, _>(async |conn| {
             let owners = rows::owners_for_update(conn, ids).await?;
-            if owners.iter().any(|&(_, owner)| !actor.may_change(owner)) {
-                return Err(not_owner().into());
+            for &(_, owner) in &owners {
+                actor.require_owner(owner, "package bucket")?;
             }
             Ok(rows::delete(conn, ids).await?)
         })
