@@ -2,18 +2,18 @@
 """Extract the part of Proxmox VE's API schema that Kiln's lab node serves.
 
 Reads the API viewer data (`apidoc.json`, from pve-docs) and writes
-`server/src/lab/pve-schema.json`: for each served endpoint its path, methods and
+`server/lab/src/pve-schema.json`: for each served endpoint its path, methods and
 parameter schemas, with descriptions dropped to keep it small.
 
 Usage: scripts/pve-schema-subset.py [APIDOC] [OUT]
   defaults: ../shared/pve/apidoc.json (relative to the repository root's parent)
-            server/src/lab/pve-schema.json
+            server/lab/src/pve-schema.json
 """
 import json
 import os
 import sys
 
-# (path, methods) the lab serves. Keep in step with server/src/lab/handlers/.
+# (path, methods) the lab serves. Keep in step with server/lab/src/handlers/.
 ENDPOINTS = [
     ("/version", ["GET"]),
     ("/nodes", ["GET"]),

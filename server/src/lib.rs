@@ -22,7 +22,7 @@ pub mod embedded;
 pub mod errors;
 pub mod headers;
 pub mod http;
-pub mod lab;
+pub use kiln_lab as lab;
 pub mod nodes;
 pub mod proxmox;
 pub mod redis_pool;

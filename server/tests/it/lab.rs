@@ -204,7 +204,7 @@ async fn lab_validator_rejects_what_the_schema_rejects() -> R {
     // Derived from the schema: every served method rejects an unknown parameter, every
     // integer/boolean parameter of container creation rejects a non-number, every enum
     // rejects a value outside it.
-    let schema: Value = serde_json::from_str(include_str!("../../src/lab/pve-schema.json"))?;
+    let schema: Value = serde_json::from_str(include_str!("../../lab/src/pve-schema.json"))?;
     let mut checked = 0;
     for endpoint in schema["endpoints"].as_array().ok_or("no endpoints")? {
         let path = concrete(endpoint["path"].as_str().ok_or("no path")?);

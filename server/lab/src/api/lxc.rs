@@ -324,7 +324,7 @@ pub fn create(c: &Call) -> ApiResult {
             }
         };
         // A reused id starts with an empty scratch root.
-        crate::lab::scratch::remove(&lab.data_dir, vmid);
+        crate::scratch::remove(&lab.data_dir, vmid);
         if let Some(ct) = s.containers.get_mut(&vmid) {
             ct.config.remove("lock");
             if start {
@@ -371,7 +371,7 @@ pub fn destroy(c: &Call) -> ApiResult {
         match result {
             Ok(lines) => {
                 s.containers.remove(&vmid);
-                crate::lab::scratch::remove(&lab.data_dir, vmid);
+                crate::scratch::remove(&lab.data_dir, vmid);
                 Ok(lines)
             }
             Err(text) => {

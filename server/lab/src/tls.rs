@@ -65,3 +65,15 @@ fn write_private(path: &Path, contents: String) -> anyhow::Result<()> {
     file.write_all(contents.as_bytes())?;
     Ok(())
 }
+
+/// The SHA-256 fingerprint of a DER certificate as PVE shows it (`AB:CD:...`).
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let hex = hex::encode_upper(digest.as_ref());
+    let pairs: Vec<&str> = hex
+        .as_bytes()
+        .chunks(2)
+        .filter_map(|pair| std::str::from_utf8(pair).ok())
+        .collect();
+    pairs.join(":")
+}

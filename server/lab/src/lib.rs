@@ -25,6 +25,7 @@ mod core;
 pub mod faults;
 mod formats;
 mod listener;
+pub mod lxc;
 pub mod pct;
 mod reply;
 mod rng;
@@ -234,7 +235,7 @@ pub async fn start_with_runtime(
         .with_context(|| format!("creating {}", opts.data_dir.display()))?;
     let nodes = node_names(opts.nodes);
     let cert = tls::load_or_create(&opts.data_dir, &nodes)?;
-    let fingerprint = crate::proxmox::tls::fingerprint(&cert.cert);
+    let fingerprint = tls::fingerprint(&cert.cert);
     let mut state = state::load(&opts.data_dir)?.unwrap_or_default();
     tasks::reap_interrupted(&mut state);
     let token = prepare_credentials(&mut state, &opts)?;
