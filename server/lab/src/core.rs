@@ -1,6 +1,7 @@
 //! [`Lab`]: what every request handler and background task shares — options, the schema,
 //! the persisted state, the faults and the container runtime.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -9,7 +10,8 @@ use tokio::sync::watch;
 use super::faults::Faults;
 use super::reply::ApiError;
 use super::rng::Rng;
-use super::runtime::ContainerRuntime;
+use super::rrd::Rrd;
+use super::runtime::{ContainerRuntime, Usage};
 use super::schema::Schema;
 use super::state::{self, State};
 
@@ -40,6 +42,8 @@ pub struct Lab {
     pub runtime: Arc<dyn ContainerRuntime>,
     /// `true` while reachable; the listener closes when it turns `false`.
     pub reachable: watch::Sender<bool>,
+    /// Resource history of real containers, by id.
+    history: Mutex<BTreeMap<u32, Rrd>>,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (the lab's state
@@ -88,6 +92,7 @@ impl Lab {
             rng: Mutex::new(Rng::new(parts.seed ^ 0x5EED)),
             runtime: parts.runtime,
             reachable: watch::Sender::new(reachable),
+            history: Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -136,6 +141,40 @@ impl Lab {
     /// Whether `node` is a node of this cluster.
     pub fn has_node(&self, node: &str) -> bool {
         self.nodes.iter().any(|n| n == node)
+    }
+
+    /// Adds a sample of container `vmid`'s figures to its history.
+    pub fn record(&self, vmid: u32, usage: &Usage) {
+        lock(&self.history)
+            .entry(vmid)
+            .or_default()
+            .add(now(), usage);
+    }
+
+    /// The container stopped: its counters start again at zero.
+    pub fn pause_history(&self, vmid: u32) {
+        if let Some(rrd) = lock(&self.history).get_mut(&vmid) {
+            rrd.pause();
+        }
+    }
+
+    /// The history rows of `vmid` (see [`Rrd::rows`]), if the runtime keeps one.
+    pub fn history(
+        &self,
+        vmid: u32,
+        timeframe: &str,
+        max: bool,
+        base: &serde_json::Value,
+    ) -> Option<Vec<serde_json::Value>> {
+        if self.runtime.kind() != super::runtime::RuntimeKind::Lxc {
+            return None;
+        }
+        let history = lock(&self.history);
+        let rows = match history.get(&vmid) {
+            Some(rrd) => rrd.rows(timeframe, max, now(), base),
+            None => Rrd::default().rows(timeframe, max, now(), base),
+        };
+        Some(rows)
     }
 
     /// Seconds a task of base duration `base` takes at this speed.

@@ -26,9 +26,11 @@ pub mod faults;
 mod formats;
 mod listener;
 pub mod lxc;
+mod nofollow;
 pub mod pct;
 mod reply;
 mod rng;
+mod rrd;
 pub mod runtime;
 mod schema;
 pub mod scratch;
@@ -47,6 +49,7 @@ use tokio::task::JoinHandle;
 pub use faults::Faults;
 
 use self::core::{Lab, LabParts};
+pub use self::runtime::RuntimeKind;
 use self::runtime::{ContainerRuntime, InMemoryRuntime};
 use self::state::{State, Token};
 
@@ -83,6 +86,10 @@ pub struct LabArgs {
     /// Ticket lifetime in seconds (PVE: 7200).
     #[arg(long, value_name = "SECS", default_value_t = 7200)]
     pub ticket_lifetime: u64,
+    /// What runs containers: `lxc` (real LXC containers; the default where this machine can
+    /// run them) or `scratch` (simulated, `pct exec` in a bubblewrap scratch root).
+    #[arg(long, value_name = "RUNTIME", value_enum)]
+    pub runtime: Option<RuntimeKind>,
 }
 
 /// `kiln lab <command>`.
@@ -114,6 +121,8 @@ pub struct LabOptions {
     pub faults: Faults,
     /// Ticket lifetime in seconds.
     pub ticket_lifetime: u64,
+    /// What runs the containers.
+    pub runtime: RuntimeKind,
 }
 
 impl LabOptions {
@@ -129,6 +138,7 @@ impl LabOptions {
             seed: 0,
             faults: Faults::default(),
             ticket_lifetime: 7200,
+            runtime: RuntimeKind::Scratch,
         }
     }
 }
@@ -158,6 +168,7 @@ impl TryFrom<LabArgs> for LabOptions {
             seed: args.seed,
             faults,
             ticket_lifetime: args.ticket_lifetime,
+            runtime: choose_runtime(args.runtime)?,
         })
     }
 }
@@ -183,6 +194,8 @@ pub struct LabHandle {
     shutdown: watch::Sender<bool>,
     /// The listener task.
     server: JoinHandle<()>,
+    /// The figures sampler (LXC runtime).
+    sampler: Option<JoinHandle<()>>,
 }
 
 impl LabHandle {
@@ -206,10 +219,31 @@ impl LabHandle {
     pub fn set_unreachable(&self, unreachable: bool) {
         self.lab.set_unreachable(unreachable);
     }
-    /// Stops serving and waits for the listener to close.
+    /// The runtime in use.
+    pub fn runtime(&self) -> RuntimeKind {
+        self.lab.runtime.kind()
+    }
+    /// `vmbr0`'s real address (`10.x.y.1/24`) with the LXC runtime.
+    pub fn bridge(&self) -> Option<String> {
+        self.lab.runtime.bridge_cidr().map(|(cidr, _)| cidr)
+    }
+    /// Stops serving and waits for the listener to close; the LXC runtime stops its
+    /// containers and takes its network down.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.shutdown.send_replace(true);
         self.server.await.context("lab listener task")?;
+        if let Some(sampler) = self.sampler {
+            sampler.abort();
+        }
+        self.lab.runtime.shutdown().await;
+        if self.lab.runtime.kind() == RuntimeKind::Lxc {
+            self.lab
+                .mutate(|s| {
+                    mark_stopped(s);
+                    Ok(())
+                })
+                .map_err(|e| anyhow::anyhow!("saving the lab state: {}", e.message()))?;
+        }
         Ok(())
     }
 }
@@ -221,9 +255,76 @@ fn node_names(nodes: Option<u32>) -> Vec<String> {
     }
 }
 
-/// Starts a lab with the in-memory runtime.
+/// Starts a lab with the runtime its options name.
 pub async fn start(opts: LabOptions) -> anyhow::Result<LabHandle> {
-    start_with_runtime(opts, Arc::new(InMemoryRuntime)).await
+    std::fs::create_dir_all(&opts.data_dir)
+        .with_context(|| format!("creating {}", opts.data_dir.display()))?;
+    let runtime: Arc<dyn ContainerRuntime> = match opts.runtime {
+        RuntimeKind::Scratch => Arc::new(InMemoryRuntime::new(&opts.data_dir)),
+        RuntimeKind::Lxc => Arc::new(
+            lxc::LxcRuntime::start(&opts.data_dir)
+                .await
+                .context("starting the LXC runtime")?,
+        ),
+    };
+    start_with_runtime(opts, runtime).await
+}
+
+/// The runtime to use: the one asked for, else LXC where this machine can run it. Under
+/// `CI=true` a fallback is an error, not a silent downgrade.
+fn choose_runtime(asked: Option<RuntimeKind>) -> anyhow::Result<RuntimeKind> {
+    if let Some(kind) = asked {
+        return Ok(kind);
+    }
+    match lxc::probe::usable() {
+        Ok(()) => Ok(RuntimeKind::Lxc),
+        Err(reason) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            anyhow::bail!("the LXC runtime cannot run here: {reason} (CI=true: no fallback)")
+        }
+        Err(reason) => {
+            eprintln!("kiln lab: using the scratch runtime: {reason}");
+            Ok(RuntimeKind::Scratch)
+        }
+    }
+}
+
+/// After the LXC runtime stopped (or a previous run died), nothing of the lab runs.
+fn mark_stopped(state: &mut State) {
+    for ct in state.containers.values_mut() {
+        ct.status = "stopped".to_owned();
+        ct.started_at = None;
+    }
+}
+
+/// Every few seconds: reconciles "running" with what really runs (a container can power
+/// itself off) and feeds the resource history; the root file systems' use every minute.
+async fn sample(lab: Arc<Lab>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    let mut rounds: u64 = 0;
+    loop {
+        tick.tick().await;
+        if rounds.is_multiple_of(12) {
+            lab.runtime.refresh().await;
+        }
+        rounds += 1;
+        let running: Vec<state::Container> = lab.read(|s| {
+            s.containers
+                .values()
+                .filter(|c| c.running() && c.lock().is_none())
+                .cloned()
+                .collect()
+        });
+        for ct in running {
+            if lab.runtime.is_running(ct.vmid).await == Some(false) {
+                let _ = api::set_stopped(&lab, ct.vmid);
+                lab.pause_history(ct.vmid);
+                continue;
+            }
+            if let Some(usage) = lab.runtime.usage(&ct) {
+                lab.record(ct.vmid, &usage);
+            }
+        }
+    }
 }
 
 /// Starts a lab on a given container runtime.
@@ -233,11 +334,16 @@ pub async fn start_with_runtime(
 ) -> anyhow::Result<LabHandle> {
     std::fs::create_dir_all(&opts.data_dir)
         .with_context(|| format!("creating {}", opts.data_dir.display()))?;
+    let kind = runtime.kind();
     let nodes = node_names(opts.nodes);
     let cert = tls::load_or_create(&opts.data_dir, &nodes)?;
     let fingerprint = tls::fingerprint(&cert.cert);
     let mut state = state::load(&opts.data_dir)?.unwrap_or_default();
     tasks::reap_interrupted(&mut state);
+    state.runtime = kind;
+    if kind == RuntimeKind::Lxc {
+        mark_stopped(&mut state);
+    }
     let token = prepare_credentials(&mut state, &opts)?;
     let password = state.root_password.clone();
     state::save(&opts.data_dir, &state)?;
@@ -268,7 +374,9 @@ pub async fn start_with_runtime(
         Arc::clone(&lab),
         shutdown_rx,
     ));
+    let sampler = (kind == RuntimeKind::Lxc).then(|| tokio::spawn(sample(Arc::clone(&lab))));
     Ok(LabHandle {
+        sampler,
         addr,
         fingerprint,
         cert_pem: cert.pem,
@@ -325,6 +433,10 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
     let handle = start(opts).await?;
     println!("Kiln lab node (Proxmox VE API) on https://{}", handle.addr);
     println!("  nodes:        {}", handle.nodes.join(", "));
+    println!("  runtime:      {}", handle.runtime().as_str());
+    if let Some(bridge) = handle.bridge() {
+        println!("  vmbr0:        {bridge} (containers get addresses by DHCP)");
+    }
     println!("  fingerprint:  {}", handle.fingerprint);
     println!("  API token:    {}", handle.token);
     println!("  root@pam password: {}", handle.password);

@@ -12,7 +12,8 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::runtime::ContainerShell;
+use super::lxc::shell::LxcShell;
+use super::runtime::{ContainerShell, RuntimeKind};
 use super::scratch::ScratchShell;
 use super::state::{self, Container, State};
 
@@ -79,8 +80,17 @@ fn fail(message: impl Into<String>) -> Fail {
 
 /// Runs one `pct` command against the lab in `data_dir`; returns the exit status.
 pub fn run(data_dir: &Path, command: PctCommand) -> u8 {
-    let shell = ScratchShell::new(data_dir);
-    match dispatch(data_dir, &shell, command) {
+    let outcome = load(data_dir).and_then(|state| {
+        let shell: Box<dyn ContainerShell> = match state.runtime {
+            RuntimeKind::Scratch => Box::new(ScratchShell::new(data_dir)),
+            RuntimeKind::Lxc => Box::new(
+                LxcShell::new(data_dir)
+                    .map_err(|e| fail(format!("{}: {e}", data_dir.display())))?,
+            ),
+        };
+        dispatch(state, shell.as_ref(), command)
+    });
+    match outcome {
         Ok(code) => code,
         Err(Fail(message, code)) => {
             eprintln!("{message}");
@@ -139,8 +149,7 @@ fn parse_perms(text: &str) -> Result<u32, Fail> {
     }
 }
 
-fn dispatch(data_dir: &Path, shell: &dyn ContainerShell, command: PctCommand) -> Result<u8, Fail> {
-    let state = load(data_dir)?;
+fn dispatch(state: State, shell: &dyn ContainerShell, command: PctCommand) -> Result<u8, Fail> {
     let mut out = std::io::stdout().lock();
     let io = |e: std::io::Error| fail(e.to_string());
     match command {

@@ -40,6 +40,17 @@ impl ApiError {
             format!("Permission check failed ({path}, {privilege})"),
         )
     }
+    /// The text a task would end with.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Params(errors) => errors
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+            ApiError::Status(_, message) => message.clone(),
+        }
+    }
 }
 
 /// A handler's result: the `data` value, plus extra top-level fields (`total`).

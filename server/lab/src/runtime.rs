@@ -1,12 +1,56 @@
-//! The seam between the simulated API and whatever runs containers. Today only
-//! [`InMemoryRuntime`] exists: containers are rows in the lab's state and "running" is a flag.
-//! A later runtime will start real LXC containers (and serve `pct` over SSH); the API side
-//! calls only this trait, so it will not change.
+//! The seams between the simulated API and whatever runs containers.
+//!
+//! [`ContainerRuntime`] is the API side's: create, start, stop, destroy, live figures and
+//! addresses. Two implementations: [`InMemoryRuntime`] (the `scratch` runtime: containers are
+//! rows of the lab's state, "running" is a flag, figures are simulated) and
+//! [`super::lxc::LxcRuntime`] (real LXC containers on this machine).
+//!
+//! [`ContainerShell`] is the inside of containers, for `kiln lab pct` (a separate process):
+//! [`super::scratch::ScratchShell`] (bubblewrap) or [`super::lxc::shell::LxcShell`]
+//! (`lxc-attach`).
 //!
 //! Architecture Invariant: runtimes do not validate requests or check PVE rules (locks,
-//! running/stopped); the API layer does that before calling them.
+//! running/stopped); the API layer does that before calling them. Their errors are the text
+//! a PVE task ends with.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+
+use super::state::Container;
+use super::tasks::TaskLog;
+
+/// Which runtime a lab uses (persisted in its state, so `kiln lab pct` picks the same shell).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// Real LXC containers (root, `lxc`, cgroup v1 or v2).
+    Lxc,
+    /// Simulated containers; `pct exec` in a bubblewrap scratch root.
+    #[default]
+    Scratch,
+}
+
+impl RuntimeKind {
+    /// `lxc` / `scratch`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Lxc => "lxc",
+            RuntimeKind::Scratch => "scratch",
+        }
+    }
+}
 
 /// What a runtime needs to know to create a container.
 #[derive(Debug, Clone)]
@@ -19,50 +63,197 @@ pub struct CreateSpec {
     pub config: BTreeMap<String, String>,
 }
 
-/// Runs containers for the lab. Errors are the text a PVE task would end with.
-pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
-    /// Makes the container's root file system from the template.
-    fn create(&self, spec: &CreateSpec) -> Result<Vec<String>, String>;
-    /// Starts it; returns task log lines.
-    fn start(&self, vmid: u32) -> Result<Vec<String>, String>;
-    /// Stops it (hard, or cleanly when `clean`).
-    fn stop(&self, vmid: u32, clean: bool) -> Result<Vec<String>, String>;
-    /// Removes it and its volumes.
-    fn destroy(&self, vmid: u32) -> Result<Vec<String>, String>;
+/// A running container's figures, as the host sees them (PVE's `status/current` fields).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    /// CPU use as a share of the container's cores (0..=1).
+    pub cpu: f64,
+    /// Memory in use (bytes, without the page cache).
+    pub mem: u64,
+    /// Swap in use (bytes).
+    pub swap: u64,
+    /// Bytes used by its root file system.
+    pub disk: u64,
+    /// Bytes received by the container.
+    pub netin: u64,
+    /// Bytes sent by the container.
+    pub netout: u64,
+    /// Bytes read from block devices.
+    pub diskread: u64,
+    /// Bytes written to block devices.
+    pub diskwrite: u64,
+    /// Its init's pid on the host.
+    pub pid: Option<u32>,
 }
 
-/// The simulation: nothing to do besides writing plausible task log lines.
-#[derive(Debug, Default)]
-pub struct InMemoryRuntime;
+/// One network interface inside a container (`GET .../interfaces`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// `lo`, `eth0`, ...
+    pub name: String,
+    /// MAC address, lower case.
+    pub hwaddr: String,
+    /// IPv4 address with prefix length.
+    pub inet: Option<String>,
+    /// IPv6 address with prefix length.
+    pub inet6: Option<String>,
+}
 
+/// A template volume of the `local` storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateVolume {
+    /// The file name (`debian-12-standard_12.7-1_amd64.tar.zst`).
+    pub file: String,
+    /// `debian`, `alpine`, ...
+    pub ostype: &'static str,
+    /// Size in bytes.
+    pub size: u64,
+    /// Whether a container can be created from it.
+    pub usable: bool,
+}
+
+/// Runs containers for the lab.
+#[async_trait]
+pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
+    /// Which runtime this is.
+    fn kind(&self) -> RuntimeKind;
+    /// The OS templates of the `local` storage.
+    fn templates(&self) -> Vec<TemplateVolume>;
+    /// Makes the container's root file system from the template.
+    async fn create(&self, spec: &CreateSpec, log: &TaskLog) -> Result<(), String>;
+    /// Starts it.
+    async fn start(&self, ct: &Container, log: &TaskLog) -> Result<(), String>;
+    /// Stops it: `clean` asks its init to shut down (waiting up to `timeout` seconds, then
+    /// killing it when `force`), else kills it.
+    async fn stop(&self, vmid: u32, clean: Option<Shutdown>, log: &TaskLog) -> Result<(), String>;
+    /// Removes it and its volumes.
+    async fn destroy(&self, vmid: u32, log: &TaskLog) -> Result<(), String>;
+    /// Applies changed configuration keys to the running container `ct` (already updated):
+    /// cgroup limits, hostname. Keys it cannot apply live take effect at the next start.
+    async fn apply(&self, _ct: &Container, _changed: &[String]) -> Result<(), String> {
+        Ok(())
+    }
+    /// Live figures of a running container; `None` means "simulate them".
+    fn usage(&self, _ct: &Container) -> Option<Usage> {
+        None
+    }
+    /// Its interfaces and addresses; `None` means "simulate them".
+    async fn interfaces(&self, _ct: &Container) -> Option<Vec<Interface>> {
+        None
+    }
+    /// Whether it really runs; `None` means the state's flag is the truth.
+    async fn is_running(&self, _vmid: u32) -> Option<bool> {
+        None
+    }
+    /// The node's network bridges (`vmbr0` stands for which address); `None` = simulated.
+    fn bridge_cidr(&self) -> Option<(String, String)> {
+        None
+    }
+    /// Refreshes slow figures (root file system use); called by the lab's sampler.
+    async fn refresh(&self) {}
+    /// Stops everything it started (the lab is stopping).
+    async fn shutdown(&self) {}
+}
+
+/// How a clean shutdown goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shutdown {
+    /// Seconds to wait for the container's init.
+    pub timeout: u64,
+    /// Kill it when the timeout passes.
+    pub force: bool,
+}
+
+/// The OS templates every lab lists (file name, ostype, size as Proxmox's download shows).
+pub const TEMPLATES: &[(&str, &str, u64)] = &[
+    (
+        "alpine-3.20-default_20240908_amd64.tar.xz",
+        "alpine",
+        3_207_508,
+    ),
+    (
+        "debian-12-standard_12.7-1_amd64.tar.zst",
+        "debian",
+        126_528_218,
+    ),
+    (
+        "ubuntu-24.04-standard_24.04-2_amd64.tar.zst",
+        "ubuntu",
+        141_529_487,
+    ),
+];
+
+/// The simulation: nothing to do besides writing plausible task log lines. `pct exec` runs
+/// in a scratch root (see [`super::scratch`]) made on first use.
+#[derive(Debug)]
+pub struct InMemoryRuntime {
+    data_dir: PathBuf,
+}
+
+impl InMemoryRuntime {
+    /// The simulation for the lab in `data_dir` (its scratch roots live there).
+    pub fn new(data_dir: &Path) -> InMemoryRuntime {
+        InMemoryRuntime {
+            data_dir: data_dir.to_owned(),
+        }
+    }
+}
+
+#[async_trait]
 impl ContainerRuntime for InMemoryRuntime {
-    fn create(&self, spec: &CreateSpec) -> Result<Vec<String>, String> {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Scratch
+    }
+    fn templates(&self) -> Vec<TemplateVolume> {
+        TEMPLATES
+            .iter()
+            .map(|(file, ostype, size)| TemplateVolume {
+                file: (*file).to_owned(),
+                ostype,
+                size: *size,
+                usable: true,
+            })
+            .collect()
+    }
+    async fn create(&self, spec: &CreateSpec, log: &TaskLog) -> Result<(), String> {
+        // A reused id starts with an empty scratch root.
+        super::scratch::remove(&self.data_dir, spec.vmid);
         let rootfs = spec.config.get("rootfs").cloned().unwrap_or_default();
-        Ok(vec![
-            format!("  Logical volume \"vm-{}-disk-0\" created.", spec.vmid),
-            format!("extracting archive '{}'", spec.ostemplate),
-            "Total bytes read: 536870912 (512MiB, 97MiB/s)".to_owned(),
-            format!("Detected container architecture: amd64 ({rootfs})"),
-            "Creating SSH host key 'ssh_host_ed25519_key' - this may take some time ...".to_owned(),
-        ])
+        log.line(format!(
+            "  Logical volume \"vm-{}-disk-0\" created.",
+            spec.vmid
+        ));
+        log.line(format!("extracting archive '{}'", spec.ostemplate));
+        log.line("Total bytes read: 536870912 (512MiB, 97MiB/s)");
+        log.line(format!("Detected container architecture: amd64 ({rootfs})"));
+        log.line("Creating SSH host key 'ssh_host_ed25519_key' - this may take some time ...");
+        Ok(())
     }
-    fn start(&self, vmid: u32) -> Result<Vec<String>, String> {
-        Ok(vec![format!("starting CT {vmid}")])
+    async fn start(&self, ct: &Container, log: &TaskLog) -> Result<(), String> {
+        log.line(format!("starting CT {}", ct.vmid));
+        Ok(())
     }
-    fn stop(&self, vmid: u32, clean: bool) -> Result<Vec<String>, String> {
-        let how = if clean { "shutting down" } else { "stopping" };
-        Ok(vec![format!("{how} CT {vmid}")])
+    async fn stop(&self, vmid: u32, clean: Option<Shutdown>, log: &TaskLog) -> Result<(), String> {
+        let how = if clean.is_some() {
+            "shutting down"
+        } else {
+            "stopping"
+        };
+        log.line(format!("{how} CT {vmid}"));
+        Ok(())
     }
-    fn destroy(&self, vmid: u32) -> Result<Vec<String>, String> {
-        Ok(vec![format!(
+    async fn destroy(&self, vmid: u32, log: &TaskLog) -> Result<(), String> {
+        super::scratch::remove(&self.data_dir, vmid);
+        log.line(format!(
             "  Logical volume \"vm-{vmid}-disk-0\" successfully removed."
-        )])
+        ));
+        Ok(())
     }
 }
 
 /// The inside of containers: what `pct exec`, `pct push` and `pct pull` need. Kept apart from
 /// [`ContainerRuntime`] (the API side's seam) because it runs in the `kiln lab pct` process,
-/// not in the lab server. An LXC-backed runtime would implement it with `lxc-attach`.
+/// not in the lab server.
 ///
 /// Architecture Invariant: callers check that the container exists and runs; implementations
 /// only act.
@@ -83,4 +274,29 @@ pub trait ContainerShell: Send + Sync + std::fmt::Debug {
     ) -> Result<(), String>;
     /// Reads the absolute path `path` inside.
     fn pull(&self, vmid: u32, hostname: &str, path: &str) -> Result<Vec<u8>, String>;
+}
+
+/// The script `pct push` runs inside (`sh -c SCRIPT sh PATH MODE OWNER`, data on stdin).
+pub const PUSH_SCRIPT: &str =
+    "cat > \"$1\" && chmod \"$2\" \"$1\" && { [ -z \"$3\" ] || chown \"$3\" \"$1\"; }";
+
+/// Refuses a path that is not absolute or holds a NUL.
+pub fn check_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("'{path}' is not an absolute path"));
+    }
+    if path.contains('\0') {
+        return Err("a path cannot contain NUL".to_owned());
+    }
+    Ok(())
+}
+
+/// The complaint of a command run inside, or a generic one.
+pub fn failure(stderr: &[u8], path: &str) -> String {
+    let text = String::from_utf8_lossy(stderr).trim().to_owned();
+    if text.is_empty() {
+        format!("failed to copy '{path}'")
+    } else {
+        text
+    }
 }

@@ -23,16 +23,17 @@
 //! (`/usr`, `/proc`, `/dev`) refuses the command.
 
 use std::io::Write;
-use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, openat};
+use nix::fcntl::OFlag;
 use nix::sys::stat::{Mode, fchmod, mkdirat};
 
-use super::runtime::ContainerShell;
+use super::nofollow::{Found, create_new, open_dir};
+
+use super::runtime::{ContainerShell, PUSH_SCRIPT, check_path, failure};
 
 /// The scratch roots of a lab data directory.
 #[derive(Debug, Clone)]
@@ -54,58 +55,6 @@ const MOUNT_POINTS: [&str; 3] = ["usr", "proc", "dev"];
 const SKELETON: [&str; 11] = [
     "usr", "proc", "dev", "etc", "root", "tmp", "var/tmp", "home", "opt", "run", "srv",
 ];
-
-/// What opening a directory without following links found.
-enum Found {
-    /// The directory.
-    Dir(OwnedFd),
-    /// A link or something else than a directory in its place (not followed).
-    NotADir,
-}
-
-/// Opens the directory `rel` (relative, `/`-separated) below `dir` one name at a time without
-/// following links, making missing ones (mode 0755) when `create`.
-fn open_dir(dir: &OwnedFd, rel: &str, create: bool) -> Result<Found, Errno> {
-    let mut current: Option<OwnedFd> = None;
-    for name in rel.split('/').filter(|n| !n.is_empty()) {
-        let parent = current.as_ref().unwrap_or(dir);
-        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = match openat(parent, name, flags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) if create => {
-                match mkdirat(parent, name, Mode::from_bits_truncate(0o755)) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(e),
-                }
-                match openat(parent, name, flags, Mode::empty()) {
-                    Ok(fd) => fd,
-                    Err(Errno::ELOOP | Errno::ENOTDIR) => return Ok(Found::NotADir),
-                    Err(e) => return Err(e),
-                }
-            }
-            Err(Errno::ELOOP | Errno::ENOTDIR) => return Ok(Found::NotADir),
-            Err(e) => return Err(e),
-        };
-        current = Some(fd);
-    }
-    match current {
-        Some(fd) => Ok(Found::Dir(fd)),
-        None => Err(Errno::EINVAL),
-    }
-}
-
-/// Creates `name` in `dir` with `content` unless the name exists (as anything, a link too).
-fn create_new(dir: &OwnedFd, name: &str, content: &[u8]) -> Result<(), Errno> {
-    let flags =
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    match openat(dir, name, flags, Mode::from_bits_truncate(0o644)) {
-        Ok(fd) => std::fs::File::from(fd)
-            .write_all(content)
-            .map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw)),
-        Err(Errno::EEXIST) => Ok(()),
-        Err(e) => Err(e),
-    }
-}
 
 /// `<data_dir>/rootfs/<vmid>`.
 pub fn root_of(data_dir: &Path, vmid: u32) -> PathBuf {
@@ -241,16 +190,6 @@ fn spawn_error(e: std::io::Error) -> String {
     }
 }
 
-fn check_path(path: &str) -> Result<(), String> {
-    if !path.starts_with('/') {
-        return Err(format!("'{path}' is not an absolute path"));
-    }
-    if path.contains('\0') {
-        return Err("a path cannot contain NUL".to_owned());
-    }
-    Ok(())
-}
-
 impl ContainerShell for ScratchShell {
     fn exec(&self, vmid: u32, hostname: &str, argv: &[String]) -> Result<i32, String> {
         let mut cmd = self.sandbox(vmid, hostname)?;
@@ -271,18 +210,13 @@ impl ContainerShell for ScratchShell {
     ) -> Result<(), String> {
         check_path(path)?;
         let mut cmd = self.sandbox(vmid, hostname)?;
-        cmd.args([
-            "sh",
-            "-c",
-            "cat > \"$1\" && chmod \"$2\" \"$1\" && { [ -z \"$3\" ] || chown \"$3\" \"$1\"; }",
-            "sh",
-        ])
-        .arg(path)
-        .arg(format!("{perms:o}"))
-        .arg(owner.unwrap_or(""))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        cmd.args(["sh", "-c", PUSH_SCRIPT, "sh"])
+            .arg(path)
+            .arg(format!("{perms:o}"))
+            .arg(owner.unwrap_or(""))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(spawn_error)?;
         if let Some(mut stdin) = child.stdin.take() {
             // A write error shows up as the command's failure below.
@@ -309,15 +243,5 @@ impl ContainerShell for ScratchShell {
         } else {
             Err(failure(&out.stderr, path))
         }
-    }
-}
-
-/// The sandboxed command's complaint, or a generic one.
-fn failure(stderr: &[u8], path: &str) -> String {
-    let text = String::from_utf8_lossy(stderr).trim().to_owned();
-    if text.is_empty() {
-        format!("failed to copy '{path}'")
-    } else {
-        text
     }
 }

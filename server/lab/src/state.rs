@@ -96,6 +96,9 @@ pub struct State {
     pub ticket_key: String,
     /// The last task "pid" handed out (UPIDs get increasing pids).
     pub last_pid: u32,
+    /// The runtime the lab last ran with (`kiln lab pct` uses the matching shell).
+    #[serde(default)]
+    pub runtime: super::runtime::RuntimeKind,
 }
 
 /// The state file in `dir`.

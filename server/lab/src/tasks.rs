@@ -11,11 +11,58 @@ use super::reply::ApiError;
 use super::rng;
 use super::state::{State, Task};
 
-/// The work of a task: runs with the state locked; gets the injected failure text, if any,
-/// and must then undo what the request set up (locks, half-made containers). Returns the log
-/// lines, or the error text the task ends with.
+/// The work of a task: runs without any lock held (it changes the state through
+/// [`Lab::mutate`]); gets a log to write lines to as it goes and the injected failure text, if
+/// any — it must then undo what the request set up (locks, half-made containers). Returns the
+/// error text the task ends with, if it fails.
 pub type Work =
-    Box<dyn FnOnce(&Lab, &mut State, Option<&str>) -> Result<Vec<String>, String> + Send>;
+    Box<dyn FnOnce(Arc<Lab>, TaskLog, Option<String>) -> BoxFuture<Result<(), String>> + Send>;
+
+/// A boxed future of a task's work.
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// A running task's log: each line is stored (and persisted) as it is written, so
+/// `tasks/{upid}/log` shows progress while the task runs.
+#[derive(Debug, Clone)]
+pub struct TaskLog {
+    lab: Option<Arc<Lab>>,
+    upid: String,
+}
+
+impl TaskLog {
+    /// The log of task `upid`.
+    pub fn new(lab: &Arc<Lab>, upid: &str) -> TaskLog {
+        TaskLog {
+            lab: Some(Arc::clone(lab)),
+            upid: upid.to_owned(),
+        }
+    }
+
+    /// A log that goes nowhere (work done outside a task, e.g. at shutdown).
+    pub fn discard() -> TaskLog {
+        TaskLog {
+            lab: None,
+            upid: String::new(),
+        }
+    }
+
+    /// Appends a line.
+    pub fn line(&self, text: impl Into<String>) {
+        let Some(lab) = &self.lab else {
+            return;
+        };
+        let text = text.into();
+        let saved = lab.mutate(|state| {
+            if let Some(task) = state.tasks.get_mut(&self.upid) {
+                task.log.push(text);
+            }
+            Ok(())
+        });
+        if let Err(e) = saved {
+            tracing::warn!(task.upid = %self.upid, error = ?e, "task log line not saved");
+        }
+    }
+}
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -65,14 +112,14 @@ pub fn run(lab: &Arc<Lab>, upid: Upid, seconds: f64, work: Work) {
         tokio::time::sleep(lab.task_delay(seconds)).await;
         let injected = lab.faults().task_failures.get(&upid.task_type).cloned();
         let key = upid.to_string();
+        let log = TaskLog::new(&lab, &key);
+        let outcome = work(Arc::clone(&lab), log, injected).await;
         let saved = lab.mutate(|state| {
-            let outcome = work(&lab, state, injected.as_deref());
             let Some(task) = state.tasks.get_mut(&key) else {
                 return Err(ApiError::fail("task vanished"));
             };
             match outcome {
-                Ok(lines) => {
-                    task.log.extend(lines);
+                Ok(()) => {
                     task.log.push("TASK OK".to_owned());
                     task.exitstatus = Some("OK".to_owned());
                 }

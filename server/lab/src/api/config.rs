@@ -59,7 +59,7 @@ fn config_priv(key: &str) -> &'static str {
 }
 
 /// `PUT /nodes/{node}/lxc/{vmid}/config` (synchronous, as in PVE).
-pub fn config_update(c: &Call) -> ApiResult {
+pub async fn config_update(c: &Call) -> ApiResult {
     let ct = find(c)?;
     let vmid = ct.vmid;
     let path = format!("/vms/{vmid}");
@@ -99,7 +99,9 @@ pub fn config_update(c: &Call) -> ApiResult {
         require(c, &path, config_priv(key))?;
     }
     let wanted = c.str("digest").map(str::to_owned);
-    c.lab.mutate(|s| {
+    let mut changed: Vec<String> = changes.keys().cloned().collect();
+    changed.extend(deletes.iter().cloned());
+    let after = c.lab.mutate(|s| {
         let ct = s
             .containers
             .get_mut(&vmid)
@@ -116,7 +118,14 @@ pub fn config_update(c: &Call) -> ApiResult {
             ct.config.remove(key);
         }
         ct.config.extend(changes);
-        Ok(())
+        Ok(ct.clone())
     })?;
+    if after.running() {
+        c.lab
+            .runtime
+            .apply(&after, &changed)
+            .await
+            .map_err(ApiError::fail)?;
+    }
     ok(Value::Null)
 }

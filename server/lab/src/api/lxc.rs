@@ -3,6 +3,7 @@
 //! are tasks ([`super::super::tasks`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -10,12 +11,12 @@ use super::super::core::{Lab, now};
 use super::super::formats::{disk_size, split_property_string};
 use super::super::reply::{ApiError, ApiResult, ok};
 use super::super::rng;
-use super::super::runtime::CreateSpec;
-use super::super::state::{Container, State};
-use super::super::tasks::{self, TaskSpec, Work};
+use super::super::runtime::{CreateSpec, Usage};
+use super::super::state::Container;
+use super::super::tasks::{self, TaskLog, TaskSpec, Work};
 use super::Call;
 use super::cluster::POOLS;
-use super::node::{STORAGES, TEMPLATES};
+use super::node::STORAGES;
 
 /// The container `vmid` on the call's node, or PVE's "does not exist" error.
 pub fn find(c: &Call) -> Result<Container, ApiError> {
@@ -88,9 +89,14 @@ pub fn summary(lab: &Lab, ct: &Container) -> Value {
         .filter(|_| ct.running())
         .map(|t| (now() - t).max(0))
         .unwrap_or(0);
-    let load = rng::unit(lab.seed, &[u64::from(ct.vmid), (now() / 60) as u64]);
     let running = ct.running();
-    let used = |v: f64| if running { v } else { 0.0 };
+    let usage = if running {
+        lab.runtime
+            .usage(ct)
+            .unwrap_or_else(|| simulated_usage(lab.seed, ct, uptime))
+    } else {
+        Usage::default()
+    };
     let mut v = json!({
         "vmid": ct.vmid,
         "name": ct.config.get("hostname").cloned().unwrap_or_else(|| format!("CT{}", ct.vmid)),
@@ -102,15 +108,18 @@ pub fn summary(lab: &Lab, ct: &Container) -> Value {
         "maxswap": maxswap,
         "maxdisk": maxdisk,
         "uptime": uptime,
-        "cpu": used(0.01 + 0.2 * load),
-        "mem": used(maxmem as f64 * (0.15 + 0.3 * load)) as u64,
-        "swap": 0,
-        "disk": used(maxdisk as f64 * 0.12) as u64,
-        "netin": used(uptime as f64 * 1500.0) as u64,
-        "netout": used(uptime as f64 * 700.0) as u64,
-        "diskread": used(50e6 + uptime as f64 * 100.0) as u64,
-        "diskwrite": used(20e6 + uptime as f64 * 300.0) as u64,
+        "cpu": usage.cpu,
+        "mem": usage.mem,
+        "swap": usage.swap,
+        "disk": usage.disk,
+        "netin": usage.netin,
+        "netout": usage.netout,
+        "diskread": usage.diskread,
+        "diskwrite": usage.diskwrite,
     });
+    if let (Some(map), Some(pid)) = (v.as_object_mut(), usage.pid) {
+        map.insert("pid".into(), pid.into());
+    }
     if let Some(map) = v.as_object_mut() {
         if let Some(tags) = ct.config.get("tags") {
             map.insert("tags".into(), tags.clone().into());
@@ -118,11 +127,26 @@ pub fn summary(lab: &Lab, ct: &Container) -> Value {
         if let Some(lock) = ct.lock() {
             map.insert("lock".into(), lock.into());
         }
-        if running {
-            map.insert("pid".into(), (10_000 + ct.vmid).into());
-        }
     }
     v
+}
+
+/// The simulated runtime's figures: a load drawn from the seed per minute.
+fn simulated_usage(seed: u64, ct: &Container, uptime: i64) -> Usage {
+    let (maxmem, _, maxdisk, _) = limits(ct);
+    let load = rng::unit(seed, &[u64::from(ct.vmid), (now() / 60) as u64]);
+    let up = uptime as f64;
+    Usage {
+        cpu: 0.01 + 0.2 * load,
+        mem: (maxmem as f64 * (0.15 + 0.3 * load)) as u64,
+        swap: 0,
+        disk: (maxdisk as f64 * 0.12) as u64,
+        netin: (up * 1500.0) as u64,
+        netout: (up * 700.0) as u64,
+        diskread: (50e6 + up * 100.0) as u64,
+        diskwrite: (20e6 + up * 300.0) as u64,
+        pid: Some(10_000 + ct.vmid),
+    }
 }
 
 /// `GET /nodes/{node}/lxc`.
@@ -227,9 +251,12 @@ pub fn create(c: &Call) -> ApiResult {
         ));
     }
     let ostemplate = c.str("ostemplate").unwrap_or_default().to_owned();
-    let template = TEMPLATES
-        .iter()
-        .find(|t| format!("local:vztmpl/{}", t.0) == ostemplate)
+    let template = c
+        .lab
+        .runtime
+        .templates()
+        .into_iter()
+        .find(|t| t.usable && format!("local:vztmpl/{}", t.file) == ostemplate)
         .ok_or_else(|| ApiError::fail(format!("volume '{ostemplate}' does not exist")))?;
     let storage_default = format!("{}:4", c.str("storage").unwrap_or("local"));
     let (storage, size) = new_volume(c.str("rootfs").unwrap_or(&storage_default))?;
@@ -245,7 +272,7 @@ pub fn create(c: &Call) -> ApiResult {
     }
     let mut config = BTreeMap::new();
     config.insert("arch".into(), c.str("arch").unwrap_or("amd64").to_owned());
-    config.insert("ostype".into(), template.1.to_owned());
+    config.insert("ostype".into(), template.ostype.to_owned());
     config.insert("memory".into(), c.str("memory").unwrap_or("512").to_owned());
     config.insert("swap".into(), c.str("swap").unwrap_or("512").to_owned());
     config.insert(
@@ -311,29 +338,43 @@ pub fn create(c: &Call) -> ApiResult {
         ostemplate,
         config,
     };
-    let work: Work = Box::new(move |lab: &Lab, s: &mut State, fail: Option<&str>| {
-        let result = match fail {
-            Some(text) => Err(text.to_owned()),
-            None => lab.runtime.create(&create_spec),
-        };
-        let mut lines = match result {
-            Ok(lines) => lines,
-            Err(text) => {
-                s.containers.remove(&vmid);
+    let work: Work = Box::new(move |lab: Arc<Lab>, log: TaskLog, fail: Option<String>| {
+        Box::pin(async move {
+            let made = match fail {
+                Some(text) => Err(text),
+                None => lab.runtime.create(&create_spec, &log).await,
+            };
+            if let Err(text) = made {
+                lab.mutate(|s| {
+                    s.containers.remove(&vmid);
+                    Ok(())
+                })
+                .map_err(|e| e.message())?;
                 return Err(text);
             }
-        };
-        // A reused id starts with an empty scratch root.
-        crate::scratch::remove(&lab.data_dir, vmid);
-        if let Some(ct) = s.containers.get_mut(&vmid) {
-            ct.config.remove("lock");
+            let unlocked = lab
+                .mutate(|s| {
+                    let ct = s
+                        .containers
+                        .get_mut(&vmid)
+                        .ok_or_else(|| ApiError::fail(format!("CT {vmid} vanished")))?;
+                    ct.config.remove("lock");
+                    Ok(ct.clone())
+                })
+                .map_err(|e| e.message())?;
             if start {
-                lines.extend(lab.runtime.start(vmid)?);
-                ct.status = "running".into();
-                ct.started_at = Some(now());
+                lab.runtime.start(&unlocked, &log).await?;
+                lab.mutate(|s| {
+                    if let Some(ct) = s.containers.get_mut(&vmid) {
+                        ct.status = "running".into();
+                        ct.started_at = Some(now());
+                    }
+                    Ok(())
+                })
+                .map_err(|e| e.message())?;
             }
-        }
-        Ok(lines)
+            Ok(())
+        })
     });
     tasks::run(&c.lab, upid.clone(), spec.seconds, work);
     ok(json!(upid.to_string()))
@@ -363,24 +404,23 @@ pub fn destroy(c: &Call) -> ApiResult {
         }
         Ok(tasks::register(&c.lab, s, &spec))
     })?;
-    let work: Work = Box::new(move |lab: &Lab, s: &mut State, fail: Option<&str>| {
-        let result = match fail {
-            Some(text) => Err(text.to_owned()),
-            None => lab.runtime.destroy(vmid),
-        };
-        match result {
-            Ok(lines) => {
-                s.containers.remove(&vmid);
-                crate::scratch::remove(&lab.data_dir, vmid);
-                Ok(lines)
-            }
-            Err(text) => {
-                if let Some(ct) = s.containers.get_mut(&vmid) {
+    let work: Work = Box::new(move |lab: Arc<Lab>, log: TaskLog, fail: Option<String>| {
+        Box::pin(async move {
+            let result = match fail {
+                Some(text) => Err(text),
+                None => lab.runtime.destroy(vmid, &log).await,
+            };
+            lab.mutate(|s| {
+                if result.is_ok() {
+                    s.containers.remove(&vmid);
+                } else if let Some(ct) = s.containers.get_mut(&vmid) {
                     ct.config.remove("lock");
                 }
-                Err(text)
-            }
-        }
+                Ok(())
+            })
+            .map_err(|e| e.message())?;
+            result
+        })
     });
     tasks::run(&c.lab, upid.clone(), spec.seconds, work);
     ok(json!(upid.to_string()))

@@ -96,17 +96,20 @@ pub async fn handle(State(lab): State<Arc<Lab>>, request: Request<Body>) -> Resp
         Ok(p) => p,
         Err(e) => return respond(Err(e)),
     };
-    respond(call(
-        &lab,
-        &method,
-        api_path,
-        &parts.headers,
-        &mut params,
-        &faults,
-    ))
+    respond(
+        call(
+            &lab,
+            &method,
+            api_path,
+            &parts.headers,
+            &mut params,
+            &faults,
+        )
+        .await,
+    )
 }
 
-fn call(
+async fn call(
     lab: &Arc<Lab>,
     method: &str,
     api_path: &str,
@@ -167,7 +170,7 @@ fn call(
         ("POST", "/nodes/{node}/lxc") => lxc::create(&c),
         ("DELETE", "/nodes/{node}/lxc/{vmid}") => lxc::destroy(&c),
         ("GET", "/nodes/{node}/lxc/{vmid}/config") => config::config(&c),
-        ("PUT", "/nodes/{node}/lxc/{vmid}/config") => config::config_update(&c),
+        ("PUT", "/nodes/{node}/lxc/{vmid}/config") => config::config_update(&c).await,
         ("GET", "/nodes/{node}/lxc/{vmid}/status/current") => power::status(&c),
         ("POST", "/nodes/{node}/lxc/{vmid}/status/start") => power::power(&c, power::Power::Start),
         ("POST", "/nodes/{node}/lxc/{vmid}/status/stop") => power::power(&c, power::Power::Stop),
@@ -177,7 +180,7 @@ fn call(
         ("POST", "/nodes/{node}/lxc/{vmid}/status/reboot") => {
             power::power(&c, power::Power::Reboot)
         }
-        ("GET", "/nodes/{node}/lxc/{vmid}/interfaces") => node::interfaces(&c),
+        ("GET", "/nodes/{node}/lxc/{vmid}/interfaces") => node::interfaces(&c).await,
         ("GET", "/nodes/{node}/lxc/{vmid}/rrddata") => node::rrddata(&c),
         ("GET", "/nodes/{node}/storage") => node::storage(&c),
         ("GET", "/nodes/{node}/storage/{storage}/content") => node::storage_content(&c),
@@ -281,4 +284,9 @@ fn faults_admin(lab: &Arc<Lab>, method: &Method, headers: &HeaderMap, body: &[u8
     }
     let faults = serde_json::to_value(lab.faults()).map_err(|e| ApiError::fail(e.to_string()))?;
     ok(faults)
+}
+
+/// Records that container `vmid` stopped on its own (seen by the lab's sampler).
+pub fn set_stopped(lab: &Lab, vmid: u32) -> Result<(), String> {
+    power::set_running(lab, vmid, false)
 }

@@ -44,25 +44,6 @@ pub const STORAGES: &[Storage] = &[
     },
 ];
 
-/// OS templates in `local` (file name, ostype, size).
-pub const TEMPLATES: &[(&str, &str, u64)] = &[
-    (
-        "alpine-3.20-default_20240908_amd64.tar.xz",
-        "alpine",
-        3_207_508,
-    ),
-    (
-        "debian-12-standard_12.7-1_amd64.tar.zst",
-        "debian",
-        126_528_218,
-    ),
-    (
-        "ubuntu-24.04-standard_24.04-2_amd64.tar.zst",
-        "ubuntu",
-        141_529_487,
-    ),
-];
-
 /// `GET /nodes/{node}/storage?content=..`.
 pub fn storage(c: &Call) -> ApiResult {
     let content = c.str("content");
@@ -121,7 +102,8 @@ pub fn storage_content(c: &Call) -> ApiResult {
     let content = c.str("content");
     let mut out = Vec::new();
     if store.name == "local" && content.is_none_or(|w| w == "vztmpl") {
-        for (file, _, size) in TEMPLATES {
+        for t in c.lab.runtime.templates() {
+            let (file, size) = (t.file.as_str(), t.size);
             out.push(json!({
                 "volid": format!("local:vztmpl/{file}"), "content": "vztmpl",
                 "format": if file.ends_with(".xz") { "txz" } else { "tzst" },
@@ -151,11 +133,16 @@ pub fn storage_content(c: &Call) -> ApiResult {
 
 /// `GET /nodes/{node}/network?type=..`.
 pub fn network(c: &Call) -> ApiResult {
+    let (cidr, address) = c
+        .lab
+        .runtime
+        .bridge_cidr()
+        .unwrap_or_else(|| ("192.168.100.2/24".to_owned(), "192.168.100.2".to_owned()));
     let all = [
         json!({"iface": "lo", "type": "loopback", "active": 1, "autostart": 1, "families": ["inet"], "method": "loopback"}),
         json!({"iface": "eno1", "type": "eth", "active": 1, "families": ["inet"], "method": "manual", "exists": 1}),
         json!({"iface": "vmbr0", "type": "bridge", "active": 1, "autostart": 1, "families": ["inet"],
-               "method": "static", "cidr": "192.168.100.2/24", "address": "192.168.100.2", "netmask": "24",
+               "method": "static", "cidr": cidr, "address": address, "netmask": "24",
                "gateway": "192.168.100.1", "bridge_ports": "eno1", "bridge_stp": "off", "bridge_fd": "0",
                "comments": "lab bridge"}),
     ];
@@ -173,7 +160,7 @@ pub fn network(c: &Call) -> ApiResult {
 
 /// `GET /nodes/{node}/lxc/{vmid}/interfaces`: loopback and one entry per `netN`; DHCP
 /// interfaces get their deterministic address while the container runs.
-pub fn interfaces(c: &Call) -> ApiResult {
+pub async fn interfaces(c: &Call) -> ApiResult {
     let ct = lxc::find(c)?;
     c.lab.read(|s| {
         c.who
@@ -181,6 +168,24 @@ pub fn interfaces(c: &Call) -> ApiResult {
     })?;
     if !ct.running() {
         return Err(ApiError::fail(format!("CT {} not running", ct.vmid)));
+    }
+    if let Some(real) = c.lab.runtime.interfaces(&ct).await {
+        let list = real
+            .into_iter()
+            .map(|i| {
+                let mut v = json!({"name": i.name, "hwaddr": i.hwaddr});
+                if let Some(map) = v.as_object_mut() {
+                    if let Some(inet) = i.inet {
+                        map.insert("inet".into(), inet.into());
+                    }
+                    if let Some(inet6) = i.inet6 {
+                        map.insert("inet6".into(), inet6.into());
+                    }
+                }
+                v
+            })
+            .collect();
+        return ok(Value::Array(list));
     }
     let mut out = vec![
         json!({"name": "lo", "hwaddr": "00:00:00:00:00:00", "inet": "127.0.0.1/8", "inet6": "::1/128"}),
@@ -225,6 +230,11 @@ pub fn rrddata(c: &Call) -> ApiResult {
     };
     let max = c.str("cf") == Some("MAX");
     let (maxmem, _, maxdisk, cores) = lxc::limits(&ct);
+    let base = json!({"maxcpu": cores, "maxmem": maxmem, "maxdisk": maxdisk});
+    let timeframe = c.str("timeframe").unwrap_or("hour");
+    if let Some(rows) = c.lab.history(ct.vmid, timeframe, max, &base) {
+        return ok(Value::Array(rows));
+    }
     let end = now() / step * step;
     let rows: Vec<Value> = (0..70i64)
         .rev()

@@ -1,12 +1,14 @@
 //! A container's status and power actions (`status/current`, `start`, `stop`, `shutdown`,
 //! `reboot`): PVE's running/stopped/lock rules, then a task.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::super::core::{Lab, now};
 use super::super::reply::{ApiError, ApiResult, ok};
-use super::super::state::State;
-use super::super::tasks::{self, TaskSpec, Work};
+use super::super::runtime::Shutdown;
+use super::super::tasks::{self, TaskLog, TaskSpec, Work};
 use super::Call;
 use super::lxc::{check_lock, find, require, summary};
 
@@ -60,30 +62,47 @@ pub fn power(c: &Call, action: Power) -> ApiResult {
         user: c.who.name.clone(),
         seconds,
     };
+    let shutdown = Shutdown {
+        timeout: c
+            .int("timeout")
+            .and_then(|t| u64::try_from(t).ok())
+            .unwrap_or(60),
+        force: c.flag("forceStop"),
+    };
     let upid = c.lab.mutate(|s| Ok(tasks::register(&c.lab, s, &spec)))?;
-    let work: Work = Box::new(move |lab: &Lab, s: &mut State, fail: Option<&str>| {
-        if let Some(text) = fail {
-            return Err(text.to_owned());
-        }
-        let ct = s
-            .containers
-            .get_mut(&vmid)
-            .ok_or_else(|| format!("CT {vmid} does not exist"))?;
-        let lines = match action {
-            Power::Start => lab.runtime.start(vmid)?,
-            Power::Stop => lab.runtime.stop(vmid, false)?,
-            Power::Shutdown => lab.runtime.stop(vmid, true)?,
-            Power::Reboot => {
-                let mut lines = lab.runtime.stop(vmid, true)?;
-                lines.extend(lab.runtime.start(vmid)?);
-                lines
+    let work: Work = Box::new(move |lab: Arc<Lab>, log: TaskLog, fail: Option<String>| {
+        Box::pin(async move {
+            if let Some(text) = fail {
+                return Err(text);
             }
-        };
-        let running = matches!(action, Power::Start | Power::Reboot);
-        ct.status = if running { "running" } else { "stopped" }.into();
-        ct.started_at = running.then(now);
-        Ok(lines)
+            let ct = lab
+                .read(|s| s.containers.get(&vmid).cloned())
+                .ok_or_else(|| format!("CT {vmid} does not exist"))?;
+            match action {
+                Power::Start => lab.runtime.start(&ct, &log).await?,
+                Power::Stop => lab.runtime.stop(vmid, None, &log).await?,
+                Power::Shutdown => lab.runtime.stop(vmid, Some(shutdown), &log).await?,
+                Power::Reboot => {
+                    lab.runtime.stop(vmid, Some(shutdown), &log).await?;
+                    set_running(&lab, vmid, false)?;
+                    lab.runtime.start(&ct, &log).await?;
+                }
+            }
+            set_running(&lab, vmid, matches!(action, Power::Start | Power::Reboot))
+        })
     });
     tasks::run(&c.lab, upid.clone(), spec.seconds, work);
     ok(json!(upid.to_string()))
+}
+
+/// Records whether container `vmid` runs (and since when).
+pub fn set_running(lab: &Lab, vmid: u32, running: bool) -> Result<(), String> {
+    lab.mutate(|s| {
+        if let Some(ct) = s.containers.get_mut(&vmid) {
+            ct.status = if running { "running" } else { "stopped" }.into();
+            ct.started_at = running.then(now);
+        }
+        Ok(())
+    })
+    .map_err(|e| e.message())
 }

@@ -90,7 +90,11 @@ mod tests {
         assert!(na.bridge.len() <= 15);
         assert_ne!(na.veth(100, 0), na.veth(100, 1));
         assert_eq!(na.vmid_of(&na.container(101)), Some(101));
-        assert_eq!(nb.vmid_of(&na.container(101)), None, "another lab's container");
+        assert_eq!(
+            nb.vmid_of(&na.container(101)),
+            None,
+            "another lab's container"
+        );
         Ok(())
     }
 }
