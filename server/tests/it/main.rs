@@ -17,6 +17,7 @@ mod headers;
 mod lab;
 mod lab_files;
 mod lab_fixture;
+mod lab_lxc;
 mod nodes;
 mod operations;
 mod outages;
