@@ -7,7 +7,7 @@
 //! HTTP access to the archive. A missing capability fails the test when `CI=true` and skips
 //! it (with the reason printed) otherwise.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -36,7 +36,8 @@ fn capable(needs_archive: bool) -> bool {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("lab network test cannot run: {reason}");
     }
-    eprintln!("skipped (lab network test): {reason}");
+    // Straight to stderr: libtest would swallow eprintln! of a passing test.
+    let _ = writeln!(std::io::stderr(), "skipped (lab network test): {reason}");
     false
 }
 

@@ -2,6 +2,8 @@
 //! offset derived from the lab's tag (so a lab gets the same subnet run after run while
 //! nothing else takes it), skipping any that overlaps an address or a route of the host
 //! (`ip -j -4 addr show`, `ip -j -4 route show table all`: other labs' bridges included).
+//! Two labs starting at the same instant pick the same /24 only if their tags lead to the
+//! same candidate (1 in 65,024): not guarded against.
 
 use std::net::Ipv4Addr;
 
