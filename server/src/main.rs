@@ -151,6 +151,21 @@ fn main() -> ExitCode {
 
 /// `kiln lab`: the simulated Proxmox VE node; needs no configuration, database or Redis.
 fn lab(args: kiln_server::lab::LabArgs, log_json: bool) -> ExitCode {
+    if let Some(kiln_server::lab::LabCommand::Image(command)) = args.command {
+        // Progress goes to stderr as plain lines: no logging set up.
+        let result = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(kiln_server::lab::image_command(command)));
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kiln lab image: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(kiln_server::lab::LabCommand::Pct(command)) = args.command {
         // `pct` output is for scripts: no logging set up, the exit status passes through.
         let Some(data_dir) = args.data_dir else {

@@ -98,6 +98,53 @@ pub enum LabCommand {
     /// The node shell's `pct` for the lab's containers (list, status, exec, push, pull).
     #[command(subcommand)]
     Pct(pct::PctCommand),
+    /// The OS templates containers are created from (build, list); kept outside the data
+    /// directory, in $KILN_LAB_IMAGE_DIR or /var/cache/kiln/lab-images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+/// `kiln lab image <command>`: the lab's OS templates ([`lxc::image`]).
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ImageCommand {
+    /// Build the Debian 12 template with debootstrap from the host's Debian archive (needs
+    /// root; about a minute); does nothing when it is built.
+    Build {
+        /// Build it again even when it is built.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the templates the lab knows, built or not, with their size and path.
+    List,
+}
+
+/// `kiln lab image build|list`: progress on stderr; `build` prints the image's path on stdout.
+pub async fn image_command(command: ImageCommand) -> anyhow::Result<()> {
+    use lxc::image;
+    match command {
+        ImageCommand::Build { force } => {
+            let mut progress = |line: &str| eprintln!("{line}");
+            let path = image::build(force, &mut progress).await?;
+            println!("{}", path.display());
+        }
+        ImageCommand::List => {
+            for name in image::TEMPLATES {
+                match image::built(name) {
+                    Some(path) => {
+                        let size = std::fs::metadata(&path)
+                            .with_context(|| format!("reading {}", path.display()))?
+                            .len();
+                        println!("{name}  {}  {}", image::megabytes(size), path.display());
+                    }
+                    None => println!(
+                        "{name}  not built  {} (kiln lab image build)",
+                        image::cache_dir().join(name).display()
+                    ),
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// How to start a lab (from tests, or built from [`LabArgs`]).
