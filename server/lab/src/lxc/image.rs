@@ -192,8 +192,18 @@ async fn build_in(
         "debootstrap {SUITE} from {archive} (minbase + {PACKAGES})"
     ));
     let started = Instant::now();
-    let mut debootstrap = Command::new("debootstrap");
+    if !on_path("debootstrap") {
+        return Err(anyhow::anyhow!(cmd::spawn_error(
+            "debootstrap",
+            &ErrorKind::NotFound.into()
+        )));
+    }
+    // Killed when this process dies, even by SIGKILL (strictly: when the spawning thread ends;
+    // a runtime worker lives as long as the runtime), so an interrupted build leaves nothing
+    // running that still writes into the work directory the next build removes.
+    let mut debootstrap = Command::new("setpriv");
     debootstrap
+        .args(["--pdeathsig", "KILL", "--", "debootstrap"])
         .arg("--variant=minbase")
         .arg(format!("--include={PACKAGES}"))
         .arg(SUITE)
@@ -227,6 +237,17 @@ async fn build_in(
         started.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// Whether `program` is an executable file in a `$PATH` directory.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
 }
 
 /// Makes a fresh debootstrap tree ready to boot as a container (see the module doc).
