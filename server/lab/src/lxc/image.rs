@@ -14,10 +14,13 @@
 //! exclusive `flock` on `<cache dir>/.lock`, so two processes building at once produce one
 //! image: the second waits and finds it built.
 //!
+//! Here: the image's content, the cache, the lock, unpacking. `sources` finds the host's
+//! Debian archive, `stream` runs debootstrap while passing its lines on, `mounts` removes a
+//! work directory without reaching through mounts a killed debootstrap left behind.
+//!
 //! Architecture Invariant: every program runs with an argument list (no shell), and nothing is
 //! written through a symlink inside the image being built (files are replaced, not opened).
 
-use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::ErrorKind;
@@ -26,10 +29,17 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use anyhow::Context;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use super::cmd::{self, CmdError};
+use super::cmd;
+
+mod mounts;
+mod sources;
+mod stream;
+
+use self::mounts::remove_build_dir;
+pub use self::sources::debian_archive;
+use self::stream::stream;
 
 /// The one image the lab can build, named and listed like Proxmox's.
 pub const DEBIAN_12: &str = "debian-12-standard_12.7-1_amd64.tar.zst";
@@ -192,8 +202,18 @@ async fn build_in(
         "debootstrap {SUITE} from {archive} (minbase + {PACKAGES})"
     ));
     let started = Instant::now();
-    let mut debootstrap = Command::new("debootstrap");
+    if !on_path("debootstrap") {
+        return Err(anyhow::anyhow!(cmd::spawn_error(
+            "debootstrap",
+            &ErrorKind::NotFound.into()
+        )));
+    }
+    // Killed when this process dies, even by SIGKILL (strictly: when the spawning thread ends;
+    // a runtime worker lives as long as the runtime), so an interrupted build leaves nothing
+    // running that still writes into the work directory the next build removes.
+    let mut debootstrap = Command::new("setpriv");
     debootstrap
+        .args(["--pdeathsig", "KILL", "--", "debootstrap"])
         .arg("--variant=minbase")
         .arg(format!("--include={PACKAGES}"))
         .arg(SUITE)
@@ -227,6 +247,17 @@ async fn build_in(
         started.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// Whether `program` is an executable file in a `$PATH` directory.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
 }
 
 /// Makes a fresh debootstrap tree ready to boot as a container (see the module doc).
@@ -387,75 +418,6 @@ const TAR_OPTIONS: [&str; 4] = [
     "--acls",
 ];
 
-/// Removes a build's work directory, first unmounting what a killed `debootstrap` left
-/// mounted inside (`/proc`, `/sys`, bind mounts of `/dev`): a recursive removal must never
-/// reach into the host's file systems.
-async fn remove_build_dir(dir: &Path) -> anyhow::Result<()> {
-    let canonical = match std::fs::canonicalize(dir) {
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        other => other.with_context(|| format!("resolving {}", dir.display()))?,
-    };
-    for mount in mounts_under(&read_mountinfo()?, &canonical) {
-        cmd::run("umount", [OsString::from("--lazy"), mount.into_os_string()])
-            .await
-            .map_err(anyhow::Error::msg)?;
-    }
-    let left = mounts_under(&read_mountinfo()?, &canonical);
-    anyhow::ensure!(
-        left.is_empty(),
-        "not removing {}: {} is still mounted",
-        dir.display(),
-        left.first()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    );
-    let owned = dir.to_owned();
-    tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&owned))
-        .await
-        .context("removing the build directory")?
-        .with_context(|| format!("removing {}", dir.display()))
-}
-
-/// This process's mount table.
-fn read_mountinfo() -> anyhow::Result<String> {
-    std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")
-}
-
-/// The mount points at or below `dir` in a `/proc/self/mountinfo` text, deepest first.
-fn mounts_under(mountinfo: &str, dir: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|point| PathBuf::from(unescape_octal(point)))
-        .filter(|point| point.starts_with(dir))
-        .collect();
-    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    found.dedup();
-    found
-}
-
-/// Undoes mountinfo's `\ooo` escapes (space, tab, newline, backslash).
-fn unescape_octal(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let digits = bytes.get(i + 1..i + 4);
-        match digits {
-            Some(d) if bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)) => {
-                let value = d.iter().fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
-                out.push(u8::try_from(value).unwrap_or(b'?'));
-                i += 4;
-            }
-            _ => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Unpacks an image into `rootfs` (which exists, empty). `idmap = Some((100000, 65536))` for
 /// an unprivileged container: tar runs inside the mapping (`lxc-usernsexec -m
 /// b:0:100000:65536 --`) after the rootfs directory is given to 100000:100000; `None` = plain
@@ -533,199 +495,6 @@ fn subid_allows(text: &str, base: u32, count: u32) -> bool {
     })
 }
 
-/// Runs a prepared command, handing every line it writes (standard output and error, as they
-/// come) to `on_line`; fails like [`cmd::output`], with the last lines it wrote.
-async fn stream(
-    program: &str,
-    mut command: Command,
-    stdin: Stdio,
-    on_line: &mut (dyn FnMut(&str) + Send),
-) -> Result<(), CmdError> {
-    command
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|e| cmd::spawn_error(program, &e))?;
-    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err(format!("cannot run {program}: no output pipes"));
-    };
-    let mut readers = (BufReader::new(stdout), BufReader::new(stderr));
-    // Partial lines survive a `select!` that picks the other stream (read_until is cancel
-    // safe as long as its buffer is kept).
-    let mut buffers = (Vec::new(), Vec::new());
-    let mut open = (true, true);
-    let mut tail: VecDeque<String> = VecDeque::new();
-    let mut take = |buffer: &mut Vec<u8>| {
-        let text = String::from_utf8_lossy(buffer);
-        let line = text.trim_end();
-        if !line.is_empty() {
-            on_line(line);
-            if tail.len() == 5 {
-                tail.pop_front();
-            }
-            tail.push_back(line.to_owned());
-        }
-        buffer.clear();
-    };
-    while open.0 || open.1 {
-        let (which, read) = tokio::select! {
-            r = readers.0.read_until(b'\n', &mut buffers.0), if open.0 => (0, r),
-            r = readers.1.read_until(b'\n', &mut buffers.1), if open.1 => (1, r),
-        };
-        let (buffer, still_open) = if which == 0 {
-            (&mut buffers.0, &mut open.0)
-        } else {
-            (&mut buffers.1, &mut open.1)
-        };
-        if !matches!(read, Ok(n) if n > 0) {
-            *still_open = false;
-        }
-        if !buffer.is_empty() && (buffer.ends_with(b"\n") || !*still_open) {
-            take(buffer);
-        }
-    }
-    let status = child
-        .wait()
-        .await
-        .map_err(|e| format!("{program}: waiting for it failed: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        let lines: Vec<String> = tail.into_iter().collect();
-        Err(cmd::failure(program, status, lines.join("\n").as_bytes()))
-    }
-}
-
-/// The Debian archive URL the host's apt uses (deb822 `/etc/apt/sources.list.d/*.sources` and
-/// one-line `sources.list` formats; the first `deb` entry whose suites include the host's
-/// codename or 'bookworm' and whose URI path ends in /debian), e.g.
-/// "http://deb.debian.org/debian".
-pub fn debian_archive() -> anyhow::Result<String> {
-    let codename = std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|text| os_codename(&text))
-        .unwrap_or_else(|| SUITE.to_owned());
-    // apt's own order: sources.list, then sources.list.d/ by name.
-    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
-    if let Ok(entries) = std::fs::read_dir("/etc/apt/sources.list.d") {
-        let mut more: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        more.sort();
-        files.extend(more);
-    }
-    for path in &files {
-        let format = match path.extension().and_then(|e| e.to_str()) {
-            Some("sources") => SourcesFormat::Deb822,
-            Some("list") => SourcesFormat::OneLine,
-            _ => continue,
-        };
-        let Ok(text) = std::fs::read_to_string(path) else {
-            continue;
-        };
-        if let Some(url) = archive_in(format, &text, &codename) {
-            return Ok(url);
-        }
-    }
-    anyhow::bail!(
-        "no Debian archive in the host's apt sources (a `deb` entry for {codename} or {SUITE} \
-         whose URI ends in /debian, in /etc/apt/sources.list or /etc/apt/sources.list.d/)"
-    )
-}
-
-/// The two formats of apt's source lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SourcesFormat {
-    /// `*.sources`: deb822 stanzas (`Types:`, `URIs:`, `Suites:`, ...).
-    Deb822,
-    /// `sources.list` and `*.list`: `deb [options] URI SUITE COMPONENT...`.
-    OneLine,
-}
-
-/// The `VERSION_CODENAME` of an `/etc/os-release` text.
-fn os_codename(text: &str) -> Option<String> {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("VERSION_CODENAME="))
-        .map(|v| v.trim().trim_matches(['"', '\'']).to_owned())
-        .filter(|v| !v.is_empty())
-}
-
-/// The first Debian archive in one source list (see [`debian_archive`]).
-fn archive_in(format: SourcesFormat, text: &str, codename: &str) -> Option<String> {
-    let suite_fits = |suite: &str| suite == codename || suite == SUITE;
-    match format {
-        SourcesFormat::OneLine => text.lines().find_map(|line| {
-            let line = line.split('#').next().unwrap_or_default();
-            let rest = line.trim_start().strip_prefix("deb")?;
-            if !rest.starts_with([' ', '\t']) {
-                return None; // deb-src
-            }
-            let mut rest = rest.trim_start();
-            if let Some(options) = rest.strip_prefix('[') {
-                rest = &options[options.find(']')? + 1..];
-            }
-            let mut words = rest.split_whitespace();
-            let (uri, suite) = (words.next()?, words.next()?);
-            if suite_fits(suite) {
-                debian_uri(uri)
-            } else {
-                None
-            }
-        }),
-        SourcesFormat::Deb822 => deb822_stanzas(text).into_iter().find_map(|stanza| {
-            let field = |name: &str| {
-                stanza
-                    .iter()
-                    .find(|(key, _)| key.eq_ignore_ascii_case(name))
-                    .map(|(_, value)| value.as_str())
-            };
-            let enabled = !field("Enabled").is_some_and(|v| v.trim().eq_ignore_ascii_case("no"));
-            let is_deb = field("Types")?.split_whitespace().any(|t| t == "deb");
-            let fits = field("Suites")?.split_whitespace().any(suite_fits);
-            if !(enabled && is_deb && fits) {
-                return None;
-            }
-            field("URIs")?.split_whitespace().find_map(debian_uri)
-        }),
-    }
-}
-
-/// The fields of each deb822 stanza (comments skipped, continuation lines joined).
-fn deb822_stanzas(text: &str) -> Vec<Vec<(String, String)>> {
-    let mut stanzas = Vec::new();
-    let mut current: Vec<(String, String)> = Vec::new();
-    for line in text.lines() {
-        if line.trim_start().starts_with('#') {
-            continue;
-        }
-        if line.trim().is_empty() {
-            if !current.is_empty() {
-                stanzas.push(std::mem::take(&mut current));
-            }
-        } else if line.starts_with([' ', '\t']) {
-            if let Some((_, value)) = current.last_mut() {
-                value.push('\n');
-                value.push_str(line.trim());
-            }
-        } else if let Some((key, value)) = line.split_once(':') {
-            current.push((key.trim().to_owned(), value.trim().to_owned()));
-        }
-    }
-    if !current.is_empty() {
-        stanzas.push(current);
-    }
-    stanzas
-}
-
-/// `uri` without a trailing slash if it is an http(s) URL whose path ends in `/debian`.
-fn debian_uri(uri: &str) -> Option<String> {
-    let rest = uri
-        .strip_prefix("http://")
-        .or_else(|| uri.strip_prefix("https://"))?;
-    let trimmed = rest.trim_end_matches('/');
-    let (_host, path) = trimmed.split_once('/')?;
-    (path == "debian" || path.ends_with("/debian")).then(|| uri.trim_end_matches('/').to_owned())
-}
-
 /// "56.1 MB".
 pub fn megabytes(bytes: u64) -> String {
     // Display only: the precision lost above 2^52 bytes does not matter.
@@ -737,121 +506,6 @@ pub fn megabytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const HOST_SOURCES: &str = "\
-Types: deb
-# http://snapshot.debian.org/archive/debian/20250520T000000Z
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-# http://snapshot.debian.org/archive/debian-security/20250520T000000Z
-URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-";
-
-    #[test]
-    fn deb822_sources() {
-        let deb822 = SourcesFormat::Deb822;
-        assert_eq!(
-            archive_in(deb822, HOST_SOURCES, "bookworm").as_deref(),
-            Some("http://deb.debian.org/debian")
-        );
-        // Only the security stanza fits: its URI is not a /debian archive.
-        let security_only = HOST_SOURCES.replace("bookworm bookworm-updates", "sid");
-        assert_eq!(archive_in(deb822, &security_only, "bookworm"), None);
-        // The host's codename (trixie) counts as well as bookworm; several URIs, a disabled
-        // stanza, deb-src only, a multi-line Signed-By, a trailing slash.
-        let text = "\
-Types: deb-src
-URIs: http://src.example/debian
-Suites: trixie
-
-Types: deb
-URIs: http://off.example/debian
-Suites: trixie
-Enabled: no
-
-types: deb deb-src
-uris: http://snapshot.example/archive/debian/2025 https://mirror.example/pub/debian/
-suites: trixie-updates trixie
-Signed-By:
- -----BEGIN PGP PUBLIC KEY BLOCK-----
- .
- xyz: not a field
- -----END PGP PUBLIC KEY BLOCK-----
-";
-        assert_eq!(
-            archive_in(deb822, text, "trixie").as_deref(),
-            Some("https://mirror.example/pub/debian")
-        );
-        assert_eq!(archive_in(deb822, text, "bullseye"), None);
-    }
-
-    #[test]
-    fn one_line_sources() {
-        let one_line = SourcesFormat::OneLine;
-        let text = "\
-# deb http://commented.example/debian bookworm main
-deb-src http://src.example/debian bookworm main
-deb http://deb.debian.org/debian-security bookworm-security main
-deb [arch=amd64 signed-by=/usr/share/keyrings/x.gpg] http://ftp.example/debian/ bookworm main contrib # a comment
-deb http://deb.debian.org/debian bookworm main
-";
-        assert_eq!(
-            archive_in(one_line, text, "bookworm").as_deref(),
-            Some("http://ftp.example/debian")
-        );
-        assert_eq!(
-            archive_in(
-                one_line,
-                "deb http://x.example/debian sid main\n",
-                "bookworm"
-            ),
-            None
-        );
-        assert_eq!(
-            archive_in(
-                one_line,
-                "deb [broken http://x.example/debian bookworm\n",
-                "bookworm"
-            ),
-            None
-        );
-        assert_eq!(
-            archive_in(
-                one_line,
-                "deb\thttp://x.example/debian\tbookworm main",
-                "trixie"
-            )
-            .as_deref(),
-            Some("http://x.example/debian")
-        );
-        assert_eq!(
-            archive_in(one_line, "deb ftp://x.example/debian bookworm", "x"),
-            None
-        );
-        assert_eq!(
-            archive_in(one_line, "deb http://debian bookworm", "x"),
-            None
-        );
-    }
-
-    #[test]
-    fn codename_from_os_release() {
-        let text = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nVERSION_CODENAME=bookworm\n";
-        assert_eq!(os_codename(text).as_deref(), Some("bookworm"));
-        assert_eq!(
-            os_codename("VERSION_CODENAME=\"trixie\""),
-            Some("trixie".to_owned())
-        );
-        assert_eq!(os_codename("ID=debian\n"), None);
-    }
-
     #[test]
     fn built_refuses_odd_names() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
@@ -876,29 +530,6 @@ deb http://deb.debian.org/debian bookworm main
     }
 
     #[test]
-    fn mounts_below_a_directory_deepest_first() {
-        let mountinfo = "\
-22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
-40 22 0:5 / /var/cache/kiln/.build-7/rootfs/proc rw - proc proc rw
-41 22 0:6 / /var/cache/kiln/.build-7/rootfs/dev/pts rw - devpts devpts rw
-42 22 0:7 / /var/cache/kiln/.build-7/rootfs/dev rw - tmpfs nodev rw
-43 22 0:8 / /var/cache/kiln/.build-70 rw - tmpfs x rw
-44 22 0:9 / /tmp/a\\040b/c rw - tmpfs x rw
-";
-        let found = mounts_under(mountinfo, Path::new("/var/cache/kiln/.build-7"));
-        assert_eq!(found.len(), 3);
-        assert_eq!(
-            found[0],
-            Path::new("/var/cache/kiln/.build-7/rootfs/dev/pts")
-        );
-        assert_eq!(found[2], Path::new("/var/cache/kiln/.build-7/rootfs/dev"));
-        assert_eq!(
-            mounts_under(mountinfo, Path::new("/tmp/a b")),
-            vec![PathBuf::from("/tmp/a b/c")]
-        );
-    }
-
-    #[test]
     fn subids() {
         let text = "root:100000:65536\nkiln:165536:65536\n";
         assert!(subid_allows(text, 100_000, 65536));
@@ -906,18 +537,5 @@ deb http://deb.debian.org/debian bookworm main
         assert!(!subid_allows(text, 165_536, 65536), "another user's range");
         assert!(subid_allows("0:0:4294967295\n", 100_000, 65536));
         assert!(!subid_allows("", 100_000, 65536));
-    }
-
-    #[tokio::test]
-    async fn stream_hands_over_lines_and_fails_with_the_last() {
-        let mut lines = Vec::new();
-        let mut sh = Command::new("sh");
-        sh.args(["-c", "echo one; echo two >&2; printf three; exit 3"]);
-        let result = stream("sh", sh, Stdio::null(), &mut |l| lines.push(l.to_owned())).await;
-        lines.sort();
-        assert_eq!(lines, ["one", "three", "two"]);
-        let error = result.err().unwrap_or_default();
-        assert!(error.starts_with("sh failed (exit status 3): "), "{error}");
-        assert!(error.contains("two"), "{error}");
     }
 }
