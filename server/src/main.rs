@@ -150,21 +150,36 @@ fn main() -> ExitCode {
 }
 
 /// `kiln lab`: the simulated Proxmox VE node; needs no configuration, database or Redis.
+/// Runs a one-shot `kiln lab` command on a current-thread runtime; errors as one line.
+fn lab_command(
+    what: &str,
+    work: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(work));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{what}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn lab(args: kiln_server::lab::LabArgs, log_json: bool) -> ExitCode {
     if let Some(kiln_server::lab::LabCommand::Image(command)) = args.command {
         // Progress goes to stderr as plain lines: no logging set up.
-        let result = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(kiln_server::lab::image_command(command)));
-        return match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("kiln lab image: {e:#}");
-                ExitCode::FAILURE
-            }
+        return lab_command("kiln lab image", kiln_server::lab::image_command(command));
+    }
+    if let Some(kiln_server::lab::LabCommand::Down) = args.command {
+        let Some(data_dir) = args.data_dir else {
+            eprintln!("kiln lab down: --data-dir (or KILN_LAB_DATA_DIR) is required");
+            return ExitCode::from(2);
         };
+        return lab_command("kiln lab down", kiln_server::lab::down(&data_dir));
     }
     if let Some(kiln_server::lab::LabCommand::Pct(command)) = args.command {
         // `pct` output is for scripts: no logging set up, the exit status passes through.

@@ -102,6 +102,9 @@ pub enum LabCommand {
     /// directory, in $KILN_LAB_IMAGE_DIR or /var/cache/kiln/lab-images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Clean up after a lab on the data directory that is not running (killed): stop its
+    /// containers, its dnsmasq and package proxy, remove its bridge and veths.
+    Down,
 }
 
 /// `kiln lab image <command>`: the lab's OS templates ([`lxc::image`]).
@@ -472,6 +475,17 @@ fn prepare_credentials(state: &mut State, opts: &LabOptions) -> anyhow::Result<S
         },
     );
     Ok(format!("{id}={secret}"))
+}
+
+/// `kiln lab down`: cleans up what a lab on `data_dir` that is not running left behind (the
+/// next start does the same); the state then shows its containers stopped.
+pub async fn down(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    lxc::cleanup(data_dir).await?;
+    if let Some(mut state) = state::load(data_dir)? {
+        mark_stopped(&mut state);
+        state::save(data_dir, &state)?;
+    }
+    Ok(())
 }
 
 /// `kiln lab`: starts, prints how to connect, serves until Ctrl-C or SIGTERM.

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kiln_server::lab::lxc::{image, names::Names, probe};
 use kiln_server::lab::RuntimeKind;
+use kiln_server::lab::lxc::{image, names::Names, probe};
 use kiln_server::proxmox::tasks::wait_task;
 use kiln_server::proxmox::{Auth, Client, ClientConfig, ProxmoxApi};
 use kiln_server::ssh::host_key;
@@ -39,8 +39,36 @@ async fn lxc_ready() -> R<bool> {
     Ok(true)
 }
 
-async fn lxc_lab() -> R<TestLab> {
-    TestLab::start(|o| o.runtime = RuntimeKind::Lxc).await
+async fn lxc_lab() -> R<(TestLab, Cleanup)> {
+    let lab = TestLab::start(|o| o.runtime = RuntimeKind::Lxc).await?;
+    let cleanup = Cleanup(lab.dir.clone());
+    Ok((lab, cleanup))
+}
+
+/// Runs `kiln lab down` on a lab's data directory when dropped, so a failing test leaves no
+/// container, bridge or child behind (a clean finish has nothing left for it to do).
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args(["lab", "down", "--data-dir"])
+            .arg(&self.0)
+            .stdout(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether process `pid` runs (a zombie does not: this machine's init may not reap).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .is_some_and(|zombie| !zombie)
 }
 
 fn small(vmid: u32) -> LxcCreate {
@@ -116,7 +144,7 @@ async fn a_real_container_boots_gets_an_address_runs_commands_and_installs_packa
     if !lxc_ready().await? {
         return Ok(());
     }
-    let lab = lxc_lab().await?;
+    let (lab, _cleanup) = lxc_lab().await?;
     let names = Names::for_data_dir(&lab.dir)?;
     let client = lab.client()?;
     let node = lab.node().to_owned();
@@ -124,11 +152,20 @@ async fn a_real_container_boots_gets_an_address_runs_commands_and_installs_packa
 
     create(&client, &node, &small(201)).await?;
     let inet = address(&client, &node, 201).await?;
-    let subnet = bridge.rsplit_once('.').map(|(net, _)| net).unwrap_or_default();
-    assert!(inet.starts_with(&format!("{subnet}.")), "{inet} is on {bridge}");
+    let subnet = bridge
+        .rsplit_once('.')
+        .map(|(net, _)| net)
+        .unwrap_or_default();
+    assert!(
+        inet.starts_with(&format!("{subnet}.")),
+        "{inet} is on {bridge}"
+    );
     let status = client.lxc_status(&node, 201).await?;
     assert_eq!(status.status, "running");
-    assert!(status.mem.unwrap_or(0) > 0, "real memory figure: {status:?}");
+    assert!(
+        status.mem.unwrap_or(0) > 0,
+        "real memory figure: {status:?}"
+    );
     assert_eq!(status.maxmem, Some(256 << 20));
 
     // pct through a real sshd, as Kiln reaches a node.
@@ -141,10 +178,21 @@ async fn a_real_container_boots_gets_an_address_runs_commands_and_installs_packa
     let hostname = shell.run(&["pct", "exec", "201", "--", "hostname"]).await?;
     assert_eq!(hostname.stdout_text().trim(), "ct201");
     let limit = shell
-        .run(&["pct", "exec", "201", "--", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])
+        .run(&[
+            "pct",
+            "exec",
+            "201",
+            "--",
+            "cat",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        ])
         .await?;
     let limit = limit.stdout_text();
-    assert_eq!(limit.trim(), (256u64 << 20).to_string(), "the memory limit inside");
+    assert_eq!(
+        limit.trim(),
+        (256u64 << 20).to_string(),
+        "the memory limit inside"
+    );
     let ids = shell
         .run(&["pct", "exec", "201", "--", "cat", "/proc/self/uid_map"])
         .await?;
@@ -153,7 +201,9 @@ async fn a_real_container_boots_gets_an_address_runs_commands_and_installs_packa
         "unprivileged: root inside is 100000 outside ({})",
         ids.stdout_text().trim()
     );
-    let failing = shell.run(&["pct", "exec", "201", "--", "sh", "-c", "exit 7"]).await?;
+    let failing = shell
+        .run(&["pct", "exec", "201", "--", "sh", "-c", "exit 7"])
+        .await?;
     assert_eq!(failing.status, 7, "exit status passes through");
     let install = shell
         .run(&[
@@ -170,13 +220,32 @@ async fn a_real_container_boots_gets_an_address_runs_commands_and_installs_packa
     // push/pull with owner and mode.
     let pushed = shell
         .run_with_input(
-            &["pct", "push", "201", "-", "/etc/kiln-note", "--perms", "0640", "--user", "nobody"],
+            &[
+                "pct",
+                "push",
+                "201",
+                "-",
+                "/etc/kiln-note",
+                "--perms",
+                "0640",
+                "--user",
+                "nobody",
+            ],
             Some(b"hello from the host\n".as_slice()),
         )
         .await?;
     assert!(pushed.success(), "{}", pushed.stderr_text());
     let stat = shell
-        .run(&["pct", "exec", "201", "--", "stat", "-c", "%U %a", "/etc/kiln-note"])
+        .run(&[
+            "pct",
+            "exec",
+            "201",
+            "--",
+            "stat",
+            "-c",
+            "%U %a",
+            "/etc/kiln-note",
+        ])
         .await?;
     assert_eq!(stat.stdout_text().trim(), "nobody 640");
     shell.close().await?;
@@ -192,17 +261,41 @@ async fn a_real_container_boots_gets_an_address_runs_commands_and_installs_packa
         .arg(&names.lxcpath)
         .arg("memory.limit_in_bytes")
         .output()?;
-    assert_eq!(String::from_utf8_lossy(&cgroup_limit.stdout).trim(), (384u64 << 20).to_string());
+    assert_eq!(
+        String::from_utf8_lossy(&cgroup_limit.stdout).trim(),
+        (384u64 << 20).to_string()
+    );
 
     // Stop kills; delete leaves nothing behind.
     let upid = client.lxc_stop(&node, 201).await?;
-    assert_eq!(wait_task(&client, &upid, Duration::from_secs(30)).await?.exitstatus.as_deref(), Some("OK"));
+    assert_eq!(
+        wait_task(&client, &upid, Duration::from_secs(30))
+            .await?
+            .exitstatus
+            .as_deref(),
+        Some("OK")
+    );
     assert_eq!(client.lxc_status(&node, 201).await?.status, "stopped");
-    assert!(!link_exists(&names.veth(201, 0)), "the veth went with the container");
+    assert!(
+        !link_exists(&names.veth(201, 0)),
+        "the veth went with the container"
+    );
     let upid = client.lxc_delete(&node, 201).await?;
-    assert_eq!(wait_task(&client, &upid, Duration::from_secs(30)).await?.exitstatus.as_deref(), Some("OK"));
-    assert!(!names.container_dir(201).exists(), "no root file system left");
-    assert!(processes_mentioning(&names.container(201)).is_empty(), "no process left");
+    assert_eq!(
+        wait_task(&client, &upid, Duration::from_secs(30))
+            .await?
+            .exitstatus
+            .as_deref(),
+        Some("OK")
+    );
+    assert!(
+        !names.container_dir(201).exists(),
+        "no root file system left"
+    );
+    assert!(
+        processes_mentioning(&names.container(201)).is_empty(),
+        "no process left"
+    );
 
     drop(sshd);
     let _ = std::fs::remove_dir_all(shell_dir);
@@ -219,11 +312,19 @@ struct LabProcess {
 
 fn spawn_lab(dir: &Path) -> R<LabProcess> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(["lab", "--runtime", "lxc", "--speed", "0", "--listen", "127.0.0.1:0"])
+        .args([
+            "lab",
+            "--runtime",
+            "lxc",
+            "--speed",
+            "0",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .arg("--data-dir")
         .arg(dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(std::fs::File::create(dir.with_extension("log"))?)
         .spawn()?;
     let stdout = child.stdout.take().ok_or("stdout")?;
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
@@ -281,10 +382,11 @@ async fn two_labs_side_by_side_and_a_killed_lab_cleans_up_at_its_next_start() ->
         return Ok(());
     }
     // Lab A in this process, lab B a `kiln lab` child.
-    let a = lxc_lab().await?;
+    let (a, _a_cleanup) = lxc_lab().await?;
     let a_names = Names::for_data_dir(&a.dir)?;
     let b_dir: PathBuf = temp_dir();
     std::fs::create_dir_all(&b_dir)?;
+    let _b_cleanup = Cleanup(b_dir.clone());
     let b_names = Names::for_data_dir(&b_dir)?;
     let mut b = spawn_lab(&b_dir)?;
     assert_ne!(a_names.bridge, b_names.bridge);
@@ -300,24 +402,39 @@ async fn two_labs_side_by_side_and_a_killed_lab_cleans_up_at_its_next_start() ->
     // kill -9: the container, the bridge and the children outlive the lab...
     b.child.kill()?;
     b.child.wait()?;
-    assert!(running_in(&b_names, 301), "a killed lab leaves its container running");
+    assert!(
+        running_in(&b_names, 301),
+        "a killed lab leaves its container running"
+    );
     let leftovers = processes_mentioning(&b_names.run_dir.display().to_string());
     assert!(!leftovers.is_empty(), "and its dnsmasq/proxy");
 
     // ...and the next start cleans them up.
     let mut b = spawn_lab(&b_dir)?;
-    assert!(!running_in(&b_names, 301), "the leftover container was stopped");
+    assert!(
+        !running_in(&b_names, 301),
+        "the leftover container was stopped"
+    );
     for pid in leftovers {
-        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "old child {pid} is gone");
+        assert!(!alive(pid), "old child {pid} is gone");
     }
     let status = b.client.lxc_status("pve", 301).await?;
     assert_eq!(status.status, "stopped");
     // Lab A never noticed.
-    assert!(running_in(&a_names, 301), "the other lab's container is untouched");
+    assert!(
+        running_in(&a_names, 301),
+        "the other lab's container is untouched"
+    );
 
     // The container starts again under the new run.
     let upid = b.client.lxc_start("pve", 301).await?;
-    assert_eq!(wait_task(&b.client, &upid, Duration::from_secs(60)).await?.exitstatus.as_deref(), Some("OK"));
+    assert_eq!(
+        wait_task(&b.client, &upid, Duration::from_secs(60))
+            .await?
+            .exitstatus
+            .as_deref(),
+        Some("OK")
+    );
     address(&b.client, "pve", 301).await?;
 
     // SIGTERM: a clean stop takes everything down.
@@ -330,6 +447,7 @@ async fn two_labs_side_by_side_and_a_killed_lab_cleans_up_at_its_next_start() ->
     assert!(!link_exists(&b_names.bridge));
     assert!(processes_mentioning(&b_names.run_dir.display().to_string()).is_empty());
     let _ = std::fs::remove_dir_all(&b_dir);
+    let _ = std::fs::remove_file(b_dir.with_extension("log"));
     a.finish().await?;
     assert!(!link_exists(&a_names.bridge));
     Ok(())

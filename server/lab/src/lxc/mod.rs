@@ -250,6 +250,23 @@ fn set_mode(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot set the mode of {}: {e}", path.display()))
 }
 
+/// Cleans up after a lab on `data_dir` that is not running: its containers left running,
+/// its recorded children, its bridge and veths, LXC's lock directory for its lxcpath.
+pub async fn cleanup(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let names = Names::for_data_dir(data_dir)?;
+    stop_leftovers(&names).await;
+    net::recover(&names).await;
+    remove_lock_dir(&names);
+    Ok(())
+}
+
+/// LXC leaves its lock directory for an lxcpath behind.
+fn remove_lock_dir(names: &Names) {
+    let lock_dir = std::path::Path::new("/run/lxc/lock")
+        .join(names.lxcpath.strip_prefix("/").unwrap_or(&names.lxcpath));
+    let _ = std::fs::remove_dir_all(lock_dir);
+}
+
 /// Kills containers of this lab that a previous run left running (after `kill -9`).
 async fn stop_leftovers(names: &Names) {
     let lxcpath = names.lxcpath.display().to_string();
