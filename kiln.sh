@@ -70,10 +70,40 @@ setup_tools() {
     wasm-opt --version 2>/dev/null | grep -q "version 116" || cargo_install wasm-opt "$WASM_OPT_VERSION" --locked
 }
 
+# The lab's real containers: LXC, the image builder, its DHCP server and package proxy, and
+# the id range PVE maps unprivileged containers to.
+setup_lab_tools() {
+  local had_acng=1
+  dpkg-query -W -f='${Status}' apt-cacher-ng 2>/dev/null | grep -q "install ok installed" || had_acng=0
+  apt_install lxc debootstrap dnsmasq-base apt-cacher-ng uidmap zstd iproute2 util-linux
+  # Debian starts apt-cacher-ng as a service on 0.0.0.0:3142 where it can; the lab runs its own
+  # on each lab's bridge address and needs the port.
+  if [ "$had_acng" = 0 ] && command -v systemctl >/dev/null && systemctl is-active --quiet apt-cacher-ng 2>/dev/null; then
+    say "disabling the apt-cacher-ng service the package started (the lab runs its own)"
+    as_root systemctl disable --now apt-cacher-ng >/dev/null 2>&1 || true
+  fi
+  local f
+  for f in /etc/subuid /etc/subgid; do
+    if ! awk -F: '$1 == "root" && $2 <= 100000 && $2 + $3 >= 165536 { found = 1 } END { exit !found }' "$f" 2>/dev/null; then
+      say "giving root the ids 100000-165535 in $f (unprivileged lab containers, as on Proxmox VE)"
+      echo 'root:100000:65536' | as_root tee -a "$f" >/dev/null
+    fi
+  done
+}
+
+# The lab's Debian image (built once per machine, kept in /var/cache/kiln/lab-images).
+lab_image() { # kiln binary
+  [ "$(id -u)" = 0 ] || return 0
+  "$1" lab image build >/dev/null || die "could not build the lab's Debian image"
+}
+
 setup_test_tools() {
   apt_install chromium chromium-driver
   # The SSH tests: a private sshd, Kiln's ssh client side, and the lab's container sandbox.
   apt_install openssh-server openssh-client sshpass bubblewrap
+  # The lab network's tests: a DHCP client (busybox udhcpc) and curl through the proxy.
+  apt_install busybox curl
+  setup_lab_tools
 }
 
 # --- building ----------------------------------------------------------------------------
@@ -155,6 +185,7 @@ start_private_test_postgres() {
 
 cmd_up() {
   setup_tools
+  setup_lab_tools
   build_release
   local data="${KILN_DATA_DIR:-}"
   if [ -z "$data" ]; then
@@ -163,9 +194,11 @@ cmd_up() {
   fi
   mkdir -p "$data" && chmod 711 "$data"
   local bin="$TARGET_DIR/release/kiln"
+  lab_image "$bin"
 
-  # The lab node: a simulated Proxmox VE beside Kiln, so a newcomer sees real-looking data at
-  # once. Its token is kept (mode 600) so the node stays registered across restarts.
+  # The lab node: a Proxmox VE API beside Kiln whose containers are real LXC containers (or
+  # simulated ones where this machine cannot run LXC; the lab says why). Its token is kept
+  # (mode 600) so the node stays registered across restarts.
   local lab_port="${KILN_LAB_PORT:-8006}" token_file="$data/lab-token"
   if [ ! -s "$token_file" ]; then
     (umask 077; printf 'root@pam!kiln=%s\n' "$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" >"$token_file")
@@ -182,7 +215,7 @@ cmd_up() {
     sleep 0.1
   done
   [ -n "$fingerprint" ] || die "the lab node did not report its certificate"
-  say "lab node (simulated Proxmox VE) on https://127.0.0.1:$lab_port — registered for the first administrator"
+  say "lab node (Proxmox VE API, real LXC containers where this machine can) on https://127.0.0.1:$lab_port — registered for the first administrator"
   say "starting Kiln on http://${KILN_LISTEN:-127.0.0.1:8080} (data in $data; Ctrl-C stops it)"
   KILN_LAB_NODE="127.0.0.1:$lab_port" KILN_LAB_TOKEN="$token" KILN_LAB_FINGERPRINT="$fingerprint" \
     "$bin" serve --data-dir "$data" &
@@ -205,6 +238,7 @@ cmd_test() {
   build_frontend --release
   say "building the server used by the browser tests"
   cargo build --locked -p kiln-server
+  lab_image "$TARGET_DIR/debug/kiln"
   say "unit, integration and browser tests"
   cargo test --locked --workspace --no-fail-fast
   say "all checks passed in $((SECONDS - started)) s"

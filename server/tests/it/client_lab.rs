@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use kiln_server::lab::Faults;
+use kiln_server::lab::{Faults, RuntimeKind};
 use kiln_server::proxmox::tasks::wait_task;
 use kiln_server::proxmox::{Client, Error, ProxmoxApi, ShutdownOptions, Tuning};
 
@@ -92,9 +92,28 @@ async fn client_lab_reads_the_cluster_and_the_catalogue() -> R {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn client_lab_container_lifecycle() -> R {
-    let lab = TestLab::start(|_| {}).await?;
+    container_lifecycle(RuntimeKind::Scratch).await
+}
+
+/// The same calls and answers with real LXC containers.
+#[tokio::test(flavor = "multi_thread")]
+async fn client_lab_container_lifecycle_on_lxc() -> R {
+    if !crate::lab_lxc::lxc_ready().await? {
+        return Ok(());
+    }
+    container_lifecycle(RuntimeKind::Lxc).await
+}
+
+async fn container_lifecycle(runtime: RuntimeKind) -> R {
+    let lab = TestLab::start(|o| o.runtime = runtime).await?;
+    let _cleanup = crate::lab_lxc::Cleanup(lab.dir.clone());
     let client = lab.client()?;
     let node = lab.node().to_owned();
+    // Real containers take real seconds.
+    let task_timeout = match runtime {
+        RuntimeKind::Lxc => Duration::from_secs(90),
+        RuntimeKind::Scratch => TASK_TIMEOUT,
+    };
 
     let upid = client.lxc_create(&node, &container(101)).await?;
     assert_eq!(
@@ -105,7 +124,7 @@ async fn client_lab_container_lifecycle() -> R {
         ),
         (node.as_str(), "vzcreate", "101")
     );
-    let done = wait_task(&client, &upid, TASK_TIMEOUT).await?;
+    let done = wait_task(&client, &upid, task_timeout).await?;
     assert_eq!(done.exitstatus.as_deref(), Some("OK"));
     assert_eq!(done.upid, upid);
     assert!(!done.is_running());
@@ -196,16 +215,26 @@ async fn client_lab_container_lifecycle() -> R {
     ));
     let started = client.lxc_start(&node, 101).await?;
     assert_eq!(started.task_type, "vzstart");
-    wait_task(&client, &started, TASK_TIMEOUT).await?;
+    wait_task(&client, &started, task_timeout).await?;
     let status = client.lxc_status(&node, 101).await?;
     assert_eq!((status.vmid, status.status.as_str()), (101, "running"));
+    let subnet = match lab.handle.bridge() {
+        // The lab's DHCP server answers on its bridge's /24.
+        Some(bridge) => crate::lab_lxc::address(&client, &node, 101)
+            .await
+            .map(|_| {
+                let net = bridge.rsplit_once('.').map_or("", |(net, _)| net);
+                format!("{net}.")
+            })?,
+        None => "10.77.".to_owned(),
+    };
     let ifaces = client.lxc_interfaces(&node, 101).await?;
     let eth0 = ifaces.iter().find(|i| i.name == "eth0").ok_or("no eth0")?;
     assert!(
         eth0.inet
             .as_deref()
-            .is_some_and(|ip| ip.starts_with("10.77.")),
-        "{ifaces:?}"
+            .is_some_and(|ip| ip.starts_with(&subnet)),
+        "{ifaces:?} on {subnet}"
     );
     assert!(eth0.hwaddr.is_some());
     let rrd = client.lxc_rrddata(&node, 101, "hour", "AVERAGE").await?;
@@ -224,7 +253,7 @@ async fn client_lab_container_lifecycle() -> R {
     }
     let reboot = client.lxc_reboot(&node, 101).await?;
     assert_eq!(reboot.task_type, "vzreboot");
-    wait_task(&client, &reboot, TASK_TIMEOUT).await?;
+    wait_task(&client, &reboot, task_timeout).await?;
     assert_eq!(client.lxc_status(&node, 101).await?.status, "running");
     let shutdown = client
         .lxc_shutdown(
@@ -237,21 +266,21 @@ async fn client_lab_container_lifecycle() -> R {
         )
         .await?;
     assert_eq!(shutdown.task_type, "vzshutdown");
-    wait_task(&client, &shutdown, TASK_TIMEOUT).await?;
+    wait_task(&client, &shutdown, task_timeout).await?;
     assert_eq!(client.lxc_status(&node, 101).await?.status, "stopped");
     match client.lxc_stop(&node, 101).await {
         Err(Error::Server { message, .. }) => assert_eq!(message, "CT 101 not running"),
         other => panic!("stop of a stopped container must fail, got {other:?}"),
     }
-    wait_task(&client, &client.lxc_start(&node, 101).await?, TASK_TIMEOUT).await?;
+    wait_task(&client, &client.lxc_start(&node, 101).await?, task_timeout).await?;
     let stop = client.lxc_stop(&node, 101).await?;
     assert_eq!(stop.task_type, "vzstop");
-    wait_task(&client, &stop, TASK_TIMEOUT).await?;
+    wait_task(&client, &stop, task_timeout).await?;
     assert_eq!(client.lxc_status(&node, 101).await?.status, "stopped");
 
     let delete = client.lxc_delete(&node, 101).await?;
     assert_eq!(delete.task_type, "vzdestroy");
-    wait_task(&client, &delete, TASK_TIMEOUT).await?;
+    wait_task(&client, &delete, task_timeout).await?;
     assert!(client.lxc_list(&node).await?.is_empty());
     match client.lxc_config(&node, 101).await {
         Err(Error::Server { message, .. }) => assert!(message.contains("does not exist")),

@@ -26,7 +26,7 @@ use crate::ssh::Sshd;
 
 /// Whether the LXC runtime can run here; `false` (after saying why) when it cannot and
 /// this is not CI. Builds the lab's image once (cached for every later run).
-async fn lxc_ready() -> R<bool> {
+pub(crate) async fn lxc_ready() -> R<bool> {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     if let Err(reason) = probe::usable() {
         if ci {
@@ -47,10 +47,13 @@ async fn lxc_lab() -> R<(TestLab, Cleanup)> {
 
 /// Runs `kiln lab down` on a lab's data directory when dropped, so a failing test leaves no
 /// container, bridge or child behind (a clean finish has nothing left for it to do).
-struct Cleanup(PathBuf);
+pub(crate) struct Cleanup(pub(crate) PathBuf);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        if !self.0.join("lxc").exists() {
+            return;
+        }
         let _ = Command::new(env!("CARGO_BIN_EXE_kiln"))
             .args(["lab", "down", "--data-dir"])
             .arg(&self.0)
@@ -99,7 +102,7 @@ async fn create(client: &Client, node: &str, params: &LxcCreate) -> R {
 }
 
 /// Waits until `eth0` of `vmid` has an IPv4 address; returns it.
-async fn address(client: &Client, node: &str, vmid: u32) -> R<String> {
+pub(crate) async fn address(client: &Client, node: &str, vmid: u32) -> R<String> {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let ifaces = client.lxc_interfaces(node, vmid).await?;
