@@ -250,6 +250,8 @@ cmd_bench() {
   build_release
   ensure_test_services
   KILN_BIN="$TARGET_DIR/release/kiln" bash "$ROOT/scripts/bench.sh"
+  setup_lab_tools
+  KILN_BIN="$TARGET_DIR/release/kiln" bash "$ROOT/scripts/bench-lab.sh"
 }
 
 case "${1:-}" in

@@ -497,6 +497,9 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
     println!("  runtime:      {}", handle.runtime().as_str());
     if let Some(bridge) = handle.bridge() {
         println!("  vmbr0:        {bridge} (containers get addresses by DHCP)");
+        if lxc::image::built(lxc::image::DEBIAN_12).is_none() {
+            println!("  images:       none built yet: run `kiln lab image build` (about a minute)");
+        }
     }
     println!("  fingerprint:  {}", handle.fingerprint);
     println!("  API token:    {}", handle.token);

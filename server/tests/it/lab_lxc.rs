@@ -163,6 +163,25 @@ async fn a_real_container_boots_gets_an_address_runs_commands_and_installs_packa
         inet.starts_with(&format!("{subnet}.")),
         "{inet} is on {bridge}"
     );
+    // A static address outside the DHCP range, applied by the container's networkd.
+    let mut fixed = small(202);
+    fixed.net0 = Some(format!(
+        "name=eth0,bridge=vmbr0,ip={subnet}.5/24,gw={subnet}.1"
+    ));
+    create(&client, &node, &fixed).await?;
+    assert_eq!(
+        address(&client, &node, 202).await?,
+        format!("{subnet}.5/24")
+    );
+    // Listed but not built: PVE's answer for a missing volume.
+    let mut alpine = small(203);
+    alpine.ostemplate = "local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz".into();
+    let refused = client.lxc_create(&node, &alpine).await;
+    assert!(
+        matches!(&refused, Err(kiln_server::proxmox::Error::Server { message, .. })
+            if message == "volume 'local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz' does not exist"),
+        "{refused:?}"
+    );
     let status = client.lxc_status(&node, 201).await?;
     assert_eq!(status.status, "running");
     assert!(
@@ -220,6 +239,24 @@ async fn a_real_container_boots_gets_an_address_runs_commands_and_installs_packa
         install.stdout_text(),
         install.stderr_text()
     );
+    // Nothing but the proxy leads out: no route, no DNS.
+    let direct = shell
+        .run(&[
+            "pct",
+            "exec",
+            "201",
+            "--",
+            "curl",
+            "-sS",
+            "-m",
+            "3",
+            "http://deb.debian.org/debian/",
+        ])
+        .await?;
+    assert!(
+        !direct.success(),
+        "a container reaches the outside only through the proxy"
+    );
     // push/pull with owner and mode.
     let pushed = shell
         .run_with_input(
@@ -251,6 +288,10 @@ async fn a_real_container_boots_gets_an_address_runs_commands_and_installs_packa
         ])
         .await?;
     assert_eq!(stat.stdout_text().trim(), "nobody 640");
+    let pulled = shell
+        .run(&["pct", "pull", "201", "/etc/kiln-note", "-"])
+        .await?;
+    assert_eq!(pulled.stdout_text(), "hello from the host\n");
     shell.close().await?;
 
     // Memory changes apply to the running container's cgroup.

@@ -1,0 +1,641 @@
+//! Containers (one kind of guest): what the creation wizard sends and the rules it must
+//! follow — the same functions run in the browser form and on the server, which re-validates
+//! everything — and the readable hostname Kiln suggests.
+//!
+//! Architecture invariant: no I/O here (builds for wasm32). What depends on a node (free
+//! VMIDs, storages, bridges, OS templates) or on a template (its buckets and scripts) is
+//! checked by the server against what it loaded.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::templates::{CPU_RANGE, DISK_GIB_RANGE, RAM_MIB_RANGE, validate_resource};
+use crate::validate::FieldErrors;
+
+/// What kind of guest a row is. Only containers today; VMs will be the second kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum GuestKind {
+    /// An LXC container.
+    #[default]
+    Lxc,
+}
+
+/// How the container's first interface gets its IPv4 address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum Ipv4Setting {
+    /// From the bridge's DHCP server.
+    Dhcp,
+    /// A fixed address (`192.168.1.20/24`) and an optional gateway.
+    Static {
+        /// Address with prefix length.
+        address: String,
+        /// The default gateway, inside the address's subnet.
+        gateway: Option<String>,
+    },
+}
+
+/// The wizard's answer: everything needed to create one container. Template values are
+/// defaults the user may change; the server re-validates all of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateRequest {
+    /// The template's slug; `None` for a plain OS container.
+    pub template: Option<String>,
+    /// The node (one of the user's).
+    pub node_id: i64,
+    /// The container's hostname (DNS name).
+    pub hostname: String,
+    /// A chosen VMID; `None` lets Kiln allocate the next free one.
+    pub vmid: Option<u32>,
+    /// The OS template volume (`local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst`).
+    pub ostemplate: String,
+    /// The storage for the root disk (content `rootdir`).
+    pub storage: String,
+    /// Root disk size in GiB.
+    pub disk_gib: u32,
+    /// Cores.
+    pub cores: u32,
+    /// Memory in MiB.
+    pub memory_mib: u32,
+    /// Swap in MiB.
+    pub swap_mib: u32,
+    /// The bridge of `net0` (`vmbr0`).
+    pub bridge: String,
+    /// `net0`'s IPv4.
+    pub ipv4: Ipv4Setting,
+    /// DNS servers (space separated); `None` uses the node's.
+    pub nameserver: Option<String>,
+    /// Unprivileged container (ids mapped on the host).
+    pub unprivileged: bool,
+    /// Feature `nesting`.
+    pub nesting: bool,
+    /// Feature `keyctl`.
+    pub keyctl: bool,
+    /// Feature `fuse`.
+    pub fuse: bool,
+    /// Start when the node boots.
+    pub onboot: bool,
+    /// Proxmox tags.
+    pub tags: Vec<String>,
+    /// The root password (shown once; never stored in a job or an event).
+    pub root_password: Option<String>,
+    /// SSH public keys for root, one per line.
+    pub ssh_public_keys: Option<String>,
+    /// Package buckets of the template left out (by name).
+    pub buckets_off: Vec<String>,
+    /// Packages added to the template's lists (installed with the OS's manager).
+    pub packages_added: Vec<String>,
+    /// Packages of the template left out.
+    pub packages_removed: Vec<String>,
+    /// Scripts of the template that are skipped (by file name).
+    pub scripts_skipped: Vec<String>,
+}
+
+/// VMIDs Proxmox accepts.
+pub const VMID_RANGE: std::ops::RangeInclusive<u32> = 100..=999_999_999;
+/// Swap in MiB.
+pub const SWAP_MIB_RANGE: std::ops::RangeInclusive<u32> = 0..=4_194_304;
+/// Root password length in characters (PVE needs 5; Kiln asks for more).
+pub const ROOT_PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
+/// At most this many tags.
+pub const MAX_TAGS: usize = 32;
+/// At most this many packages added, removed, buckets off or scripts skipped.
+pub const MAX_CHOICES: usize = 256;
+/// The SSH keys field, in bytes.
+pub const MAX_SSH_KEYS_BYTES: usize = 16 * 1024;
+
+/// A hostname: DNS labels of `a-z`, `0-9` and `-` (not at either end), 1–63 characters
+/// each, 253 in all; lower case (normalize with [`normalize_hostname`] first).
+pub fn validate_hostname(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the hostname is empty".to_owned());
+    }
+    if name.len() > 253 {
+        return Err("the hostname is longer than 253 characters".to_owned());
+    }
+    for label in name.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err(
+                "each part of the hostname (between dots) has 1 to 63 characters".to_owned(),
+            );
+        }
+        if !label
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(
+                "the hostname may contain only lower-case letters, digits, '-' and '.'".to_owned(),
+            );
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err("a part of the hostname cannot start or end with '-'".to_owned());
+        }
+    }
+    if name
+        .split('.')
+        .next_back()
+        .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err("the hostname cannot end in a number-only part".to_owned());
+    }
+    Ok(())
+}
+
+/// Trims and lower-cases a typed hostname.
+pub fn normalize_hostname(name: &str) -> String {
+    name.trim().to_ascii_lowercase()
+}
+
+/// A VMID in [`VMID_RANGE`].
+pub fn validate_vmid(vmid: u32) -> Result<(), String> {
+    if VMID_RANGE.contains(&vmid) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the VMID must be between {} and {}",
+            VMID_RANGE.start(),
+            VMID_RANGE.end()
+        ))
+    }
+}
+
+/// A Proxmox storage or bridge id: a letter, then letters, digits, `-`, `_`, `.`; at most
+/// `max` characters.
+fn validate_id(what: &str, value: &str, max: usize) -> Result<(), String> {
+    let mut chars = value.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !first_ok || !rest_ok || value.len() > max {
+        return Err(format!(
+            "{what} must start with a letter and contain only letters, digits, '-', '_' and '.' \
+             (at most {max})"
+        ));
+    }
+    Ok(())
+}
+
+/// A storage id (`local-lvm`).
+pub fn validate_storage(value: &str) -> Result<(), String> {
+    validate_id("the storage", value, 64)
+}
+
+/// A bridge name (`vmbr0`; Linux allows 15 characters).
+pub fn validate_bridge(value: &str) -> Result<(), String> {
+    validate_id("the bridge", value, 15)
+}
+
+/// An OS template volume: `storage:vztmpl/file` with a plain file name.
+pub fn validate_ostemplate(value: &str) -> Result<(), String> {
+    let Some((storage, file)) = value
+        .split_once(':')
+        .and_then(|(s, rest)| Some((s, rest.strip_prefix("vztmpl/")?)))
+    else {
+        return Err("choose an OS template (storage:vztmpl/file)".to_owned());
+    };
+    validate_storage(storage)?;
+    let plain = !file.is_empty()
+        && !file.starts_with('.')
+        && file
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'));
+    if !plain {
+        return Err("the OS template's file name has characters Proxmox does not use".to_owned());
+    }
+    Ok(())
+}
+
+/// An IPv4 address with prefix length (`10.0.0.5/24`); returns both.
+pub fn parse_cidr(value: &str) -> Result<(Ipv4Addr, u8), String> {
+    let (address, prefix) = value.split_once('/').ok_or_else(|| {
+        "write the address with its prefix length, e.g. 192.168.1.20/24".to_owned()
+    })?;
+    let address: Ipv4Addr = address
+        .parse()
+        .map_err(|_| format!("`{address}` is not an IPv4 address"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| (1..=32).contains(p))
+        .ok_or_else(|| "the prefix length is a number from 1 to 32".to_owned())?;
+    if address.is_unspecified() || address.is_broadcast() || address.is_multicast() {
+        return Err(format!("`{address}` cannot be a container's address"));
+    }
+    Ok((address, prefix))
+}
+
+fn in_subnet(a: Ipv4Addr, b: Ipv4Addr, prefix: u8) -> bool {
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+    u32::from(a) & mask == u32::from(b) & mask
+}
+
+/// A static IPv4 setting: a valid address, and a gateway inside its subnet that is not the
+/// address itself. Errors by field (`address`, `gateway`).
+pub fn validate_static_ipv4(
+    address: &str,
+    gateway: Option<&str>,
+) -> Result<(), (&'static str, String)> {
+    let (ip, prefix) = parse_cidr(address).map_err(|e| ("address", e))?;
+    if let Some(gw) = gateway.filter(|g| !g.trim().is_empty()) {
+        let gw: Ipv4Addr = gw
+            .trim()
+            .parse()
+            .map_err(|_| ("gateway", format!("`{gw}` is not an IPv4 address")))?;
+        if gw == ip {
+            return Err((
+                "gateway",
+                "the gateway cannot be the container's own address".to_owned(),
+            ));
+        }
+        if !in_subnet(ip, gw, prefix) {
+            return Err((
+                "gateway",
+                format!("the gateway {gw} is not in {ip}/{prefix}'s subnet"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// DNS servers: up to three IPv4 or IPv6 addresses separated by spaces or commas.
+pub fn validate_nameserver(value: &str) -> Result<(), String> {
+    let servers: Vec<&str> = value.split([' ', ',']).filter(|s| !s.is_empty()).collect();
+    if servers.is_empty() || servers.len() > 3 {
+        return Err("give one to three DNS server addresses".to_owned());
+    }
+    for s in servers {
+        if s.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!("`{s}` is not an IP address"));
+        }
+    }
+    Ok(())
+}
+
+/// A root password: 8–128 characters, no control characters.
+pub fn validate_root_password(value: &str) -> Result<(), String> {
+    let n = value.chars().count();
+    if !ROOT_PASSWORD_CHARS.contains(&n) {
+        return Err(format!(
+            "the root password has {} to {} characters",
+            ROOT_PASSWORD_CHARS.start(),
+            ROOT_PASSWORD_CHARS.end()
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("the root password cannot contain control characters".to_owned());
+    }
+    Ok(())
+}
+
+/// SSH public keys, one per line (`ssh-ed25519 AAAA… comment`); blank lines and `#`
+/// comments allowed.
+pub fn validate_ssh_keys(value: &str) -> Result<(), String> {
+    if value.len() > MAX_SSH_KEYS_BYTES {
+        return Err(format!(
+            "at most {} KiB of SSH keys",
+            MAX_SSH_KEYS_BYTES / 1024
+        ));
+    }
+    const TYPES: [&str; 6] = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+    ];
+    let mut any = false;
+    for (i, line) in value.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        any = true;
+        let mut parts = line.split_whitespace();
+        let kind = parts.next().unwrap_or_default();
+        let body = parts.next().unwrap_or_default();
+        let base64 = body.len() >= 16
+            && body
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='));
+        if !TYPES.contains(&kind) || !base64 {
+            return Err(format!(
+                "line {} is not an SSH public key (type, then the key, e.g. `ssh-ed25519 AAAA…`)",
+                i + 1
+            ));
+        }
+    }
+    if !any {
+        return Err("no SSH public key given".to_owned());
+    }
+    Ok(())
+}
+
+/// A Proxmox tag: lower-case letters, digits and `_`, then also `-`, `+`, `.`; 1–64.
+pub fn validate_tag(tag: &str) -> Result<(), String> {
+    let mut chars = tag.chars();
+    let first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    let rest = chars.all(|c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '+' | '.')
+    });
+    if !first || !rest || tag.len() > 64 {
+        return Err(format!(
+            "`{tag}` is not a Proxmox tag (lower-case letters, digits, '_', '-', '+', '.')"
+        ));
+    }
+    Ok(())
+}
+
+/// Normalizes what a user typed (hostname case, blank optional fields to `None`, trimmed
+/// lists without duplicates).
+pub fn normalize(mut request: CreateRequest) -> CreateRequest {
+    request.hostname = normalize_hostname(&request.hostname);
+    let blank_to_none =
+        |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    request.nameserver = blank_to_none(request.nameserver);
+    request.ssh_public_keys = blank_to_none(request.ssh_public_keys);
+    request.root_password = request.root_password.filter(|p| !p.is_empty());
+    request.template = blank_to_none(request.template);
+    if let Ipv4Setting::Static { address, gateway } = &mut request.ipv4 {
+        *address = address.trim().to_owned();
+        *gateway = blank_to_none(gateway.take());
+    }
+    for tag in &mut request.tags {
+        *tag = tag.to_ascii_lowercase();
+    }
+    for list in [
+        &mut request.tags,
+        &mut request.buckets_off,
+        &mut request.packages_added,
+        &mut request.packages_removed,
+        &mut request.scripts_skipped,
+    ] {
+        let mut seen = std::collections::BTreeSet::new();
+        list.retain_mut(|item| {
+            *item = item.trim().to_owned();
+            !item.is_empty() && seen.insert(item.clone())
+        });
+    }
+    request
+}
+
+/// Every rule of a create request that needs no node or template, one message per field
+/// (`hostname`, `vmid`, `ipv4.address`, `tags.2`, ...). Call on a [`normalize`]d request.
+pub fn validate_create(request: &CreateRequest) -> FieldErrors {
+    let mut errors = FieldErrors::default();
+    errors.check("hostname", validate_hostname(&request.hostname));
+    if let Some(vmid) = request.vmid {
+        errors.check("vmid", validate_vmid(vmid));
+    }
+    errors.check("ostemplate", validate_ostemplate(&request.ostemplate));
+    errors.check("storage", validate_storage(&request.storage));
+    errors.check(
+        "disk_gib",
+        validate_resource("the disk (GiB)", request.disk_gib, DISK_GIB_RANGE),
+    );
+    errors.check(
+        "cores",
+        validate_resource("cores", request.cores, CPU_RANGE),
+    );
+    errors.check(
+        "memory_mib",
+        validate_resource("memory (MiB)", request.memory_mib, RAM_MIB_RANGE),
+    );
+    errors.check(
+        "swap_mib",
+        validate_resource("swap (MiB)", request.swap_mib, SWAP_MIB_RANGE),
+    );
+    errors.check("bridge", validate_bridge(&request.bridge));
+    if let Ipv4Setting::Static { address, gateway } = &request.ipv4
+        && let Err((field, message)) = validate_static_ipv4(address, gateway.as_deref())
+    {
+        errors.add(&format!("ipv4.{field}"), message);
+    }
+    if let Some(ns) = &request.nameserver {
+        errors.check("nameserver", validate_nameserver(ns));
+    }
+    if let Some(pw) = &request.root_password {
+        errors.check("root_password", validate_root_password(pw));
+    }
+    if let Some(keys) = &request.ssh_public_keys {
+        errors.check("ssh_public_keys", validate_ssh_keys(keys));
+    }
+    if request.tags.len() > MAX_TAGS {
+        errors.add("tags", format!("at most {MAX_TAGS} tags"));
+    }
+    for (i, tag) in request.tags.iter().enumerate().take(MAX_TAGS) {
+        errors.check(&format!("tags.{i}"), validate_tag(tag));
+    }
+    let lists = [
+        ("buckets_off", &request.buckets_off),
+        ("packages_added", &request.packages_added),
+        ("packages_removed", &request.packages_removed),
+        ("scripts_skipped", &request.scripts_skipped),
+    ];
+    for (field, list) in lists {
+        if list.len() > MAX_CHOICES {
+            errors.add(field, format!("at most {MAX_CHOICES} entries"));
+        }
+    }
+    for (i, name) in request.packages_added.iter().enumerate().take(MAX_CHOICES) {
+        errors.check(
+            &format!("packages_added.{i}"),
+            crate::templates::validate_package_name(name),
+        );
+    }
+    errors
+}
+
+const ADJECTIVES: [&str; 32] = [
+    "amber", "brave", "calm", "clever", "cosy", "crisp", "eager", "fancy", "gentle", "glad",
+    "happy", "jolly", "keen", "kind", "lively", "lucky", "merry", "mellow", "nimble", "noble",
+    "proud", "quick", "quiet", "rapid", "shiny", "smart", "snug", "steady", "sunny", "swift",
+    "tidy", "witty",
+];
+const ANIMALS: [&str; 32] = [
+    "badger", "beaver", "bison", "crane", "dingo", "eagle", "falcon", "ferret", "gecko", "heron",
+    "ibis", "koala", "lemur", "lynx", "marten", "moose", "newt", "ocelot", "otter", "panda",
+    "puffin", "quail", "raven", "robin", "seal", "stoat", "tapir", "tern", "toucan", "walrus",
+    "wombat", "yak",
+];
+
+/// A readable hostname (`swift-otter-42`) from any random number; [`free_hostname`] picks
+/// one not taken.
+pub fn suggest_hostname(random: u64) -> String {
+    let adjective = ADJECTIVES[(random % 32) as usize];
+    let animal = ANIMALS[((random >> 5) % 32) as usize];
+    let number = (random >> 10) % 90 + 10;
+    format!("{adjective}-{animal}-{number}")
+}
+
+/// The first of up to 64 suggestions from `random` that is not in `taken`.
+pub fn free_hostname<S: AsRef<str>>(random: u64, taken: &[S]) -> String {
+    let mut state = random;
+    for _ in 0..64 {
+        let name = suggest_hostname(state);
+        if !taken.iter().any(|t| t.as_ref() == name) {
+            return name;
+        }
+        // xorshift: the next candidate.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+    }
+    suggest_hostname(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> CreateRequest {
+        CreateRequest {
+            template: Some("nginx".into()),
+            node_id: 1,
+            hostname: "web-1".into(),
+            vmid: None,
+            ostemplate: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst".into(),
+            storage: "local-lvm".into(),
+            disk_gib: 8,
+            cores: 2,
+            memory_mib: 1024,
+            swap_mib: 512,
+            bridge: "vmbr0".into(),
+            ipv4: Ipv4Setting::Dhcp,
+            nameserver: None,
+            unprivileged: true,
+            nesting: false,
+            keyctl: false,
+            fuse: false,
+            onboot: false,
+            tags: vec![],
+            root_password: None,
+            ssh_public_keys: None,
+            buckets_off: vec![],
+            packages_added: vec![],
+            packages_removed: vec![],
+            scripts_skipped: vec![],
+        }
+    }
+
+    #[test]
+    fn hostnames() {
+        for ok in ["web", "web-1", "a.b.example", "x1"] {
+            assert_eq!(validate_hostname(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "-web",
+            "web-",
+            "We b",
+            "web_1",
+            "a..b",
+            "web;rm -rf /",
+            "1.2.3.4",
+            &"a".repeat(64),
+        ] {
+            assert!(validate_hostname(bad).is_err(), "{bad}");
+        }
+        assert_eq!(normalize_hostname("  Web-1 "), "web-1");
+    }
+
+    #[test]
+    fn static_addresses_and_gateways() {
+        assert_eq!(
+            validate_static_ipv4("192.168.1.20/24", Some("192.168.1.1")),
+            Ok(())
+        );
+        assert_eq!(validate_static_ipv4("10.0.0.5/32", None), Ok(()));
+        assert!(matches!(
+            validate_static_ipv4("192.168.1.20", None),
+            Err(("address", _))
+        ));
+        assert!(matches!(
+            validate_static_ipv4("192.168.1.20/33", None),
+            Err(("address", _))
+        ));
+        assert!(matches!(
+            validate_static_ipv4("192.168.1.20/24", Some("10.0.0.1")),
+            Err(("gateway", _))
+        ));
+        assert!(matches!(
+            validate_static_ipv4("192.168.1.20/24", Some("192.168.1.20")),
+            Err(("gateway", _))
+        ));
+    }
+
+    #[test]
+    fn a_whole_request_gets_one_message_per_field() {
+        assert!(validate_create(&request()).is_empty());
+        let mut bad = request();
+        bad.hostname = "Bad Host".into();
+        bad.vmid = Some(5);
+        bad.cores = 0;
+        bad.ipv4 = Ipv4Setting::Static {
+            address: "10.0.0.5/24".into(),
+            gateway: Some("10.0.1.1".into()),
+        };
+        bad.tags = vec!["ok".into(), "Not OK".into()];
+        bad.root_password = Some("short".into());
+        bad.ssh_public_keys = Some("not a key".into());
+        bad.packages_added = vec!["curl".into(), "two words".into()];
+        let errors = validate_create(&bad);
+        for field in [
+            "hostname",
+            "vmid",
+            "cores",
+            "ipv4.gateway",
+            "tags.1",
+            "root_password",
+            "ssh_public_keys",
+            "packages_added.1",
+        ] {
+            assert!(errors.get(field).is_some(), "{field}: {errors:?}");
+        }
+        assert!(errors.get("tags.0").is_none());
+    }
+
+    #[test]
+    fn normalizing_trims_and_dedups() {
+        let mut r = request();
+        r.hostname = " WEB ".into();
+        r.tags = vec![" Kiln ".into(), "kiln".into(), "".into()];
+        r.nameserver = Some("  ".into());
+        let n = normalize(r);
+        assert_eq!(n.hostname, "web");
+        assert_eq!(n.tags, ["kiln"]);
+        assert_eq!(n.nameserver, None);
+    }
+
+    #[test]
+    fn suggested_hostnames_are_valid_and_free() {
+        for seed in [0u64, 1, 42, u64::MAX, 0xDEAD_BEEF] {
+            assert_eq!(validate_hostname(&suggest_hostname(seed)), Ok(()));
+        }
+        let taken = [suggest_hostname(7)];
+        let free = free_hostname(7, &taken);
+        assert_ne!(free, taken[0]);
+        assert_eq!(validate_hostname(&free), Ok(()));
+    }
+
+    #[test]
+    fn other_fields() {
+        assert!(
+            validate_ostemplate("local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst").is_ok()
+        );
+        assert!(validate_ostemplate("local:iso/x.iso").is_err());
+        assert!(validate_ostemplate("local:vztmpl/../etc/passwd").is_err());
+        assert!(validate_bridge("vmbr0").is_ok());
+        assert!(validate_bridge("vmbr0;reboot").is_err());
+        assert!(validate_nameserver("1.1.1.1 9.9.9.9").is_ok());
+        assert!(validate_nameserver("dns.example").is_err());
+        assert!(
+            validate_ssh_keys("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample me@host\n").is_ok()
+        );
+        assert!(validate_tag("web+prod").is_ok());
+        assert!(validate_tag("Web").is_err());
+    }
+}
