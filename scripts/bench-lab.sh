@@ -70,6 +70,10 @@ create_running() { # vmid -> prints ms to running with an address
 }
 echo "container create -> running with a DHCP address: $(create_running 100) ms"
 
+n=20; t0=$(now_ms)
+for _ in $(seq $n); do KILN_LAB_DATA_DIR="$WORK/lab" "$KILN_BIN" lab pct exec 100 -- true; done
+echo "kiln lab pct exec 100 -- true on the node itself (lxc-attach): $(( ($(now_ms) - t0) / n )) ms per call"
+
 # pct through a private sshd, as Kiln reaches a node.
 mkdir -p "$WORK/sshd/bin" /run/sshd
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/sshd/host_ed25519"
@@ -103,7 +107,8 @@ echo "pct exec 100 -- true through sshd (one master connection, as Kiln): $(( ($
 
 install() { # vmid
   local t0; t0=$(now_ms)
-  "${SSH[@]}" pct exec "$1" -- sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null' \
+  # ssh joins its arguments into one line for the remote shell: quote the inner command once.
+  "${SSH[@]}" "pct exec $1 -- sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null'" \
     || { echo "apt-get install failed in CT $1" >&2; exit 1; }
   echo $(( $(now_ms) - t0 ))
 }
