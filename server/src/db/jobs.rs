@@ -23,6 +23,7 @@ pub enum JobState {
     Queued,
     /// Claimed by a worker that holds its lease (or held it: an expired lease is claimable).
     Running,
+    /// Its handler returned `Ok`.
     Succeeded,
     /// Failed with a reason (`error`) in a phase; [`retry`] queues it again.
     Failed,
@@ -126,6 +127,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, job: &NewJobRow<'_>) -> QueryR
         .await
 }
 
+/// The job's row, if it exists.
 pub async fn get(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<JobRow>> {
     jobs::table
         .find(id)

@@ -67,6 +67,7 @@ impl Handlers {
         self.map.keys().cloned().collect()
     }
 
+    /// Whether no kind is registered (then no worker starts).
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

@@ -123,6 +123,7 @@ impl std::fmt::Debug for Jobs {
 }
 
 impl Jobs {
+    /// A handle with its own wake-up (one per `AppState`).
     pub fn new() -> Self {
         Self::default()
     }
