@@ -36,6 +36,9 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// The key that encrypts secrets at rest (node token secrets, ...).
     pub secret_key: SecretKey,
+    /// The job queue: services enqueue, cancel and retry jobs through it; its wake-ups reach
+    /// this process's workers (`jobs::Workers`, started by `kiln serve`).
+    pub jobs: crate::jobs::Jobs,
 }
 
 impl std::fmt::Debug for AppState {
@@ -90,6 +93,7 @@ impl AppState {
             assets,
             leptos,
             secret_key,
+            jobs: crate::jobs::Jobs::new(),
         }
     }
 

@@ -11,7 +11,7 @@
 //! (health, assets, theme), `errors` (mapping to `AppError`), `telemetry` (logging), `lab`
 //! (the simulated Proxmox VE node behind `kiln lab`), `ssh` (the only module that runs commands
 //! on a node: a key per node, pinned host keys, `pct` over SSH), `templates` (template folders:
-//! parse, lint, export).
+//! parse, lint, export), `jobs` (the durable job queue and its workers).
 
 pub mod app_state;
 pub mod auth;
@@ -22,6 +22,7 @@ pub mod embedded;
 pub mod errors;
 pub mod headers;
 pub mod http;
+pub mod jobs;
 pub use kiln_lab as lab;
 pub mod nodes;
 pub mod proxmox;

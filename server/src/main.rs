@@ -61,6 +61,9 @@ struct ServeArgs {
     /// Address to listen on [env: KILN_LISTEN] [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
+    /// Job worker tasks; 0 runs no jobs here [env: KILN_JOB_WORKERS] [default: 4].
+    #[arg(long, value_name = "N")]
+    job_workers: Option<String>,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -94,12 +97,16 @@ fn main() -> ExitCode {
     if let Some(Command::Template(command)) = cli.command {
         return template(command);
     }
-    let (listen, data_dir) = match &cli.command {
-        None | Some(Command::Lab(_)) | Some(Command::Template(_)) => (None, None),
-        Some(Command::Serve(args)) => (args.listen.clone(), args.data.data_dir.clone()),
+    let (listen, data_dir, job_workers) = match &cli.command {
+        None | Some(Command::Lab(_)) | Some(Command::Template(_)) => (None, None, None),
+        Some(Command::Serve(args)) => (
+            args.listen.clone(),
+            args.data.data_dir.clone(),
+            args.job_workers.clone(),
+        ),
         Some(Command::Migrate(args))
         | Some(Command::User(UserCommand::Create { data: args, .. })) => {
-            (None, args.data_dir.clone())
+            (None, args.data_dir.clone(), None)
         }
     };
     let overrides = Overrides {
@@ -107,6 +114,7 @@ fn main() -> ExitCode {
         listen,
         data_dir,
         log_json: cli.log_json,
+        job_workers,
     };
     let config = match Config::load(&overrides) {
         Ok(config) => config,

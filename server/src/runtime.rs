@@ -1,5 +1,6 @@
-//! Running Kiln: bring up the databases (external or private children), migrate, serve, and
-//! shut down gracefully on SIGTERM/SIGINT (stop accepting, finish in-flight requests within the
+//! Running Kiln: bring up the databases (external or private children), migrate, serve (and
+//! run the job workers), and shut down gracefully on SIGTERM/SIGINT (stop accepting and
+//! claiming, finish in-flight requests and let running jobs reach a stopping point within the
 //! grace period, then stop the children).
 
 use std::net::SocketAddr;
@@ -155,6 +156,7 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     let listen = config.listen;
     let grace = config.shutdown_grace;
     let sync_config = config.clone();
+    let job_options = crate::jobs::Options::from_config(&config);
     let state = AppState::new(
         config,
         services.db.clone(),
@@ -162,12 +164,15 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
         assets,
         key,
     );
-    let app = crate::http::router(state);
+    let app = crate::http::router(state.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("configuration key `KILN_LISTEN`: cannot listen on {listen}"))?;
     tracing::info!(http.listen = %listen, "kiln is serving on http://{listen}");
     tokio::spawn(sync_templates(sync_config, services.db.clone()));
+    // Jobs run beside the requests; the stop signal ends both.
+    let workers = crate::jobs::Workers::start(&state, crate::jobs::handlers(&state), job_options);
+    let stop_jobs = workers.stopper();
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(
@@ -176,17 +181,24 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(async move {
         shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight requests");
+        tracing::info!("shutting down: finishing in-flight requests and running jobs");
+        stop_jobs.stop();
         let _ = stop_tx.send(true);
     });
-    tokio::select! {
-        result = server => result.context("serving HTTP")?,
+    let result = tokio::select! {
+        result = server => result.context("serving HTTP"),
         _ = async {
             let _ = stop_rx.wait_for(|stop| *stop).await;
             tokio::time::sleep(grace).await;
-        } => tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish in time"),
-    }
-    Ok(())
+        } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish in time");
+            Ok(())
+        }
+    };
+    // Within the same grace (counted from the signal), then running jobs are dropped and
+    // released for the next start.
+    workers.shutdown().await;
+    result
 }
 
 /// Loads the secret key and checks it against the database's key check value.

@@ -96,6 +96,9 @@ pub struct Config {
     /// The built-in template set; its folders sync as source `builtin`. `None`: the set
     /// embedded in the binary (extracted to `<data dir>/builtin-templates` at start).
     pub builtin_templates_dir: Option<PathBuf>,
+    /// Job worker tasks in `kiln serve` (`jobs::Workers`); 0 runs no jobs in this process
+    /// (another replica runs them).
+    pub job_workers: usize,
 }
 
 /// A lab node (`kiln lab`) that the first administrator gets as their default node.
@@ -164,6 +167,7 @@ struct FileConfig {
     lab_fingerprint: Option<String>,
     template_dirs: Option<String>,
     builtin_templates_dir: Option<String>,
+    job_workers: Option<u64>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -173,6 +177,8 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub log_json: bool,
+    /// `kiln serve --job-workers N`.
+    pub job_workers: Option<String>,
 }
 
 /// Where values come from besides the file: the process environment, or a map in tests.
@@ -273,6 +279,10 @@ const LAB_FINGERPRINT: Key = Key {
 const SHUTDOWN_GRACE: Key = Key {
     toml: "shutdown_grace_secs",
     env: "KILN_SHUTDOWN_GRACE_SECS",
+};
+const JOB_WORKERS: Key = Key {
+    toml: "job_workers",
+    env: "KILN_JOB_WORKERS",
 };
 const REQUEST_TIMEOUT: Key = Key {
     toml: "request_timeout_secs",
@@ -446,6 +456,19 @@ impl Config {
         )?;
         let template_dirs = templates::template_dirs(env, file.template_dirs)?;
         let builtin_templates_dir = templates::builtin_dir(env, file.builtin_templates_dir)?;
+        let job_workers: usize = parse(
+            &JOB_WORKERS,
+            overrides.job_workers.clone(),
+            env,
+            file.job_workers.map(|v| v.to_string()),
+            4,
+        )?;
+        if job_workers > 256 {
+            return Err(ConfigError::key(
+                JOB_WORKERS.env,
+                "must be between 0 and 256",
+            ));
+        }
         Ok(Config {
             listen,
             data_dir,
@@ -467,6 +490,7 @@ impl Config {
             lab_node,
             template_dirs,
             builtin_templates_dir,
+            job_workers,
         })
     }
 }
@@ -553,6 +577,7 @@ mod tests {
         assert_eq!(config.session_absolute, Duration::from_secs(43200));
         assert_eq!(config.login_max_failures, 5);
         assert!(config.database_url.is_none());
+        assert_eq!(config.job_workers, 4);
         Ok(())
     }
 
@@ -596,6 +621,23 @@ mod tests {
             ..overrides.clone()
         };
         assert_eq!(Config::load_from(&flagged, &env(&[]))?.listen.port(), 9002);
+
+        std::fs::write(&path, "job_workers = 2\n")?;
+        assert_eq!(Config::load_from(&overrides, &env(&[]))?.job_workers, 2);
+        let config = Config::load_from(&overrides, &env(&[("KILN_JOB_WORKERS", "0")]))?;
+        assert_eq!(config.job_workers, 0);
+        let flagged = Overrides {
+            job_workers: Some("8".into()),
+            ..overrides.clone()
+        };
+        let config = Config::load_from(&flagged, &env(&[("KILN_JOB_WORKERS", "0")]))?;
+        assert_eq!(config.job_workers, 8);
+        let err = Config::load_from(&overrides, &env(&[("KILN_JOB_WORKERS", "1000")]))
+            .map_err(|e| e.to_string());
+        assert!(
+            matches!(err, Err(ref m) if m.contains("KILN_JOB_WORKERS")),
+            "{err:?}"
+        );
 
         std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n")?;
         let err = Config::load_from(&overrides, &env(&[])).map_err(|e| e.to_string());

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod buckets;
+pub mod jobs;
 pub mod meta;
 pub mod nodes;
 pub mod schema;

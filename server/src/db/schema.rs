@@ -115,14 +115,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    jobs (id) {
+        id -> Int8,
+        kind -> Text,
+        payload -> Jsonb,
+        node_id -> Nullable<Int8>,
+        state -> Text,
+        phase -> Nullable<Text>,
+        attempts -> Int4,
+        error -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamptz>,
+        node_slot -> Nullable<Int4>,
+        cancel_requested -> Bool,
+        run_after -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(containers -> nodes (node_id));
 diesel::joinable!(containers -> templates (template_id));
+diesel::joinable!(jobs -> nodes (node_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     audit_log,
     nodes,
     templates,
     package_buckets,
-    containers
+    containers,
+    jobs
 );

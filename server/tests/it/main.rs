@@ -14,6 +14,7 @@ mod client_lab_errors;
 mod client_limits;
 mod harness;
 mod headers;
+mod jobs;
 mod lab;
 mod lab_files;
 mod lab_fixture;
