@@ -39,6 +39,8 @@ pub struct AppState {
     /// The job queue: services enqueue, cancel and retry jobs through it; its wake-ups reach
     /// this process's workers (`jobs::Workers`, started by `kiln serve`).
     pub jobs: crate::jobs::Jobs,
+    /// Creation events' fan-out to live watchers (`containers::events`).
+    pub container_events: crate::containers::events::EventHub,
 }
 
 impl std::fmt::Debug for AppState {
@@ -94,6 +96,7 @@ impl AppState {
             leptos,
             secret_key,
             jobs: crate::jobs::Jobs::new(),
+            container_events: crate::containers::events::EventHub::new(),
         }
     }
 

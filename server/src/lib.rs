@@ -16,6 +16,7 @@
 pub mod app_state;
 pub mod auth;
 pub mod config;
+pub mod containers;
 pub mod crypto;
 pub mod db;
 pub mod embedded;

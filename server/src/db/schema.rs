@@ -109,8 +109,53 @@ diesel::table! {
         id -> Int8,
         node_id -> Int8,
         template_id -> Nullable<Int8>,
-        vmid -> Int4,
+        vmid -> Nullable<Int4>,
         hostname -> Text,
+        created_at -> Timestamptz,
+        owner_id -> Nullable<Int8>,
+        kind -> Text,
+        template_slug -> Nullable<Text>,
+        template_hash -> Nullable<Text>,
+        status -> Text,
+        job_id -> Nullable<Int8>,
+        request -> Jsonb,
+        root_password -> Nullable<Bytea>,
+        address -> Nullable<Text>,
+        error -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    container_events (container_id, seq) {
+        container_id -> Int8,
+        seq -> Int8,
+        at -> Timestamptz,
+        phase -> Text,
+        kind -> Text,
+        text -> Text,
+    }
+}
+
+diesel::table! {
+    container_services (id) {
+        id -> Int8,
+        container_id -> Int8,
+        name -> Text,
+        unit -> Text,
+        state -> Text,
+        ports -> Array<Int4>,
+        web_url -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    container_credentials (id) {
+        id -> Int8,
+        container_id -> Int8,
+        service -> Text,
+        key -> Text,
+        value -> Bytea,
         created_at -> Timestamptz,
     }
 }
@@ -140,6 +185,11 @@ diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(containers -> nodes (node_id));
 diesel::joinable!(containers -> templates (template_id));
 diesel::joinable!(jobs -> nodes (node_id));
+diesel::joinable!(containers -> users (owner_id));
+diesel::joinable!(containers -> jobs (job_id));
+diesel::joinable!(container_events -> containers (container_id));
+diesel::joinable!(container_services -> containers (container_id));
+diesel::joinable!(container_credentials -> containers (container_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     audit_log,
@@ -147,5 +197,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     templates,
     package_buckets,
     containers,
-    jobs
+    jobs,
+    container_events,
+    container_services,
+    container_credentials
 );

@@ -51,8 +51,11 @@ use crate::db::jobs as queries;
 pub type JobId = i64;
 
 /// The job kinds `kiln serve` runs, with their handlers.
-pub fn handlers(_state: &AppState) -> Handlers {
-    Handlers::new()
+pub fn handlers(state: &AppState) -> Handlers {
+    Handlers::new().register(
+        crate::containers::CREATE_JOB,
+        crate::containers::create::CreateContainer::new(state.clone()),
+    )
 }
 
 /// A job to enqueue.

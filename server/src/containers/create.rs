@@ -1,0 +1,500 @@
+//! The creation job (`container.create`): allocate a VMID, create the container on its node,
+//! start it, wait for its address, mark it ready. Each phase records events and is safe to
+//! run again after a crash: it first looks at what is already done (the VMID reserved in the
+//! row, a container on the node carrying this job's marker in its description, a running
+//! status, an address).
+//!
+//! Not yet (the next steps of the pipeline): pushing the template's files, packages, scripts
+//! and service discovery; a resumed job skips nothing it has not done, so adding them is
+//! adding phases before `ready`.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use diesel_async::AsyncConnection;
+use kiln_shared::containers::{CreateRequest, Ipv4Setting};
+use kiln_shared::pve::{LxcCreate, Upid};
+use serde::Deserialize;
+
+use super::events::EventHub;
+use crate::app_state::AppState;
+use crate::db::containers::{self, ContainerRow};
+use crate::jobs::{JobError, JobHandler, JobRun};
+use crate::proxmox::{Client, Error as PveError, ProxmoxApi};
+
+/// The phases, in order.
+pub const PHASES: [&str; 5] = ["allocate", "create", "start", "network", "ready"];
+
+/// How long the container may take to report an address.
+const NETWORK_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a Proxmox task (create, start) may take.
+const TASK_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The job's input: only the row's id (the request, without secrets, is in the row).
+#[derive(Debug, Deserialize)]
+struct Payload {
+    container_id: i64,
+}
+
+/// The handler registered for [`super::CREATE_JOB`].
+#[derive(Debug, Clone)]
+pub struct CreateContainer {
+    state: AppState,
+}
+
+impl CreateContainer {
+    /// The handler over the app's pools, key and event hub.
+    pub fn new(state: AppState) -> Self {
+        CreateContainer { state }
+    }
+}
+
+fn failed(message: impl Into<String>) -> JobError {
+    JobError::Failed {
+        phase: None,
+        message: message.into(),
+    }
+}
+
+/// The marker in the description by which a resumed job recognises its own container.
+pub fn marker(job_id: i64) -> String {
+    format!("kiln-job-{job_id}")
+}
+
+/// One run of the job over one container.
+struct Run<'a> {
+    state: &'a AppState,
+    hub: &'a EventHub,
+    job: &'a mut JobRun,
+    row: ContainerRow,
+    request: CreateRequest,
+    client: Client,
+    /// The Proxmox node the container lives on.
+    pve_node: String,
+}
+
+impl Run<'_> {
+    /// Writes through the job's lease: the write happens only while this worker holds it.
+    async fn event(&mut self, phase: &str, kind: &str, text: &str) -> Result<(), JobError> {
+        let lease = self.job.lease().clone();
+        let id = self.row.id;
+        let mut conn = self.state.db.get().await?;
+        let seq = conn
+            .transaction::<_, JobError, _>(async |conn| {
+                lease.fence(conn).await?;
+                Ok(containers::append_event(conn, id, phase, kind, text).await?)
+            })
+            .await?;
+        self.hub.notify(id, seq);
+        Ok(())
+    }
+
+    async fn set_status(&mut self, status: &str, error: Option<&str>) -> Result<(), JobError> {
+        let lease = self.job.lease().clone();
+        let id = self.row.id;
+        let mut conn = self.state.db.get().await?;
+        conn.transaction::<_, JobError, _>(async |conn| {
+            lease.fence(conn).await?;
+            Ok(containers::set_status(conn, id, status, error).await?)
+        })
+        .await?;
+        self.hub.notify(id, 0);
+        Ok(())
+    }
+
+    fn vmid(&self) -> Result<u32, JobError> {
+        self.row
+            .vmid
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| failed("no VMID was allocated"))
+    }
+
+    /// Phase 1: a VMID free on the node and in Kiln, reserved in the row (the unique index
+    /// makes the reservation atomic across workers), confirmed by `/cluster/nextid?vmid=`.
+    async fn allocate(&mut self) -> Result<(), JobError> {
+        let resources = self
+            .client
+            .cluster_resources_vm()
+            .await
+            .map_err(|e| failed(format!("cannot list the node's guests: {e}")))?;
+        let mut used: BTreeSet<u32> = resources.iter().filter_map(|r| r.vmid).collect();
+        let mut conn = self.state.db.get().await?;
+        let reserved = containers::vmids_on(&mut conn, self.row.node_id).await?;
+        drop(conn);
+        used.extend(
+            reserved
+                .into_iter()
+                .filter(|v| Some(*v) != self.row.vmid)
+                .filter_map(|v| u32::try_from(v).ok()),
+        );
+        let wanted = self.request.vmid;
+        let mut candidate = wanted.or_else(|| self.vmid().ok()).unwrap_or(100);
+        for _ in 0..1000 {
+            if used.contains(&candidate) {
+                if wanted.is_some() {
+                    return Err(failed(format!(
+                        "VMID {candidate} is already in use on the node"
+                    )));
+                }
+                candidate += 1;
+                continue;
+            }
+            if !self.reserve(candidate).await? {
+                used.insert(candidate);
+                continue;
+            }
+            match self.client.cluster_nextid(Some(candidate)).await {
+                Ok(_) => {
+                    self.event("allocate", "log", &format!("VMID {candidate}"))
+                        .await?;
+                    return Ok(());
+                }
+                Err(PveError::BadParameters { .. }) => {
+                    // Proxmox knows it (a guest Kiln cannot see): take another.
+                    if wanted.is_some() {
+                        return Err(failed(format!(
+                            "VMID {candidate} is already in use on the node"
+                        )));
+                    }
+                    used.insert(candidate);
+                    candidate += 1;
+                }
+                Err(e) => return Err(failed(format!("cannot check VMID {candidate}: {e}"))),
+            }
+        }
+        Err(failed("no free VMID found"))
+    }
+
+    async fn reserve(&mut self, vmid: u32) -> Result<bool, JobError> {
+        let value = i32::try_from(vmid).map_err(|_| failed("VMID out of range"))?;
+        let lease = self.job.lease().clone();
+        let id = self.row.id;
+        let mut conn = self.state.db.get().await?;
+        let ok = conn
+            .transaction::<_, JobError, _>(async |conn| {
+                lease.fence(conn).await?;
+                Ok(containers::reserve_vmid(conn, id, value).await?)
+            })
+            .await?;
+        if ok {
+            self.row.vmid = Some(value);
+        }
+        Ok(ok)
+    }
+
+    /// The `POST /nodes/{node}/lxc` parameters (the password decrypted from the row).
+    fn params(&self, vmid: u32) -> Result<LxcCreate, JobError> {
+        let r = &self.request;
+        let password = match &self.row.root_password {
+            Some(sealed) => Some(
+                self.state
+                    .secret_key
+                    .decrypt_string(sealed, &ContainerRow::secret_context(self.row.id))
+                    .map_err(|e| JobError::Internal(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let ip = match &r.ipv4 {
+            Ipv4Setting::Dhcp => "ip=dhcp".to_owned(),
+            Ipv4Setting::Static { address, gateway } => match gateway {
+                Some(gw) => format!("ip={address},gw={gw}"),
+                None => format!("ip={address}"),
+            },
+        };
+        let features: Vec<&str> = [
+            ("nesting=1", r.nesting),
+            ("keyctl=1", r.keyctl),
+            ("fuse=1", r.fuse),
+        ]
+        .into_iter()
+        .filter_map(|(f, on)| on.then_some(f))
+        .collect();
+        let mut tags = r.tags.clone();
+        tags.push("kiln".to_owned());
+        tags.sort();
+        tags.dedup();
+        Ok(LxcCreate {
+            vmid,
+            ostemplate: r.ostemplate.clone(),
+            hostname: r.hostname.clone(),
+            cores: Some(r.cores),
+            memory: Some(u64::from(r.memory_mib)),
+            swap: Some(u64::from(r.swap_mib)),
+            rootfs: format!("{}:{}", r.storage, r.disk_gib),
+            net0: Some(format!("name=eth0,bridge={},{ip}", r.bridge)),
+            nameserver: r.nameserver.clone(),
+            password,
+            ssh_public_keys: r.ssh_public_keys.clone(),
+            unprivileged: Some(r.unprivileged),
+            features: (!features.is_empty()).then(|| features.join(",")),
+            tags: Some(tags.join(";")),
+            pool: None,
+            onboot: Some(r.onboot),
+            start: Some(false),
+            description: Some(format!(
+                "Created by Kiln{}. {}",
+                r.template
+                    .as_ref()
+                    .map(|t| format!(" from template {t}"))
+                    .unwrap_or_default(),
+                marker(self.job.id())
+            )),
+        })
+    }
+
+    /// Phase 2: creates the container unless this job already did (its marker is in the
+    /// description), following the task's log as events.
+    async fn create(&mut self) -> Result<(), JobError> {
+        let vmid = self.vmid()?;
+        match self.client.lxc_config(&self.pve_node, vmid).await {
+            Ok(config) => {
+                let ours = config
+                    .description
+                    .as_deref()
+                    .is_some_and(|d| d.contains(&marker(self.job.id())));
+                if ours {
+                    self.event(
+                        "create",
+                        "log",
+                        &format!("CT {vmid} exists already (this job made it)"),
+                    )
+                    .await?;
+                    return self.forget_password().await;
+                }
+                return Err(failed(format!(
+                    "VMID {vmid} was taken on the node by another container; retry to pick another"
+                )));
+            }
+            Err(PveError::Server { message, .. }) if message.contains("does not exist") => {}
+            Err(e) => return Err(failed(format!("cannot read CT {vmid} on the node: {e}"))),
+        }
+        let params = self.params(vmid)?;
+        let upid = self
+            .client
+            .lxc_create(&self.pve_node, &params)
+            .await
+            .map_err(|e| failed(format!("the node refused the container: {e}")))?;
+        self.follow("create", &upid).await?;
+        self.forget_password().await
+    }
+
+    /// The node has the root password: Kiln no longer keeps it.
+    async fn forget_password(&mut self) -> Result<(), JobError> {
+        if self.row.root_password.is_none() {
+            return Ok(());
+        }
+        let lease = self.job.lease().clone();
+        let id = self.row.id;
+        let mut conn = self.state.db.get().await?;
+        conn.transaction::<_, JobError, _>(async |conn| {
+            lease.fence(conn).await?;
+            Ok(containers::set_root_password(conn, id, None).await?)
+        })
+        .await?;
+        self.row.root_password = None;
+        Ok(())
+    }
+
+    /// Follows a Proxmox task to its end, its log lines becoming events.
+    async fn follow(&mut self, phase: &str, upid: &Upid) -> Result<(), JobError> {
+        self.event(phase, "log", &format!("task {upid}")).await?;
+        let deadline = Instant::now() + TASK_TIMEOUT;
+        let mut seen = 0u64;
+        loop {
+            let status = self.client.task_status(upid).await;
+            let lines = self
+                .client
+                .task_log(upid, seen, 500)
+                .await
+                .unwrap_or_default();
+            for line in lines {
+                seen = seen.max(line.n);
+                if line.t != "TASK OK" {
+                    self.event(phase, "log", &line.t).await?;
+                }
+            }
+            match status {
+                Ok(s) if s.status == "stopped" => {
+                    return match s.exitstatus.as_deref() {
+                        Some("OK") => Ok(()),
+                        other => Err(failed(format!(
+                            "the node's task ended: {}",
+                            other.unwrap_or("without a status")
+                        ))),
+                    };
+                }
+                Ok(_) => {}
+                Err(e) if e.is_safe_to_retry() => {}
+                Err(e) => return Err(failed(format!("cannot follow the node's task: {e}"))),
+            }
+            if Instant::now() > deadline {
+                return Err(failed(format!(
+                    "the node's task did not end within {} s",
+                    TASK_TIMEOUT.as_secs()
+                )));
+            }
+            if self.job.cancel_requested().await? {
+                return Err(JobError::Cancelled);
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Phase 3: starts the container unless it runs.
+    async fn start(&mut self) -> Result<(), JobError> {
+        let vmid = self.vmid()?;
+        let status = self
+            .client
+            .lxc_status(&self.pve_node, vmid)
+            .await
+            .map_err(|e| failed(format!("cannot read CT {vmid}'s status: {e}")))?;
+        if status.status == "running" {
+            return Ok(());
+        }
+        let upid = self
+            .client
+            .lxc_start(&self.pve_node, vmid)
+            .await
+            .map_err(|e| failed(format!("the node did not start CT {vmid}: {e}")))?;
+        self.follow("start", &upid).await
+    }
+
+    /// Phase 4: waits until `eth0` has an IPv4 address; records it.
+    async fn network(&mut self) -> Result<(), JobError> {
+        let vmid = self.vmid()?;
+        let deadline = Instant::now() + NETWORK_TIMEOUT;
+        loop {
+            let found = self
+                .client
+                .lxc_interfaces(&self.pve_node, vmid)
+                .await
+                .ok()
+                .and_then(|list| {
+                    list.into_iter()
+                        .find(|i| i.name == "eth0")
+                        .and_then(|i| i.inet)
+                });
+            if let Some(inet) = found {
+                let address = inet.split('/').next().unwrap_or(&inet).to_owned();
+                let lease = self.job.lease().clone();
+                let id = self.row.id;
+                let mut conn = self.state.db.get().await?;
+                conn.transaction::<_, JobError, _>(async |conn| {
+                    lease.fence(conn).await?;
+                    Ok(containers::set_address(conn, id, &address).await?)
+                })
+                .await?;
+                self.event("network", "log", &format!("address {inet}"))
+                    .await?;
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(failed(format!(
+                    "CT {vmid} got no IPv4 address on eth0 within {} s (is DHCP answering on its bridge?)",
+                    NETWORK_TIMEOUT.as_secs()
+                )));
+            }
+            if self.job.cancel_requested().await? {
+                return Err(JobError::Cancelled);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// The Proxmox node to create on: the first online member of the node's cluster.
+async fn pve_node(client: &Client) -> Result<String, JobError> {
+    let members = client
+        .nodes()
+        .await
+        .map_err(|e| failed(format!("cannot reach the node: {e}")))?;
+    members
+        .into_iter()
+        .find(|m| m.status == "online")
+        .map(|m| m.node)
+        .ok_or_else(|| failed("no member of the node's cluster is online"))
+}
+
+#[async_trait]
+impl JobHandler for CreateContainer {
+    async fn run(&self, job: &mut JobRun) -> Result<(), JobError> {
+        let payload: Payload = job.payload_as()?;
+        let mut conn = self.state.db.get().await?;
+        let row = containers::get(&mut conn, None, payload.container_id)
+            .await?
+            .ok_or_else(|| failed(format!("container {} is gone", payload.container_id)))?;
+        let owner = row.owner_id.unwrap_or_default();
+        let node = crate::db::nodes::get(&mut conn, owner, row.node_id)
+            .await?
+            .ok_or_else(|| failed("the container's node is gone"))?;
+        drop(conn);
+        let request: CreateRequest = serde_json::from_value(row.request.clone()).map_err(|e| {
+            JobError::Internal(format!("container {}: stored request: {e}", row.id))
+        })?;
+        let client = crate::nodes::client_for(&node, &self.state.secret_key)
+            .map_err(|e| JobError::Internal(format!("{e:#}")))?;
+        let start = job
+            .start_phase()
+            .and_then(|p| PHASES.iter().position(|x| *x == p))
+            .unwrap_or(0);
+        let hub = self.state.container_events.clone();
+        let pve = pve_node(&client).await;
+        let mut run = Run {
+            state: &self.state,
+            hub: &hub,
+            job,
+            row,
+            request,
+            client,
+            pve_node: String::new(),
+        };
+        let pve = match pve {
+            Ok(name) => name,
+            Err(e) => return run.finish(PHASES[start], Err(e)).await,
+        };
+        run.pve_node = pve;
+        for phase in &PHASES[start..] {
+            run.job.set_phase(phase).await?;
+            run.event(phase, "phase", phase).await?;
+            if run.job.cancel_requested().await? {
+                return run.finish(phase, Err(JobError::Cancelled)).await;
+            }
+            let result = match *phase {
+                "allocate" => run.allocate().await,
+                "create" => run.create().await,
+                "start" => run.start().await,
+                "network" => run.network().await,
+                _ => Ok(()),
+            };
+            if result.is_err() {
+                return run.finish(phase, result).await;
+            }
+        }
+        run.finish("ready", Ok(())).await
+    }
+}
+
+impl Run<'_> {
+    /// Records the outcome on the row and as the last event; passes the result on.
+    async fn finish(&mut self, phase: &str, result: Result<(), JobError>) -> Result<(), JobError> {
+        match &result {
+            Ok(()) => {
+                self.set_status("ready", None).await?;
+                self.event(phase, "outcome", "ready").await?;
+            }
+            Err(JobError::Failed { message, .. }) => {
+                let text = format!("failed in {phase}: {message}");
+                self.set_status("failed", Some(&text)).await?;
+                self.event(phase, "outcome", &text).await?;
+            }
+            Err(JobError::Cancelled) => {
+                self.set_status("failed", Some("cancelled")).await?;
+                self.event(phase, "outcome", "cancelled").await?;
+            }
+            // Lost lease, shutdown: another run picks the job up and goes on.
+            Err(_) => {}
+        }
+        result
+    }
+}

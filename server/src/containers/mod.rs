@@ -1,0 +1,15 @@
+//! Containers (one kind of guest; VMs will take the same shape): the service that validates,
+//! authorizes and records a creation (`service`), the durable creation job (`create`), and
+//! the fan-out of creation events to live watchers (`events`).
+//!
+//! Architecture Invariant: a container row is written (with its job, in one transaction)
+//! before anything is sent to a node, so nothing exists on a node that Kiln does not list;
+//! no secret goes into a job's payload, an event or a log line (the root password travels
+//! sealed in the row and is cleared once the node has it).
+
+pub mod create;
+pub mod events;
+pub mod service;
+
+/// The creation job's kind.
+pub const CREATE_JOB: &str = "container.create";

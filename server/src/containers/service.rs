@@ -1,0 +1,163 @@
+//! [`ContainerService`]: creating containers. It takes the acting user, normalizes and
+//! validates the request with `kiln_shared::containers`' rules, checks what depends on the
+//! database (the node is the actor's, the template exists, the hostname and a chosen VMID are
+//! free among Kiln's containers on that node), seals the root password to the new row, and
+//! writes the row and its creation job in one transaction — then audits and wakes a worker.
+//! What depends on the node (free VMIDs there, storages, templates) is the job's to check.
+
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use kiln_shared::auth::Actor;
+use kiln_shared::containers::{CreateRequest, normalize, validate_create};
+use kiln_shared::{AppError, FieldErrors};
+use serde_json::json;
+
+use super::CREATE_JOB;
+use crate::app_state::AppState;
+use crate::db::audit::Entry;
+use crate::db::containers::{self, ContainerRow, NewContainer};
+use crate::db::{nodes, templates};
+use crate::errors::TxError;
+use crate::jobs::NewJob;
+
+/// A creation Kiln accepted: the container row and its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Created {
+    /// The container's id (its progress page).
+    pub id: i64,
+    /// The creation job.
+    pub job_id: i64,
+}
+
+/// Creating and reading containers.
+#[derive(Debug, Clone)]
+pub struct ContainerService {
+    state: AppState,
+}
+
+/// What the job may see of a request: everything but the secrets.
+pub fn without_secrets(request: &CreateRequest) -> CreateRequest {
+    CreateRequest {
+        root_password: None,
+        ..request.clone()
+    }
+}
+
+impl ContainerService {
+    /// The service over the app's pools and key.
+    pub fn new(state: AppState) -> Self {
+        ContainerService { state }
+    }
+
+    /// Accepts a creation: see the module docs. Refusals: 422 with a message per field
+    /// (`node_id` when the node is not the actor's, `template` when unknown, `hostname` when
+    /// taken), nothing written.
+    pub async fn create(&self, actor: &Actor, request: CreateRequest) -> Result<Created, AppError> {
+        let request = normalize(request);
+        validate_create(&request)
+            .into_result()
+            .map_err(AppError::Invalid)?;
+        let mut pooled = self.state.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        let key = self.state.secret_key.clone();
+        let stored = serde_json::to_value(without_secrets(&request))
+            .map_err(|e| crate::errors::internal("encoding a create request", e))?;
+        let created = conn
+            .transaction::<_, TxError, _>(async |conn| {
+                let mut errors = FieldErrors::default();
+                let node = nodes::get(conn, actor.user_id, request.node_id).await?;
+                if node.is_none() {
+                    errors.add("node_id", "choose one of your nodes");
+                }
+                let template = match &request.template {
+                    Some(slug) => {
+                        let row = templates::by_slug(conn, slug).await?;
+                        if row.is_none() {
+                            errors.add("template", format!("there is no template `{slug}`"));
+                        }
+                        row
+                    }
+                    None => None,
+                };
+                if node.is_some() {
+                    let taken = containers::hostnames_on(conn, request.node_id).await?;
+                    if taken.contains(&request.hostname) {
+                        errors.add(
+                            "hostname",
+                            format!(
+                                "a container on this node is already named {}",
+                                request.hostname
+                            ),
+                        );
+                    }
+                    if let Some(vmid) = request.vmid {
+                        let reserved = containers::vmids_on(conn, request.node_id).await?;
+                        if reserved
+                            .iter()
+                            .any(|v| u32::try_from(*v).ok() == Some(vmid))
+                        {
+                            errors.add(
+                                "vmid",
+                                format!("Kiln already uses VMID {vmid} on this node"),
+                            );
+                        }
+                    }
+                }
+                errors.into_result().map_err(AppError::Invalid)?;
+                let vmid = request.vmid.and_then(|v| i32::try_from(v).ok());
+                let id = containers::insert(
+                    conn,
+                    &NewContainer {
+                        node_id: request.node_id,
+                        template_id: template.as_ref().map(|t| t.id),
+                        hostname: &request.hostname,
+                        owner_id: Some(actor.user_id),
+                        kind: "lxc",
+                        template_slug: template.as_ref().map(|t| t.slug.as_str()),
+                        template_hash: template.as_ref().and_then(|t| t.content_hash.as_deref()),
+                        status: "creating",
+                        request: &stored,
+                        vmid,
+                    },
+                )
+                .await
+                .map_err(|e| {
+                    if crate::db::is_unique_violation(&e) {
+                        TxError::Refused(AppError::Conflict(
+                            "that VMID was taken a moment ago; try again".to_owned(),
+                        ))
+                    } else {
+                        TxError::Db(e)
+                    }
+                })?;
+                if let Some(password) = &request.root_password {
+                    let sealed = key
+                        .encrypt(password.as_bytes(), &ContainerRow::secret_context(id))
+                        .map_err(|e| crate::errors::internal("sealing a root password", e))?;
+                    containers::set_root_password(conn, id, Some(&sealed)).await?;
+                }
+                let job =
+                    NewJob::new(CREATE_JOB, json!({ "container_id": id })).on_node(request.node_id);
+                let job_id = self.state.jobs.enqueue(conn, &job).await?;
+                containers::set_job(conn, id, job_id).await?;
+                Ok(Created { id, job_id })
+            })
+            .await
+            .map_err(|e| e.into_app("creating a container"))?;
+        self.state.jobs.wake();
+        let target = format!("{} (container {})", request.hostname, created.id);
+        self.state
+            .audit(Entry::by(actor, "container.create").on(&target))
+            .await;
+        Ok(created)
+    }
+
+    /// A container the actor may see (its owner, or an admin).
+    pub async fn get(&self, actor: &Actor, id: i64) -> Result<ContainerRow, AppError> {
+        let mut conn = self.state.conn().await?;
+        let owner = (!actor.is_admin).then_some(actor.user_id);
+        containers::get(&mut conn, owner, id)
+            .await
+            .map_err(|e| crate::errors::db("reading a container", e))?
+            .ok_or_else(|| AppError::NotFound(format!("container {id}")))
+    }
+}

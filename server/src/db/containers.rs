@@ -1,0 +1,250 @@
+//! Queries on `containers` and what belongs to one: `container_events` (numbered per
+//! container for replay), `container_services`, `container_credentials`. Reads are scoped
+//! by the services (owner or admin); the creation job writes through its lease (it fences
+//! each write in a transaction).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::schema::{container_events, containers, nodes};
+
+/// A row of `containers`. `root_password` is ciphertext bound to the row (see `crypto`),
+/// present only until the container is created on its node.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = containers)]
+pub struct ContainerRow {
+    pub id: i64,
+    pub node_id: i64,
+    pub template_id: Option<i64>,
+    pub vmid: Option<i32>,
+    pub hostname: String,
+    pub created_at: DateTime<Utc>,
+    pub owner_id: Option<i64>,
+    pub kind: String,
+    pub template_slug: Option<String>,
+    pub template_hash: Option<String>,
+    pub status: String,
+    pub job_id: Option<i64>,
+    pub request: serde_json::Value,
+    pub root_password: Option<Vec<u8>>,
+    pub address: Option<String>,
+    pub error: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ContainerRow {
+    /// The associated data binding this row's root password to it.
+    pub fn secret_context(id: i64) -> String {
+        format!("containers.root_password:{id}")
+    }
+}
+
+/// A new container, before anything is sent to its node.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = containers)]
+pub struct NewContainer<'a> {
+    pub node_id: i64,
+    pub template_id: Option<i64>,
+    pub hostname: &'a str,
+    pub owner_id: Option<i64>,
+    pub kind: &'a str,
+    pub template_slug: Option<&'a str>,
+    pub template_hash: Option<&'a str>,
+    pub status: &'a str,
+    pub request: &'a serde_json::Value,
+    pub vmid: Option<i32>,
+}
+
+/// Inserts a container; returns its id.
+pub async fn insert(conn: &mut AsyncPgConnection, new: &NewContainer<'_>) -> QueryResult<i64> {
+    diesel::insert_into(containers::table)
+        .values(new)
+        .returning(containers::id)
+        .get_result(conn)
+        .await
+}
+
+/// One container; `owner` `None` means any (an admin, or the job).
+pub async fn get(
+    conn: &mut AsyncPgConnection,
+    owner: Option<i64>,
+    id: i64,
+) -> QueryResult<Option<ContainerRow>> {
+    let mut query = containers::table
+        .filter(containers::id.eq(id))
+        .select(ContainerRow::as_select())
+        .into_boxed();
+    if let Some(owner) = owner {
+        query = query.filter(containers::owner_id.eq(owner));
+    }
+    query.first(conn).await.optional()
+}
+
+/// Containers, newest first; `owner` `None` means everybody's.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    owner: Option<i64>,
+) -> QueryResult<Vec<(ContainerRow, String)>> {
+    let mut query = containers::table
+        .inner_join(nodes::table)
+        .order(containers::id.desc())
+        .select((ContainerRow::as_select(), nodes::name))
+        .into_boxed();
+    if let Some(owner) = owner {
+        query = query.filter(containers::owner_id.eq(owner));
+    }
+    query.load(conn).await
+}
+
+/// Hostnames already used on a node (for suggestions and the uniqueness check).
+pub async fn hostnames_on(conn: &mut AsyncPgConnection, node_id: i64) -> QueryResult<Vec<String>> {
+    containers::table
+        .filter(containers::node_id.eq(node_id))
+        .select(containers::hostname)
+        .load(conn)
+        .await
+}
+
+/// VMIDs Kiln has reserved on a node.
+pub async fn vmids_on(conn: &mut AsyncPgConnection, node_id: i64) -> QueryResult<Vec<i32>> {
+    containers::table
+        .filter(containers::node_id.eq(node_id))
+        .filter(containers::vmid.is_not_null())
+        .select(containers::vmid.assume_not_null())
+        .load(conn)
+        .await
+}
+
+/// Reserves `vmid` for container `id`; `false` when another container holds it on the node
+/// (the unique index decides, atomically across workers).
+pub async fn reserve_vmid(conn: &mut AsyncPgConnection, id: i64, vmid: i32) -> QueryResult<bool> {
+    let result = diesel::update(containers::table.find(id))
+        .set((
+            containers::vmid.eq(vmid),
+            containers::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await;
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if super::is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets the creation job.
+pub async fn set_job(conn: &mut AsyncPgConnection, id: i64, job_id: i64) -> QueryResult<()> {
+    diesel::update(containers::table.find(id))
+        .set(containers::job_id.eq(job_id))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Stores (sealed) or clears the root password.
+pub async fn set_root_password(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    sealed: Option<&[u8]>,
+) -> QueryResult<()> {
+    diesel::update(containers::table.find(id))
+        .set(containers::root_password.eq(sealed))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Sets the status (and the error shown for `failed`).
+pub async fn set_status(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    status: &str,
+    error: Option<&str>,
+) -> QueryResult<()> {
+    diesel::update(containers::table.find(id))
+        .set((
+            containers::status.eq(status),
+            containers::error.eq(error),
+            containers::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Records the address the container reported.
+pub async fn set_address(conn: &mut AsyncPgConnection, id: i64, address: &str) -> QueryResult<()> {
+    diesel::update(containers::table.find(id))
+        .set((
+            containers::address.eq(address),
+            containers::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Removes a container row (and, by cascade, its events, services and credentials).
+pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<usize> {
+    diesel::delete(containers::table.find(id))
+        .execute(conn)
+        .await
+}
+
+/// One event of a container's creation.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = container_events)]
+pub struct EventRow {
+    pub container_id: i64,
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub phase: String,
+    pub kind: String,
+    pub text: String,
+}
+
+/// Appends an event numbered one after the container's last; returns its number. Only the
+/// job holding the container's lease writes events, so numbers never collide.
+pub async fn append_event(
+    conn: &mut AsyncPgConnection,
+    container_id: i64,
+    phase: &str,
+    kind: &str,
+    text: &str,
+) -> QueryResult<i64> {
+    let last: Option<i64> = container_events::table
+        .filter(container_events::container_id.eq(container_id))
+        .select(diesel::dsl::max(container_events::seq))
+        .first(conn)
+        .await?;
+    let seq = last.unwrap_or(0) + 1;
+    diesel::insert_into(container_events::table)
+        .values((
+            container_events::container_id.eq(container_id),
+            container_events::seq.eq(seq),
+            container_events::phase.eq(phase),
+            container_events::kind.eq(kind),
+            container_events::text.eq(text),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(seq)
+}
+
+/// Events after number `after`, in order, at most `limit`.
+pub async fn events_after(
+    conn: &mut AsyncPgConnection,
+    container_id: i64,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<EventRow>> {
+    container_events::table
+        .filter(container_events::container_id.eq(container_id))
+        .filter(container_events::seq.gt(after))
+        .order(container_events::seq.asc())
+        .limit(limit)
+        .select(EventRow::as_select())
+        .load(conn)
+        .await
+}
