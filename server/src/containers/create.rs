@@ -454,6 +454,10 @@ impl JobHandler for CreateContainer {
             Err(e) => return run.finish(PHASES[start], Err(e)).await,
         };
         run.pve_node = pve;
+        if run.row.status != "creating" {
+            // A retry of a failed creation.
+            run.set_status("creating", None).await?;
+        }
         for phase in &PHASES[start..] {
             run.job.set_phase(phase).await?;
             run.event(phase, "phase", phase).await?;

@@ -143,12 +143,51 @@ impl ContainerService {
             })
             .await
             .map_err(|e| e.into_app("creating a container"))?;
+        // The audit takes a connection of its own: give this one back first.
+        drop(pooled);
         self.state.jobs.wake();
         let target = format!("{} (container {})", request.hostname, created.id);
         self.state
             .audit(Entry::by(actor, "container.create").on(&target))
             .await;
         Ok(created)
+    }
+
+    /// Runs a failed creation again from the phase it failed in.
+    pub async fn retry(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
+        let row = self.get(actor, id).await?;
+        if row.status != "failed" {
+            return Err(AppError::Conflict(format!(
+                "container {id} is {}; only a failed creation is retried",
+                row.status
+            )));
+        }
+        let job = row
+            .job_id
+            .ok_or_else(|| AppError::Conflict(format!("container {id} has no creation job")))?;
+        let mut pooled = self.state.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        let jobs = self.state.jobs.clone();
+        conn.transaction::<_, TxError, _>(async |conn| {
+            if !jobs.retry(conn, job).await? {
+                return Err(TxError::Refused(AppError::Conflict(format!(
+                    "the creation of container {id} is not failed any more"
+                ))));
+            }
+            // Watchers see it creating again at once, not when a worker picks it up.
+            containers::set_status(conn, id, "creating", None).await?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.into_app("retrying a creation"))?;
+        drop(pooled);
+        self.state.jobs.wake();
+        self.state.container_events.notify(id, 0);
+        let target = format!("{} (container {id})", row.hostname);
+        self.state
+            .audit(Entry::by(actor, "container.retry").on(&target))
+            .await;
+        Ok(())
     }
 
     /// A container the actor may see (its owner, or an admin).

@@ -1,0 +1,376 @@
+//! Creating containers end to end: `ContainerService::create` (rules, ownership, the row and
+//! its job in one transaction) and the durable creation job on real job workers, against a
+//! lab node — the scratch runtime for rules, failures and concurrency, real LXC for a real
+//! container.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use kiln_server::containers::service::ContainerService;
+use kiln_server::db::containers as rows;
+use kiln_server::jobs::{self, Options, Workers};
+use kiln_server::lab::{Faults, RuntimeKind};
+use kiln_server::nodes::NodeService;
+use kiln_server::proxmox::ProxmoxApi;
+use kiln_shared::AppError;
+use kiln_shared::auth::Actor;
+use kiln_shared::containers::{CreateRequest, Ipv4Setting};
+use kiln_shared::nodes::NodeInput;
+
+use crate::harness::TestApp;
+use crate::lab_fixture::{R, TestLab};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// An app, a lab registered as the user's node, and job workers.
+struct Setup {
+    app: TestApp,
+    lab: TestLab,
+    actor: Actor,
+    node_id: i64,
+    workers: Workers,
+}
+
+async fn actor(app: &TestApp, name: &str) -> R<Actor> {
+    app.create_user(name, false).await?;
+    let mut conn = app.state.db.get().await?;
+    let user = kiln_server::db::users::by_username(&mut conn, name)
+        .await?
+        .ok_or("user")?;
+    Ok(Actor {
+        user_id: user.id,
+        username: name.to_owned(),
+        is_admin: false,
+        address: "127.0.0.1".into(),
+    })
+}
+
+async fn setup(runtime: RuntimeKind) -> R<Setup> {
+    let app = TestApp::new().await?;
+    let lab = TestLab::start(|o| o.runtime = runtime).await?;
+    let actor = actor(&app, "creator").await?;
+    let (token_id, secret) = lab.handle.token.split_once('=').ok_or("token")?;
+    let node = NodeService::new(app.state.clone())
+        .add_lab_node(
+            &actor,
+            NodeInput {
+                name: "lab".into(),
+                host: "127.0.0.1".into(),
+                port: lab.handle.addr.port(),
+                is_cluster: false,
+                fingerprint: lab.handle.fingerprint.clone(),
+                token_id: token_id.into(),
+                token_secret: secret.into(),
+            },
+        )
+        .await?;
+    let workers = Workers::start(
+        &app.state,
+        jobs::handlers(&app.state),
+        Options {
+            workers: 4,
+            per_node: 4,
+            lease: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(100),
+            max_attempts: 5,
+            shutdown_deadline: Duration::from_secs(5),
+        },
+    );
+    Ok(Setup {
+        app,
+        lab,
+        actor,
+        node_id: node.id,
+        workers,
+    })
+}
+
+impl Setup {
+    async fn finish(self) -> R {
+        self.workers.shutdown().await;
+        self.app.cleanup().await?;
+        self.lab.finish().await
+    }
+
+    fn service(&self) -> ContainerService {
+        ContainerService::new(self.app.state.clone())
+    }
+
+    /// Waits until container `id` is `ready` or `failed`; returns its row.
+    async fn settled(&self, id: i64, secs: u64) -> R<rows::ContainerRow> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let mut conn = self.app.state.db.get().await?;
+            let row = rows::get(&mut conn, None, id).await?.ok_or("row")?;
+            if row.status == "ready" || row.status == "failed" {
+                return Ok(row);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("container {id} still {} after {secs} s", row.status).into());
+            }
+            drop(conn);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn events(&self, id: i64) -> R<Vec<rows::EventRow>> {
+        let mut conn = self.app.state.db.get().await?;
+        Ok(rows::events_after(&mut conn, id, 0, 10_000).await?)
+    }
+}
+
+fn request(node_id: i64, hostname: &str) -> CreateRequest {
+    CreateRequest {
+        template: None,
+        node_id,
+        hostname: hostname.into(),
+        vmid: None,
+        ostemplate: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst".into(),
+        storage: "local-lvm".into(),
+        disk_gib: 4,
+        cores: 1,
+        memory_mib: 256,
+        swap_mib: 0,
+        bridge: "vmbr0".into(),
+        ipv4: Ipv4Setting::Dhcp,
+        nameserver: None,
+        unprivileged: true,
+        nesting: false,
+        keyctl: false,
+        fuse: false,
+        onboot: false,
+        tags: vec!["web".into()],
+        root_password: Some(PASSWORD.into()),
+        ssh_public_keys: None,
+        buckets_off: vec![],
+        packages_added: vec![],
+        packages_removed: vec![],
+        scripts_skipped: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_is_allocated_created_started_and_ready() -> R {
+    let s = setup(RuntimeKind::Scratch).await?;
+    let created = s
+        .service()
+        .create(&s.actor, request(s.node_id, "Web-1"))
+        .await?;
+    let row = s.settled(created.id, 30).await?;
+    assert_eq!(row.status, "ready", "{:?}", row.error);
+    assert_eq!(row.hostname, "web-1", "normalized");
+    assert_eq!(row.vmid, Some(100));
+    assert!(
+        row.address
+            .as_deref()
+            .is_some_and(|a| a.starts_with("10.77."))
+    );
+    assert!(
+        row.root_password.is_none(),
+        "Kiln forgets the password once the node has it"
+    );
+
+    let events = s.events(created.id).await?;
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=events.len() as i64).collect::<Vec<_>>(),
+        "numbered 1, 2, 3..."
+    );
+    let phases: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == "phase")
+        .map(|e| e.text.as_str())
+        .collect();
+    assert_eq!(phases, ["allocate", "create", "start", "network", "ready"]);
+    let last = events.last().ok_or("events")?;
+    assert_eq!(
+        (last.kind.as_str(), last.text.as_str()),
+        ("outcome", "ready")
+    );
+    assert!(
+        events.iter().any(|e| e.text.contains("extracting archive")),
+        "task log lines"
+    );
+    assert!(
+        events.iter().all(|e| !e.text.contains(PASSWORD)),
+        "no secret in an event"
+    );
+    let mut conn = s.app.state.db.get().await?;
+    let job = s
+        .app
+        .state
+        .jobs
+        .get(&mut conn, created.job_id)
+        .await?
+        .ok_or("job")?;
+    assert!(
+        !job.payload.to_string().contains(PASSWORD),
+        "no secret in the job"
+    );
+    assert!(
+        !row.request.to_string().contains(PASSWORD),
+        "nor in the stored request"
+    );
+    drop(conn);
+
+    // On the node: running, tagged, carrying the job's marker.
+    let client = s.lab.client()?;
+    let config = client.lxc_config(s.lab.node(), 100).await?;
+    assert!(
+        config
+            .description
+            .as_deref()
+            .is_some_and(|d| d.contains(&format!("kiln-job-{}", created.job_id)))
+    );
+    assert_eq!(config.tags.as_deref(), Some("kiln;web"));
+    assert_eq!(
+        client.lxc_status(s.lab.node(), 100).await?.status,
+        "running"
+    );
+    assert!(
+        s.app
+            .audit()
+            .await?
+            .iter()
+            .any(|(action, _, _)| action == "container.create"),
+        "audited"
+    );
+    s.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_are_refused_by_field_and_nothing_is_written_or_sent() -> R {
+    let s = setup(RuntimeKind::Scratch).await?;
+    let other = actor(&s.app, "someone-else").await?;
+    let mut hostile = request(s.node_id, "web;reboot");
+    hostile.packages_added = vec!["curl; rm -rf /".into()];
+    hostile.ipv4 = Ipv4Setting::Static {
+        address: "10.0.0.5/24".into(),
+        gateway: Some("192.168.0.1".into()),
+    };
+    match s.service().create(&s.actor, hostile).await {
+        Err(AppError::Invalid(errors)) => {
+            for field in ["hostname", "packages_added.0", "ipv4.gateway"] {
+                assert!(errors.get(field).is_some(), "{field}: {errors:?}");
+            }
+        }
+        other => panic!("expected field errors, got {other:?}"),
+    }
+    match s.service().create(&other, request(s.node_id, "web")).await {
+        Err(AppError::Invalid(errors)) => assert!(errors.get("node_id").is_some(), "{errors:?}"),
+        other => panic!("another user's node must be refused, got {other:?}"),
+    }
+    let mut unknown = request(s.node_id, "web");
+    unknown.template = Some("no-such-template".into());
+    assert!(matches!(
+        s.service().create(&s.actor, unknown).await,
+        Err(AppError::Invalid(e)) if e.get("template").is_some()
+    ));
+    let mut conn = s.app.state.db.get().await?;
+    assert!(
+        rows::list(&mut conn, None).await?.is_empty(),
+        "no row written"
+    );
+    drop(conn);
+    assert!(
+        s.lab.client()?.lxc_list(s.lab.node()).await?.is_empty(),
+        "nothing sent"
+    );
+    // A taken hostname on the same node.
+    s.service()
+        .create(&s.actor, request(s.node_id, "web"))
+        .await?;
+    assert!(matches!(
+        s.service().create(&s.actor, request(s.node_id, "web")).await,
+        Err(AppError::Invalid(e)) if e.get("hostname").is_some()
+    ));
+    s.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_task_fails_its_phase_and_a_retry_finishes_the_creation() -> R {
+    let s = setup(RuntimeKind::Scratch).await?;
+    let mut faults = Faults::default();
+    faults.task_failures.insert(
+        "vzstart".into(),
+        "startup for container '100' failed".into(),
+    );
+    s.lab.handle.set_faults(faults);
+    let created = s
+        .service()
+        .create(&s.actor, request(s.node_id, "flaky"))
+        .await?;
+    let row = s.settled(created.id, 30).await?;
+    assert_eq!(row.status, "failed");
+    let error = row.error.unwrap_or_default();
+    assert!(
+        error.starts_with("failed in start:") && error.contains("startup for container"),
+        "{error}"
+    );
+
+    s.lab.handle.set_faults(Faults::default());
+    s.service().retry(&s.actor, created.id).await?;
+    let row = s.settled(created.id, 30).await?;
+    assert_eq!(row.status, "ready", "{:?}", row.error);
+    let lxc = s.lab.client()?.lxc_list(s.lab.node()).await?;
+    assert_eq!(
+        lxc.len(),
+        1,
+        "the retry did not create a second container: {lxc:?}"
+    );
+    s.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_concurrent_creations_get_twenty_distinct_vmids() -> R {
+    let s = setup(RuntimeKind::Scratch).await?;
+    let service = s.service();
+    let mut handles = Vec::new();
+    for i in 0..20 {
+        let service = service.clone();
+        let actor = s.actor.clone();
+        let req = request(s.node_id, &format!("web-{i}"));
+        handles.push(tokio::spawn(
+            async move { service.create(&actor, req).await },
+        ));
+    }
+    let mut ids = Vec::new();
+    for h in handles {
+        ids.push(h.await??.id);
+    }
+    let mut vmids = BTreeSet::new();
+    for id in ids {
+        let row = s.settled(id, 60).await?;
+        assert_eq!(row.status, "ready", "{:?}", row.error);
+        vmids.insert(row.vmid.ok_or("vmid")?);
+    }
+    assert_eq!(vmids.len(), 20, "{vmids:?}");
+    assert_eq!(s.lab.client()?.lxc_list(s.lab.node()).await?.len(), 20);
+    s.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_container_is_created_from_a_request() -> R {
+    if !crate::lab_lxc::lxc_ready().await? {
+        return Ok(());
+    }
+    let s = setup(RuntimeKind::Lxc).await?;
+    let _cleanup = crate::lab_lxc::Cleanup(s.lab.dir.clone());
+    let created = s
+        .service()
+        .create(&s.actor, request(s.node_id, "real-1"))
+        .await?;
+    let row = s.settled(created.id, 120).await?;
+    assert_eq!(row.status, "ready", "{:?}", row.error);
+    let bridge = s.lab.handle.bridge().ok_or("bridge")?;
+    let net = bridge.rsplit_once('.').map_or("", |(n, _)| n);
+    assert!(
+        row.address
+            .as_deref()
+            .is_some_and(|a| a.starts_with(&format!("{net}."))),
+        "{:?}",
+        row.address
+    );
+    s.finish().await
+}
