@@ -4,9 +4,11 @@
 //! row, a container on the node carrying this job's marker in its description, a running
 //! status, an address).
 //!
-//! Not yet (the next steps of the pipeline): pushing the template's files, packages, scripts
-//! and service discovery; a resumed job skips nothing it has not done, so adding them is
-//! adding phases before `ready`.
+//! Then, over the node's SSH (`provision`): the template's packages and its scripts, each
+//! script run once (a resumed job skips the scripts whose `done` event exists; one that a
+//! crash interrupted stops the job, since scripts are not assumed idempotent — a retry runs
+//! it again). Not yet: pushing the template's files and service discovery (phases to add
+//! before `ready`).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -15,6 +17,7 @@ use async_trait::async_trait;
 use diesel_async::AsyncConnection;
 use kiln_shared::containers::{CreateRequest, Ipv4Setting};
 use kiln_shared::pve::{LxcCreate, Upid};
+use kiln_shared::templates::Template;
 use serde::Deserialize;
 
 use super::events::EventHub;
@@ -22,9 +25,14 @@ use crate::app_state::AppState;
 use crate::db::containers::{self, ContainerRow};
 use crate::jobs::{JobError, JobHandler, JobRun};
 use crate::proxmox::{Client, Error as PveError, ProxmoxApi};
+use crate::ssh::shell::NodeShell;
+
+use super::provision;
 
 /// The phases, in order.
-pub const PHASES: [&str; 5] = ["allocate", "create", "start", "network", "ready"];
+pub const PHASES: [&str; 7] = [
+    "allocate", "create", "start", "network", "packages", "scripts", "ready",
+];
 
 /// How long the container may take to report an address.
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(90);
@@ -72,6 +80,12 @@ struct Run<'a> {
     client: Client,
     /// The Proxmox node the container lives on.
     pve_node: String,
+    /// The Kiln node row (for SSH).
+    node: crate::db::nodes::NodeRow,
+    /// The template's model, when the container has one.
+    template: Option<Template>,
+    /// The node's shell, connected on first use.
+    shell: Option<NodeShell>,
 }
 
 impl Run<'_> {
@@ -403,6 +417,151 @@ impl Run<'_> {
     }
 }
 
+impl Run<'_> {
+    /// The node's shell (connected once per run).
+    async fn shell(&mut self) -> Result<&NodeShell, JobError> {
+        if self.shell.is_none() {
+            let shell = crate::nodes::shell_for(self.state, &self.node)
+                .await
+                .map_err(failed)?;
+            self.shell = Some(shell);
+        }
+        self.shell
+            .as_ref()
+            .ok_or_else(|| JobError::Internal("no shell".into()))
+    }
+
+    /// Runs `argv` in the container; its output becomes events. `Ok(output)` whatever its
+    /// exit status.
+    async fn exec(
+        &mut self,
+        phase: &str,
+        argv: &[String],
+    ) -> Result<crate::ssh::shell::Output, JobError> {
+        let vmid = self.vmid()?;
+        let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let output = self
+            .shell()
+            .await?
+            .pct_exec(vmid, &args)
+            .await
+            .map_err(|e| failed(format!("pct exec in CT {vmid} failed: {e}")))?;
+        for line in provision::output_lines(&output) {
+            self.event(phase, "log", &line).await?;
+        }
+        Ok(output)
+    }
+
+    /// Phase 5: the template's packages (and the user's additions), per manager.
+    async fn packages(&mut self) -> Result<(), JobError> {
+        let steps = provision::plan(self.template.as_ref(), &self.request);
+        if steps.is_empty() {
+            return self
+                .event("packages", "log", "no packages to install")
+                .await;
+        }
+        for step in steps {
+            if let provision::Step::Custom { name, check, .. } = &step {
+                let probe = self
+                    .exec("packages", &["sh".into(), "-c".into(), check.clone()])
+                    .await?;
+                if probe.success() {
+                    self.event("packages", "log", &format!("{name}: already installed"))
+                        .await?;
+                    continue;
+                }
+            }
+            for argv in provision::commands(&step) {
+                self.event("packages", "log", &format!("$ {}", argv.join(" ")))
+                    .await?;
+                let output = self.exec("packages", &argv).await?;
+                if !output.success() {
+                    let what = match &step {
+                        provision::Step::Install { packages, .. } => packages.join(" "),
+                        provision::Step::Custom { name, .. } => name.clone(),
+                    };
+                    return Err(failed(format!(
+                        "installing {what} failed (exit status {}): {}",
+                        output.status,
+                        provision::tail(&output, 3)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Phase 6: the scripts, in order, each once.
+    async fn scripts(&mut self) -> Result<(), JobError> {
+        let scripts: Vec<_> = provision::scripts(self.template.as_ref(), &self.request)
+            .into_iter()
+            .cloned()
+            .collect();
+        let skipped = self.request.scripts_skipped.clone();
+        for name in skipped {
+            self.event("scripts", "log", &format!("{name}: skipped"))
+                .await?;
+        }
+        if scripts.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.state.db.get().await?;
+        let history = containers::events_after(&mut conn, self.row.id, 0, 100_000).await?;
+        drop(conn);
+        let said = |text: &str| {
+            history
+                .iter()
+                .any(|e| e.phase == "scripts" && e.text == text)
+        };
+        let vmid = self.vmid()?;
+        // `pct push` writes into an existing directory only.
+        let made = self
+            .shell()
+            .await?
+            .pct_exec(vmid, &["mkdir", "-p", "-m", "0700", provision::SCRIPT_DIR])
+            .await
+            .map_err(|e| failed(format!("pct exec in CT {vmid} failed: {e}")))?;
+        if !made.success() {
+            return Err(failed(format!(
+                "cannot make {} in CT {vmid}: {}",
+                provision::SCRIPT_DIR,
+                provision::tail(&made, 3)
+            )));
+        }
+        for script in scripts {
+            let started = format!("{}: started", script.file_name);
+            let done = format!("{}: done", script.file_name);
+            if said(&done) {
+                continue;
+            }
+            if said(&started) && self.job.resumed() {
+                return Err(failed(format!(
+                    "{} was interrupted; scripts are not assumed safe to run twice: retry to run it again, or delete the container",
+                    script.file_name
+                )));
+            }
+            let path = provision::script_path(&script);
+            self.shell()
+                .await?
+                .pct_push_bytes(vmid, script.content.as_bytes(), &path, Some(0o700))
+                .await
+                .map_err(|e| failed(format!("pushing {}: {e}", script.file_name)))?;
+            self.event("scripts", "log", &started).await?;
+            let output = self.exec("scripts", &["bash".into(), path.clone()]).await?;
+            if !output.success() {
+                return Err(failed(format!(
+                    "{} exited with status {}: {}",
+                    script.file_name,
+                    output.status,
+                    provision::tail(&output, 3)
+                )));
+            }
+            self.event("scripts", "log", &done).await?;
+        }
+        Ok(())
+    }
+}
+
 /// The Proxmox node to create on: the first online member of the node's cluster.
 async fn pve_node(client: &Client) -> Result<String, JobError> {
     let members = client
@@ -428,6 +587,18 @@ impl JobHandler for CreateContainer {
         let node = crate::db::nodes::get(&mut conn, owner, row.node_id)
             .await?
             .ok_or_else(|| failed("the container's node is gone"))?;
+        let template = match &row.template_slug {
+            Some(slug) => {
+                let t = crate::db::templates::by_slug(&mut conn, slug)
+                    .await?
+                    .ok_or_else(|| failed(format!("the template {slug} is gone")))?;
+                Some(
+                    serde_json::from_value::<Template>(t.model)
+                        .map_err(|e| JobError::Internal(format!("template {slug}: {e}")))?,
+                )
+            }
+            None => None,
+        };
         drop(conn);
         let request: CreateRequest = serde_json::from_value(row.request.clone()).map_err(|e| {
             JobError::Internal(format!("container {}: stored request: {e}", row.id))
@@ -448,6 +619,9 @@ impl JobHandler for CreateContainer {
             request,
             client,
             pve_node: String::new(),
+            node,
+            template,
+            shell: None,
         };
         let pve = match pve {
             Ok(name) => name,
@@ -469,6 +643,8 @@ impl JobHandler for CreateContainer {
                 "create" => run.create().await,
                 "start" => run.start().await,
                 "network" => run.network().await,
+                "packages" => run.packages().await,
+                "scripts" => run.scripts().await,
                 _ => Ok(()),
             };
             if result.is_err() {

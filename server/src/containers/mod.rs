@@ -9,6 +9,7 @@
 
 pub mod create;
 pub mod events;
+pub mod provision;
 pub mod service;
 
 /// The creation job's kind.

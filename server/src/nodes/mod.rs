@@ -34,3 +34,38 @@ pub fn client_for(row: &NodeRow, key: &SecretKey) -> anyhow::Result<Client> {
         request_timeout: REQUEST_TIMEOUT,
     })?)
 }
+
+/// An SSH shell on a stored node, with the node's own key and its pinned host key — for
+/// jobs, which act for the node's owner. The error is one line for the job's events.
+pub async fn shell_for(
+    state: &crate::app_state::AppState,
+    row: &NodeRow,
+) -> Result<crate::ssh::shell::NodeShell, String> {
+    let pinned = row
+        .ssh_host_key
+        .as_deref()
+        .map(crate::ssh::host_key::HostKey::parse)
+        .transpose()
+        .map_err(|e| format!("the node's pinned SSH host key cannot be read: {e}"))?
+        .ok_or_else(|| {
+            "the node's SSH host key is not confirmed yet (Nodes → the node → SSH)".to_owned()
+        })?;
+    let key = crate::ssh::keys::for_node(&state.db, &state.secret_key, row.owner_id, row.id)
+        .await
+        .map_err(|e| format!("the node's SSH key cannot be loaded: {e:#}"))?
+        .ok_or_else(|| "the node is gone".to_owned())?;
+    let target = crate::ssh::Target {
+        user: row.ssh_user.clone(),
+        host: row.host.clone(),
+        port: u16::try_from(row.ssh_port).unwrap_or(22),
+    };
+    crate::ssh::shell::NodeShell::connect_pinned(
+        &state.config.data_dir,
+        target,
+        row.id,
+        Some(&pinned),
+        &key,
+    )
+    .await
+    .map_err(|e| format!("SSH to the node failed: {e}"))
+}

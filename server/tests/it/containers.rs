@@ -182,7 +182,12 @@ async fn a_container_is_allocated_created_started_and_ready() -> R {
         .filter(|e| e.kind == "phase")
         .map(|e| e.text.as_str())
         .collect();
-    assert_eq!(phases, ["allocate", "create", "start", "network", "ready"]);
+    assert_eq!(
+        phases,
+        [
+            "allocate", "create", "start", "network", "packages", "scripts", "ready"
+        ]
+    );
     let last = events.last().ok_or("events")?;
     assert_eq!(
         (last.kind.as_str(), last.text.as_str()),
@@ -373,4 +378,163 @@ async fn a_real_container_is_created_from_a_request() -> R {
         row.address
     );
     s.finish().await
+}
+
+/// A custom template with a custom package (already present), an apt bucket when `apt`, and
+/// two scripts, the second skipped by the request.
+async fn template(s: &Setup, apt: bool) -> R<String> {
+    use kiln_shared::templates::{Manager, Package, PackageBucket, Script, Template};
+    let mut t = Template::new("provisioned");
+    t.packages.push(PackageBucket {
+        name: "tools".into(),
+        manager: Manager::Custom,
+        packages: vec![Package::Custom {
+            name: "a shell".into(),
+            check: "command -v sh".into(),
+            install: "false".into(),
+            timeout_secs: None,
+        }],
+    });
+    if apt {
+        t.packages.push(PackageBucket {
+            name: "base".into(),
+            manager: Manager::Apt,
+            packages: vec![Package::Plain("jq".into())],
+        });
+    }
+    t.scripts = vec![
+        Script {
+            file_name: "10-hello.sh".into(),
+            order_key: "10".into(),
+            content: "set -e\necho \"hello from $(hostname)\" > /root/hello\necho wrote hello\n"
+                .into(),
+        },
+        Script {
+            file_name: "20-never.sh".into(),
+            order_key: "20".into(),
+            content: "touch /root/never\n".into(),
+        },
+    ];
+    let model = serde_json::to_value(&t)?;
+    let mut conn = s.app.state.db.get().await?;
+    kiln_server::db::templates::insert_custom(
+        &mut conn,
+        &kiln_server::db::templates::TemplateFields {
+            slug: "provisioned",
+            source: "custom",
+            root: None,
+            app: "Provisioned",
+            description: "",
+            tags: &[],
+            model: &model,
+            findings: &serde_json::json!([]),
+            error_count: 0,
+            warning_count: 0,
+            content_hash: Some("test-hash"),
+            status: "ok",
+        },
+        Some(s.actor.user_id),
+    )
+    .await?
+    .ok_or("slug taken")?;
+    Ok("provisioned".into())
+}
+
+/// An sshd in front of the lab whose `pct` is the lab's, authorized for the node's own key,
+/// its host key pinned on the node row.
+async fn node_ssh(s: &Setup) -> R<crate::ssh::Sshd> {
+    let key = kiln_server::ssh::keys::for_node(
+        &s.app.state.db,
+        &s.app.state.secret_key,
+        s.actor.user_id,
+        s.node_id,
+    )
+    .await?
+    .ok_or("node")?;
+    let sshd = crate::ssh::Sshd::start(&[key.public_key()], &s.lab.dir)?;
+    let host = kiln_server::ssh::host_key::fetch("127.0.0.1", sshd.port).await?;
+    let mut conn = s.app.state.db.get().await?;
+    kiln_server::db::nodes::set_ssh(
+        &mut conn,
+        s.actor.user_id,
+        s.node_id,
+        "root",
+        i32::from(sshd.port),
+        &host.to_openssh(),
+    )
+    .await?;
+    Ok(sshd)
+}
+
+async fn provisioned(runtime: RuntimeKind) -> R {
+    let s = setup(runtime).await?;
+    let _cleanup = crate::lab_lxc::Cleanup(s.lab.dir.clone());
+    let _sshd = node_ssh(&s).await?;
+    let slug = template(&s, runtime == RuntimeKind::Lxc).await?;
+    let mut req = request(s.node_id, "prov-1");
+    req.template = Some(slug);
+    req.scripts_skipped = vec!["20-never.sh".into()];
+    let created = s.service().create(&s.actor, req).await?;
+    let row = s.settled(created.id, 240).await?;
+    let events = s.events(created.id).await?;
+    let texts: Vec<&str> = events.iter().map(|e| e.text.as_str()).collect();
+    assert_eq!(row.status, "ready", "{:?}\n{}", row.error, texts.join("\n"));
+    assert_eq!(row.template_hash.as_deref(), Some("test-hash"));
+    for expected in [
+        "a shell: already installed",
+        "10-hello.sh: started",
+        "wrote hello",
+        "10-hello.sh: done",
+        "20-never.sh: skipped",
+    ] {
+        assert!(
+            texts.contains(&expected),
+            "{expected} in\n{}",
+            texts.join("\n")
+        );
+    }
+    if runtime == RuntimeKind::Lxc {
+        assert!(
+            texts.iter().any(|t| t.contains("Setting up jq")),
+            "apt installed jq"
+        );
+    }
+    // The script ran inside, once; the skipped one never.
+    let vmid = row.vmid.ok_or("vmid")?.to_string();
+    let hello = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["lab", "pct", "exec", &vmid, "--", "cat", "/root/hello"])
+        .env("KILN_LAB_DATA_DIR", &s.lab.dir)
+        .output()?;
+    assert_eq!(
+        String::from_utf8_lossy(&hello.stdout).trim(),
+        "hello from prov-1"
+    );
+    let never = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "lab",
+            "pct",
+            "exec",
+            &vmid,
+            "--",
+            "test",
+            "-e",
+            "/root/never",
+        ])
+        .env("KILN_LAB_DATA_DIR", &s.lab.dir)
+        .status()?;
+    assert!(!never.success(), "the skipped script did not run");
+    s.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_templates_packages_and_scripts_run_over_the_nodes_ssh() -> R {
+    provisioned(RuntimeKind::Scratch).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_container_installs_its_packages_and_runs_its_scripts() -> R {
+    if !crate::lab_lxc::lxc_ready().await? {
+        return Ok(());
+    }
+    provisioned(RuntimeKind::Lxc).await
 }
