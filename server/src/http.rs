@@ -51,11 +51,15 @@ pub fn router(state: AppState) -> Router {
     let backend: SharedAuth = Arc::new(AuthService::new(state.clone()));
     let nodes: SharedNodes = Arc::new(NodeService::new(state.clone()));
     let templates: SharedTemplates = Arc::new(TemplateService::new(state.clone()));
+    let containers: kiln_app::ssr::SharedContainers = Arc::new(
+        crate::containers::service::ContainerService::new(state.clone()),
+    );
     let context = move || {
         crate::headers::provide_leptos_nonce();
         provide_context(backend.clone());
         provide_context(nodes.clone());
         provide_context(templates.clone());
+        provide_context(containers.clone());
     };
     let routes = generate_route_list(App);
     let page_assets = state.assets.clone();

@@ -4,6 +4,7 @@
 //! All live under `/api/fn/<name>`; only `login` and `setup_admin` accept anonymous callers.
 
 pub mod auth;
+pub mod containers;
 pub mod nodes;
 pub mod templates;
 pub mod users;

@@ -8,10 +8,12 @@
 //! anyone signed in". The traits also keep `app` free of a dependency on `server`.
 
 mod auth;
+mod containers;
 mod nodes;
 mod templates;
 
 pub use auth::{AuthBackend, SetCookie, SharedAuth, auth_backend};
+pub use containers::{ContainersBackend, SharedContainers, containers_backend};
 pub use nodes::{NodesBackend, SharedNodes, nodes_backend};
 pub use templates::{SharedTemplates, TemplatesBackend, templates_backend};
 

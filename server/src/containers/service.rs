@@ -200,3 +200,16 @@ impl ContainerService {
             .ok_or_else(|| AppError::NotFound(format!("container {id}")))
     }
 }
+
+#[async_trait::async_trait]
+impl kiln_app::ssr::ContainersBackend for ContainerService {
+    async fn create(&self, actor: &Actor, request: CreateRequest) -> Result<i64, AppError> {
+        ContainerService::create(self, actor, request)
+            .await
+            .map(|created| created.id)
+    }
+
+    async fn retry(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
+        ContainerService::retry(self, actor, id).await
+    }
+}

@@ -538,3 +538,46 @@ async fn a_real_container_installs_its_packages_and_runs_its_scripts() -> R {
     }
     provisioned(RuntimeKind::Lxc).await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_create_server_function_is_a_thin_adapter() -> R {
+    let s = setup(RuntimeKind::Scratch).await?;
+    let session = s.app.login("creator", crate::harness::PASSWORD).await?;
+    let ok = s
+        .app
+        .call_json(
+            "create_container",
+            &serde_json::json!({ "request": request(s.node_id, "api-1") }),
+            Some(&session),
+        )
+        .await?;
+    assert_eq!(ok.status, axum::http::StatusCode::OK, "{}", ok.body);
+    let id: i64 = serde_json::from_str(&ok.body)?;
+    assert_eq!(s.settled(id, 30).await?.status, "ready");
+
+    let bad = s
+        .app
+        .call_json(
+            "create_container",
+            &serde_json::json!({ "request": request(s.node_id, "-bad-") }),
+            Some(&session),
+        )
+        .await?;
+    assert_eq!(
+        bad.status,
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("hostname"), "{}", bad.body);
+    let anonymous = s
+        .app
+        .call_json(
+            "create_container",
+            &serde_json::json!({ "request": request(s.node_id, "api-2") }),
+            None,
+        )
+        .await?;
+    assert_eq!(anonymous.status, axum::http::StatusCode::UNAUTHORIZED);
+    s.finish().await
+}
