@@ -170,8 +170,10 @@ pub async fn insert_node(app: &TestApp, owner: &str) -> R<i64> {
 pub async fn insert_container(app: &TestApp, node: i64, slug: Option<&str>) -> R {
     let mut conn = app.state.db.get().await?;
     diesel::sql_query(
+        // The next free VMID on the node (one per node: a unique index).
         "INSERT INTO containers (node_id, template_id, vmid, hostname) \
-         VALUES ($1, (SELECT id FROM templates WHERE slug = $2), 100, 'ct100')",
+         SELECT $1, (SELECT id FROM templates WHERE slug = $2), v, 'ct' || v \
+         FROM (SELECT coalesce(max(vmid), 99) + 1 AS v FROM containers WHERE node_id = $1) n",
     )
     .bind::<diesel::sql_types::BigInt, _>(node)
     .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(slug)
