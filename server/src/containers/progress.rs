@@ -177,10 +177,8 @@ impl Watch {
                 }
                 continue;
             }
-            if self.status.is_none() {
-                // The container was deleted: a reconnect gets 404.
-                return None;
-            }
+            // The container was deleted: the stream ends (a reconnect gets 404).
+            self.status.as_ref()?;
             if let Some((status, error)) = self.terminal() {
                 let end = end_message(status, error.as_deref());
                 self.finished = true;
