@@ -505,3 +505,90 @@ async fn the_service_lists_events_for_those_who_may_see_them() -> R {
     );
     f.app.cleanup().await
 }
+
+/// The process' resident set in KiB (`VmRSS`).
+fn rss_kib() -> R<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .ok_or("no VmRSS")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .ok_or("no VmRSS value")?
+        .parse()?)
+}
+
+/// Opens one watcher over real TCP and reads until its first event arrived.
+async fn tcp_watcher(addr: SocketAddr, id: i64, session: &str) -> R<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!(
+        "GET /containers/{id}/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\
+         Cookie: kiln_session={session}\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).await?;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains("id: 1\n") {
+        let n = tokio::time::timeout(PATIENCE, socket.read(&mut buf)).await??;
+        if n == 0 {
+            return Err(format!("closed: {}", String::from_utf8_lossy(&seen)).into());
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    Ok(socket)
+}
+
+/// Benchmark (docs/BENCHMARKS.md), ignored by default: the extra resident memory of 1,000
+/// idle SSE watchers of one container, served over real TCP by this process. Run with
+/// `cargo test -p kiln-server --test it -- container_events::idle_watchers_rss --ignored
+/// --nocapture`. The clients' sockets live in the same process (a few hundred bytes each).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: prints a figure"]
+async fn idle_watchers_rss() -> R {
+    use futures::{StreamExt, TryStreamExt};
+    const WATCHERS: usize = 1000;
+    let f = fixture().await?;
+    f.append(1).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = f.app.router.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let (id, session) = (f.id, f.session.as_str());
+    // Warm up (one-time allocations: pools, the router's caches), then measure.
+    let warm: Vec<_> = futures::stream::iter(0..20)
+        .map(|_| tcp_watcher(addr, id, session))
+        .buffer_unordered(10)
+        .try_collect()
+        .await?;
+    drop(warm);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib()?;
+    let started = std::time::Instant::now();
+    let watchers: Vec<_> = futures::stream::iter(0..WATCHERS)
+        .map(|_| tcp_watcher(addr, id, session))
+        .buffer_unordered(16)
+        .try_collect()
+        .await?;
+    let connect_ms = started.elapsed().as_millis();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib()?;
+    let extra = after.saturating_sub(before);
+    println!(
+        "{WATCHERS} idle SSE watchers: RSS {before} KiB -> {after} KiB, extra {extra} KiB \
+         ({:.1} KiB per watcher); connected in {connect_ms} ms",
+        extra as f64 / WATCHERS as f64
+    );
+    assert_eq!(watchers.len(), WATCHERS);
+    drop(watchers);
+    server.abort();
+    f.app.cleanup().await
+}
