@@ -1,10 +1,13 @@
 //! The axum router: Leptos pages and server functions, health checks, assets, the template
-//! export download, and the layers around them (outermost first): tracing, compression,
+//! export download, a container's progress events (SSE), and the layers around them (outermost first): tracing, compression,
 //! security headers with the CSP nonce (`headers`), body limit, request timeout, request
 //! gate, undecodable server-function arguments answered 400.
 //!
 //! The request timeout bounds the time until a response's head: a page, a server function,
-//! the start of a download. A streamed body (the template export) is not cut.
+//! the start of a download or of an event stream. A streamed body (the template export, the
+//! progress events, which stay open as long as the creation runs) is not cut. Compression
+//! leaves event streams alone (`DefaultPredicate` excludes `text/event-stream`), so each
+//! message reaches the browser when it is sent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +33,7 @@ use crate::app_state::AppState;
 use crate::auth::middleware::gate;
 use crate::auth::service::AuthService;
 use crate::nodes::NodeService;
-use crate::routes::{assets, export, health, theme};
+use crate::routes::{assets, container_events, export, health, theme};
 use crate::templates::TemplateService;
 
 /// Largest request body accepted: a template with its scripts and files is posted as JSON.
@@ -81,6 +84,10 @@ pub fn router(state: AppState) -> Router {
             "/templates/{slug}/export.tar.gz",
             get(export::template_tar_gz),
         )
+        .route(
+            "/containers/{id}/events",
+            get(container_events::container_events),
+        )
         .leptos_routes_with_context(&state, routes, context, app)
         .fallback(not_found)
         .layer(middleware::from_fn(undecodable_is_bad_request))
@@ -94,7 +101,8 @@ pub fn router(state: AppState) -> Router {
         // so an over-long field reaches the service's rules (422) instead of failing to decode.
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(crate::headers::security_headers))
-        // Archives are compressed already.
+        // Archives are compressed already; the default predicate already skips event streams
+        // (compressing them would hold messages back in the encoder's buffer).
         .layer(CompressionLayer::new().compress_when(
             DefaultPredicate::new().and(NotForContentType::const_new("application/gzip")),
         ))

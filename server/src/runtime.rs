@@ -173,6 +173,7 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     // Jobs run beside the requests; the stop signal ends both.
     let workers = crate::jobs::Workers::start(&state, crate::jobs::handlers(&state), job_options);
     let stop_jobs = workers.stopper();
+    let progress_streams = state.container_events.clone();
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(
@@ -183,6 +184,9 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests and running jobs");
         stop_jobs.stop();
+        // Progress streams never end by themselves while a creation runs: end them so the
+        // drain does not wait for them (browsers reconnect to the next server).
+        progress_streams.close();
         let _ = stop_tx.send(true);
     });
     let result = tokio::select! {

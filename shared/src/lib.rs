@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod containers;
 pub mod error;
 pub mod nodes;
+pub mod progress;
 pub mod pve;
 pub mod templates;
 pub mod theme;

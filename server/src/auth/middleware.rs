@@ -4,7 +4,8 @@
 //!    from a trusted proxy) and the session cookie (`kiln_session`, or `__Host-kiln_session`
 //!    when `Secure`) into a [`RequestCtx`] attached to the request;
 //! 3. sends signed-out page views to `/login` (or `/setup` before the first user), and answers
-//!    401 to signed-out calls of server functions and API routes.
+//!    401 to signed-out calls of server functions and API routes (`/api/*`, and the event
+//!    streams `/containers/{id}/events`: an `EventSource` cannot follow a redirect to a page).
 //!
 //! Public: `/login`, `/setup`, `/healthz`, `/readyz`, `/pkg/*`, `/theme`, and the `login` and
 //! `setup_admin` server functions.
@@ -26,6 +27,16 @@ use crate::auth::forwarded::{self, Origin};
 /// Paths served to anyone, page or not.
 fn is_public_asset(path: &str) -> bool {
     path == "/healthz" || path == "/readyz" || path == "/theme" || path.starts_with("/pkg/")
+}
+
+/// Paths answered 401 rather than sent to `/login` when signed out: server functions, and
+/// the event streams of `routes::container_events`.
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+        || path
+            .strip_prefix("/containers/")
+            .and_then(|rest| rest.strip_suffix("/events"))
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// Server functions callable while signed out.
@@ -61,7 +72,7 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
     let signed_in = ctx.user.is_some();
     req.extensions_mut().insert(ctx);
 
-    if path.starts_with("/api/") {
+    if is_api(&path) {
         if !signed_in && !PUBLIC_FUNCTIONS.contains(&path.as_str()) {
             return error_response(&AppError::Unauthorized);
         }
@@ -217,6 +228,15 @@ mod tests {
         let h = headers(&[("cookie", "a=1; kiln_session=abc; kiln_theme=dark")]);
         assert_eq!(cookie(&h, "kiln_session").as_deref(), Some("abc"));
         assert_eq!(cookie(&h, "missing"), None);
+    }
+
+    #[test]
+    fn event_streams_are_api_paths() {
+        assert!(is_api("/api/fn/login"));
+        assert!(is_api("/containers/12/events"));
+        assert!(!is_api("/containers/12"));
+        assert!(!is_api("/containers//events"));
+        assert!(!is_api("/containers/1/2/events"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Containers (one kind of guest; VMs will take the same shape): the service that validates,
 //! authorizes and records a creation (`service`), the durable creation job (`create`), and
-//! the fan-out of creation events to live watchers (`events`).
+//! the fan-out of creation events to live watchers (`events`), and the live progress stream
+//! a watcher reads (`progress`).
 //!
 //! Architecture Invariant: a container row is written (with its job, in one transaction)
 //! before anything is sent to a node, so nothing exists on a node that Kiln does not list;
@@ -9,6 +10,7 @@
 
 pub mod create;
 pub mod events;
+pub mod progress;
 pub mod provision;
 pub mod service;
 

@@ -14,10 +14,13 @@ use serde_json::json;
 use super::CREATE_JOB;
 use crate::app_state::AppState;
 use crate::db::audit::Entry;
-use crate::db::containers::{self, ContainerRow, NewContainer};
+use crate::db::containers::{self, ContainerRow, EventRow, NewContainer};
 use crate::db::{nodes, templates};
 use crate::errors::TxError;
 use crate::jobs::NewJob;
+
+/// The most events [`ContainerService::events`] returns at once.
+pub const MAX_EVENTS: i64 = 1000;
 
 /// A creation Kiln accepted: the container row and its job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +201,23 @@ impl ContainerService {
             .await
             .map_err(|e| crate::errors::db("reading a container", e))?
             .ok_or_else(|| AppError::NotFound(format!("container {id}")))
+    }
+
+    /// Up to `limit` (1..=1000) events of a container the actor may see, after number
+    /// `after`, in order: what a page shows of a creation without JavaScript (the live view is
+    /// `progress`).
+    pub async fn events(
+        &self,
+        actor: &Actor,
+        id: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, AppError> {
+        self.get(actor, id).await?;
+        let mut conn = self.state.conn().await?;
+        containers::events_after(&mut conn, id, after.max(0), limit.clamp(1, MAX_EVENTS))
+            .await
+            .map_err(|e| crate::errors::db("reading container events", e))
     }
 }
 

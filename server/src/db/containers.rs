@@ -248,3 +248,29 @@ pub async fn events_after(
         .load(conn)
         .await
 }
+
+impl From<EventRow> for kiln_shared::progress::ContainerEvent {
+    fn from(row: EventRow) -> Self {
+        kiln_shared::progress::ContainerEvent {
+            seq: row.seq,
+            at: row.at.to_rfc3339(),
+            phase: row.phase,
+            kind: row.kind,
+            text: row.text,
+        }
+    }
+}
+
+/// A container's status and error (what a progress watcher re-reads), `None` when the row is
+/// gone. Not scoped: the watcher was authorized when it connected.
+pub async fn status_of(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+) -> QueryResult<Option<(String, Option<String>)>> {
+    containers::table
+        .find(id)
+        .select((containers::status, containers::error))
+        .first(conn)
+        .await
+        .optional()
+}
