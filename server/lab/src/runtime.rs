@@ -281,7 +281,7 @@ pub const PUSH_SCRIPT: &str =
     "cat > \"$1\" && chmod \"$2\" \"$1\" && { [ -z \"$3\" ] || chown \"$3\" \"$1\"; }";
 
 /// Refuses a path that is not absolute or holds a NUL.
-pub fn check_path(path: &str) -> Result<(), String> {
+fn check_path(path: &str) -> Result<(), String> {
     if !path.starts_with('/') {
         return Err(format!("'{path}' is not an absolute path"));
     }
@@ -291,8 +291,78 @@ pub fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How a shell reports that its command could not start.
+pub type SpawnError = fn(std::io::Error) -> String;
+
+/// `pct exec` through `inside`, a command that runs its arguments in the container: this
+/// process's standard streams, the exit status (128 + signal when killed).
+pub fn exec_through(
+    mut inside: std::process::Command,
+    argv: &[String],
+    spawn_error: SpawnError,
+) -> Result<i32, String> {
+    use std::os::unix::process::ExitStatusExt;
+    let status = inside.args(argv).status().map_err(spawn_error)?;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// `pct push` through `inside`: [`PUSH_SCRIPT`] writes stdin to `path`, sets the mode and
+/// the owner.
+pub fn push_through(
+    mut inside: std::process::Command,
+    spawn_error: SpawnError,
+    data: &[u8],
+    path: &str,
+    perms: u32,
+    owner: Option<&str>,
+) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    check_path(path)?;
+    inside
+        .args(["sh", "-c", PUSH_SCRIPT, "sh"])
+        .arg(path)
+        .arg(format!("{perms:o}"))
+        .arg(owner.unwrap_or(""))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = inside.spawn().map_err(spawn_error)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A write error shows up as the command's failure below.
+        let _ = stdin.write_all(data);
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(failure(&out.stderr, path))
+    }
+}
+
+/// `pct pull` through `inside`: the file's bytes.
+pub fn pull_through(
+    mut inside: std::process::Command,
+    spawn_error: SpawnError,
+    path: &str,
+) -> Result<Vec<u8>, String> {
+    check_path(path)?;
+    let out = inside
+        .args(["cat", "--", path])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(spawn_error)?;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(failure(&out.stderr, path))
+    }
+}
+
 /// The complaint of a command run inside, or a generic one.
-pub fn failure(stderr: &[u8], path: &str) -> String {
+fn failure(stderr: &[u8], path: &str) -> String {
     let text = String::from_utf8_lossy(stderr).trim().to_owned();
     if text.is_empty() {
         format!("failed to copy '{path}'")

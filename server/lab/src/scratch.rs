@@ -22,10 +22,8 @@
 //! skeleton directory, that part of the skeleton is skipped; a link in place of a mount point
 //! (`/usr`, `/proc`, `/dev`) refuses the command.
 
-use std::io::Write;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -33,7 +31,7 @@ use nix::sys::stat::{Mode, fchmod, mkdirat};
 
 use super::nofollow::{Found, create_new, open_dir};
 
-use super::runtime::{ContainerShell, PUSH_SCRIPT, check_path, failure};
+use super::runtime::{ContainerShell, exec_through, pull_through, push_through};
 
 /// The scratch roots of a lab data directory.
 #[derive(Debug, Clone)]
@@ -192,11 +190,7 @@ fn spawn_error(e: std::io::Error) -> String {
 
 impl ContainerShell for ScratchShell {
     fn exec(&self, vmid: u32, hostname: &str, argv: &[String]) -> Result<i32, String> {
-        let mut cmd = self.sandbox(vmid, hostname)?;
-        let status = cmd.args(argv).status().map_err(spawn_error)?;
-        Ok(status
-            .code()
-            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+        exec_through(self.sandbox(vmid, hostname)?, argv, spawn_error)
     }
 
     fn push(
@@ -208,40 +202,17 @@ impl ContainerShell for ScratchShell {
         perms: u32,
         owner: Option<&str>,
     ) -> Result<(), String> {
-        check_path(path)?;
-        let mut cmd = self.sandbox(vmid, hostname)?;
-        cmd.args(["sh", "-c", PUSH_SCRIPT, "sh"])
-            .arg(path)
-            .arg(format!("{perms:o}"))
-            .arg(owner.unwrap_or(""))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(spawn_error)?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A write error shows up as the command's failure below.
-            let _ = stdin.write_all(data);
-        }
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(failure(&out.stderr, path))
-        }
+        push_through(
+            self.sandbox(vmid, hostname)?,
+            spawn_error,
+            data,
+            path,
+            perms,
+            owner,
+        )
     }
 
     fn pull(&self, vmid: u32, hostname: &str, path: &str) -> Result<Vec<u8>, String> {
-        check_path(path)?;
-        let mut cmd = self.sandbox(vmid, hostname)?;
-        let out = cmd
-            .args(["cat", "--", path])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(spawn_error)?;
-        if out.status.success() {
-            Ok(out.stdout)
-        } else {
-            Err(failure(&out.stderr, path))
-        }
+        pull_through(self.sandbox(vmid, hostname)?, spawn_error, path)
     }
 }

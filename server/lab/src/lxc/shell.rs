@@ -2,12 +2,10 @@
 //! running container (its namespaces, its root, its ids). Runs in the `kiln lab pct`
 //! process (plain `std::process`: no async runtime there).
 
-use std::io::Write;
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use super::names::Names;
-use crate::runtime::{ContainerShell, PUSH_SCRIPT, check_path, failure};
+use crate::runtime::{ContainerShell, exec_through, pull_through, push_through};
 
 const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -38,20 +36,13 @@ impl LxcShell {
     }
 }
 
-fn spawn_error(e: &std::io::Error) -> String {
-    super::cmd::spawn_error("lxc-attach", e)
+fn spawn_error(e: std::io::Error) -> String {
+    super::cmd::spawn_error("lxc-attach", &e)
 }
 
 impl ContainerShell for LxcShell {
     fn exec(&self, vmid: u32, _hostname: &str, argv: &[String]) -> Result<i32, String> {
-        let status = self
-            .attach(vmid)
-            .args(argv)
-            .status()
-            .map_err(|e| spawn_error(&e))?;
-        Ok(status
-            .code()
-            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+        exec_through(self.attach(vmid), argv, spawn_error)
     }
 
     fn push(
@@ -63,40 +54,10 @@ impl ContainerShell for LxcShell {
         perms: u32,
         owner: Option<&str>,
     ) -> Result<(), String> {
-        check_path(path)?;
-        let mut cmd = self.attach(vmid);
-        cmd.args(["sh", "-c", PUSH_SCRIPT, "sh"])
-            .arg(path)
-            .arg(format!("{perms:o}"))
-            .arg(owner.unwrap_or(""))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| spawn_error(&e))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A write error shows up as the command's failure below.
-            let _ = stdin.write_all(data);
-        }
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(failure(&out.stderr, path))
-        }
+        push_through(self.attach(vmid), spawn_error, data, path, perms, owner)
     }
 
     fn pull(&self, vmid: u32, _hostname: &str, path: &str) -> Result<Vec<u8>, String> {
-        check_path(path)?;
-        let out = self
-            .attach(vmid)
-            .args(["cat", "--", path])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| spawn_error(&e))?;
-        if out.status.success() {
-            Ok(out.stdout)
-        } else {
-            Err(failure(&out.stderr, path))
-        }
+        pull_through(self.attach(vmid), spawn_error, path)
     }
 }
