@@ -4,11 +4,12 @@
 //! row, a container on the node carrying this job's marker in its description, a running
 //! status, an address).
 //!
-//! Then, over the node's SSH (`provision`): the template's packages and its scripts, each
+//! Then, over the node's SSH (`provision`): the template's files (by policy), its packages
+//! and its scripts, each
 //! script run once (a resumed job skips the scripts whose `done` event exists; one that a
 //! crash interrupted stops the job, since scripts are not assumed idempotent — a retry runs
-//! it again). Not yet: pushing the template's files and service discovery (phases to add
-//! before `ready`).
+//! it again). Not yet: Kiln's helper library and service discovery (phases to add before
+//! `ready`).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -30,8 +31,8 @@ use crate::ssh::shell::NodeShell;
 use super::provision;
 
 /// The phases, in order.
-pub const PHASES: [&str; 7] = [
-    "allocate", "create", "start", "network", "packages", "scripts", "ready",
+pub const PHASES: [&str; 8] = [
+    "allocate", "create", "start", "network", "files", "packages", "scripts", "ready",
 ];
 
 /// How long the container may take to report an address.
@@ -452,7 +453,98 @@ impl Run<'_> {
         Ok(output)
     }
 
-    /// Phase 5: the template's packages (and the user's additions), per manager.
+    /// Phase 5: the template's files, by policy (`default`: only where absent; `replace`:
+    /// where the content differs; `backup`: the old file moved aside first). A file already
+    /// holding the content is left alone, so the phase is safe to run again.
+    async fn files(&mut self) -> Result<(), JobError> {
+        let files = self
+            .template
+            .as_ref()
+            .map(|t| t.files.clone())
+            .unwrap_or_default();
+        if files.is_empty() {
+            return Ok(());
+        }
+        let vmid = self.vmid()?;
+        for file in files {
+            let path = provision::file_path(&file).map_err(failed)?;
+            let bytes = provision::file_bytes(&file).map_err(failed)?;
+            let probe = self
+                .shell()
+                .await?
+                .pct_exec(vmid, &["sha256sum", "--", &path])
+                .await
+                .map_err(|e| failed(format!("pct exec in CT {vmid} failed: {e}")))?;
+            let existing = probe
+                .success()
+                .then(|| {
+                    probe
+                        .stdout_text()
+                        .split_whitespace()
+                        .next()
+                        .map(str::to_owned)
+                })
+                .flatten();
+            let action = provision::file_action(file.policy, existing.as_deref(), &bytes);
+            match action {
+                provision::FileAction::Keep(why) => {
+                    self.event("files", "log", &format!("{path}: {why}"))
+                        .await?;
+                    continue;
+                }
+                provision::FileAction::BackUpThenWrite => {
+                    let backup = format!(
+                        "{path}.backup-{}",
+                        chrono::Utc::now().format("%Y%m%d-%H%M%S")
+                    );
+                    let moved = self
+                        .exec(
+                            "files",
+                            &["mv".into(), "--".into(), path.clone(), backup.clone()],
+                        )
+                        .await?;
+                    if !moved.success() {
+                        return Err(failed(format!(
+                            "backing up {path}: {}",
+                            provision::tail(&moved, 2)
+                        )));
+                    }
+                    self.event(
+                        "files",
+                        "log",
+                        &format!("{path}: the old file is now {backup}"),
+                    )
+                    .await?;
+                }
+                provision::FileAction::Write => {}
+            }
+            let dir = file.target_dir.clone();
+            let made = self
+                .exec("files", &["mkdir".into(), "-p".into(), "--".into(), dir])
+                .await?;
+            if !made.success() {
+                return Err(failed(format!(
+                    "making {}: {}",
+                    file.target_dir,
+                    provision::tail(&made, 2)
+                )));
+            }
+            self.shell()
+                .await?
+                .pct_push_bytes(vmid, &bytes, &path, Some(0o644))
+                .await
+                .map_err(|e| failed(format!("pushing {path}: {e}")))?;
+            self.event(
+                "files",
+                "log",
+                &format!("{path}: written ({})", file.policy.word()),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Phase 6: the template's packages (and the user's additions), per manager.
     async fn packages(&mut self) -> Result<(), JobError> {
         let steps = provision::plan(self.template.as_ref(), &self.request);
         if steps.is_empty() {
@@ -491,7 +583,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Phase 6: the scripts, in order, each once.
+    /// Phase 7: the scripts, in order, each once.
     async fn scripts(&mut self) -> Result<(), JobError> {
         let scripts: Vec<_> = provision::scripts(self.template.as_ref(), &self.request)
             .into_iter()
@@ -643,6 +735,7 @@ impl JobHandler for CreateContainer {
                 "create" => run.create().await,
                 "start" => run.start().await,
                 "network" => run.network().await,
+                "files" => run.files().await,
                 "packages" => run.packages().await,
                 "scripts" => run.scripts().await,
                 _ => Ok(()),

@@ -5,7 +5,9 @@
 //! word each, scripts are pushed as files and run with `bash FILE`.
 
 use kiln_shared::containers::CreateRequest;
-use kiln_shared::templates::{Manager, Package, Script, Template};
+use kiln_shared::templates::{
+    FileContent, Manager, Package, Policy, Script, Template, TemplateFile, validate_target_dir,
+};
 
 use crate::ssh::shell::Output;
 
@@ -130,6 +132,62 @@ pub fn scripts<'a>(template: Option<&'a Template>, request: &CreateRequest) -> V
     list.retain(|s| !request.scripts_skipped.contains(&s.file_name));
     list.sort_by(|a, b| a.file_name.cmp(&b.file_name));
     list
+}
+
+/// A template file's path inside the container (its rules checked again: the template may
+/// come from a folder Kiln only read).
+pub fn file_path(file: &TemplateFile) -> Result<String, String> {
+    validate_target_dir(&file.target_dir)?;
+    if file.name.is_empty()
+        || file.name.contains(['/', '\0'])
+        || file.name == "."
+        || file.name == ".."
+    {
+        return Err(format!("`{}` is not a file name", file.name));
+    }
+    Ok(format!(
+        "{}/{}",
+        file.target_dir.trim_end_matches('/'),
+        file.name
+    ))
+}
+
+/// A template file's bytes.
+pub fn file_bytes(file: &TemplateFile) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    match &file.content {
+        FileContent::Utf8(text) => Ok(text.as_bytes().to_vec()),
+        FileContent::Base64(data) => base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|e| format!("{}: its content is not valid base64: {e}", file.name)),
+    }
+}
+
+/// What to do with a template file, given the SHA-256 (hex) of what is at its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileAction {
+    /// Leave the file (the reason, for the events).
+    Keep(&'static str),
+    /// Write it.
+    Write,
+    /// Move the old file aside, then write.
+    BackUpThenWrite,
+}
+
+/// The policy decision for one file.
+pub fn file_action(policy: Policy, existing_sha256: Option<&str>, content: &[u8]) -> FileAction {
+    let Some(existing) = existing_sha256 else {
+        return FileAction::Write;
+    };
+    let ours = hex::encode(ring::digest::digest(&ring::digest::SHA256, content).as_ref());
+    if existing.eq_ignore_ascii_case(&ours) {
+        return FileAction::Keep("already has this content");
+    }
+    match policy {
+        Policy::Default => FileAction::Keep("exists; kept (policy default)"),
+        Policy::Replace => FileAction::Write,
+        Policy::Backup => FileAction::BackUpThenWrite,
+    }
 }
 
 /// Where scripts are pushed inside the container.
@@ -266,6 +324,35 @@ mod tests {
             .map(|s| s.file_name.as_str())
             .collect();
         assert_eq!(names, ["10-first.sh"]);
+    }
+
+    #[test]
+    fn file_policies() {
+        let sha = hex::encode(ring::digest::digest(&ring::digest::SHA256, b"x").as_ref());
+        assert_eq!(file_action(Policy::Default, None, b"x"), FileAction::Write);
+        assert!(matches!(
+            file_action(Policy::Default, Some("00"), b"x"),
+            FileAction::Keep(_)
+        ));
+        assert!(matches!(
+            file_action(Policy::Backup, Some(&sha), b"x"),
+            FileAction::Keep(_)
+        ));
+        assert_eq!(
+            file_action(Policy::Replace, Some("00"), b"x"),
+            FileAction::Write
+        );
+        assert_eq!(
+            file_action(Policy::Backup, Some("00"), b"x"),
+            FileAction::BackUpThenWrite
+        );
+        let file = TemplateFile {
+            name: "../x".into(),
+            target_dir: "/etc".into(),
+            policy: Policy::Default,
+            content: FileContent::Utf8(String::new()),
+        };
+        assert!(file_path(&file).is_err());
     }
 
     #[test]

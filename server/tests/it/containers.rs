@@ -185,7 +185,7 @@ async fn a_container_is_allocated_created_started_and_ready() -> R {
     assert_eq!(
         phases,
         [
-            "allocate", "create", "start", "network", "packages", "scripts", "ready"
+            "allocate", "create", "start", "network", "files", "packages", "scripts", "ready"
         ]
     );
     let last = events.last().ok_or("events")?;
@@ -383,8 +383,24 @@ async fn a_real_container_is_created_from_a_request() -> R {
 /// A custom template with a custom package (already present), an apt bucket when `apt`, and
 /// two scripts, the second skipped by the request.
 async fn template(s: &Setup, apt: bool) -> R<String> {
-    use kiln_shared::templates::{Manager, Package, PackageBucket, Script, Template};
+    use kiln_shared::templates::{
+        FileContent, Manager, Package, PackageBucket, Policy, Script, Template, TemplateFile,
+    };
     let mut t = Template::new("provisioned");
+    t.files = vec![
+        TemplateFile {
+            name: "app.conf".into(),
+            target_dir: "/opt/kiln-test".into(),
+            policy: Policy::Default,
+            content: FileContent::Utf8("port = 8080\n".into()),
+        },
+        TemplateFile {
+            name: "hosts".into(),
+            target_dir: "/etc".into(),
+            policy: Policy::Backup,
+            content: FileContent::Utf8("127.0.0.1 localhost kiln-test\n".into()),
+        },
+    ];
     t.packages.push(PackageBucket {
         name: "tools".into(),
         manager: Manager::Custom,
@@ -523,6 +539,24 @@ async fn provisioned(runtime: RuntimeKind) -> R {
         .env("KILN_LAB_DATA_DIR", &s.lab.dir)
         .status()?;
     assert!(!never.success(), "the skipped script did not run");
+    let files = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "lab",
+            "pct",
+            "exec",
+            &vmid,
+            "--",
+            "sh",
+            "-c",
+            "cat /opt/kiln-test/app.conf /etc/hosts; ls /etc | grep -c '^hosts.backup-'",
+        ])
+        .env("KILN_LAB_DATA_DIR", &s.lab.dir)
+        .output()?;
+    assert_eq!(
+        String::from_utf8_lossy(&files.stdout),
+        "port = 8080\n127.0.0.1 localhost kiln-test\n1\n",
+        "files pushed by policy, the old /etc/hosts backed up once"
+    );
     s.finish().await
 }
 
