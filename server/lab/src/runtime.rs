@@ -61,6 +61,27 @@ pub struct CreateSpec {
     pub ostemplate: String,
     /// The container configuration as stored (property strings as PVE writes them).
     pub config: BTreeMap<String, String>,
+    /// What PVE writes into the new container but never stores in its config.
+    pub access: Access,
+}
+
+/// The root password and SSH keys of a create call (PVE sets them inside the new container
+/// and keeps neither). Debug never shows the password.
+#[derive(Clone, Default)]
+pub struct Access {
+    /// `password`.
+    pub password: Option<String>,
+    /// `ssh-public-keys`.
+    pub ssh_public_keys: Option<String>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("ssh_public_keys", &self.ssh_public_keys)
+            .finish()
+    }
 }
 
 /// A running container's figures, as the host sees them (PVE's `status/current` fields).

@@ -74,6 +74,9 @@ fn alive(pid: u32) -> bool {
         .is_some_and(|zombie| !zombie)
 }
 
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKilnLabTestKeyOnlyForTestsXXXXXXXXXXXXXX kiln@test";
+
 fn small(vmid: u32) -> LxcCreate {
     LxcCreate {
         vmid,
@@ -153,7 +156,10 @@ async fn a_real_container_boots_gets_an_address_runs_commands_and_installs_packa
     let node = lab.node().to_owned();
     let bridge = lab.handle.bridge().ok_or("the LXC lab shows its bridge")?;
 
-    create(&client, &node, &small(201)).await?;
+    let mut first = small(201);
+    first.password = Some("lab-root-secret".into());
+    first.ssh_public_keys = Some(KEY.into());
+    create(&client, &node, &first).await?;
     let inet = address(&client, &node, 201).await?;
     let subnet = bridge
         .rsplit_once('.')
@@ -199,6 +205,34 @@ async fn a_real_container_boots_gets_an_address_runs_commands_and_installs_packa
         NodeShell::connect_pinned(&shell_dir, sshd.target(), 1, Some(&pinned), &key).await?;
     let hostname = shell.run(&["pct", "exec", "201", "--", "hostname"]).await?;
     assert_eq!(hostname.stdout_text().trim(), "ct201");
+    // The root password and SSH keys of the create call are set inside, as PVE does.
+    let shadow = shell
+        .run(&[
+            "pct",
+            "exec",
+            "201",
+            "--",
+            "sh",
+            "-c",
+            "getent shadow root | cut -d: -f2",
+        ])
+        .await?;
+    assert!(
+        shadow.stdout_text().starts_with("$"),
+        "root has a password hash: {}",
+        shadow.stdout_text()
+    );
+    let keys = shell
+        .run(&[
+            "pct",
+            "exec",
+            "201",
+            "--",
+            "cat",
+            "/root/.ssh/authorized_keys",
+        ])
+        .await?;
+    assert_eq!(keys.stdout_text().trim(), KEY);
     let limit = shell
         .run(&[
             "pct",

@@ -11,7 +11,7 @@ use super::super::core::{Lab, now};
 use super::super::formats::{disk_size, split_property_string};
 use super::super::reply::{ApiError, ApiResult, ok};
 use super::super::rng;
-use super::super::runtime::{CreateSpec, Usage};
+use super::super::runtime::{Access, CreateSpec, Usage};
 use super::super::state::Container;
 use super::super::tasks::{self, TaskLog, TaskSpec, Work};
 use super::Call;
@@ -337,6 +337,10 @@ pub fn create(c: &Call) -> ApiResult {
         vmid,
         ostemplate,
         config,
+        access: Access {
+            password: c.str("password").map(str::to_owned),
+            ssh_public_keys: c.str("ssh-public-keys").map(str::to_owned),
+        },
     };
     let work: Work = Box::new(move |lab: Arc<Lab>, log: TaskLog, fail: Option<String>| {
         Box::pin(async move {

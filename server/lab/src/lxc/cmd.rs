@@ -36,6 +36,34 @@ pub async fn output(program: &str, mut cmd: Command) -> Result<Vec<u8>, CmdError
     }
 }
 
+/// Runs a prepared command with `input` on its stdin (closed after); its stdout. The input
+/// never appears in the error (it may be a secret).
+pub async fn with_input(
+    mut cmd: Command,
+    program: &str,
+    input: &[u8],
+) -> Result<Vec<u8>, CmdError> {
+    use tokio::io::AsyncWriteExt;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|e| spawn_error(program, &e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A write error shows up as the command's failure below.
+        let _ = stdin.write_all(input).await;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| spawn_error(program, &e))?;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(failure(program, out.status, &out.stderr))
+    }
+}
+
 /// "cannot run PROGRAM: …", naming the Debian package when it is missing.
 pub fn spawn_error(program: &str, e: &std::io::Error) -> CmdError {
     if e.kind() == std::io::ErrorKind::NotFound {

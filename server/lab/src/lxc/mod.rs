@@ -226,6 +226,50 @@ impl LxcRuntime {
         }
     }
 
+    /// Sets the root password and SSH keys of a new container, as PVE does at create: the
+    /// keys written through `nofollow` (the root fs is fresh, but the rule holds), the
+    /// password by the image's own `chpasswd` in a chroot — inside the id mapping for an
+    /// unprivileged container. The password travels on stdin, never in an argument.
+    async fn set_access(
+        &self,
+        spec: &CreateSpec,
+        idmap: Option<(u32, u32)>,
+        log: &TaskLog,
+    ) -> Result<(), String> {
+        let rootfs = self.names.rootfs(spec.vmid);
+        let owner = idmap.map(|(first, _)| (first, first));
+        if let Some(keys) = &spec.access.ssh_public_keys {
+            let root = super::nofollow::open_root(&rootfs)
+                .map_err(|e| format!("cannot open {}: {}", rootfs.display(), e.desc()))?;
+            let text = format!("{}\n", keys.trim_end());
+            super::nofollow::replace_file(
+                &root,
+                "root/.ssh/authorized_keys",
+                text.as_bytes(),
+                0o600,
+                owner,
+            )
+            .map_err(|e| format!("cannot write root's SSH keys: {}", e.desc()))?;
+            log.line("wrote root's authorized SSH keys");
+        }
+        if let Some(password) = &spec.access.password {
+            let mut cmd = match idmap {
+                Some((first, count)) => {
+                    let mut c = tokio::process::Command::new("lxc-usernsexec");
+                    c.args(["-m", &format!("b:0:{first}:{count}"), "--", "chroot"]);
+                    c
+                }
+                None => tokio::process::Command::new("chroot"),
+            };
+            cmd.arg(&rootfs).arg("chpasswd");
+            cmd::with_input(cmd, "chpasswd", format!("root:{password}\n").as_bytes())
+                .await
+                .map_err(|e| format!("setting root's password failed: {e}"))?;
+            log.line("set root's password");
+        }
+        Ok(())
+    }
+
     async fn kill(&self, vmid: u32) -> Result<(), String> {
         let mut args = self.target(vmid);
         args.push("-k".to_owned());
@@ -357,6 +401,7 @@ impl ContainerRuntime for LxcRuntime {
             "Detected container architecture: amd64 ({})",
             rootfs.display()
         ));
+        self.set_access(spec, idmap, log).await?;
         Ok(())
     }
 
