@@ -118,6 +118,28 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Records that the template's content `hash` is what this run uses, with an event.
+    async fn use_template_hash(&mut self, phase: &str, hash: Option<&str>) -> Result<(), JobError> {
+        let lease = self.job.lease().clone();
+        let id = self.row.id;
+        let mut conn = self.state.db.get().await?;
+        conn.transaction::<_, JobError, _>(async |conn| {
+            lease.fence(conn).await?;
+            Ok(containers::set_template_hash(conn, id, hash).await?)
+        })
+        .await?;
+        self.row.template_hash = hash.map(str::to_owned);
+        self.event(
+            phase,
+            "log",
+            &format!(
+                "the template changed since the request; its current content ({}) is used",
+                hash.unwrap_or("no hash")
+            ),
+        )
+        .await
+    }
+
     fn vmid(&self) -> Result<u32, JobError> {
         self.row
             .vmid
@@ -679,17 +701,16 @@ impl JobHandler for CreateContainer {
         let node = crate::db::nodes::get(&mut conn, owner, row.node_id)
             .await?
             .ok_or_else(|| failed("the container's node is gone"))?;
-        let template = match &row.template_slug {
+        let (template, used_hash) = match &row.template_slug {
             Some(slug) => {
                 let t = crate::db::templates::by_slug(&mut conn, slug)
                     .await?
                     .ok_or_else(|| failed(format!("the template {slug} is gone")))?;
-                Some(
-                    serde_json::from_value::<Template>(t.model)
-                        .map_err(|e| JobError::Internal(format!("template {slug}: {e}")))?,
-                )
+                let model = serde_json::from_value::<Template>(t.model)
+                    .map_err(|e| JobError::Internal(format!("template {slug}: {e}")))?;
+                (Some(model), t.content_hash)
             }
-            None => None,
+            None => (None, None),
         };
         drop(conn);
         let request: CreateRequest = serde_json::from_value(row.request.clone()).map_err(|e| {
@@ -723,6 +744,12 @@ impl JobHandler for CreateContainer {
         if run.row.status != "creating" {
             // A retry of a failed creation.
             run.set_status("creating", None).await?;
+        }
+        if run.template.is_some() && used_hash != run.row.template_hash {
+            // The template was edited or re-synced since the request: the row records the
+            // content this run really uses.
+            run.use_template_hash(PHASES[start], used_hash.as_deref())
+                .await?;
         }
         for phase in &PHASES[start..] {
             run.job.set_phase(phase).await?;

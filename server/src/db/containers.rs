@@ -173,6 +173,22 @@ pub async fn set_status(
         .map(drop)
 }
 
+/// Records the template content (hash) a creation really used.
+pub async fn set_template_hash(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    hash: Option<&str>,
+) -> QueryResult<()> {
+    diesel::update(containers::table.find(id))
+        .set((
+            containers::template_hash.eq(hash),
+            containers::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Records the address the container reported.
 pub async fn set_address(conn: &mut AsyncPgConnection, id: i64, address: &str) -> QueryResult<()> {
     diesel::update(containers::table.find(id))

@@ -28,7 +28,7 @@ struct Setup {
     lab: TestLab,
     actor: Actor,
     node_id: i64,
-    workers: Workers,
+    workers: Option<Workers>,
 }
 
 async fn actor(app: &TestApp, name: &str) -> R<Actor> {
@@ -46,6 +46,13 @@ async fn actor(app: &TestApp, name: &str) -> R<Actor> {
 }
 
 async fn setup(runtime: RuntimeKind) -> R<Setup> {
+    let mut s = setup_paused(runtime).await?;
+    s.start_workers();
+    Ok(s)
+}
+
+/// [`setup`] without job workers (start them with [`Setup::start_workers`]).
+async fn setup_paused(runtime: RuntimeKind) -> R<Setup> {
     let app = TestApp::new().await?;
     let lab = TestLab::start(|o| o.runtime = runtime).await?;
     let actor = actor(&app, "creator").await?;
@@ -64,30 +71,35 @@ async fn setup(runtime: RuntimeKind) -> R<Setup> {
             },
         )
         .await?;
-    let workers = Workers::start(
-        &app.state,
-        jobs::handlers(&app.state),
-        Options {
-            workers: 4,
-            per_node: 4,
-            lease: Duration::from_secs(5),
-            poll_interval: Duration::from_millis(100),
-            max_attempts: 5,
-            shutdown_deadline: Duration::from_secs(5),
-        },
-    );
     Ok(Setup {
         app,
         lab,
         actor,
         node_id: node.id,
-        workers,
+        workers: None,
     })
 }
 
 impl Setup {
+    fn start_workers(&mut self) {
+        self.workers = Some(Workers::start(
+            &self.app.state,
+            jobs::handlers(&self.app.state),
+            Options {
+                workers: 4,
+                per_node: 4,
+                lease: Duration::from_secs(5),
+                poll_interval: Duration::from_millis(100),
+                max_attempts: 5,
+                shutdown_deadline: Duration::from_secs(5),
+            },
+        ));
+    }
+
     async fn finish(self) -> R {
-        self.workers.shutdown().await;
+        if let Some(workers) = self.workers {
+            workers.shutdown().await;
+        }
         self.app.cleanup().await?;
         self.lab.finish().await
     }
@@ -613,5 +625,36 @@ async fn the_create_server_function_is_a_thin_adapter() -> R {
         )
         .await?;
     assert_eq!(anonymous.status, axum::http::StatusCode::UNAUTHORIZED);
+    s.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_template_changed_after_the_request_is_recorded_as_used() -> R {
+    use diesel_async::RunQueryDsl;
+    let mut s = setup_paused(RuntimeKind::Scratch).await?;
+    let slug = template(&s, false).await?;
+    let _sshd = node_ssh(&s).await?;
+    let mut req = request(s.node_id, "changed-1");
+    req.template = Some(slug.clone());
+    req.scripts_skipped = vec!["10-hello.sh".into(), "20-never.sh".into()];
+    let created = s.service().create(&s.actor, req).await?;
+    // Edited before any worker ran the job.
+    let mut conn = s.app.state.db.get().await?;
+    diesel::sql_query("UPDATE templates SET content_hash = 'newer-hash' WHERE slug = $1")
+        .bind::<diesel::sql_types::Text, _>(&slug)
+        .execute(&mut conn)
+        .await?;
+    drop(conn);
+    s.start_workers();
+    let row = s.settled(created.id, 60).await?;
+    assert_eq!(row.status, "ready", "{:?}", row.error);
+    assert_eq!(row.template_hash.as_deref(), Some("newer-hash"));
+    let events = s.events(created.id).await?;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.text.contains("the template changed since the request")),
+        "said in the events"
+    );
     s.finish().await
 }
