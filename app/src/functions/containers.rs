@@ -1,4 +1,4 @@
-//! Containers: creation (the wizard's *Create*) and retry of a failed creation.
+//! Containers: creation (the wizard's *Create*), cancel, and retry of a failed creation.
 
 use kiln_shared::AppError;
 use kiln_shared::containers::CreateRequest;
@@ -26,6 +26,18 @@ pub async fn retry_container(id: i64) -> Result<(), AppError> {
         async {
             let actor = ssr::require_user()?;
             ssr::containers_backend()?.retry(&actor, id).await
+        }
+        .await,
+    )
+}
+
+/// Cancels a running creation; `true` when it was cancelled before it started.
+#[server(prefix = "/api/fn", endpoint = "cancel_container")]
+pub async fn cancel_container(id: i64) -> Result<bool, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.cancel(&actor, id).await
         }
         .await,
     )

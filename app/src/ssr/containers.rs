@@ -17,6 +17,9 @@ pub trait ContainersBackend: Send + Sync + 'static {
     async fn create(&self, actor: &Actor, request: CreateRequest) -> Result<i64, AppError>;
     /// Runs a failed creation again from the phase it failed in.
     async fn retry(&self, actor: &Actor, id: i64) -> Result<(), AppError>;
+    /// Cancels a running creation; `true` when it was cancelled at once (not started yet),
+    /// `false` when it stops at its next safe point.
+    async fn cancel(&self, actor: &Actor, id: i64) -> Result<bool, AppError>;
 }
 
 /// The containers backend as provided in context.

@@ -193,6 +193,53 @@ impl ContainerService {
         Ok(())
     }
 
+    /// Cancels a creation: a job not started yet is cancelled at once (the container is
+    /// `failed`, "cancelled", and nothing was sent to its node); a running one stops at its
+    /// next safe point (between phases, or while it waits on the node), and the job records
+    /// the outcome. Returns whether it was cancelled at once.
+    pub async fn cancel(&self, actor: &Actor, id: i64) -> Result<bool, AppError> {
+        let row = self.get(actor, id).await?;
+        if row.status != "creating" {
+            return Err(AppError::Conflict(format!(
+                "container {id} is {}; only a running creation is cancelled",
+                row.status
+            )));
+        }
+        let job = row
+            .job_id
+            .ok_or_else(|| AppError::Conflict(format!("container {id} has no creation job")))?;
+        let mut pooled = self.state.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        let jobs = self.state.jobs.clone();
+        let at_once = conn
+            .transaction::<_, TxError, _>(async |conn| {
+                match jobs.request_cancel(conn, job).await? {
+                    crate::jobs::Cancel::Cancelled => {
+                        // The job never ran: nobody else writes this container's events.
+                        containers::set_status(conn, id, "failed", Some("cancelled")).await?;
+                        containers::append_event(conn, id, "allocate", "outcome", "cancelled")
+                            .await?;
+                        Ok(true)
+                    }
+                    crate::jobs::Cancel::Requested => Ok(false),
+                    crate::jobs::Cancel::Finished(_) | crate::jobs::Cancel::NotFound => {
+                        Err(TxError::Refused(AppError::Conflict(format!(
+                            "the creation of container {id} has already ended"
+                        ))))
+                    }
+                }
+            })
+            .await
+            .map_err(|e| e.into_app("cancelling a creation"))?;
+        drop(pooled);
+        self.state.container_events.notify(id, 0);
+        let target = format!("{} (container {id})", row.hostname);
+        self.state
+            .audit(Entry::by(actor, "container.cancel").on(&target))
+            .await;
+        Ok(at_once)
+    }
+
     /// A container the actor may see (its owner, or an admin).
     pub async fn get(&self, actor: &Actor, id: i64) -> Result<ContainerRow, AppError> {
         let mut conn = self.state.conn().await?;
@@ -231,5 +278,9 @@ impl kiln_app::ssr::ContainersBackend for ContainerService {
 
     async fn retry(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
         ContainerService::retry(self, actor, id).await
+    }
+
+    async fn cancel(&self, actor: &Actor, id: i64) -> Result<bool, AppError> {
+        ContainerService::cancel(self, actor, id).await
     }
 }

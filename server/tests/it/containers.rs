@@ -658,3 +658,39 @@ async fn a_template_changed_after_the_request_is_recorded_as_used() -> R {
     );
     s.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_creation_cancelled_before_it_ran_sends_nothing_to_the_node() -> R {
+    let mut s = setup_paused(RuntimeKind::Scratch).await?;
+    let created = s
+        .service()
+        .create(&s.actor, request(s.node_id, "cancel-1"))
+        .await?;
+    assert!(
+        s.service().cancel(&s.actor, created.id).await?,
+        "cancelled at once"
+    );
+    let other = actor(&s.app, "not-the-owner").await?;
+    assert!(matches!(
+        s.service().cancel(&other, created.id).await,
+        Err(AppError::NotFound(_))
+    ));
+    s.start_workers();
+    let row = s.settled(created.id, 5).await?;
+    assert_eq!(
+        (row.status.as_str(), row.error.as_deref()),
+        ("failed", Some("cancelled"))
+    );
+    let events = s.events(created.id).await?;
+    assert_eq!(events.last().map(|e| e.text.as_str()), Some("cancelled"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        s.lab.client()?.lxc_list(s.lab.node()).await?.is_empty(),
+        "nothing sent"
+    );
+    assert!(matches!(
+        s.service().cancel(&s.actor, created.id).await,
+        Err(AppError::Conflict(_))
+    ));
+    s.finish().await
+}
