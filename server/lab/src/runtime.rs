@@ -192,11 +192,7 @@ pub const TEMPLATES: &[(&str, &str, u64)] = &[
         "alpine",
         3_207_508,
     ),
-    (
-        "debian-12-standard_12.7-1_amd64.tar.zst",
-        "debian",
-        126_528_218,
-    ),
+    (super::lxc::image::DEBIAN_12, "debian", 126_528_218),
     (
         "ubuntu-24.04-standard_24.04-2_amd64.tar.zst",
         "ubuntu",

@@ -71,6 +71,23 @@ pub fn marker(job_id: i64) -> String {
     format!("kiln-job-{job_id}")
 }
 
+/// Runs the query `$write` (over `$conn` and this container's `$id`) in a transaction fenced
+/// by the job's lease, so it happens only while this worker holds the job. A macro, not a
+/// function: the query's future must be `Send`, which an `AsyncFnOnce` bound cannot say.
+macro_rules! fenced {
+    ($run:expr, |$conn:ident, $id:ident| $write:expr) => {{
+        let lease = $run.job.lease().clone();
+        let $id = $run.row.id;
+        let mut pooled = $run.state.db.get().await?;
+        pooled
+            .transaction::<_, JobError, _>(async |$conn| {
+                lease.fence($conn).await?;
+                Ok($write.await?)
+            })
+            .await
+    }};
+}
+
 /// One run of the job over one container.
 struct Run<'a> {
     state: &'a AppState,
@@ -92,42 +109,26 @@ struct Run<'a> {
 impl Run<'_> {
     /// Writes through the job's lease: the write happens only while this worker holds it.
     async fn event(&mut self, phase: &str, kind: &str, text: &str) -> Result<(), JobError> {
-        let lease = self.job.lease().clone();
-        let id = self.row.id;
-        let mut conn = self.state.db.get().await?;
-        let seq = conn
-            .transaction::<_, JobError, _>(async |conn| {
-                lease.fence(conn).await?;
-                Ok(containers::append_event(conn, id, phase, kind, text).await?)
-            })
-            .await?;
-        self.hub.notify(id, seq);
+        let seq = fenced!(self, |conn, id| containers::append_event(
+            conn, id, phase, kind, text
+        ))?;
+        self.hub.notify(self.row.id, seq);
         Ok(())
     }
 
     async fn set_status(&mut self, status: &str, error: Option<&str>) -> Result<(), JobError> {
-        let lease = self.job.lease().clone();
-        let id = self.row.id;
-        let mut conn = self.state.db.get().await?;
-        conn.transaction::<_, JobError, _>(async |conn| {
-            lease.fence(conn).await?;
-            Ok(containers::set_status(conn, id, status, error).await?)
-        })
-        .await?;
-        self.hub.notify(id, 0);
+        fenced!(self, |conn, id| containers::set_status(
+            conn, id, status, error
+        ))?;
+        self.hub.notify(self.row.id, 0);
         Ok(())
     }
 
     /// Records that the template's content `hash` is what this run uses, with an event.
     async fn use_template_hash(&mut self, phase: &str, hash: Option<&str>) -> Result<(), JobError> {
-        let lease = self.job.lease().clone();
-        let id = self.row.id;
-        let mut conn = self.state.db.get().await?;
-        conn.transaction::<_, JobError, _>(async |conn| {
-            lease.fence(conn).await?;
-            Ok(containers::set_template_hash(conn, id, hash).await?)
-        })
-        .await?;
+        fenced!(self, |conn, id| containers::set_template_hash(
+            conn, id, hash
+        ))?;
         self.row.template_hash = hash.map(str::to_owned);
         self.event(
             phase,
@@ -205,15 +206,7 @@ impl Run<'_> {
 
     async fn reserve(&mut self, vmid: u32) -> Result<bool, JobError> {
         let value = i32::try_from(vmid).map_err(|_| failed("VMID out of range"))?;
-        let lease = self.job.lease().clone();
-        let id = self.row.id;
-        let mut conn = self.state.db.get().await?;
-        let ok = conn
-            .transaction::<_, JobError, _>(async |conn| {
-                lease.fence(conn).await?;
-                Ok(containers::reserve_vmid(conn, id, value).await?)
-            })
-            .await?;
+        let ok = fenced!(self, |conn, id| containers::reserve_vmid(conn, id, value))?;
         if ok {
             self.row.vmid = Some(value);
         }
@@ -321,14 +314,9 @@ impl Run<'_> {
         if self.row.root_password.is_none() {
             return Ok(());
         }
-        let lease = self.job.lease().clone();
-        let id = self.row.id;
-        let mut conn = self.state.db.get().await?;
-        conn.transaction::<_, JobError, _>(async |conn| {
-            lease.fence(conn).await?;
-            Ok(containers::set_root_password(conn, id, None).await?)
-        })
-        .await?;
+        fenced!(self, |conn, id| containers::set_root_password(
+            conn, id, None
+        ))?;
         self.row.root_password = None;
         Ok(())
     }
@@ -414,14 +402,7 @@ impl Run<'_> {
                 });
             if let Some(inet) = found {
                 let address = inet.split('/').next().unwrap_or(&inet).to_owned();
-                let lease = self.job.lease().clone();
-                let id = self.row.id;
-                let mut conn = self.state.db.get().await?;
-                conn.transaction::<_, JobError, _>(async |conn| {
-                    lease.fence(conn).await?;
-                    Ok(containers::set_address(conn, id, &address).await?)
-                })
-                .await?;
+                fenced!(self, |conn, id| containers::set_address(conn, id, &address))?;
                 self.event("network", "log", &format!("address {inet}"))
                     .await?;
                 return Ok(());

@@ -149,25 +149,16 @@ impl ContainerService {
         // The audit takes a connection of its own: give this one back first.
         drop(pooled);
         self.state.jobs.wake();
-        let target = format!("{} (container {})", request.hostname, created.id);
-        self.state
-            .audit(Entry::by(actor, "container.create").on(&target))
+        self.audit(actor, "container.create", &request.hostname, created.id)
             .await;
         Ok(created)
     }
 
     /// Runs a failed creation again from the phase it failed in.
     pub async fn retry(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
-        let row = self.get(actor, id).await?;
-        if row.status != "failed" {
-            return Err(AppError::Conflict(format!(
-                "container {id} is {}; only a failed creation is retried",
-                row.status
-            )));
-        }
-        let job = row
-            .job_id
-            .ok_or_else(|| AppError::Conflict(format!("container {id} has no creation job")))?;
+        let (row, job) = self
+            .creation_job(actor, id, "failed", "only a failed creation is retried")
+            .await?;
         let mut pooled = self.state.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         let jobs = self.state.jobs.clone();
@@ -186,9 +177,7 @@ impl ContainerService {
         drop(pooled);
         self.state.jobs.wake();
         self.state.container_events.notify(id, 0);
-        let target = format!("{} (container {id})", row.hostname);
-        self.state
-            .audit(Entry::by(actor, "container.retry").on(&target))
+        self.audit(actor, "container.retry", &row.hostname, id)
             .await;
         Ok(())
     }
@@ -198,16 +187,14 @@ impl ContainerService {
     /// next safe point (between phases, or while it waits on the node), and the job records
     /// the outcome. Returns whether it was cancelled at once.
     pub async fn cancel(&self, actor: &Actor, id: i64) -> Result<bool, AppError> {
-        let row = self.get(actor, id).await?;
-        if row.status != "creating" {
-            return Err(AppError::Conflict(format!(
-                "container {id} is {}; only a running creation is cancelled",
-                row.status
-            )));
-        }
-        let job = row
-            .job_id
-            .ok_or_else(|| AppError::Conflict(format!("container {id} has no creation job")))?;
+        let (row, job) = self
+            .creation_job(
+                actor,
+                id,
+                "creating",
+                "only a running creation is cancelled",
+            )
+            .await?;
         let mut pooled = self.state.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         let jobs = self.state.jobs.clone();
@@ -233,11 +220,37 @@ impl ContainerService {
             .map_err(|e| e.into_app("cancelling a creation"))?;
         drop(pooled);
         self.state.container_events.notify(id, 0);
-        let target = format!("{} (container {id})", row.hostname);
-        self.state
-            .audit(Entry::by(actor, "container.cancel").on(&target))
+        self.audit(actor, "container.cancel", &row.hostname, id)
             .await;
         Ok(at_once)
+    }
+
+    /// The container `id` the actor may see, in `status`, with its creation job; a 409 with
+    /// `refusal` otherwise.
+    async fn creation_job(
+        &self,
+        actor: &Actor,
+        id: i64,
+        status: &str,
+        refusal: &str,
+    ) -> Result<(ContainerRow, i64), AppError> {
+        let row = self.get(actor, id).await?;
+        if row.status != status {
+            return Err(AppError::Conflict(format!(
+                "container {id} is {}; {refusal}",
+                row.status
+            )));
+        }
+        let job = row
+            .job_id
+            .ok_or_else(|| AppError::Conflict(format!("container {id} has no creation job")))?;
+        Ok((row, job))
+    }
+
+    /// Audits `action` on the container `id` named `hostname`.
+    async fn audit(&self, actor: &Actor, action: &str, hostname: &str, id: i64) {
+        let target = format!("{hostname} (container {id})");
+        self.state.audit(Entry::by(actor, action).on(&target)).await;
     }
 
     /// A container the actor may see (its owner, or an admin).

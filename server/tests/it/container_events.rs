@@ -17,7 +17,6 @@ use diesel_async::RunQueryDsl;
 use http_body_util::BodyExt;
 use kiln_server::containers::service::ContainerService;
 use kiln_server::db::containers::{self, NewContainer};
-use kiln_server::db::nodes::{NewNode, insert as insert_node};
 use kiln_server::db::users;
 use kiln_shared::auth::{Actor, CurrentUser};
 use kiln_shared::progress::{ContainerEvent, StreamEnd};
@@ -47,23 +46,7 @@ async fn fixture() -> R<Fixture> {
         .await?
         .ok_or("no user ada")?
         .id;
-    let node = insert_node(
-        &mut conn,
-        &NewNode {
-            owner_id: owner,
-            name: "pve",
-            host: "192.0.2.10",
-            port: 8006,
-            is_cluster: false,
-            fingerprint: "AB:CD",
-            token_id: "root@pam!kiln",
-            token_secret: &[],
-            is_lab: false,
-        },
-    )
-    .await?
-    .ok_or("node name taken")?
-    .id;
+    let node = app.insert_node(owner, "pve").await?;
     let id = containers::insert(
         &mut conn,
         &NewContainer {

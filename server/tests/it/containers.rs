@@ -529,41 +529,25 @@ async fn provisioned(runtime: RuntimeKind) -> R {
     }
     // The script ran inside, once; the skipped one never.
     let vmid = row.vmid.ok_or("vmid")?.to_string();
-    let hello = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(["lab", "pct", "exec", &vmid, "--", "cat", "/root/hello"])
-        .env("KILN_LAB_DATA_DIR", &s.lab.dir)
-        .output()?;
+    let inside = |argv: &[&str]| -> std::io::Result<std::process::Output> {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args(["lab", "pct", "exec", &vmid, "--"])
+            .args(argv)
+            .env("KILN_LAB_DATA_DIR", &s.lab.dir)
+            .output()
+    };
+    let hello = inside(&["cat", "/root/hello"])?;
     assert_eq!(
         String::from_utf8_lossy(&hello.stdout).trim(),
         "hello from prov-1"
     );
-    let never = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args([
-            "lab",
-            "pct",
-            "exec",
-            &vmid,
-            "--",
-            "test",
-            "-e",
-            "/root/never",
-        ])
-        .env("KILN_LAB_DATA_DIR", &s.lab.dir)
-        .status()?;
-    assert!(!never.success(), "the skipped script did not run");
-    let files = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args([
-            "lab",
-            "pct",
-            "exec",
-            &vmid,
-            "--",
-            "sh",
-            "-c",
-            "cat /opt/kiln-test/app.conf /etc/hosts; ls /etc | grep -c '^hosts.backup-'",
-        ])
-        .env("KILN_LAB_DATA_DIR", &s.lab.dir)
-        .output()?;
+    let never = inside(&["test", "-e", "/root/never"])?;
+    assert!(!never.status.success(), "the skipped script did not run");
+    let files = inside(&[
+        "sh",
+        "-c",
+        "cat /opt/kiln-test/app.conf /etc/hosts; ls /etc | grep -c '^hosts.backup-'",
+    ])?;
     assert_eq!(
         String::from_utf8_lossy(&files.stdout),
         "port = 8080\n127.0.0.1 localhost kiln-test\n1\n",

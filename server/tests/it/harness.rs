@@ -215,6 +215,33 @@ impl TestApp {
         .await
     }
 
+    /// Inserts a node row named `name` owned by user `owner_id` straight into the table (no
+    /// Proxmox behind it); returns its id.
+    pub async fn insert_node(
+        &self,
+        owner_id: i64,
+        name: &str,
+    ) -> Result<i64, Box<dyn std::error::Error + Send + Sync>> {
+        let mut conn = self.state.db.get().await?;
+        let row = db::nodes::insert(
+            &mut conn,
+            &db::nodes::NewNode {
+                owner_id,
+                name,
+                host: "192.0.2.10",
+                port: 8006,
+                is_cluster: false,
+                fingerprint: "AB:CD",
+                token_id: "root@pam!kiln",
+                token_secret: &[],
+                is_lab: false,
+            },
+        )
+        .await?
+        .ok_or("node name taken")?;
+        Ok(row.id)
+    }
+
     /// Creates a user directly (as `kiln user create` does).
     pub async fn create_user(&self, name: &str, admin: bool) -> TestResult {
         AuthService::new(self.state.clone())

@@ -332,11 +332,7 @@ async fn a_real_container_boots_gets_an_address_runs_commands_and_installs_packa
     client
         .lxc_config_update(&node, 201, &[("memory".into(), "384".into())], None)
         .await?;
-    let cgroup_limit = Command::new("lxc-cgroup")
-        .arg("-n")
-        .arg(names.container(201))
-        .arg("-P")
-        .arg(&names.lxcpath)
+    let cgroup_limit = lxc_tool("lxc-cgroup", &names, 201)
         .arg("memory.limit_in_bytes")
         .output()?;
     assert_eq!(
@@ -442,12 +438,18 @@ fn spawn_lab(dir: &Path) -> R<LabProcess> {
     Ok(LabProcess { child, client })
 }
 
-fn running_in(names: &Names, vmid: u32) -> bool {
-    Command::new("lxc-info")
-        .arg("-n")
+/// An `lxc-*` tool aimed at container `vmid` of the lab named by `names`.
+fn lxc_tool(tool: &str, names: &Names, vmid: u32) -> Command {
+    let mut cmd = Command::new(tool);
+    cmd.arg("-n")
         .arg(names.container(vmid))
         .arg("-P")
-        .arg(&names.lxcpath)
+        .arg(&names.lxcpath);
+    cmd
+}
+
+fn running_in(names: &Names, vmid: u32) -> bool {
+    lxc_tool("lxc-info", names, vmid)
         .args(["-s", "-H"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "RUNNING")

@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use axum::http::StatusCode;
 use diesel_async::RunQueryDsl;
 use kiln_server::config::Config;
-use kiln_server::db::nodes::{self, NewNode};
 use kiln_shared::catalog::{Catalog, SyncSummary, TemplateDetail, TemplateSummary};
 use kiln_shared::templates::{
     FileContent, Manager, Package, PackageBucket, Policy, Script, Template, TemplateFile,
@@ -147,23 +146,8 @@ pub async fn insert_node(app: &TestApp, owner: &str) -> R<i64> {
         .await?
         .ok_or("no such user")?
         .id;
-    let row = nodes::insert(
-        &mut conn,
-        &NewNode {
-            owner_id,
-            name: "pve1",
-            host: "192.0.2.10",
-            port: 8006,
-            is_cluster: false,
-            fingerprint: "AB:CD",
-            token_id: "root@pam!kiln",
-            token_secret: &[],
-            is_lab: false,
-        },
-    )
-    .await?
-    .ok_or("node name taken")?;
-    Ok(row.id)
+    drop(conn);
+    app.insert_node(owner_id, "pve1").await
 }
 
 /// Inserts a `containers` row on `node` made from the template `slug` (or none).

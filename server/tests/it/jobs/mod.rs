@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use kiln_server::db::nodes::{NewNode, insert as insert_node_row};
 use kiln_server::db::users::{NewUser, insert as insert_user};
 use kiln_server::jobs::{
     Handlers, JobError, JobHandler, JobRow, JobRun, JobState, NewJob, Options, Workers,
@@ -53,23 +52,7 @@ pub async fn nodes(app: &TestApp, count: usize) -> R<Vec<i64>> {
     let mut ids = Vec::new();
     for i in 0..count {
         let name = format!("pve{i}");
-        let node = insert_node_row(
-            &mut conn,
-            &NewNode {
-                owner_id: owner.id,
-                name: &name,
-                host: "192.0.2.10",
-                port: 8006,
-                is_cluster: false,
-                fingerprint: "AB:CD",
-                token_id: "root@pam!kiln",
-                token_secret: &[],
-                is_lab: false,
-            },
-        )
-        .await?
-        .ok_or("node name taken")?;
-        ids.push(node.id);
+        ids.push(app.insert_node(owner.id, &name).await?);
     }
     Ok(ids)
 }
