@@ -449,6 +449,262 @@ pub fn validate_create(request: &CreateRequest) -> FieldErrors {
     errors
 }
 
+/// The wizard's five steps, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WizardStep {
+    /// Pick a template (or none).
+    Template,
+    /// Node, name, resources, network, access.
+    Configure,
+    /// The template's package buckets.
+    Packages,
+    /// The template's scripts.
+    Scripts,
+    /// Everything at once, then *Create*.
+    Review,
+}
+
+impl WizardStep {
+    /// All steps in order.
+    pub const ALL: [WizardStep; 5] = [
+        WizardStep::Template,
+        WizardStep::Configure,
+        WizardStep::Packages,
+        WizardStep::Scripts,
+        WizardStep::Review,
+    ];
+
+    /// Its position, 0-based.
+    pub fn index(self) -> usize {
+        Self::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+
+    /// The step's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            WizardStep::Template => "Template",
+            WizardStep::Configure => "Configure",
+            WizardStep::Packages => "Packages",
+            WizardStep::Scripts => "Scripts",
+            WizardStep::Review => "Review",
+        }
+    }
+
+    /// Whether a field error (`hostname`, `tags.2`, `ipv4.gateway`) belongs to this step.
+    pub fn owns(self, field: &str) -> bool {
+        let root = field.split('.').next().unwrap_or(field);
+        match self {
+            WizardStep::Template => root == "template",
+            WizardStep::Configure => !matches!(
+                root,
+                "template" | "buckets_off" | "packages_added" | "packages_removed" | "scripts_skipped"
+            ),
+            WizardStep::Packages => {
+                matches!(root, "buckets_off" | "packages_added" | "packages_removed")
+            }
+            WizardStep::Scripts => root == "scripts_skipped",
+            WizardStep::Review => true,
+        }
+    }
+}
+
+/// The errors of [`validate_create`] that belong to `step` (Next is refused while there are
+/// any; Review shows them all). Call on a [`normalize`]d request.
+pub fn validate_step(step: WizardStep, request: &CreateRequest) -> FieldErrors {
+    let mut errors = FieldErrors::default();
+    for (field, message) in validate_create(request).iter() {
+        if step.owns(field) {
+            errors.add(field, message);
+        }
+    }
+    errors
+}
+
+/// The `pct create` command a request corresponds to (what the review step shows): the
+/// parameters Kiln sends to `POST /nodes/{node}/lxc`, secrets masked. `vmid` is the chosen
+/// one or `<next free>`.
+pub fn pct_equivalent(request: &CreateRequest) -> String {
+    let mut parts = vec![
+        "pct create".to_owned(),
+        request
+            .vmid
+            .map_or_else(|| "<next free>".to_owned(), |v| v.to_string()),
+        request.ostemplate.clone(),
+        format!("--hostname {}", request.hostname),
+        format!("--rootfs {}:{}", request.storage, request.disk_gib),
+        format!("--cores {}", request.cores),
+        format!("--memory {}", request.memory_mib),
+        format!("--swap {}", request.swap_mib),
+    ];
+    let ip = match &request.ipv4 {
+        Ipv4Setting::Dhcp => "ip=dhcp".to_owned(),
+        Ipv4Setting::Static { address, gateway } => match gateway {
+            Some(gw) => format!("ip={address},gw={gw}"),
+            None => format!("ip={address}"),
+        },
+    };
+    parts.push(format!("--net0 name=eth0,bridge={},{ip}", request.bridge));
+    if let Some(ns) = &request.nameserver {
+        parts.push(format!("--nameserver '{ns}'"));
+    }
+    parts.push(format!("--unprivileged {}", u8::from(request.unprivileged)));
+    let features: Vec<&str> = [
+        ("nesting=1", request.nesting),
+        ("keyctl=1", request.keyctl),
+        ("fuse=1", request.fuse),
+    ]
+    .into_iter()
+    .filter_map(|(f, on)| on.then_some(f))
+    .collect();
+    if !features.is_empty() {
+        parts.push(format!("--features {}", features.join(",")));
+    }
+    if request.onboot {
+        parts.push("--onboot 1".to_owned());
+    }
+    if !request.tags.is_empty() {
+        parts.push(format!("--tags '{}'", request.tags.join(";")));
+    }
+    if request.root_password.is_some() {
+        parts.push("--password ********".to_owned());
+    }
+    if request.ssh_public_keys.is_some() {
+        parts.push("--ssh-public-keys <keys>".to_owned());
+    }
+    parts.push("--description 'kiln-job-<id>'".to_owned());
+    parts.join(" \\\n    ")
+}
+
+/// A container's status in Kiln.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerStatus {
+    /// The creation job is queued or running.
+    Creating,
+    /// Created and provisioned.
+    Ready,
+    /// The creation failed (or was cancelled); it can be retried or deleted.
+    Failed,
+    /// Being destroyed on its node.
+    Deleting,
+}
+
+impl ContainerStatus {
+    /// From the database's word; `None` for an unknown one.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "creating" => Some(Self::Creating),
+            "ready" => Some(Self::Ready),
+            "failed" => Some(Self::Failed),
+            "deleting" => Some(Self::Deleting),
+            _ => None,
+        }
+    }
+
+    /// The database's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Ready => "ready",
+            Self::Failed => "failed",
+            Self::Deleting => "deleting",
+        }
+    }
+}
+
+/// One container as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSummary {
+    /// Kiln's id (its pages: `/containers/{id}`).
+    pub id: i64,
+    /// The hostname.
+    pub hostname: String,
+    /// Its node.
+    pub node_id: i64,
+    /// The node's name in Kiln.
+    pub node_name: String,
+    /// The VMID, once allocated.
+    pub vmid: Option<u32>,
+    /// The template's slug (`None`: a plain OS container).
+    pub template: Option<String>,
+    /// Kiln's status.
+    pub status: ContainerStatus,
+    /// Its IPv4 address, once known.
+    pub address: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it was asked for (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+/// A service found in a container: a systemd unit the template installed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceView {
+    /// A readable name (`nginx`).
+    pub name: String,
+    /// The unit (`nginx.service`).
+    pub unit: String,
+    /// `active`, `failed`, `inactive`...
+    pub state: String,
+    /// TCP ports it listens on.
+    pub ports: Vec<u16>,
+    /// `http://<address>:<port>` for an HTTP port.
+    pub web_url: Option<String>,
+    /// Keys of the credentials saved for this service (values are revealed on request).
+    pub credentials: Vec<String>,
+}
+
+/// A container with what its pages show beyond the summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerDetail {
+    /// The summary.
+    pub summary: ContainerSummary,
+    /// What was asked for (never a secret).
+    pub request: CreateRequest,
+    /// The current phase of a creation, or the one it failed in.
+    pub phase: Option<String>,
+    /// Services found at creation.
+    pub services: Vec<ServiceView>,
+    /// Credentials not tied to a found service (`service` -> keys).
+    pub other_credentials: Vec<(String, Vec<String>)>,
+}
+
+/// A node as the wizard offers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WizardNode {
+    /// Its id.
+    pub id: i64,
+    /// Its name in Kiln.
+    pub name: String,
+    /// The user's default node.
+    pub default: bool,
+    /// Why it cannot be chosen (offline, ...); `None` when it can.
+    pub unavailable: Option<String>,
+}
+
+/// A storage the wizard offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageChoice {
+    /// Its id (`local-lvm`).
+    pub id: String,
+    /// Free bytes, when the node says.
+    pub avail: Option<u64>,
+}
+
+/// What a node offers the wizard's Configure step.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeChoices {
+    /// Storages for root disks (content `rootdir`).
+    pub storages: Vec<StorageChoice>,
+    /// OS template volumes (`local:vztmpl/...`).
+    pub ostemplates: Vec<String>,
+    /// Bridges.
+    pub bridges: Vec<String>,
+    /// The next free VMID.
+    pub next_vmid: Option<u32>,
+}
+
 const ADJECTIVES: [&str; 32] = [
     "amber", "brave", "calm", "clever", "cosy", "crisp", "eager", "fancy", "gentle", "glad",
     "happy", "jolly", "keen", "kind", "lively", "lucky", "merry", "mellow", "nimble", "noble",
