@@ -124,6 +124,9 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=Shell ssr=SsrMode::Async>
                     <Route path=path!("") view=DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("containers") view=ContainersPage ssr=SsrMode::Async />
+                    <Route path=path!("containers/new") view=ContainerNewPage ssr=SsrMode::Async />
+                    <Route path=path!("containers/:id") view=ContainerPage ssr=SsrMode::Async />
+                    <Route path=path!("containers/:id/progress") view=ContainerPage ssr=SsrMode::Async />
                     <Route path=path!("templates") view=TemplatesPage ssr=SsrMode::Async />
                     <Route path=path!("templates/new") view=TemplateNewPage ssr=SsrMode::Async />
                     <Route path=path!("templates/:slug") view=TemplatePage ssr=SsrMode::Async />

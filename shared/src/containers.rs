@@ -664,6 +664,8 @@ pub struct ContainerDetail {
     pub request: CreateRequest,
     /// The current phase of a creation, or the one it failed in.
     pub phase: Option<String>,
+    /// Seconds since it was asked for (creating), or that its creation took (finished).
+    pub elapsed_secs: u64,
     /// Services found at creation.
     pub services: Vec<ServiceView>,
     /// Credentials not tied to a found service (`service` -> keys).
@@ -703,6 +705,62 @@ pub struct NodeChoices {
     pub bridges: Vec<String>,
     /// The next free VMID.
     pub next_vmid: Option<u32>,
+}
+
+/// What the wizard starts from (rendered into its island's props by the server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WizardStart {
+    /// The user's nodes, the default first.
+    pub nodes: Vec<WizardNode>,
+    /// The template catalog.
+    pub templates: Vec<crate::catalog::TemplateSummary>,
+    /// The template chosen by the link that opened the wizard (`?template=`).
+    pub template: Option<crate::templates::Template>,
+    /// Hostnames the user's containers already have (the suggestion avoids them).
+    pub taken_hostnames: Vec<String>,
+    /// A suggested, free, readable hostname.
+    pub hostname: String,
+    /// A generated root password (shown once; the user may change it).
+    pub root_password: String,
+}
+
+/// A request's starting values: the template's defaults (or a plain Debian container's),
+/// on `node_id`.
+pub fn request_defaults(
+    template: Option<&crate::templates::Template>,
+    node_id: i64,
+    hostname: String,
+    root_password: Option<String>,
+) -> CreateRequest {
+    let plain = crate::templates::Template::new("plain");
+    let t = template.unwrap_or(&plain);
+    CreateRequest {
+        template: template.map(|t| t.slug.clone()),
+        node_id,
+        hostname,
+        vmid: None,
+        ostemplate: String::new(),
+        storage: String::new(),
+        disk_gib: t.disk_gib,
+        cores: t.cpu,
+        memory_mib: t.ram_mib,
+        swap_mib: 512,
+        bridge: String::new(),
+        ipv4: Ipv4Setting::Dhcp,
+        nameserver: None,
+        unprivileged: t.unprivileged,
+        nesting: t.nesting,
+        keyctl: t.keyctl,
+        fuse: t.fuse,
+        onboot: false,
+        tags: template.map(|t| t.tags.clone()).unwrap_or_default(),
+        root_password,
+        ssh_public_keys: None,
+        buckets_off: Vec::new(),
+        packages_added: Vec::new(),
+        packages_removed: Vec::new(),
+        scripts_skipped: Vec::new(),
+    }
 }
 
 const ADJECTIVES: [&str; 32] = [

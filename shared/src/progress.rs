@@ -31,3 +31,59 @@ pub struct StreamEnd {
     /// Why it failed (for `failed`).
     pub error: Option<String>,
 }
+
+/// One phase of a creation as the progress page shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phase {
+    /// The job's word for it (`packages`).
+    pub name: &'static str,
+    /// What the page calls it.
+    pub label: &'static str,
+    /// Its share of the progress bar, in percent (all add up to 100).
+    pub weight: u32,
+}
+
+/// The creation's phases, in order, with their share of the progress bar (packages and
+/// scripts take most of a real creation's time).
+pub const PHASES: [Phase; 9] = [
+    Phase { name: "allocate", label: "Allocate a VMID", weight: 2 },
+    Phase { name: "create", label: "Create on the node", weight: 14 },
+    Phase { name: "start", label: "Start", weight: 5 },
+    Phase { name: "network", label: "Wait for the network", weight: 8 },
+    Phase { name: "files", label: "Push files", weight: 5 },
+    Phase { name: "packages", label: "Install packages", weight: 36 },
+    Phase { name: "scripts", label: "Run scripts", weight: 22 },
+    Phase { name: "discover", label: "Discover services", weight: 5 },
+    Phase { name: "ready", label: "Ready", weight: 3 },
+];
+
+/// The position of `phase` in [`PHASES`].
+pub fn phase_index(phase: &str) -> Option<usize> {
+    PHASES.iter().position(|p| p.name == phase)
+}
+
+/// The progress bar's percentage while `phase` runs (the phases before it are done), or 100
+/// once the creation is ready.
+pub fn percent(phase: Option<&str>, ready: bool) -> u32 {
+    if ready {
+        return 100;
+    }
+    let upto = phase.and_then(phase_index).unwrap_or(0);
+    PHASES[..upto].iter().map(|p| p.weight).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shares_add_up_and_grow_with_the_phases() {
+        assert_eq!(PHASES.iter().map(|p| p.weight).sum::<u32>(), 100);
+        assert_eq!(percent(None, false), 0);
+        assert_eq!(percent(Some("allocate"), false), 0);
+        assert_eq!(percent(Some("create"), false), 2);
+        assert!(percent(Some("scripts"), false) > percent(Some("packages"), false));
+        assert_eq!(percent(Some("ready"), true), 100);
+        assert_eq!(percent(Some("unknown"), false), 0);
+    }
+}

@@ -1,7 +1,12 @@
-//! Containers: creation (the wizard's *Create*), cancel, and retry of a failed creation.
+//! Containers: the wizard's reads and *Create*, cancel and retry of a creation, the list and
+//! one container's details and events.
 
 use kiln_shared::AppError;
-use kiln_shared::containers::CreateRequest;
+use kiln_shared::containers::{
+    ContainerDetail, ContainerSummary, CreateRequest, NodeChoices, WizardStart,
+};
+use kiln_shared::progress::ContainerEvent;
+use kiln_shared::templates::Template;
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -38,6 +43,90 @@ pub async fn cancel_container(id: i64) -> Result<bool, AppError> {
         async {
             let actor = ssr::require_user()?;
             ssr::containers_backend()?.cancel(&actor, id).await
+        }
+        .await,
+    )
+}
+
+/// The containers the user may see, newest first.
+#[server(prefix = "/api/fn", endpoint = "list_containers")]
+pub async fn list_containers() -> Result<Vec<ContainerSummary>, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.list(&actor).await
+        }
+        .await,
+    )
+}
+
+/// One container with what its page shows.
+#[server(prefix = "/api/fn", endpoint = "get_container")]
+pub async fn get_container(id: i64) -> Result<ContainerDetail, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.detail(&actor, id).await
+        }
+        .await,
+    )
+}
+
+/// A container's events after number `after` (at most 1,000).
+#[server(prefix = "/api/fn", endpoint = "container_events")]
+pub async fn container_events(id: i64, after: i64) -> Result<Vec<ContainerEvent>, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.events(&actor, id, after).await
+        }
+        .await,
+    )
+}
+
+/// What the creation wizard starts from.
+#[server(prefix = "/api/fn", endpoint = "start_wizard")]
+pub async fn start_wizard(template: Option<String>) -> Result<WizardStart, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.wizard(&actor, template).await
+        }
+        .await,
+    )
+}
+
+/// A template's defaults, buckets and scripts, for the wizard.
+#[server(prefix = "/api/fn", endpoint = "wizard_template")]
+pub async fn wizard_template(slug: String) -> Result<Template, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.template(&actor, slug).await
+        }
+        .await,
+    )
+}
+
+/// What a node offers a new container: storages, OS templates, bridges, the next VMID.
+#[server(prefix = "/api/fn", endpoint = "node_offers")]
+pub async fn node_offers(node_id: i64) -> Result<NodeChoices, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.node_choices(&actor, node_id).await
+        }
+        .await,
+    )
+}
+
+/// Checks that a typed VMID is free on the node.
+#[server(prefix = "/api/fn", endpoint = "check_vmid")]
+pub async fn check_vmid(node_id: i64, vmid: u32) -> Result<(), AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.check_vmid(&actor, node_id, vmid).await
         }
         .await,
     )

@@ -1,8 +1,10 @@
 //! One module per route.
 
 mod auth;
+pub mod container;
+mod container_new;
+mod containers;
 mod dashboard;
-mod empty;
 mod node_ssh;
 mod nodes;
 mod packages;
@@ -14,7 +16,9 @@ mod templates;
 pub use crate::components::error::NotFoundPage;
 pub use auth::{LoginPage, SetupPage};
 pub use dashboard::DashboardPage;
-pub use empty::ContainersPage;
+pub use container::ContainerPage;
+pub use container_new::ContainerNewPage;
+pub use containers::ContainersPage;
 pub use node_ssh::NodeSshPage;
 pub use nodes::{NodeEditPage, NodeNewPage, NodesPage};
 pub use packages::PackagesPage;

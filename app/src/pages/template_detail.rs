@@ -165,8 +165,9 @@ fn Actions(slug: String, custom: bool, can_change: bool, containers: u32) -> imp
     let delete_slug = slug.clone();
     view! {
         <div class="page-actions">
+            <a class="btn btn-primary" href=format!("/containers/new?template={slug}") data-test="create-from-template">"Create container"</a>
             {(!custom || can_change).then(|| view! {
-                <a class="btn btn-primary" href=format!("/templates/{slug}/edit") title=edit_title data-test="edit-template">{edit_label}</a>
+                <a class="btn" href=format!("/templates/{slug}/edit") title=edit_title data-test="edit-template">{edit_label}</a>
             })}
             {custom.then(|| view! {
                 <a class="btn" href=format!("/templates/new?from={slug}") title="Starts a new custom template from this one; this one stays as it is" data-test="clone-template">"Clone"</a>

@@ -5,7 +5,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kiln_shared::AppError;
 use kiln_shared::auth::Actor;
-use kiln_shared::containers::CreateRequest;
+use kiln_shared::containers::{
+    ContainerDetail, ContainerSummary, CreateRequest, NodeChoices, WizardStart,
+};
+use kiln_shared::progress::ContainerEvent;
+use kiln_shared::templates::Template;
 
 /// Implemented by the server's `ContainerService`. A user creates containers on their own
 /// nodes only; a container is seen and retried by its owner or an administrator (404 for
@@ -20,6 +24,26 @@ pub trait ContainersBackend: Send + Sync + 'static {
     /// Cancels a running creation; `true` when it was cancelled at once (not started yet),
     /// `false` when it stops at its next safe point.
     async fn cancel(&self, actor: &Actor, id: i64) -> Result<bool, AppError>;
+    /// The containers the actor may see, newest first.
+    async fn list(&self, actor: &Actor) -> Result<Vec<ContainerSummary>, AppError>;
+    /// One container with what its page shows.
+    async fn detail(&self, actor: &Actor, id: i64) -> Result<ContainerDetail, AppError>;
+    /// Up to 1,000 events of a container after number `after` (the page without JavaScript).
+    async fn events(
+        &self,
+        actor: &Actor,
+        id: i64,
+        after: i64,
+    ) -> Result<Vec<ContainerEvent>, AppError>;
+    /// What the wizard starts from; `template` preselects one.
+    async fn wizard(&self, actor: &Actor, template: Option<String>)
+    -> Result<WizardStart, AppError>;
+    /// A template's model, for the wizard's steps.
+    async fn template(&self, actor: &Actor, slug: String) -> Result<Template, AppError>;
+    /// What a node offers a new container (`Unavailable` when it does not answer).
+    async fn node_choices(&self, actor: &Actor, node_id: i64) -> Result<NodeChoices, AppError>;
+    /// Whether a typed VMID is free (a 422 on `vmid` when not).
+    async fn check_vmid(&self, actor: &Actor, node_id: i64, vmid: u32) -> Result<(), AppError>;
 }
 
 /// The containers backend as provided in context.

@@ -658,7 +658,7 @@ impl Run<'_> {
 }
 
 /// The Proxmox node to create on: the first online member of the node's cluster.
-async fn pve_node(client: &Client) -> Result<String, JobError> {
+pub(crate) async fn pve_node(client: &Client) -> Result<String, JobError> {
     let members = client
         .nodes()
         .await

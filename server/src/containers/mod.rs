@@ -13,6 +13,7 @@ pub mod events;
 pub mod progress;
 pub mod provision;
 pub mod service;
+pub mod wizard;
 
 /// The creation job's kind.
 pub const CREATE_JOB: &str = "container.create";

@@ -7,7 +7,12 @@
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use kiln_shared::auth::Actor;
-use kiln_shared::containers::{CreateRequest, normalize, validate_create};
+use kiln_shared::containers::{
+    ContainerDetail, ContainerSummary, CreateRequest, NodeChoices, WizardStart, normalize,
+    validate_create,
+};
+use kiln_shared::progress::ContainerEvent;
+use kiln_shared::templates::Template;
 use kiln_shared::{AppError, FieldErrors};
 use serde_json::json;
 
@@ -49,6 +54,11 @@ impl ContainerService {
     /// The service over the app's pools and key.
     pub fn new(state: AppState) -> Self {
         ContainerService { state }
+    }
+
+    /// The app's pools, key and configuration.
+    pub(crate) fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// Accepts a creation: see the module docs. Refusals: 422 with a message per field
@@ -295,5 +305,43 @@ impl kiln_app::ssr::ContainersBackend for ContainerService {
 
     async fn cancel(&self, actor: &Actor, id: i64) -> Result<bool, AppError> {
         ContainerService::cancel(self, actor, id).await
+    }
+
+    async fn list(&self, actor: &Actor) -> Result<Vec<ContainerSummary>, AppError> {
+        ContainerService::list(self, actor).await
+    }
+
+    async fn detail(&self, actor: &Actor, id: i64) -> Result<ContainerDetail, AppError> {
+        ContainerService::detail(self, actor, id).await
+    }
+
+    async fn events(
+        &self,
+        actor: &Actor,
+        id: i64,
+        after: i64,
+    ) -> Result<Vec<ContainerEvent>, AppError> {
+        let rows = ContainerService::events(self, actor, id, after, MAX_EVENTS).await?;
+        Ok(rows.into_iter().map(ContainerEvent::from).collect())
+    }
+
+    async fn wizard(
+        &self,
+        actor: &Actor,
+        template: Option<String>,
+    ) -> Result<WizardStart, AppError> {
+        ContainerService::wizard(self, actor, template.as_deref()).await
+    }
+
+    async fn template(&self, _actor: &Actor, slug: String) -> Result<Template, AppError> {
+        ContainerService::template(self, &slug).await
+    }
+
+    async fn node_choices(&self, actor: &Actor, node_id: i64) -> Result<NodeChoices, AppError> {
+        ContainerService::node_choices(self, actor, node_id).await
+    }
+
+    async fn check_vmid(&self, actor: &Actor, node_id: i64, vmid: u32) -> Result<(), AppError> {
+        ContainerService::check_vmid(self, actor, node_id, vmid).await
     }
 }

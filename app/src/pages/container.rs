@@ -1,0 +1,430 @@
+//! `/containers/:id` (and `/containers/:id/progress`): one container — its header, the
+//! creation's live progress (an island over Server-Sent Events), what to do after a failure,
+//! and once it is ready the services, their web links and logins.
+//!
+//! Without JavaScript the page still shows the state, the phases and the log so far (the
+//! island renders on the server with the persisted events); with it, new events stream in,
+//! and the page reloads once when the creation ends so the services appear.
+
+use kiln_shared::containers::{ContainerDetail, ContainerStatus, ServiceView};
+use kiln_shared::progress::{ContainerEvent, PHASES, percent, phase_index};
+use leptos::html::Pre;
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use crate::components::confirm::ConfirmButton;
+use crate::components::format::short_time;
+use crate::components::nav;
+use crate::components::toast::{ToastKind, use_toaster};
+use crate::functions::containers::{
+    cancel_container, get_container, container_events, retry_container,
+};
+
+/// The status badge of a container.
+pub fn status_badge(status: ContainerStatus) -> impl IntoView + use<> {
+    let class = match status {
+        ContainerStatus::Creating => "badge badge-accent",
+        ContainerStatus::Ready => "badge badge-ok",
+        ContainerStatus::Failed => "badge badge-danger",
+        ContainerStatus::Deleting => "badge badge-warn",
+    };
+    view! { <span class=class data-test="status">{status.as_str()}</span> }
+}
+
+#[component]
+pub fn ContainerPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let data = Resource::new(id, |id| async move {
+        let detail = get_container(id).await?;
+        let events = container_events(id, 0).await?;
+        Ok::<_, kiln_shared::AppError>((detail, events))
+    });
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading the container…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok((detail, events)) => view! { <Detail detail events /> }.into_any(),
+                    Err(e) => {
+                        crate::components::error::set_ssr_status(e.status());
+                        view! {
+                            <leptos_meta::Title text="Container" />
+                            <h1>"Container"</h1>
+                            <div class="alert alert-error" role="alert">{e.to_string()}</div>
+                            <a class="btn" href="/containers">"All containers"</a>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Detail(detail: ContainerDetail, events: Vec<ContainerEvent>) -> impl IntoView {
+    let ContainerDetail {
+        summary,
+        request,
+        phase,
+        elapsed_secs,
+        services,
+        other_credentials,
+    } = detail;
+    let status = summary.status;
+    let interrupted = status == ContainerStatus::Failed
+        && summary
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("was interrupted"));
+    view! {
+        <leptos_meta::Title text=summary.hostname.clone() />
+        <div class="page-header">
+            <div>
+                <h1 class="page-title">{summary.hostname.clone()}</h1>
+                <div class="row wrap">
+                    {status_badge(status)}
+                    <span class="muted">{format!("on {}", summary.node_name)}</span>
+                    {summary.vmid.map(|v| view! { <span class="muted">{format!("VMID {v}")}</span> })}
+                    {summary.template.clone().map(|t| view! { <a class="tag" href=format!("/templates/{t}")>{t.clone()}</a> })}
+                    {summary.address.clone().map(|a| view! { <code data-test="address">{a}</code> })}
+                    <span class="muted small">{format!("asked for {}", short_time(&summary.created_at))}</span>
+                </div>
+            </div>
+            <div class="spacer"></div>
+            <ContainerActions id=summary.id status interrupted hostname=summary.hostname.clone() />
+        </div>
+        <Progress
+            id=summary.id
+            status
+            error=summary.error.clone()
+            phase=phase
+            elapsed_secs
+            events
+        />
+        {(status == ContainerStatus::Ready).then(|| view! {
+            <Services id=summary.id services other_credentials />
+        })}
+        <section class="card">
+            <h2 class="card-title">"What was asked for"</h2>
+            <pre class="code-block" data-test="request"><code>{kiln_shared::containers::pct_equivalent(&request)}</code></pre>
+        </section>
+    }
+}
+
+/// The services found in a ready container, their web links and logins.
+#[component]
+fn Services(
+    id: i64,
+    services: Vec<ServiceView>,
+    other_credentials: Vec<(String, Vec<String>)>,
+) -> impl IntoView {
+    if services.is_empty() && other_credentials.is_empty() {
+        return view! {
+            <section class="card" data-test="services">
+                <h2 class="card-title">"Services"</h2>
+                <p class="muted">"No services were found: the template installed no systemd service that Kiln could see."</p>
+            </section>
+        }
+        .into_any();
+    }
+    view! {
+        <section class="card" data-test="services">
+            <h2 class="card-title">"Services"</h2>
+            <div class="table-wrap">
+                <table>
+                    <thead><tr><th>"Service"</th><th>"State"</th><th>"Ports"</th><th>"Web"</th><th>"Logins"</th></tr></thead>
+                    <tbody>
+                        {services.into_iter().map(|s| {
+                            let state_class = if s.state == "active" { "badge badge-ok" } else { "badge badge-warn" };
+                            let ports = s.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+                            let service = s.name.clone();
+                            view! {
+                                <tr data-test="service" data-unit=s.unit.clone()>
+                                    <td><strong>{s.name.clone()}</strong><div class="muted small mono">{s.unit.clone()}</div></td>
+                                    <td><span class=state_class>{s.state.clone()}</span></td>
+                                    <td class="mono">{if ports.is_empty() { "—".to_owned() } else { ports }}</td>
+                                    <td>{s.web_url.clone().map(|u| {
+                                        let href = u.clone();
+                                        view! { <a href=href target="_blank" rel="noopener noreferrer" data-test="web-url">{u}</a> }
+                                    })}</td>
+                                    <td>{s.credentials.into_iter().map(|key| view! {
+                                        <div class="credential"><code>{key.clone()}</code><Reveal id service=service.clone() key /></div>
+                                    }).collect_view()}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                        {other_credentials.into_iter().map(|(service, keys)| view! {
+                            <tr data-test="service" data-unit="">
+                                <td><strong>{service.clone()}</strong></td>
+                                <td>"—"</td><td>"—"</td><td></td>
+                                <td>{keys.into_iter().map(|key| view! {
+                                    <div class="credential"><code>{key.clone()}</code><Reveal id service=service.clone() key /></div>
+                                }).collect_view()}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
+    }
+    .into_any()
+}
+
+/// Reveals one credential on click (placeholder until the server function lands).
+#[component]
+fn Reveal(id: i64, service: String, key: String) -> impl IntoView {
+    let _ = (id, service, key);
+    view! { <span class="muted">"••••••"</span> }
+}
+
+/// Cancel a running creation; retry a failed one (or skip the script a crash interrupted);
+/// delete a failed one. An island: each action reloads the page.
+#[island]
+fn ContainerActions(
+    id: i64,
+    status: ContainerStatus,
+    interrupted: bool,
+    hostname: String,
+) -> impl IntoView {
+    let toaster = use_toaster();
+    let busy = RwSignal::new(false);
+    let cancel = Callback::new(move |()| {
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match cancel_container(id).await {
+                Ok(true) => toaster.after_navigation(ToastKind::Success, "Cancelled."),
+                Ok(false) => toaster.after_navigation(
+                    ToastKind::Info,
+                    "Cancelling: the creation stops at its next safe point.",
+                ),
+                Err(e) => toaster.after_navigation(ToastKind::Error, &e.to_string()),
+            }
+            nav::reload();
+        });
+    });
+    let retry = move |_| {
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match retry_container(id).await {
+                Ok(()) => toaster.after_navigation(ToastKind::Success, "Retrying from the failed phase."),
+                Err(e) => toaster.after_navigation(ToastKind::Error, &e.to_string()),
+            }
+            nav::reload();
+        });
+    };
+    let _ = (interrupted, hostname);
+    view! {
+        <div class="page-actions" data-test="container-actions">
+            {(status == ContainerStatus::Creating).then(|| view! {
+                <ConfirmButton
+                    label="Cancel".to_owned()
+                    question="Stop this creation? A running step finishes first; what was created stays until you delete it.".to_owned()
+                    confirm_label="Stop the creation".to_owned()
+                    danger=true
+                    on_confirm=cancel
+                />
+            })}
+            {(status == ContainerStatus::Failed).then(|| view! {
+                <button type="button" class="btn btn-primary" data-test="retry" disabled=move || busy.get() on:click=retry>
+                    "Retry from the failed phase"
+                </button>
+            })}
+        </div>
+    }
+}
+
+/// Elapsed seconds as `1 min 05 s`.
+fn elapsed(secs: u64) -> String {
+    if secs < 60 {
+        format!("{secs} s")
+    } else {
+        format!("{} min {:02} s", secs / 60, secs % 60)
+    }
+}
+
+/// The phases, the progress bar, the current step, the elapsed time and the log: an island
+/// that follows the creation live over Server-Sent Events (`/containers/{id}/events`), replaying
+/// from after the last event it was rendered with.
+#[island]
+fn Progress(
+    id: i64,
+    status: ContainerStatus,
+    error: Option<String>,
+    phase: Option<String>,
+    elapsed_secs: u64,
+    events: Vec<ContainerEvent>,
+) -> impl IntoView {
+    let last_phase = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == "phase")
+        .map(|e| e.phase.clone())
+        .or(phase);
+    let current = RwSignal::new(last_phase);
+    let status = RwSignal::new(status);
+    let error = RwSignal::new(error);
+    let log = RwSignal::new(events);
+    let follow = RwSignal::new(true);
+    let seconds = RwSignal::new(elapsed_secs);
+    let pre = NodeRef::<Pre>::new();
+
+    #[cfg(feature = "hydrate")]
+    live(id, LiveState { current, status, error, log, follow, seconds, pre });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (id, pre);
+
+    let pct = move || percent(current.get().as_deref(), status.get() == ContainerStatus::Ready);
+    let phase_state = move |i: usize| {
+        let at = current.get().as_deref().and_then(phase_index).unwrap_or(0);
+        match status.get() {
+            ContainerStatus::Ready => "done",
+            _ if i < at => "done",
+            ContainerStatus::Failed if i == at => "failed",
+            ContainerStatus::Creating if i == at => "current",
+            _ => "pending",
+        }
+    };
+    let step_text = move || {
+        let label = current
+            .get()
+            .as_deref()
+            .and_then(phase_index)
+            .map_or("Waiting for a worker", |i| PHASES[i].label);
+        match status.get() {
+            ContainerStatus::Ready => "Ready".to_owned(),
+            ContainerStatus::Failed => format!("Failed during: {label}"),
+            ContainerStatus::Deleting => "Deleting".to_owned(),
+            ContainerStatus::Creating => format!("{label}…"),
+        }
+    };
+    view! {
+        <section class="card progress-card" data-test="progress">
+            <div class="row">
+                <h2 class="card-title grow" data-test="step" aria-live="polite">{step_text}</h2>
+                <span class="muted" data-test="elapsed">{move || elapsed(seconds.get())}</span>
+            </div>
+            // A <progress> element, not a styled width: the CSP allows no inline style.
+            <progress
+                class="bar"
+                class:failed=move || status.get() == ContainerStatus::Failed
+                max="100"
+                value=move || pct().to_string()
+                aria-label="Creation progress"
+                data-test="percent"
+            >
+                {move || format!("{} %", pct())}
+            </progress>
+            {move || error.get().map(|e| view! { <div class="alert alert-error" role="alert" data-test="error">{e}</div> })}
+            <ol class="phases">
+                {PHASES.iter().enumerate().map(|(i, p)| view! {
+                    <li class=move || format!("phase phase-{}", phase_state(i)) data-phase=p.name>
+                        <span class="phase-dot" aria-hidden="true"></span>
+                        <span>{p.label}</span>
+                        <span class="visually-hidden">{move || format!(" ({})", phase_state(i))}</span>
+                    </li>
+                }).collect_view()}
+            </ol>
+            <div class="row">
+                <h3 class="grow">"Log"</h3>
+                <label class="checkbox small">
+                    <input type="checkbox" data-test="follow" prop:checked=move || follow.get()
+                        on:change=move |ev| follow.set(event_target_checked(&ev)) />
+                    <span>"Follow"</span>
+                </label>
+            </div>
+            <pre class="log" node_ref=pre data-test="log" tabindex="0" aria-label="Creation log">
+                {move || log.get().into_iter().map(|e| {
+                    let class = format!("log-line log-{}", e.kind);
+                    let text = if e.kind == "phase" { format!("▸ {}", e.text) } else { e.text };
+                    view! { <span class=class data-seq=e.seq>{text}"\n"</span> }
+                }).collect_view()}
+            </pre>
+        </section>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+#[derive(Clone, Copy)]
+struct LiveState {
+    current: RwSignal<Option<String>>,
+    status: RwSignal<ContainerStatus>,
+    error: RwSignal<Option<String>>,
+    log: RwSignal<Vec<ContainerEvent>>,
+    follow: RwSignal<bool>,
+    seconds: RwSignal<u64>,
+    pre: NodeRef<Pre>,
+}
+
+/// Follows the creation: an `EventSource` after the last event shown, the elapsed time
+/// ticking while it runs, the log scrolled to its end while "Follow" is on; on `end`, closes
+/// the source and reloads the page once (so what the end brought — services, actions — shows).
+#[cfg(feature = "hydrate")]
+fn live(id: i64, s: LiveState) {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+
+    if s.status.get_untracked() != ContainerStatus::Creating {
+        scroll_to_end(s);
+        return;
+    }
+    let after = s.log.with_untracked(|l| l.last().map_or(0, |e| e.seq));
+    let Ok(source) = web_sys::EventSource::new(&format!("/containers/{id}/events?after={after}"))
+    else {
+        return;
+    };
+    let on_event = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+        let Some(data) = ev.data().as_string() else { return };
+        let Ok(event) = serde_json::from_str::<ContainerEvent>(&data) else { return };
+        if s.log.with_untracked(|l| l.last().is_some_and(|last| last.seq >= event.seq)) {
+            return;
+        }
+        if event.kind == "phase" {
+            s.current.set(Some(event.phase.clone()));
+        }
+        s.log.update(|l| l.push(event));
+        if s.follow.get_untracked() {
+            request_animation_frame(move || scroll_to_end(s));
+        }
+    });
+    for kind in ["phase", "log", "outcome"] {
+        let _ = source.add_event_listener_with_callback(kind, on_event.as_ref().unchecked_ref());
+    }
+    on_event.forget();
+    let closing = source.clone();
+    let on_end = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+        closing.close();
+        let end = ev
+            .data()
+            .as_string()
+            .and_then(|d| serde_json::from_str::<kiln_shared::progress::StreamEnd>(&d).ok());
+        if let Some(end) = end {
+            s.status.set(ContainerStatus::parse(&end.status).unwrap_or(ContainerStatus::Failed));
+            s.error.set(end.error);
+        }
+        set_timeout(nav::reload, std::time::Duration::from_millis(800));
+    });
+    let _ = source.add_event_listener_with_callback(kiln_shared::progress::END_EVENT, on_end.as_ref().unchecked_ref());
+    on_end.forget();
+    let _ = set_interval_with_handle(
+        move || {
+            if s.status.get_untracked() == ContainerStatus::Creating {
+                s.seconds.update(|x| *x += 1);
+            }
+        },
+        std::time::Duration::from_secs(1),
+    );
+    request_animation_frame(move || scroll_to_end(s));
+}
+
+#[cfg(feature = "hydrate")]
+fn scroll_to_end(s: LiveState) {
+    if let Some(pre) = s.pre.get_untracked() {
+        pre.set_scroll_top(pre.scroll_height());
+    }
+}
