@@ -952,4 +952,93 @@ mod tests {
         assert!(validate_tag("web+prod").is_ok());
         assert!(validate_tag("Web").is_err());
     }
+
+    #[test]
+    fn each_step_checks_only_its_own_fields() {
+        let mut r = request();
+        r.hostname = "Bad_Name".into();
+        r.packages_added = vec!["ok".into(), "bad name;rm".into()];
+        r.tags = vec!["fine".into(), "Not Fine".into()];
+        let r = normalize(r);
+        let configure = validate_step(WizardStep::Configure, &r);
+        assert!(configure.get("hostname").is_some());
+        assert!(configure.get("tags.1").is_some());
+        assert!(configure.get("packages_added.1").is_none());
+        let packages = validate_step(WizardStep::Packages, &r);
+        assert!(packages.get("packages_added.1").is_some());
+        assert!(packages.get("hostname").is_none());
+        assert!(validate_step(WizardStep::Template, &r).is_empty());
+        assert!(validate_step(WizardStep::Scripts, &r).is_empty());
+        let review = validate_step(WizardStep::Review, &r);
+        assert_eq!(
+            review.iter().count(),
+            validate_create(&r).iter().count(),
+            "review shows everything"
+        );
+        assert!(validate_step(WizardStep::Configure, &normalize(request())).is_empty());
+    }
+
+    #[test]
+    fn steps_are_ordered_and_own_their_error_fields() {
+        assert_eq!(WizardStep::ALL.map(WizardStep::index), [0, 1, 2, 3, 4]);
+        assert!(WizardStep::Configure.owns("ipv4.gateway"));
+        assert!(WizardStep::Packages.owns("buckets_off"));
+        assert!(WizardStep::Scripts.owns("scripts_skipped"));
+        assert!(!WizardStep::Configure.owns("scripts_skipped"));
+        assert!(WizardStep::Template.owns("template"));
+    }
+
+    #[test]
+    fn the_pct_equivalent_masks_secrets_and_follows_the_request() {
+        let mut r = request();
+        r.root_password = Some("hunter2-secret".into());
+        r.ssh_public_keys = Some("ssh-ed25519 AAAA me".into());
+        r.nesting = true;
+        r.keyctl = true;
+        r.tags = vec!["a".into(), "b".into()];
+        r.vmid = Some(123);
+        r.ipv4 = Ipv4Setting::Static {
+            address: "10.0.0.5/24".into(),
+            gateway: Some("10.0.0.1".into()),
+        };
+        let pct = pct_equivalent(&r);
+        assert!(!pct.contains("hunter2"), "{pct}");
+        assert!(!pct.contains("AAAA"), "{pct}");
+        for part in [
+            "pct create",
+            " 123 ",
+            "--hostname web-1",
+            "--rootfs local-lvm:8",
+            "--net0 name=eth0,bridge=vmbr0,ip=10.0.0.5/24,gw=10.0.0.1",
+            "--features nesting=1,keyctl=1",
+            "--tags 'a;b'",
+            "--password ********",
+        ] {
+            assert!(pct.contains(part), "{part} in {pct}");
+        }
+        r.vmid = None;
+        r.ipv4 = Ipv4Setting::Dhcp;
+        let pct = pct_equivalent(&r);
+        assert!(pct.contains("<next free>") && pct.contains("ip=dhcp"), "{pct}");
+    }
+
+    #[test]
+    fn defaults_come_from_the_template() {
+        let mut t = crate::templates::Template::new("docker");
+        t.cpu = 2;
+        t.ram_mib = 2048;
+        t.disk_gib = 32;
+        t.nesting = true;
+        t.keyctl = true;
+        t.tags = vec!["docker".into()];
+        let r = request_defaults(Some(&t), 7, "a-b-12".into(), Some("pw-pw-pw-pw".into()));
+        assert_eq!(r.template.as_deref(), Some("docker"));
+        assert_eq!((r.node_id, r.cores, r.memory_mib, r.disk_gib), (7, 2, 2048, 32));
+        assert!(r.nesting && r.keyctl && r.unprivileged);
+        assert_eq!(r.tags, vec!["docker".to_owned()]);
+        let plain = request_defaults(None, 7, "a-b-12".into(), None);
+        assert_eq!(plain.template, None);
+        assert_eq!((plain.cores, plain.memory_mib), (1, 512));
+        assert!(plain.tags.is_empty());
+    }
 }

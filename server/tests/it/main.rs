@@ -34,3 +34,4 @@ mod template_startup;
 mod template_sync;
 mod templates;
 mod users;
+mod wizard;
