@@ -77,6 +77,9 @@ fn Detail(detail: ContainerDetail, events: Vec<ContainerEvent>) -> impl IntoView
         other_credentials,
     } = detail;
     let status = summary.status;
+    // The command as it was sent: with the VMID Kiln allocated.
+    let mut asked = request;
+    asked.vmid = asked.vmid.or(summary.vmid);
     let interrupted = status == ContainerStatus::Failed
         && summary
             .error
@@ -112,7 +115,7 @@ fn Detail(detail: ContainerDetail, events: Vec<ContainerEvent>) -> impl IntoView
         })}
         <section class="card">
             <h2 class="card-title">"What was asked for"</h2>
-            <pre class="code-block" data-test="request"><code>{kiln_shared::containers::pct_equivalent(&request)}</code></pre>
+            <pre class="code-block" data-test="request"><code>{kiln_shared::containers::pct_equivalent(&asked)}</code></pre>
         </section>
     }
 }

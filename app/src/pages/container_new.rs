@@ -243,7 +243,9 @@ pub fn Wizard(start: WizardStart) -> impl IntoView {
                     WizardStep::Scripts => view! { <ScriptsStep state /> }.into_any(),
                     WizardStep::Review => view! { <ReviewStep state start=start.get_value() /> }.into_any(),
                 }}
-                <Buttons state />
+                <Buttons state unavailable=start.with_value(|s| {
+                    s.nodes.iter().filter_map(|n| Some((n.id, n.unavailable.clone()?))).collect()
+                }) />
             </section>
         </div>
     }
@@ -298,9 +300,9 @@ fn load_choices(state: State, node: i64) {
     });
 }
 
-/// Back / Next / Create.
+/// Back / Next / Create. `unavailable`: the nodes that cannot take a container now, with why.
 #[component]
-fn Buttons(state: State) -> impl IntoView {
+fn Buttons(state: State, unavailable: Vec<(i64, String)>) -> impl IntoView {
     let toaster = use_toaster();
     let step = state.step;
     let back = move |_| {
@@ -313,6 +315,14 @@ fn Buttons(state: State) -> impl IntoView {
         let current = step.get();
         state.attempted.update(|a| a.push(current));
         let request = normalize(state.request.get());
+        if current == WizardStep::Configure
+            && let Some((_, why)) = unavailable.iter().find(|(id, _)| *id == request.node_id)
+        {
+            let why = format!("This node cannot take a container now: {why}.");
+            state.server.update(|e| e.add("node_id", why.clone()));
+            toaster.error(why);
+            return;
+        }
         if !validate_step(current, &request).is_empty() {
             toaster.error("Please check the highlighted fields.");
             return;
