@@ -20,6 +20,26 @@ pub trait ContainersBackend: Send + Sync + 'static {
     /// Cancels a running creation; `true` when it was cancelled at once (not started yet),
     /// `false` when it stops at its next safe point.
     async fn cancel(&self, actor: &Actor, id: i64) -> Result<bool, AppError>;
+    /// One container with its services (state, ports, web URL) and the keys of the
+    /// credentials its scripts saved — never a value.
+    async fn detail(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<kiln_shared::containers::ContainerDetail, AppError>;
+    /// One credential's value, decrypted, for the container's owner or an administrator
+    /// (404 otherwise, or when it does not exist); audited without the value.
+    async fn reveal_credential(
+        &self,
+        actor: &Actor,
+        id: i64,
+        service: String,
+        key: String,
+    ) -> Result<String, AppError>;
+    /// Runs a creation that failed in its scripts again without running again the script
+    /// that did not finish (interrupted or failed); returns that script's name. 409 when no
+    /// script is unfinished.
+    async fn retry_skipping_script(&self, actor: &Actor, id: i64) -> Result<String, AppError>;
 }
 
 /// The containers backend as provided in context.

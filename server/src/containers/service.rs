@@ -296,4 +296,30 @@ impl kiln_app::ssr::ContainersBackend for ContainerService {
     async fn cancel(&self, actor: &Actor, id: i64) -> Result<bool, AppError> {
         ContainerService::cancel(self, actor, id).await
     }
+
+    async fn detail(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<kiln_shared::containers::ContainerDetail, AppError> {
+        ContainerService::detail(self, actor, id).await
+    }
+
+    async fn reveal_credential(
+        &self,
+        actor: &Actor,
+        id: i64,
+        service: String,
+        key: String,
+    ) -> Result<String, AppError> {
+        ContainerService::reveal_credential(self, actor, id, &service, &key).await
+    }
+
+    async fn retry_skipping_script(&self, actor: &Actor, id: i64) -> Result<String, AppError> {
+        ContainerService::retry_skipping_script(self, actor, id).await
+    }
 }
+
+// Details, credentials and the retry that skips a script (`service/details.rs`).
+mod details;
+pub use details::discovered;
