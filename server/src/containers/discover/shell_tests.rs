@@ -206,7 +206,7 @@ fn save_credential_refuses_hostile_names_and_values() -> R {
         ("ok", "K", "carriage\rreturn"),
     ];
     for (service, key, value) in calls {
-        let script = format!("set +e; save_credential \"$1\" \"$2\" \"$3\"; echo \"status=$?\"",);
+        let script = "set +e; save_credential \"$1\" \"$2\" \"$3\"; echo \"status=$?\"";
         let out = Command::new("/bin/bash")
             .arg("-c")
             .arg(format!(
