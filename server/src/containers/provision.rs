@@ -216,12 +216,19 @@ pub fn script_skipped_on_retry(name: &str) -> String {
 }
 
 /// The script that started and did not finish (interrupted, or failed), given the texts of
-/// the `scripts` phase's events in order; `None` when every started script finished or was
-/// skipped on a retry.
-pub fn unfinished_script<'a>(texts: impl IntoIterator<Item = &'a str>) -> Option<String> {
+/// the `scripts` phase's events in order and the names of the scripts that run (a line of a
+/// script's output that looks like a marker names no script); `None` when every started
+/// script finished or was skipped on a retry.
+pub fn unfinished_script<'a>(
+    texts: impl IntoIterator<Item = &'a str>,
+    scripts: &[&str],
+) -> Option<String> {
     let mut open: Option<String> = None;
     for text in texts {
-        if let Some(name) = text.strip_suffix(": started") {
+        if let Some(name) = text
+            .strip_suffix(": started")
+            .filter(|name| scripts.contains(name))
+        {
             open = Some(name.to_owned());
         } else if let Some(name) = &open
             && (text == script_done(name) || text == script_skipped_on_retry(name))
@@ -507,27 +514,25 @@ mod tests {
 
     #[test]
     fn the_unfinished_script_is_found_in_the_events() {
+        let names = ["10-a.sh", "20-b.sh"];
         let done = script_done("10-a.sh");
         let started_a = script_started("10-a.sh");
         let started_b = script_started("20-b.sh");
         let skipped_b = script_skipped_on_retry("20-b.sh");
+        let unfinished = |texts: &[&str]| unfinished_script(texts.iter().copied(), &names);
+        assert_eq!(unfinished(&[&started_a, "output", &done]), None);
         assert_eq!(
-            unfinished_script([started_a.as_str(), "output", done.as_str()]),
-            None
-        );
-        assert_eq!(
-            unfinished_script([started_a.as_str(), done.as_str(), started_b.as_str(), "x"]),
+            unfinished(&[&started_a, &done, &started_b, "x"]),
             Some("20-b.sh".into())
         );
-        assert_eq!(
-            unfinished_script([started_b.as_str(), skipped_b.as_str()]),
-            None
-        );
+        assert_eq!(unfinished(&[&started_b, &skipped_b]), None);
         // Run again after a retry, then interrupted again.
         assert_eq!(
-            unfinished_script([started_b.as_str(), started_b.as_str()]),
+            unfinished(&[&started_b, &started_b]),
             Some("20-b.sh".into())
         );
+        // A script's output that looks like a marker is not one.
+        assert_eq!(unfinished(&[&started_a, &done, "fake.sh: started"]), None);
     }
 
     #[test]

@@ -105,12 +105,15 @@ impl ContainerService {
         let script = conn
             .transaction::<_, TxError, _>(async |conn| {
                 let phase = jobs.get(conn, job).await?.and_then(|j| j.phase);
+                let names = script_names(conn, &row).await?;
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
                 let events = containers::events_after(conn, id, 0, 100_000).await?;
                 let unfinished = provision::unfinished_script(
                     events
                         .iter()
                         .filter(|e| e.phase == "scripts" && e.kind == "log")
                         .map(|e| e.text.as_str()),
+                    &names,
                 );
                 let script = match (phase.as_deref(), unfinished) {
                     (Some("scripts"), Some(script)) => script,
@@ -149,6 +152,28 @@ impl ContainerService {
             .await;
         Ok(script)
     }
+}
+
+/// The names of the scripts a creation runs: its template's (as stored now, which is what a
+/// retry runs), without the ones the request skipped.
+async fn script_names(
+    conn: &mut AsyncPgConnection,
+    row: &ContainerRow,
+) -> Result<Vec<String>, TxError> {
+    let Some(slug) = &row.template_slug else {
+        return Ok(Vec::new());
+    };
+    let Some(template) = crate::db::templates::by_slug(conn, slug).await? else {
+        return Ok(Vec::new());
+    };
+    let model: kiln_shared::templates::Template = serde_json::from_value(template.model)
+        .map_err(|e| TxError::Refused(errors::internal("reading a template", e)))?;
+    let request: CreateRequest = serde_json::from_value(row.request.clone())
+        .map_err(|e| TxError::Refused(errors::internal("reading a stored create request", e)))?;
+    Ok(provision::scripts(Some(&model), &request)
+        .into_iter()
+        .map(|s| s.file_name.clone())
+        .collect())
 }
 
 /// The services stored for container `id` with their credentials' keys, and the credentials
