@@ -336,8 +336,21 @@ pub fn services(snapshot: &Snapshot) -> Vec<Service> {
         .collect()
 }
 
+/// A found service as an event says it: `service nginx.service: active, port 80, http://…/`.
+pub fn describe(service: &Service, web_url: Option<&str>) -> String {
+    let mut text = format!("service {}: {}", service.unit, service.state);
+    if !service.ports.is_empty() {
+        let ports: Vec<String> = service.ports.iter().map(u16::to_string).collect();
+        text.push_str(&format!(", port {}", ports.join(", ")));
+    }
+    if let Some(url) = web_url {
+        text.push_str(&format!(", {url}"));
+    }
+    text
+}
+
 /// Listening ports no systemd service holds (a process a script started by hand), for an
-/// event: port and the first holder's pid.
+/// event (beyond loopback only).
 pub fn unowned_ports(snapshot: &Snapshot) -> Vec<u16> {
     let mut ports: Vec<u16> = snapshot
         .listeners

@@ -170,28 +170,10 @@ impl Run<'_> {
                     .map(|(scheme, port)| discover::web_url(scheme, address, port)),
                 None => None,
             };
-            let ports = service
-                .ports
-                .iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>();
             self.event(
                 "discover",
                 "log",
-                &format!(
-                    "service {}: {}{}{}",
-                    service.unit,
-                    service.state,
-                    if ports.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", port {}", ports.join(", "))
-                    },
-                    web_url
-                        .as_deref()
-                        .map(|u| format!(", {u}"))
-                        .unwrap_or_default()
-                ),
+                &discover::describe(service, web_url.as_deref()),
             )
             .await?;
             services.push(NewService {

@@ -138,6 +138,11 @@ fn the_templates_services_are_the_units_it_added() {
         "5432 listens on loopback only: no web URL"
     );
     assert_eq!(probe_args(&found), ["127.0.0.1", "80"]);
+    assert_eq!(
+        describe(nginx, Some("http://10.0.0.5/")),
+        "service nginx.service: active, port 80, http://10.0.0.5/"
+    );
+    assert_eq!(describe(&found[0], None), "service broken.service: failed");
     assert_eq!(unowned_ports(&snapshot), [8000]);
 }
 
