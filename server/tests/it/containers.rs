@@ -23,15 +23,15 @@ use crate::lab_fixture::{R, TestLab};
 const PASSWORD: &str = "correct horse battery";
 
 /// An app, a lab registered as the user's node, and job workers.
-struct Setup {
-    app: TestApp,
-    lab: TestLab,
-    actor: Actor,
-    node_id: i64,
-    workers: Option<Workers>,
+pub(crate) struct Setup {
+    pub(crate) app: TestApp,
+    pub(crate) lab: TestLab,
+    pub(crate) actor: Actor,
+    pub(crate) node_id: i64,
+    pub(crate) workers: Option<Workers>,
 }
 
-async fn actor(app: &TestApp, name: &str) -> R<Actor> {
+pub(crate) async fn actor(app: &TestApp, name: &str) -> R<Actor> {
     app.create_user(name, false).await?;
     let mut conn = app.state.db.get().await?;
     let user = kiln_server::db::users::by_username(&mut conn, name)
@@ -45,14 +45,14 @@ async fn actor(app: &TestApp, name: &str) -> R<Actor> {
     })
 }
 
-async fn setup(runtime: RuntimeKind) -> R<Setup> {
+pub(crate) async fn setup(runtime: RuntimeKind) -> R<Setup> {
     let mut s = setup_paused(runtime).await?;
     s.start_workers();
     Ok(s)
 }
 
 /// [`setup`] without job workers (start them with [`Setup::start_workers`]).
-async fn setup_paused(runtime: RuntimeKind) -> R<Setup> {
+pub(crate) async fn setup_paused(runtime: RuntimeKind) -> R<Setup> {
     let app = TestApp::new().await?;
     let lab = TestLab::start(|o| o.runtime = runtime).await?;
     let actor = actor(&app, "creator").await?;
@@ -81,7 +81,7 @@ async fn setup_paused(runtime: RuntimeKind) -> R<Setup> {
 }
 
 impl Setup {
-    fn start_workers(&mut self) {
+    pub(crate) fn start_workers(&mut self) {
         self.workers = Some(Workers::start(
             &self.app.state,
             jobs::handlers(&self.app.state),
@@ -96,7 +96,7 @@ impl Setup {
         ));
     }
 
-    async fn finish(self) -> R {
+    pub(crate) async fn finish(self) -> R {
         if let Some(workers) = self.workers {
             workers.shutdown().await;
         }
@@ -104,12 +104,12 @@ impl Setup {
         self.lab.finish().await
     }
 
-    fn service(&self) -> ContainerService {
+    pub(crate) fn service(&self) -> ContainerService {
         ContainerService::new(self.app.state.clone())
     }
 
     /// Waits until container `id` is `ready` or `failed`; returns its row.
-    async fn settled(&self, id: i64, secs: u64) -> R<rows::ContainerRow> {
+    pub(crate) async fn settled(&self, id: i64, secs: u64) -> R<rows::ContainerRow> {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let mut conn = self.app.state.db.get().await?;
@@ -125,13 +125,13 @@ impl Setup {
         }
     }
 
-    async fn events(&self, id: i64) -> R<Vec<rows::EventRow>> {
+    pub(crate) async fn events(&self, id: i64) -> R<Vec<rows::EventRow>> {
         let mut conn = self.app.state.db.get().await?;
         Ok(rows::events_after(&mut conn, id, 0, 10_000).await?)
     }
 }
 
-fn request(node_id: i64, hostname: &str) -> CreateRequest {
+pub(crate) fn request(node_id: i64, hostname: &str) -> CreateRequest {
     CreateRequest {
         template: None,
         node_id,
@@ -197,7 +197,8 @@ async fn a_container_is_allocated_created_started_and_ready() -> R {
     assert_eq!(
         phases,
         [
-            "allocate", "create", "start", "network", "files", "packages", "scripts", "ready"
+            "allocate", "create", "start", "network", "files", "packages", "scripts", "discover",
+            "ready"
         ]
     );
     let last = events.last().ok_or("events")?;
@@ -470,7 +471,7 @@ async fn template(s: &Setup, apt: bool) -> R<String> {
 
 /// An sshd in front of the lab whose `pct` is the lab's, authorized for the node's own key,
 /// its host key pinned on the node row.
-async fn node_ssh(s: &Setup) -> R<crate::ssh::Sshd> {
+pub(crate) async fn node_ssh(s: &Setup) -> R<crate::ssh::Sshd> {
     let key = kiln_server::ssh::keys::for_node(
         &s.app.state.db,
         &s.app.state.secret_key,
