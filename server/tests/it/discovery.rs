@@ -800,6 +800,7 @@ async fn the_builtin_nginx_template_runs_with_the_helpers_and_its_site_is_discov
         .detail(&built.s.actor, built.row.id)
         .await?;
     let units: Vec<&str> = detail.services.iter().map(|v| v.unit.as_str()).collect();
+    assert_eq!(units, ["nginx.service"], "{}", texts.join("\n"));
     let nginx = detail
         .services
         .iter()
@@ -823,6 +824,12 @@ async fn the_builtin_postgresql_template_saves_its_login_for_the_postgresql_serv
     let (s, id) = (&built.s, built.row.id);
     let detail = s.service().detail(&s.actor, id).await?;
     let units: Vec<&str> = detail.services.iter().map(|v| v.unit.as_str()).collect();
+    assert_eq!(
+        units,
+        ["postgresql.service", "postgresql@15-main.service"],
+        "{}",
+        texts.join("\n")
+    );
     let cluster = detail
         .services
         .iter()
