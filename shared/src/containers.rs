@@ -498,7 +498,11 @@ impl WizardStep {
             WizardStep::Template => root == "template",
             WizardStep::Configure => !matches!(
                 root,
-                "template" | "buckets_off" | "packages_added" | "packages_removed" | "scripts_skipped"
+                "template"
+                    | "buckets_off"
+                    | "packages_added"
+                    | "packages_removed"
+                    | "scripts_skipped"
             ),
             WizardStep::Packages => {
                 matches!(root, "buckets_off" | "packages_added" | "packages_removed")
@@ -1019,7 +1023,10 @@ mod tests {
         r.vmid = None;
         r.ipv4 = Ipv4Setting::Dhcp;
         let pct = pct_equivalent(&r);
-        assert!(pct.contains("<next free>") && pct.contains("ip=dhcp"), "{pct}");
+        assert!(
+            pct.contains("<next free>") && pct.contains("ip=dhcp"),
+            "{pct}"
+        );
     }
 
     #[test]
@@ -1033,7 +1040,10 @@ mod tests {
         t.tags = vec!["docker".into()];
         let r = request_defaults(Some(&t), 7, "a-b-12".into(), Some("pw-pw-pw-pw".into()));
         assert_eq!(r.template.as_deref(), Some("docker"));
-        assert_eq!((r.node_id, r.cores, r.memory_mib, r.disk_gib), (7, 2, 2048, 32));
+        assert_eq!(
+            (r.node_id, r.cores, r.memory_mib, r.disk_gib),
+            (7, 2, 2048, 32)
+        );
         assert!(r.nesting && r.keyctl && r.unprivileged);
         assert_eq!(r.tags, vec!["docker".to_owned()]);
         let plain = request_defaults(None, 7, "a-b-12".into(), None);

@@ -46,15 +46,51 @@ pub struct Phase {
 /// The creation's phases, in order, with their share of the progress bar (packages and
 /// scripts take most of a real creation's time).
 pub const PHASES: [Phase; 9] = [
-    Phase { name: "allocate", label: "Allocate a VMID", weight: 2 },
-    Phase { name: "create", label: "Create on the node", weight: 14 },
-    Phase { name: "start", label: "Start", weight: 5 },
-    Phase { name: "network", label: "Wait for the network", weight: 8 },
-    Phase { name: "files", label: "Push files", weight: 5 },
-    Phase { name: "packages", label: "Install packages", weight: 36 },
-    Phase { name: "scripts", label: "Run scripts", weight: 22 },
-    Phase { name: "discover", label: "Discover services", weight: 5 },
-    Phase { name: "ready", label: "Ready", weight: 3 },
+    Phase {
+        name: "allocate",
+        label: "Allocate a VMID",
+        weight: 2,
+    },
+    Phase {
+        name: "create",
+        label: "Create on the node",
+        weight: 14,
+    },
+    Phase {
+        name: "start",
+        label: "Start",
+        weight: 5,
+    },
+    Phase {
+        name: "network",
+        label: "Wait for the network",
+        weight: 8,
+    },
+    Phase {
+        name: "files",
+        label: "Push files",
+        weight: 5,
+    },
+    Phase {
+        name: "packages",
+        label: "Install packages",
+        weight: 36,
+    },
+    Phase {
+        name: "scripts",
+        label: "Run scripts",
+        weight: 22,
+    },
+    Phase {
+        name: "discover",
+        label: "Discover services",
+        weight: 5,
+    },
+    Phase {
+        name: "ready",
+        label: "Ready",
+        weight: 3,
+    },
 ];
 
 /// The position of `phase` in [`PHASES`].
@@ -72,6 +108,44 @@ pub fn percent(phase: Option<&str>, ready: bool) -> u32 {
     PHASES[..upto].iter().map(|p| p.weight).sum()
 }
 
+/// The level of a line written by the helper library's `log_info`/`log_warn`/`log_error`
+/// (`[12:00:01] WARN: message`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// `log_info`.
+    Info,
+    /// `log_warn`.
+    Warn,
+    /// `log_error`.
+    Error,
+}
+
+/// A helper-library log line's level and message; `None` for any other output line.
+pub fn helper_log(text: &str) -> Option<(LogLevel, &str)> {
+    let rest = text.strip_prefix('[')?;
+    let (time, rest) = rest.split_at_checked(8)?;
+    let time_ok = time.bytes().enumerate().all(|(i, b)| match i {
+        2 | 5 => b == b':',
+        _ => b.is_ascii_digit(),
+    });
+    if !time_ok {
+        return None;
+    }
+    let rest = rest.strip_prefix("] ")?;
+    let (level, message) = rest.split_once(": ").or_else(|| {
+        // A message may be empty: "[..] INFO:".
+        rest.strip_suffix(':').map(|level| (level, ""))
+    })?;
+    let level = match level {
+        "INFO" => LogLevel::Info,
+        "WARN" => LogLevel::Warn,
+        "ERROR" => LogLevel::Error,
+        _ => return None,
+    };
+    Some((level, message))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +159,18 @@ mod tests {
         assert!(percent(Some("scripts"), false) > percent(Some("packages"), false));
         assert_eq!(percent(Some("ready"), true), 100);
         assert_eq!(percent(Some("unknown"), false), 0);
+    }
+
+    #[test]
+    fn helper_log_lines_are_recognised() {
+        assert_eq!(
+            helper_log("[09:41:07] WARN: disk is small"),
+            Some((LogLevel::Warn, "disk is small"))
+        );
+        assert_eq!(helper_log("[09:41:07] ERROR:"), Some((LogLevel::Error, "")));
+        assert_eq!(helper_log("[9:41:07] INFO: x"), None);
+        assert_eq!(helper_log("[09:41:07] DEBUG: x"), None);
+        assert_eq!(helper_log("Setting up jq"), None);
+        assert_eq!(helper_log("[é"), None);
     }
 }

@@ -1,5 +1,6 @@
 //! Containers: the wizard's reads and *Create*, cancel and retry of a creation, the list and
-//! one container's details and events.
+//! one container's details and events; skipping an unfinished script on retry, and a
+//! credential revealed on request.
 
 use kiln_shared::AppError;
 use kiln_shared::containers::{
@@ -114,7 +115,9 @@ pub async fn node_offers(node_id: i64) -> Result<NodeChoices, AppError> {
     ssr::respond(
         async {
             let actor = ssr::require_user()?;
-            ssr::containers_backend()?.node_choices(&actor, node_id).await
+            ssr::containers_backend()?
+                .node_choices(&actor, node_id)
+                .await
         }
         .await,
     )
@@ -126,7 +129,38 @@ pub async fn check_vmid(node_id: i64, vmid: u32) -> Result<(), AppError> {
     ssr::respond(
         async {
             let actor = ssr::require_user()?;
-            ssr::containers_backend()?.check_vmid(&actor, node_id, vmid).await
+            ssr::containers_backend()?
+                .check_vmid(&actor, node_id, vmid)
+                .await
+        }
+        .await,
+    )
+}
+
+/// One credential's value, revealed on request (owner or administrator; audited).
+#[server(prefix = "/api/fn", endpoint = "reveal_credential")]
+pub async fn reveal_credential(id: i64, service: String, key: String) -> Result<String, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?
+                .reveal_credential(&actor, id, service, key)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Retries a creation that failed in its scripts, skipping the script that did not finish
+/// (the *skip* of re-run / skip / abort); returns the skipped script's name.
+#[server(prefix = "/api/fn", endpoint = "skip_interrupted_script")]
+pub async fn skip_interrupted_script(id: i64) -> Result<String, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?
+                .retry_skipping_script(&actor, id)
+                .await
         }
         .await,
     )

@@ -17,7 +17,7 @@ use crate::components::format::short_time;
 use crate::components::nav;
 use crate::components::toast::{ToastKind, use_toaster};
 use crate::functions::containers::{
-    cancel_container, get_container, container_events, retry_container,
+    cancel_container, container_events, get_container, retry_container,
 };
 
 /// The status badge of a container.
@@ -215,7 +215,9 @@ fn ContainerActions(
         busy.set(true);
         leptos::task::spawn_local(async move {
             match retry_container(id).await {
-                Ok(()) => toaster.after_navigation(ToastKind::Success, "Retrying from the failed phase."),
+                Ok(()) => {
+                    toaster.after_navigation(ToastKind::Success, "Retrying from the failed phase.")
+                }
                 Err(e) => toaster.after_navigation(ToastKind::Error, &e.to_string()),
             }
             nav::reload();
@@ -278,11 +280,27 @@ fn Progress(
     let pre = NodeRef::<Pre>::new();
 
     #[cfg(feature = "hydrate")]
-    live(id, LiveState { current, status, error, log, follow, seconds, pre });
+    live(
+        id,
+        LiveState {
+            current,
+            status,
+            error,
+            log,
+            follow,
+            seconds,
+            pre,
+        },
+    );
     #[cfg(not(feature = "hydrate"))]
     let _ = (id, pre);
 
-    let pct = move || percent(current.get().as_deref(), status.get() == ContainerStatus::Ready);
+    let pct = move || {
+        percent(
+            current.get().as_deref(),
+            status.get() == ContainerStatus::Ready,
+        )
+    };
     let phase_state = move |i: usize| {
         let at = current.get().as_deref().and_then(phase_index).unwrap_or(0);
         match status.get() {
@@ -381,38 +399,50 @@ fn live(id: i64, s: LiveState) {
     else {
         return;
     };
-    let on_event = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-        let Some(data) = ev.data().as_string() else { return };
-        let Ok(event) = serde_json::from_str::<ContainerEvent>(&data) else { return };
-        if s.log.with_untracked(|l| l.last().is_some_and(|last| last.seq >= event.seq)) {
-            return;
-        }
-        if event.kind == "phase" {
-            s.current.set(Some(event.phase.clone()));
-        }
-        s.log.update(|l| l.push(event));
-        if s.follow.get_untracked() {
-            request_animation_frame(move || scroll_to_end(s));
-        }
-    });
+    let on_event =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            let Some(data) = ev.data().as_string() else {
+                return;
+            };
+            let Ok(event) = serde_json::from_str::<ContainerEvent>(&data) else {
+                return;
+            };
+            if s.log
+                .with_untracked(|l| l.last().is_some_and(|last| last.seq >= event.seq))
+            {
+                return;
+            }
+            if event.kind == "phase" {
+                s.current.set(Some(event.phase.clone()));
+            }
+            s.log.update(|l| l.push(event));
+            if s.follow.get_untracked() {
+                request_animation_frame(move || scroll_to_end(s));
+            }
+        });
     for kind in ["phase", "log", "outcome"] {
         let _ = source.add_event_listener_with_callback(kind, on_event.as_ref().unchecked_ref());
     }
     on_event.forget();
     let closing = source.clone();
-    let on_end = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-        closing.close();
-        let end = ev
-            .data()
-            .as_string()
-            .and_then(|d| serde_json::from_str::<kiln_shared::progress::StreamEnd>(&d).ok());
-        if let Some(end) = end {
-            s.status.set(ContainerStatus::parse(&end.status).unwrap_or(ContainerStatus::Failed));
-            s.error.set(end.error);
-        }
-        set_timeout(nav::reload, std::time::Duration::from_millis(800));
-    });
-    let _ = source.add_event_listener_with_callback(kiln_shared::progress::END_EVENT, on_end.as_ref().unchecked_ref());
+    let on_end =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            closing.close();
+            let end = ev
+                .data()
+                .as_string()
+                .and_then(|d| serde_json::from_str::<kiln_shared::progress::StreamEnd>(&d).ok());
+            if let Some(end) = end {
+                s.status
+                    .set(ContainerStatus::parse(&end.status).unwrap_or(ContainerStatus::Failed));
+                s.error.set(end.error);
+            }
+            set_timeout(nav::reload, std::time::Duration::from_millis(800));
+        });
+    let _ = source.add_event_listener_with_callback(
+        kiln_shared::progress::END_EVENT,
+        on_end.as_ref().unchecked_ref(),
+    );
     on_end.forget();
     let _ = set_interval_with_handle(
         move || {

@@ -25,9 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::components::layout::PageHeader;
 use crate::components::nav;
 use crate::components::toast::{ToastKind, use_toaster};
-use crate::functions::containers::{
-    check_vmid, create_container, start_wizard, wizard_template,
-};
+use crate::functions::containers::{check_vmid, create_container, start_wizard, wizard_template};
 
 /// The page: loads the wizard's starting point on the server and renders the island.
 #[component]
@@ -119,9 +117,7 @@ impl State {
                 return None;
             }
             let request = normalize(self.request.get());
-            validate_step(step, &request)
-                .get(field)
-                .map(str::to_owned)
+            validate_step(step, &request).get(field).map(str::to_owned)
         }
     }
 
@@ -135,13 +131,13 @@ impl State {
         });
         self.server.update(|e| {
             if e.get(field).is_some() {
-                *e = e
-                    .iter()
-                    .filter(|(f, _)| *f != field)
-                    .fold(FieldErrors::default(), |mut acc, (f, m)| {
+                *e = e.iter().filter(|(f, _)| *f != field).fold(
+                    FieldErrors::default(),
+                    |mut acc, (f, m)| {
                         acc.add(f, m);
                         acc
-                    });
+                    },
+                );
             }
         });
     }
@@ -260,8 +256,10 @@ fn load_choices(state: State, node: i64) {
         match crate::functions::containers::node_offers(node).await {
             Ok(choices) => {
                 let os_hint = state.template.with_untracked(|t| {
-                    t.as_ref()
-                        .map_or_else(|| "debian-12".to_owned(), |t| format!("{}-{}", t.os, t.os_version))
+                    t.as_ref().map_or_else(
+                        || "debian-12".to_owned(),
+                        |t| format!("{}-{}", t.os, t.os_version),
+                    )
                 });
                 state.request.update(|r| {
                     if !choices.storages.iter().any(|s| s.id == r.storage) {
@@ -391,7 +389,9 @@ fn create(state: State, request: CreateRequest) {
                 let message = errors
                     .get(FieldErrors::FORM)
                     .map(str::to_owned)
-                    .unwrap_or_else(|| "The server refused some answers; they are marked.".to_owned());
+                    .unwrap_or_else(|| {
+                        "The server refused some answers; they are marked.".to_owned()
+                    });
                 state.server.set(errors);
                 state.step.set(owner);
                 toaster.error(message);
@@ -773,7 +773,11 @@ fn ConfigureStep(state: State, start: WizardStart) -> impl IntoView {
         let name = taken.with_value(|t| kiln_shared::containers::free_hostname(seed, t));
         state.edit("hostname", |r| r.hostname = name);
     };
-    let is_static = move || state.request.with(|r| matches!(r.ipv4, Ipv4Setting::Static { .. }));
+    let is_static = move || {
+        state
+            .request
+            .with(|r| matches!(r.ipv4, Ipv4Setting::Static { .. }))
+    };
     view! {
         <h2>"Configure"</h2>
         <p class="muted">"Template values are filled in; every field says what it accepts."</p>
@@ -1018,14 +1022,20 @@ fn PackagesStep(state: State) -> impl IntoView {
         }
         match validate_package_name(&name) {
             Ok(()) => {
-                state.edit("packages_added", |r| set_member(&mut r.packages_added, &name, true));
+                state.edit("packages_added", |r| {
+                    set_member(&mut r.packages_added, &name, true)
+                });
                 adding.set(String::new());
                 add_error.set(None);
             }
             Err(e) => add_error.set(Some(e)),
         }
     };
-    let buckets = move || state.template.with(|t| t.as_ref().map(|t| t.packages.clone()).unwrap_or_default());
+    let buckets = move || {
+        state
+            .template
+            .with(|t| t.as_ref().map(|t| t.packages.clone()).unwrap_or_default())
+    };
     view! {
         <h2>"Packages"</h2>
         <p class="muted">"Installed with the container's package manager before the scripts run. Turn a bucket off, drop single packages, or add your own."</p>
@@ -1114,7 +1124,11 @@ fn PackagesStep(state: State) -> impl IntoView {
 /// Step 4: the template's scripts in order; each can be skipped, each can be read.
 #[component]
 fn ScriptsStep(state: State) -> impl IntoView {
-    let scripts = move || state.template.with(|t| t.as_ref().map(|t| t.scripts.clone()).unwrap_or_default());
+    let scripts = move || {
+        state
+            .template
+            .with(|t| t.as_ref().map(|t| t.scripts.clone()).unwrap_or_default())
+    };
     view! {
         <h2>"Scripts"</h2>
         <p class="muted">"Run as root inside the container, in this order, each once. Skip what you do not want."</p>

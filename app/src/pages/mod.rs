@@ -15,10 +15,10 @@ mod templates;
 
 pub use crate::components::error::NotFoundPage;
 pub use auth::{LoginPage, SetupPage};
-pub use dashboard::DashboardPage;
 pub use container::ContainerPage;
 pub use container_new::ContainerNewPage;
 pub use containers::ContainersPage;
+pub use dashboard::DashboardPage;
 pub use node_ssh::NodeSshPage;
 pub use nodes::{NodeEditPage, NodeNewPage, NodesPage};
 pub use packages::PackagesPage;

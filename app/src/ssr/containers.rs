@@ -36,14 +36,30 @@ pub trait ContainersBackend: Send + Sync + 'static {
         after: i64,
     ) -> Result<Vec<ContainerEvent>, AppError>;
     /// What the wizard starts from; `template` preselects one.
-    async fn wizard(&self, actor: &Actor, template: Option<String>)
-    -> Result<WizardStart, AppError>;
+    async fn wizard(
+        &self,
+        actor: &Actor,
+        template: Option<String>,
+    ) -> Result<WizardStart, AppError>;
     /// A template's model, for the wizard's steps.
     async fn template(&self, actor: &Actor, slug: String) -> Result<Template, AppError>;
     /// What a node offers a new container (`Unavailable` when it does not answer).
     async fn node_choices(&self, actor: &Actor, node_id: i64) -> Result<NodeChoices, AppError>;
     /// Whether a typed VMID is free (a 422 on `vmid` when not).
     async fn check_vmid(&self, actor: &Actor, node_id: i64, vmid: u32) -> Result<(), AppError>;
+    /// One credential's value, decrypted, for the container's owner or an administrator
+    /// (404 otherwise, or when it does not exist); audited without the value.
+    async fn reveal_credential(
+        &self,
+        actor: &Actor,
+        id: i64,
+        service: String,
+        key: String,
+    ) -> Result<String, AppError>;
+    /// Runs a creation that failed in its scripts again without running again the script
+    /// that did not finish (interrupted or failed); returns that script's name. 409 when no
+    /// script is unfinished.
+    async fn retry_skipping_script(&self, actor: &Actor, id: i64) -> Result<String, AppError>;
 }
 
 /// The containers backend as provided in context.

@@ -1,9 +1,10 @@
 //! [`ScratchShell`]: the inside of the lab's in-memory containers. Each container gets a
 //! scratch root file system, `<lab data dir>/rootfs/<vmid>/`, and commands run in a
 //! bubblewrap (`bwrap`, Debian `bubblewrap`) sandbox whose `/` is that directory, with the
-//! host's `/usr` mounted read-only (and `/bin`, `/lib`, ... as the usual symlinks into it),
+//! host's `/usr` mounted read-only (and `/bin`, `/lib`, ... as the usual symlinks into it)
+//! but for `/usr/local`, the container's own and writable (`<root>/usr/local`),
 //! a fresh `/proc` and `/dev`, and its own PID, IPC and UTS (hostname) namespaces. Files a
-//! command writes, anywhere but `/usr`, land in the scratch root and stay there: `pct push`
+//! command writes, anywhere but the host's `/usr`, land in the scratch root and stay there: `pct push`
 //! then `pct exec ... cat` reads back what was pushed, and scripts' output and exit status are
 //! real.
 //!
@@ -46,12 +47,24 @@ const USR_LINKS: [&str; 6] = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Directories the sandbox mounts over: a link in their place refuses the command.
-const MOUNT_POINTS: [&str; 3] = ["usr", "proc", "dev"];
+/// Directories the sandbox mounts over (or, `usr/local`, mounts): a link in their place
+/// refuses the command.
+const MOUNT_POINTS: [&str; 4] = ["usr", "usr/local", "proc", "dev"];
 
 /// The skeleton's directories, made where missing (never through a link).
-const SKELETON: [&str; 11] = [
-    "usr", "proc", "dev", "etc", "root", "tmp", "var/tmp", "home", "opt", "run", "srv",
+const SKELETON: [&str; 12] = [
+    "usr",
+    "usr/local",
+    "proc",
+    "dev",
+    "etc",
+    "root",
+    "tmp",
+    "var/tmp",
+    "home",
+    "opt",
+    "run",
+    "srv",
 ];
 
 /// `<data_dir>/rootfs/<vmid>`.
@@ -160,6 +173,11 @@ impl ScratchShell {
         let mut cmd = Command::new("bwrap");
         cmd.arg("--bind").arg(&root).arg("/");
         cmd.args(["--ro-bind", "/usr", "/usr"]);
+        // The container's own /usr/local (kept under its root, hidden by the /usr mount), as
+        // on a real container: Kiln's helper library and hand-installed tools go there.
+        cmd.arg("--bind")
+            .arg(root.join("usr/local"))
+            .arg("/usr/local");
         for name in USR_LINKS {
             let host = Path::new("/").join(name);
             if host.is_dir() && std::fs::read_link(&host).is_err() {

@@ -4,12 +4,13 @@
 //! row, a container on the node carrying this job's marker in its description, a running
 //! status, an address).
 //!
-//! Then, over the node's SSH (`provision`): the template's files (by policy), its packages
-//! and its scripts, each
-//! script run once (a resumed job skips the scripts whose `done` event exists; one that a
-//! crash interrupted stops the job, since scripts are not assumed idempotent — a retry runs
-//! it again). Not yet: Kiln's helper library and service discovery (phases to add before
-//! `ready`).
+//! Then, over the node's SSH (`provision`): Kiln's helper library and the template's files
+//! (by policy), its packages and its scripts, each script run once with the helper library
+//! sourced (a resumed job skips the scripts whose `done` event exists; one that a crash
+//! interrupted stops the job, since scripts are not assumed idempotent — a retry runs it
+//! again, or skips it when the user chose so, see `ContainerService::retry_skipping_script`);
+//! then discovery (`discovery`): the services the template added, their ports and web URLs,
+//! and the credentials its scripts saved, sealed.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -30,10 +31,17 @@ use crate::ssh::shell::NodeShell;
 
 use super::provision;
 
-/// The phases, in order.
-pub const PHASES: [&str; 8] = [
-    "allocate", "create", "start", "network", "files", "packages", "scripts", "ready",
-];
+/// The phases, in order: the names of `kiln_shared::progress::PHASES` (which also give each
+/// its share of the progress bar).
+pub const PHASES: [&str; kiln_shared::progress::PHASES.len()] = {
+    let mut names = [""; kiln_shared::progress::PHASES.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = kiln_shared::progress::PHASES[i].name;
+        i += 1;
+    }
+    names
+};
 
 /// How long the container may take to report an address.
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(90);
@@ -87,6 +95,9 @@ macro_rules! fenced {
             .await
     }};
 }
+
+// After `fenced!`: a macro is seen only by the modules declared below it.
+mod discovery;
 
 /// One run of the job over one container.
 struct Run<'a> {
@@ -403,6 +414,7 @@ impl Run<'_> {
             if let Some(inet) = found {
                 let address = inet.split('/').next().unwrap_or(&inet).to_owned();
                 fenced!(self, |conn, id| containers::set_address(conn, id, &address))?;
+                self.row.address = Some(address.clone());
                 self.event("network", "log", &format!("address {inet}"))
                     .await?;
                 return Ok(());
@@ -456,18 +468,22 @@ impl Run<'_> {
         Ok(output)
     }
 
-    /// Phase 5: the template's files, by policy (`default`: only where absent; `replace`:
-    /// where the content differs; `backup`: the old file moved aside first). A file already
-    /// holding the content is left alone, so the phase is safe to run again.
+    /// Phase 5: with a template, the list of units before it (for discovery) and Kiln's
+    /// helper library; then the template's files, by policy (`default`: only where absent;
+    /// `replace`: where the content differs; `backup`: the old file moved aside first). A
+    /// file already holding the content is left alone, so the phase is safe to run again.
+    /// A plain OS container needs nothing of the node's SSH.
     async fn files(&mut self) -> Result<(), JobError> {
+        if self.template.is_none() {
+            return Ok(());
+        }
+        self.baseline().await?;
+        self.push_helpers().await?;
         let files = self
             .template
             .as_ref()
             .map(|t| t.files.clone())
             .unwrap_or_default();
-        if files.is_empty() {
-            return Ok(());
-        }
         let vmid = self.vmid()?;
         for file in files {
             let path = provision::file_path(&file).map_err(failed)?;
@@ -586,7 +602,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Phase 7: the scripts, in order, each once.
+    /// Phase 7: the scripts, in order, each once, with the helper library sourced.
     async fn scripts(&mut self) -> Result<(), JobError> {
         let scripts: Vec<_> = provision::scripts(self.template.as_ref(), &self.request)
             .into_iter()
@@ -609,6 +625,7 @@ impl Run<'_> {
                 .any(|e| e.phase == "scripts" && e.text == text)
         };
         let vmid = self.vmid()?;
+        let env = provision::ScriptEnv::new(self.template.as_ref(), &self.request, vmid);
         // `pct push` writes into an existing directory only.
         let made = self
             .shell()
@@ -624,14 +641,14 @@ impl Run<'_> {
             )));
         }
         for script in scripts {
-            let started = format!("{}: started", script.file_name);
-            let done = format!("{}: done", script.file_name);
-            if said(&done) {
+            let started = provision::script_started(&script.file_name);
+            let done = provision::script_done(&script.file_name);
+            if said(&done) || said(&provision::script_skipped_on_retry(&script.file_name)) {
                 continue;
             }
             if said(&started) && self.job.resumed() {
                 return Err(failed(format!(
-                    "{} was interrupted; scripts are not assumed safe to run twice: retry to run it again, or delete the container",
+                    "{} was interrupted; scripts are not assumed safe to run twice: retry to run it again, retry skipping it, or delete the container",
                     script.file_name
                 )));
             }
@@ -642,7 +659,9 @@ impl Run<'_> {
                 .await
                 .map_err(|e| failed(format!("pushing {}: {e}", script.file_name)))?;
             self.event("scripts", "log", &started).await?;
-            let output = self.exec("scripts", &["bash".into(), path.clone()]).await?;
+            let output = self
+                .exec("scripts", &provision::script_command(&env, &path))
+                .await?;
             if !output.success() {
                 return Err(failed(format!(
                     "{} exited with status {}: {}",
@@ -746,6 +765,7 @@ impl JobHandler for CreateContainer {
                 "files" => run.files().await,
                 "packages" => run.packages().await,
                 "scripts" => run.scripts().await,
+                "discover" => run.discover().await,
                 _ => Ok(()),
             };
             if result.is_err() {

@@ -9,6 +9,7 @@
 //! sealed in the row and is cleared once the node has it).
 
 pub mod create;
+pub mod discover;
 pub mod events;
 pub mod progress;
 pub mod provision;

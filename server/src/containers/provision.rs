@@ -2,7 +2,8 @@
 //! template's packages (per manager, non-interactive) and its scripts (in order, each once).
 //! Every command is a list of arguments the SSH layer quotes (`ssh::quote::command_line`);
 //! nothing a user typed is pasted into a shell line — package names were validated as one
-//! word each, scripts are pushed as files and run with `bash FILE`.
+//! word each, scripts are pushed as files and run with `bash FILE` (the helper library
+//! sourced first, the container's facts as `NAME=value` arguments of `env`).
 
 use kiln_shared::containers::CreateRequest;
 use kiln_shared::templates::{
@@ -198,6 +199,122 @@ pub fn script_path(script: &Script) -> String {
     format!("{SCRIPT_DIR}/{}", script.file_name)
 }
 
+/// The event that says a script began (its absence with a `done` means it never ran).
+pub fn script_started(name: &str) -> String {
+    format!("{name}: started")
+}
+
+/// The event that says a script finished with status 0.
+pub fn script_done(name: &str) -> String {
+    format!("{name}: done")
+}
+
+/// The event a retry writes when the user chose not to run an unfinished script again; the
+/// job then treats the script as finished.
+pub fn script_skipped_on_retry(name: &str) -> String {
+    format!("{name}: skipped on retry (it had not finished)")
+}
+
+/// The script that started and did not finish (interrupted, or failed), given the texts of
+/// the `scripts` phase's events in order and the names of the scripts that run (a line of a
+/// script's output that looks like a marker names no script); `None` when every started
+/// script finished or was skipped on a retry.
+pub fn unfinished_script<'a>(
+    texts: impl IntoIterator<Item = &'a str>,
+    scripts: &[&str],
+) -> Option<String> {
+    let mut open: Option<String> = None;
+    for text in texts {
+        if let Some(name) = text
+            .strip_suffix(": started")
+            .filter(|name| scripts.contains(name))
+        {
+            open = Some(name.to_owned());
+        } else if let Some(name) = &open
+            && (text == script_done(name) || text == script_skipped_on_retry(name))
+        {
+            open = None;
+        }
+    }
+    open
+}
+
+/// What a template script is told about its container (`CONTAINER_*`, `KILN_FIRST_RUN`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptEnv {
+    /// `CONTAINER_OS` (`debian`).
+    pub os: String,
+    /// `CONTAINER_OS_VERSION` (`12`).
+    pub os_version: String,
+    /// `CONTAINER_HOSTNAME` (validated by the request's rules).
+    pub hostname: String,
+    /// `CONTAINER_VMID`.
+    pub vmid: u32,
+    /// `KILN_FIRST_RUN`: the first provisioning (a later re-apply says 0).
+    pub first_run: bool,
+}
+
+/// An OS name or version as the environment gets it: letters, digits, `.`, `_`, `-`, at
+/// most 32; anything else is left empty.
+fn os_word(value: &str) -> String {
+    let ok = !value.is_empty()
+        && value.len() <= 32
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok { value.to_owned() } else { String::new() }
+}
+
+/// The OS and version an OS template volume names (`local:vztmpl/debian-12-standard_…`
+/// → `debian`, `12`), as Proxmox names its templates.
+pub fn os_of_ostemplate(volume: &str) -> Option<(String, String)> {
+    let file = volume.rsplit('/').next()?;
+    let mut parts = file.split(['-', '_']);
+    let os = parts.next().filter(|s| !s.is_empty())?;
+    let version = parts
+        .next()
+        .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))?;
+    Some((os.to_ascii_lowercase(), version.to_owned()))
+}
+
+impl ScriptEnv {
+    /// The environment of a creation's scripts: the OS from the OS template it was made
+    /// from (the template's `TEMPLATE_OS`/`TEMPLATE_VERSION` when the name says nothing).
+    pub fn new(template: Option<&Template>, request: &CreateRequest, vmid: u32) -> ScriptEnv {
+        let (os, os_version) = os_of_ostemplate(&request.ostemplate).unwrap_or_else(|| {
+            template
+                .map(|t| (t.os.clone(), t.os_version.clone()))
+                .unwrap_or_default()
+        });
+        ScriptEnv {
+            os: os_word(&os),
+            os_version: os_word(&os_version),
+            hostname: request.hostname.clone(),
+            vmid,
+            first_run: true,
+        }
+    }
+}
+
+/// Runs the script at `path` with the helper library sourced first (`BASH_ENV`) and the
+/// environment of `env`; its stderr joins its stdout, so log lines and output keep their
+/// order. Every value is its own argument (quoted by the SSH layer).
+pub fn script_command(env: &ScriptEnv, path: &str) -> Vec<String> {
+    vec![
+        "env".to_owned(),
+        format!("BASH_ENV={}", super::discover::HELPERS_PATH),
+        format!("CONTAINER_OS={}", env.os),
+        format!("CONTAINER_OS_VERSION={}", env.os_version),
+        format!("CONTAINER_HOSTNAME={}", env.hostname),
+        format!("CONTAINER_VMID={}", env.vmid),
+        format!("KILN_FIRST_RUN={}", u8::from(env.first_run)),
+        "bash".to_owned(),
+        "-c".to_owned(),
+        "exec bash -- \"$0\" 2>&1".to_owned(),
+        path.to_owned(),
+    ]
+}
+
 /// A command's output as event lines: stdout then stderr, the last [`MAX_LINES`].
 pub fn output_lines(output: &Output) -> Vec<String> {
     let text = format!("{}{}", output.stdout_text(), output.stderr_text());
@@ -353,6 +470,69 @@ mod tests {
             content: FileContent::Utf8(String::new()),
         };
         assert!(file_path(&file).is_err());
+    }
+
+    #[test]
+    fn scripts_run_with_the_helpers_and_the_containers_facts() {
+        let mut req = request();
+        req.hostname = "web-1".into();
+        req.ostemplate = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst".into();
+        let env = ScriptEnv::new(None, &req, 105);
+        assert_eq!((env.os.as_str(), env.os_version.as_str()), ("debian", "12"));
+        let argv = script_command(&env, "/root/.kiln/scripts/10-a.sh");
+        assert_eq!(
+            argv,
+            [
+                "env",
+                "BASH_ENV=/usr/local/lib/kiln/helpers.sh",
+                "CONTAINER_OS=debian",
+                "CONTAINER_OS_VERSION=12",
+                "CONTAINER_HOSTNAME=web-1",
+                "CONTAINER_VMID=105",
+                "KILN_FIRST_RUN=1",
+                "bash",
+                "-c",
+                "exec bash -- \"$0\" 2>&1",
+                "/root/.kiln/scripts/10-a.sh",
+            ]
+        );
+        assert_eq!(
+            os_of_ostemplate("local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"),
+            Some(("ubuntu".into(), "24.04".into()))
+        );
+        assert_eq!(
+            os_of_ostemplate("local:vztmpl/alpine-3.19-default_20240207_amd64.tar.xz"),
+            Some(("alpine".into(), "3.19".into()))
+        );
+        assert_eq!(os_of_ostemplate("local:vztmpl/custom.tar.zst"), None);
+        // An odd template value never reaches the environment.
+        let mut t = Template::new("t");
+        t.os = "deb ian;reboot".into();
+        req.ostemplate = "local:vztmpl/custom.tar.zst".into();
+        assert_eq!(ScriptEnv::new(Some(&t), &req, 1).os, "");
+    }
+
+    #[test]
+    fn the_unfinished_script_is_found_in_the_events() {
+        let names = ["10-a.sh", "20-b.sh"];
+        let done = script_done("10-a.sh");
+        let started_a = script_started("10-a.sh");
+        let started_b = script_started("20-b.sh");
+        let skipped_b = script_skipped_on_retry("20-b.sh");
+        let unfinished = |texts: &[&str]| unfinished_script(texts.iter().copied(), &names);
+        assert_eq!(unfinished(&[&started_a, "output", &done]), None);
+        assert_eq!(
+            unfinished(&[&started_a, &done, &started_b, "x"]),
+            Some("20-b.sh".into())
+        );
+        assert_eq!(unfinished(&[&started_b, &skipped_b]), None);
+        // Run again after a retry, then interrupted again.
+        assert_eq!(
+            unfinished(&[&started_b, &started_b]),
+            Some("20-b.sh".into())
+        );
+        // A script's output that looks like a marker is not one.
+        assert_eq!(unfinished(&[&started_a, &done, "fake.sh: started"]), None);
     }
 
     #[test]

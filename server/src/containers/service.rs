@@ -344,4 +344,22 @@ impl kiln_app::ssr::ContainersBackend for ContainerService {
     async fn check_vmid(&self, actor: &Actor, node_id: i64, vmid: u32) -> Result<(), AppError> {
         ContainerService::check_vmid(self, actor, node_id, vmid).await
     }
+
+    async fn reveal_credential(
+        &self,
+        actor: &Actor,
+        id: i64,
+        service: String,
+        key: String,
+    ) -> Result<String, AppError> {
+        ContainerService::reveal_credential(self, actor, id, &service, &key).await
+    }
+
+    async fn retry_skipping_script(&self, actor: &Actor, id: i64) -> Result<String, AppError> {
+        ContainerService::retry_skipping_script(self, actor, id).await
+    }
 }
+
+// Details, credentials and the retry that skips a script (`service/details.rs`).
+mod details;
+pub use details::discovered;

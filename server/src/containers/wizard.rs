@@ -11,8 +11,8 @@ use kiln_app::ssr::{NodesBackend, TemplatesBackend};
 use kiln_shared::AppError;
 use kiln_shared::auth::Actor;
 use kiln_shared::containers::{
-    ContainerDetail, ContainerStatus, ContainerSummary, CreateRequest, NodeChoices,
-    StorageChoice, WizardNode, WizardStart, free_hostname, validate_vmid,
+    ContainerStatus, ContainerSummary, NodeChoices, StorageChoice, WizardNode, WizardStart,
+    free_hostname, validate_vmid,
 };
 use kiln_shared::templates::Template;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -209,7 +209,10 @@ impl ContainerService {
             .await
             .map_err(|e| errors::db("reading VMIDs", e))?;
         drop(conn);
-        if reserved.iter().any(|v| u32::try_from(*v).ok() == Some(vmid)) {
+        if reserved
+            .iter()
+            .any(|v| u32::try_from(*v).ok() == Some(vmid))
+        {
             return Err(field(format!("Kiln already uses VMID {vmid} on this node")));
         }
         let client = crate::nodes::client_for(&row, &state.secret_key).map_err(|e| {
@@ -238,44 +241,6 @@ impl ContainerService {
             .into_iter()
             .map(|(row, node)| summary(&row, node))
             .collect())
-    }
-
-    /// One container with what its page shows: what was asked for and the phase it is in
-    /// (or failed in).
-    pub async fn detail(&self, actor: &Actor, id: i64) -> Result<ContainerDetail, AppError> {
-        let row = self.get(actor, id).await?;
-        let mut conn = self.state().conn().await?;
-        let node = match row.owner_id {
-            Some(owner) => nodes::get(&mut conn, owner, row.node_id)
-                .await
-                .map_err(|e| errors::db("loading a node", e))?
-                .map(|n| n.name),
-            None => None,
-        }
-        .unwrap_or_default();
-        let phase = match row.job_id {
-            Some(job) => crate::db::jobs::get(&mut conn, job)
-                .await
-                .map_err(|e| errors::db("reading a job", e))?
-                .and_then(|j| j.phase),
-            None => None,
-        };
-        let request: CreateRequest = serde_json::from_value(row.request.clone())
-            .map_err(|e| errors::internal("reading a stored create request", e))?;
-        let until = if row.status == "creating" {
-            chrono::Utc::now()
-        } else {
-            row.updated_at
-        };
-        let elapsed_secs = u64::try_from((until - row.created_at).num_seconds()).unwrap_or(0);
-        Ok(ContainerDetail {
-            summary: summary(&row, node),
-            request,
-            phase,
-            elapsed_secs,
-            services: Vec::new(),
-            other_credentials: Vec::new(),
-        })
     }
 }
 

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::schema::{container_events, containers, nodes};
+use super::schema::{
+    container_credentials, container_events, container_services, containers, nodes,
+};
 
 /// A row of `containers`. `root_password` is ciphertext bound to the row (see `crypto`),
 /// present only until the container is created on its node.
@@ -289,4 +291,180 @@ pub async fn status_of(
         .first(conn)
         .await
         .optional()
+}
+
+// ---- discovery: services and credentials ---------------------------------------------------
+
+/// A service found in a container (a systemd unit its template added).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = container_services)]
+pub struct ServiceRow {
+    pub id: i64,
+    pub container_id: i64,
+    pub name: String,
+    pub unit: String,
+    pub state: String,
+    pub ports: Vec<i32>,
+    pub web_url: Option<String>,
+}
+
+/// A service as discovery found it.
+#[derive(Debug, Clone, PartialEq, Eq, Insertable, AsChangeset)]
+#[diesel(table_name = container_services)]
+pub struct NewService {
+    pub container_id: i64,
+    pub name: String,
+    pub unit: String,
+    pub state: String,
+    pub ports: Vec<i32>,
+    #[diesel(treat_none_as_null = true)]
+    pub web_url: Option<String>,
+}
+
+/// A credential as discovery found it, its value already sealed with
+/// [`credential_context`]. `Debug` leaves the value out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewCredential {
+    pub service: String,
+    pub key: String,
+    pub sealed: Vec<u8>,
+}
+
+impl std::fmt::Debug for NewCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewCredential")
+            .field("service", &self.service)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The associated data binding a credential's sealed value to its container, service and
+/// key: a value copied to another row does not decrypt. Service and key names hold no `:`
+/// (`containers::discover::{valid_service, valid_key}`).
+pub fn credential_context(container_id: i64, service: &str, key: &str) -> String {
+    format!("container_credentials:{container_id}:{service}:{key}")
+}
+
+/// Makes what is stored for container `id` what discovery found: services and credentials
+/// found are inserted or updated in place, the ones no longer found removed. Running it twice
+/// with the same findings changes nothing but the credentials' nonces.
+pub async fn replace_discovered(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    services: &[NewService],
+    credentials: &[NewCredential],
+) -> QueryResult<()> {
+    use container_credentials as cc;
+    use container_services as cs;
+    let units: Vec<&str> = services.iter().map(|s| s.unit.as_str()).collect();
+    diesel::delete(
+        cs::table
+            .filter(cs::container_id.eq(id))
+            .filter(cs::unit.ne_all(&units)),
+    )
+    .execute(conn)
+    .await?;
+    for service in services {
+        diesel::insert_into(cs::table)
+            .values(service)
+            .on_conflict((cs::container_id, cs::unit))
+            .do_update()
+            .set(service)
+            .execute(conn)
+            .await?;
+    }
+    let existing: Vec<(i64, String, String)> = cc::table
+        .filter(cc::container_id.eq(id))
+        .select((cc::id, cc::service, cc::key))
+        .load(conn)
+        .await?;
+    let stale: Vec<i64> = existing
+        .into_iter()
+        .filter(|(_, service, key)| {
+            !credentials
+                .iter()
+                .any(|c| &c.service == service && &c.key == key)
+        })
+        .map(|(row, _, _)| row)
+        .collect();
+    diesel::delete(cc::table.filter(cc::id.eq_any(&stale)))
+        .execute(conn)
+        .await?;
+    for credential in credentials {
+        diesel::insert_into(cc::table)
+            .values((
+                cc::container_id.eq(id),
+                cc::service.eq(&credential.service),
+                cc::key.eq(&credential.key),
+                cc::value.eq(&credential.sealed),
+            ))
+            .on_conflict((cc::container_id, cc::service, cc::key))
+            .do_update()
+            .set(cc::value.eq(&credential.sealed))
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The services found in container `id`, by name.
+pub async fn services_of(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Vec<ServiceRow>> {
+    use container_services as cs;
+    cs::table
+        .filter(cs::container_id.eq(id))
+        .order((cs::name.asc(), cs::unit.asc()))
+        .select(ServiceRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// The (service, key) of container `id`'s credentials, by service, keys in the order they
+/// were first found. No value.
+pub async fn credential_keys(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+) -> QueryResult<Vec<(String, String)>> {
+    use container_credentials as cc;
+    cc::table
+        .filter(cc::container_id.eq(id))
+        .order((cc::service.asc(), cc::id.asc()))
+        .select((cc::service, cc::key))
+        .load(conn)
+        .await
+}
+
+/// One credential's sealed value (open it with [`credential_context`]).
+pub async fn credential_value(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    service: &str,
+    key: &str,
+) -> QueryResult<Option<Vec<u8>>> {
+    use container_credentials as cc;
+    cc::table
+        .filter(cc::container_id.eq(id))
+        .filter(cc::service.eq(service))
+        .filter(cc::key.eq(key))
+        .select(cc::value)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// One container with its node's name; `owner` `None` means any (an admin).
+pub async fn get_with_node(
+    conn: &mut AsyncPgConnection,
+    owner: Option<i64>,
+    id: i64,
+) -> QueryResult<Option<(ContainerRow, String)>> {
+    let mut query = containers::table
+        .inner_join(nodes::table)
+        .filter(containers::id.eq(id))
+        .select((ContainerRow::as_select(), nodes::name))
+        .into_boxed();
+    if let Some(owner) = owner {
+        query = query.filter(containers::owner_id.eq(owner));
+    }
+    query.first(conn).await.optional()
 }

@@ -28,7 +28,7 @@ pub(crate) struct Setup {
     pub(crate) lab: TestLab,
     pub(crate) actor: Actor,
     pub(crate) node_id: i64,
-    workers: Option<Workers>,
+    pub(crate) workers: Option<Workers>,
 }
 
 pub(crate) async fn actor(app: &TestApp, name: &str) -> R<Actor> {
@@ -81,7 +81,7 @@ pub(crate) async fn setup_paused(runtime: RuntimeKind) -> R<Setup> {
 }
 
 impl Setup {
-    fn start_workers(&mut self) {
+    pub(crate) fn start_workers(&mut self) {
         self.workers = Some(Workers::start(
             &self.app.state,
             jobs::handlers(&self.app.state),
@@ -125,7 +125,7 @@ impl Setup {
         }
     }
 
-    async fn events(&self, id: i64) -> R<Vec<rows::EventRow>> {
+    pub(crate) async fn events(&self, id: i64) -> R<Vec<rows::EventRow>> {
         let mut conn = self.app.state.db.get().await?;
         Ok(rows::events_after(&mut conn, id, 0, 10_000).await?)
     }
@@ -197,7 +197,8 @@ async fn a_container_is_allocated_created_started_and_ready() -> R {
     assert_eq!(
         phases,
         [
-            "allocate", "create", "start", "network", "files", "packages", "scripts", "ready"
+            "allocate", "create", "start", "network", "files", "packages", "scripts", "discover",
+            "ready"
         ]
     );
     let last = events.last().ok_or("events")?;

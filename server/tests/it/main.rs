@@ -14,6 +14,7 @@ mod client_lab_errors;
 mod client_limits;
 mod container_events;
 mod containers;
+mod discovery;
 mod harness;
 mod headers;
 mod jobs;

@@ -33,9 +33,16 @@ async fn the_wizard_offers_the_users_nodes_templates_a_free_name_and_a_password(
     let node = &start.nodes[0];
     assert_eq!(node.id, s.node_id);
     let why = node.unavailable.as_deref().unwrap_or_default();
-    assert!(why.contains("SSH"), "a node without SSH cannot be chosen: {why:?}");
+    assert!(
+        why.contains("SSH"),
+        "a node without SSH cannot be chosen: {why:?}"
+    );
     assert_eq!(start.taken_hostnames, vec!["taken-1".to_owned()]);
-    assert!(validate_hostname(&start.hostname).is_ok(), "{}", start.hostname);
+    assert!(
+        validate_hostname(&start.hostname).is_ok(),
+        "{}",
+        start.hostname
+    );
     assert_ne!(start.hostname, "taken-1");
     assert!(validate_root_password(&start.root_password).is_ok());
     assert_ne!(
@@ -50,7 +57,10 @@ async fn the_wizard_offers_the_users_nodes_templates_a_free_name_and_a_password(
     let slug = template(&s, false).await?;
     let start = service.wizard(&s.actor, Some(&slug)).await?;
     assert_eq!(start.nodes[0].unavailable, None);
-    assert_eq!(start.template.as_ref().map(|t| t.slug.as_str()), Some("provisioned"));
+    assert_eq!(
+        start.template.as_ref().map(|t| t.slug.as_str()),
+        Some("provisioned")
+    );
     assert!(start.templates.iter().any(|t| t.slug == "provisioned"));
     let missing = service.wizard(&s.actor, Some("no-such")).await;
     assert!(matches!(missing, Err(AppError::NotFound(_))), "{missing:?}");
@@ -182,7 +192,10 @@ async fn the_list_and_detail_show_the_owners_containers_only() -> R {
     let detail = service.detail(&s.actor, created.id).await?;
     assert_eq!(detail.summary, list[0]);
     assert_eq!(detail.request.tags, vec!["web".to_owned()]);
-    assert_eq!(detail.request.root_password, None, "no secret in the detail");
+    assert_eq!(
+        detail.request.root_password, None,
+        "no secret in the detail"
+    );
     assert!(detail.services.is_empty());
 
     let other = actor(&s.app, "someone-else").await?;
