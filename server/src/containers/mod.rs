@@ -13,6 +13,23 @@ pub mod events;
 pub mod progress;
 pub mod provision;
 pub mod service;
+pub mod vmids;
 
 /// The creation job's kind.
 pub const CREATE_JOB: &str = "container.create";
+
+/// Whether Proxmox answered that a guest does not exist ("Configuration file
+/// 'nodes/pve/lxc/105.conf' does not exist"): PVE tells it only in its message.
+pub(crate) fn pve_says_missing(e: &crate::proxmox::Error) -> bool {
+    use crate::proxmox::Error;
+    matches!(e, Error::Server { message, .. } | Error::Client { message, .. }
+        if message.contains("does not exist"))
+}
+
+/// Whether Proxmox refused a creation because the VMID is taken by a guest anywhere in the
+/// cluster ("CT 105 already exists on node 'pve'", "VM 105 already exists on node ...").
+pub(crate) fn pve_says_exists(e: &crate::proxmox::Error) -> bool {
+    use crate::proxmox::Error;
+    matches!(e, Error::Server { message, .. } | Error::Client { message, .. }
+        if message.contains("already exists on node"))
+}

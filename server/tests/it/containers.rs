@@ -23,15 +23,15 @@ use crate::lab_fixture::{R, TestLab};
 const PASSWORD: &str = "correct horse battery";
 
 /// An app, a lab registered as the user's node, and job workers.
-struct Setup {
-    app: TestApp,
-    lab: TestLab,
-    actor: Actor,
-    node_id: i64,
-    workers: Option<Workers>,
+pub(crate) struct Setup {
+    pub(crate) app: TestApp,
+    pub(crate) lab: TestLab,
+    pub(crate) actor: Actor,
+    pub(crate) node_id: i64,
+    pub(crate) workers: Option<Workers>,
 }
 
-async fn actor(app: &TestApp, name: &str) -> R<Actor> {
+pub(crate) async fn actor(app: &TestApp, name: &str) -> R<Actor> {
     app.create_user(name, false).await?;
     let mut conn = app.state.db.get().await?;
     let user = kiln_server::db::users::by_username(&mut conn, name)
@@ -45,16 +45,23 @@ async fn actor(app: &TestApp, name: &str) -> R<Actor> {
     })
 }
 
-async fn setup(runtime: RuntimeKind) -> R<Setup> {
+pub(crate) async fn setup(runtime: RuntimeKind) -> R<Setup> {
     let mut s = setup_paused(runtime).await?;
     s.start_workers();
     Ok(s)
 }
 
 /// [`setup`] without job workers (start them with [`Setup::start_workers`]).
-async fn setup_paused(runtime: RuntimeKind) -> R<Setup> {
+pub(crate) async fn setup_paused(runtime: RuntimeKind) -> R<Setup> {
+    setup_paused_with(|o| o.runtime = runtime).await
+}
+
+/// [`setup_paused`] with the lab's options set by `configure` (runtime, speed...).
+pub(crate) async fn setup_paused_with(
+    configure: impl FnOnce(&mut kiln_server::lab::LabOptions),
+) -> R<Setup> {
     let app = TestApp::new().await?;
-    let lab = TestLab::start(|o| o.runtime = runtime).await?;
+    let lab = TestLab::start(configure).await?;
     let actor = actor(&app, "creator").await?;
     let (token_id, secret) = lab.handle.token.split_once('=').ok_or("token")?;
     let node = NodeService::new(app.state.clone())
@@ -81,7 +88,7 @@ async fn setup_paused(runtime: RuntimeKind) -> R<Setup> {
 }
 
 impl Setup {
-    fn start_workers(&mut self) {
+    pub(crate) fn start_workers(&mut self) {
         self.workers = Some(Workers::start(
             &self.app.state,
             jobs::handlers(&self.app.state),
@@ -96,7 +103,7 @@ impl Setup {
         ));
     }
 
-    async fn finish(self) -> R {
+    pub(crate) async fn finish(self) -> R {
         if let Some(workers) = self.workers {
             workers.shutdown().await;
         }
@@ -104,12 +111,12 @@ impl Setup {
         self.lab.finish().await
     }
 
-    fn service(&self) -> ContainerService {
+    pub(crate) fn service(&self) -> ContainerService {
         ContainerService::new(self.app.state.clone())
     }
 
     /// Waits until container `id` is `ready` or `failed`; returns its row.
-    async fn settled(&self, id: i64, secs: u64) -> R<rows::ContainerRow> {
+    pub(crate) async fn settled(&self, id: i64, secs: u64) -> R<rows::ContainerRow> {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let mut conn = self.app.state.db.get().await?;
@@ -125,13 +132,13 @@ impl Setup {
         }
     }
 
-    async fn events(&self, id: i64) -> R<Vec<rows::EventRow>> {
+    pub(crate) async fn events(&self, id: i64) -> R<Vec<rows::EventRow>> {
         let mut conn = self.app.state.db.get().await?;
         Ok(rows::events_after(&mut conn, id, 0, 10_000).await?)
     }
 }
 
-fn request(node_id: i64, hostname: &str) -> CreateRequest {
+pub(crate) fn request(node_id: i64, hostname: &str) -> CreateRequest {
     CreateRequest {
         template: None,
         node_id,
@@ -342,6 +349,13 @@ async fn a_failed_task_fails_its_phase_and_a_retry_finishes_the_creation() -> R 
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_concurrent_creations_get_twenty_distinct_vmids() -> R {
     let s = setup(RuntimeKind::Scratch).await?;
+    // A guest Kiln does not know, in the middle of the range the creations take.
+    let client = s.lab.client()?;
+    let upid = client
+        .lxc_create(s.lab.node(), &crate::lab_fixture::container(105))
+        .await?;
+    kiln_server::proxmox::tasks::wait_task(&client, &upid, crate::lab_fixture::TASK_TIMEOUT)
+        .await?;
     let service = s.service();
     let mut handles = Vec::new();
     for i in 0..20 {
@@ -360,10 +374,25 @@ async fn twenty_concurrent_creations_get_twenty_distinct_vmids() -> R {
     for id in ids {
         let row = s.settled(id, 60).await?;
         assert_eq!(row.status, "ready", "{:?}", row.error);
-        vmids.insert(row.vmid.ok_or("vmid")?);
+        let vmid = row.vmid.ok_or("vmid")?;
+        vmids.insert(vmid);
+        // On the node, each carries its own creation's marker.
+        let config = client
+            .lxc_config(s.lab.node(), u32::try_from(vmid)?)
+            .await?;
+        let job = row.job_id.ok_or("job")?;
+        assert!(
+            kiln_server::containers::create::has_marker(config.description.as_deref(), job),
+            "CT {vmid}: {:?}",
+            config.description
+        );
     }
     assert_eq!(vmids.len(), 20, "{vmids:?}");
-    assert_eq!(s.lab.client()?.lxc_list(s.lab.node()).await?.len(), 20);
+    assert!(
+        !vmids.contains(&105),
+        "the unknown guest's VMID was skipped"
+    );
+    assert_eq!(client.lxc_list(s.lab.node()).await?.len(), 21);
     s.finish().await
 }
 
