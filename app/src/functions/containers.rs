@@ -42,3 +42,16 @@ pub async fn cancel_container(id: i64) -> Result<bool, AppError> {
         .await,
     )
 }
+
+/// Deletes a container (a failed creation's *Delete the container*; any status): it is
+/// `deleting` at once, then destroyed on its node and removed by a durable job.
+#[server(prefix = "/api/fn", endpoint = "delete_container")]
+pub async fn delete_container(id: i64) -> Result<(), AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.delete(&actor, id).await
+        }
+        .await,
+    )
+}

@@ -20,6 +20,10 @@ pub trait ContainersBackend: Send + Sync + 'static {
     /// Cancels a running creation; `true` when it was cancelled at once (not started yet),
     /// `false` when it stops at its next safe point.
     async fn cancel(&self, actor: &Actor, id: i64) -> Result<bool, AppError>;
+    /// Deletes a container (any status; a running creation is cancelled first): it becomes
+    /// `deleting` at once, and a durable job destroys it on its node — only if Kiln made it
+    /// there — and removes it. `Ok` also when a deletion is already under way.
+    async fn delete(&self, actor: &Actor, id: i64) -> Result<(), AppError>;
 }
 
 /// The containers backend as provided in context.

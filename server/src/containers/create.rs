@@ -15,7 +15,6 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use diesel_async::AsyncConnection;
 use kiln_shared::containers::{CreateRequest, Ipv4Setting};
 use kiln_shared::pve::{LxcCreate, Upid};
 use kiln_shared::templates::Template;
@@ -29,7 +28,7 @@ use crate::jobs::{JobError, JobHandler, JobRun};
 use crate::proxmox::{Client, Error as PveError, ProxmoxApi};
 use crate::ssh::shell::NodeShell;
 
-use super::provision;
+use super::{fenced, provision};
 
 /// The phases, in order.
 pub const PHASES: [&str; 8] = [
@@ -93,23 +92,6 @@ pub fn has_marker(description: Option<&str>, job_id: i64) -> bool {
     })
 }
 
-/// Runs the query `$write` (over `$conn` and this container's `$id`) in a transaction fenced
-/// by the job's lease, so it happens only while this worker holds the job. A macro, not a
-/// function: the query's future must be `Send`, which an `AsyncFnOnce` bound cannot say.
-macro_rules! fenced {
-    ($run:expr, |$conn:ident, $id:ident| $write:expr) => {{
-        let lease = $run.job.lease().clone();
-        let $id = $run.row.id;
-        let mut pooled = $run.state.db.get().await?;
-        pooled
-            .transaction::<_, JobError, _>(async |$conn| {
-                lease.fence($conn).await?;
-                Ok($write.await?)
-            })
-            .await
-    }};
-}
-
 /// One run of the job over one container.
 struct Run<'a> {
     state: &'a AppState,
@@ -138,8 +120,9 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Sets the row's status, unless a deletion has begun (then `deleting` stays).
     async fn set_status(&mut self, status: &str, error: Option<&str>) -> Result<(), JobError> {
-        fenced!(self, |conn, id| containers::set_status(
+        fenced!(self, |conn, id| containers::set_status_unless_deleting(
             conn, id, status, error
         ))?;
         self.hub.notify(self.row.id, 0);

@@ -12,6 +12,7 @@ mod client;
 mod client_lab;
 mod client_lab_errors;
 mod client_limits;
+mod container_delete;
 mod container_events;
 mod container_vmids;
 mod containers;
