@@ -413,3 +413,32 @@ async fn deleting_drops_the_nodes_vmid_cache() -> R {
     );
     s.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_delete_server_function_is_a_thin_adapter() -> R {
+    let s = setup(RuntimeKind::Scratch).await?;
+    let created = s
+        .service()
+        .create(&s.actor, request(s.node_id, "via-http"))
+        .await?;
+    assert_eq!(s.settled(created.id, 30).await?.status, "ready");
+    let id = created.id.to_string();
+    let anonymous = s.app.call("delete_container", &[("id", &id)], None).await?;
+    assert_eq!(anonymous.status, axum::http::StatusCode::UNAUTHORIZED);
+    crate::containers::actor(&s.app, "stranger").await?;
+    let stranger = s.app.login("stranger", crate::harness::PASSWORD).await?;
+    let refused = s
+        .app
+        .call("delete_container", &[("id", &id)], Some(&stranger))
+        .await?;
+    assert_eq!(refused.status, axum::http::StatusCode::NOT_FOUND);
+    let session = s.app.login("creator", crate::harness::PASSWORD).await?;
+    let ok = s
+        .app
+        .call("delete_container", &[("id", &id)], Some(&session))
+        .await?;
+    assert_eq!(ok.status, axum::http::StatusCode::OK, "{}", ok.body);
+    gone(&s, created.id, 30).await?;
+    assert!(lab_vmids(&s).await?.is_empty());
+    s.finish().await
+}
