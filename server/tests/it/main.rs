@@ -16,6 +16,7 @@ mod container_delete;
 mod container_events;
 mod container_vmids;
 mod containers;
+mod crash;
 mod harness;
 mod headers;
 mod jobs;
