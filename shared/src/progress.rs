@@ -26,7 +26,7 @@ pub struct ContainerEvent {
 /// The final message: the container's status is terminal and every event has been sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamEnd {
-    /// `ready` or `failed`.
+    /// `ready` or `failed`; [`DELETED`] when the container was deleted while watched.
     pub status: String,
     /// Why it failed (for `failed`).
     pub error: Option<String>,
@@ -174,3 +174,6 @@ mod tests {
         assert_eq!(helper_log("[é"), None);
     }
 }
+
+/// The [`StreamEnd`] status of a container deleted while it was watched (its row is gone).
+pub const DELETED: &str = "deleted";

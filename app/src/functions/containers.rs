@@ -165,3 +165,16 @@ pub async fn skip_interrupted_script(id: i64) -> Result<String, AppError> {
         .await,
     )
 }
+
+/// Deletes a container (a failed creation's *Delete the container*; any status): it is
+/// `deleting` at once, then destroyed on its node and removed by a durable job.
+#[server(prefix = "/api/fn", endpoint = "delete_container")]
+pub async fn delete_container(id: i64) -> Result<(), AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.delete(&actor, id).await
+        }
+        .await,
+    )
+}

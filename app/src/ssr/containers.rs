@@ -60,6 +60,10 @@ pub trait ContainersBackend: Send + Sync + 'static {
     /// that did not finish (interrupted or failed); returns that script's name. 409 when no
     /// script is unfinished.
     async fn retry_skipping_script(&self, actor: &Actor, id: i64) -> Result<String, AppError>;
+    /// Deletes a container (any status; a running creation is cancelled first): it becomes
+    /// `deleting` at once, and a durable job destroys it on its node — only if Kiln made it
+    /// there — and removes it. `Ok` also when a deletion is already under way.
+    async fn delete(&self, actor: &Actor, id: i64) -> Result<(), AppError>;
 }
 
 /// The containers backend as provided in context.

@@ -16,20 +16,20 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use diesel_async::AsyncConnection;
 use kiln_shared::containers::{CreateRequest, Ipv4Setting};
 use kiln_shared::pve::{LxcCreate, Upid};
 use kiln_shared::templates::Template;
 use serde::Deserialize;
 
 use super::events::EventHub;
+use super::vmids::VmidCache;
 use crate::app_state::AppState;
 use crate::db::containers::{self, ContainerRow};
 use crate::jobs::{JobError, JobHandler, JobRun};
 use crate::proxmox::{Client, Error as PveError, ProxmoxApi};
 use crate::ssh::shell::NodeShell;
 
-use super::provision;
+use super::{fenced, provision};
 
 /// The phases, in order: the names of `kiln_shared::progress::PHASES` (which also give each
 /// its share of the progress bar).
@@ -47,6 +47,12 @@ pub const PHASES: [&str; kiln_shared::progress::PHASES.len()] = {
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long a Proxmox task (create, start) may take.
 const TASK_TIMEOUT: Duration = Duration::from_secs(600);
+/// Where the search for a free VMID starts (Proxmox's own first id).
+const FIRST_VMID: u32 = 100;
+/// Candidates tried before the allocation gives up.
+const MAX_CANDIDATES: usize = 1000;
+/// How often the create phase picks a new VMID when the node says its id already exists.
+const MAX_REALLOCATIONS: usize = 5;
 
 /// The job's input: only the row's id (the request, without secrets, is in the row).
 #[derive(Debug, Deserialize)]
@@ -79,21 +85,19 @@ pub fn marker(job_id: i64) -> String {
     format!("kiln-job-{job_id}")
 }
 
-/// Runs the query `$write` (over `$conn` and this container's `$id`) in a transaction fenced
-/// by the job's lease, so it happens only while this worker holds the job. A macro, not a
-/// function: the query's future must be `Send`, which an `AsyncFnOnce` bound cannot say.
-macro_rules! fenced {
-    ($run:expr, |$conn:ident, $id:ident| $write:expr) => {{
-        let lease = $run.job.lease().clone();
-        let $id = $run.row.id;
-        let mut pooled = $run.state.db.get().await?;
-        pooled
-            .transaction::<_, JobError, _>(async |$conn| {
-                lease.fence($conn).await?;
-                Ok($write.await?)
-            })
-            .await
-    }};
+/// Whether `description` carries the marker of job `job_id` as a whole word: `kiln-job-1`
+/// is not found in `kiln-job-12`. What a resumed creation and a deletion go by.
+pub fn has_marker(description: Option<&str>, job_id: i64) -> bool {
+    let Some(text) = description else {
+        return false;
+    };
+    let wanted = marker(job_id);
+    text.match_indices(&wanted).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + wanted.len()..].chars().next();
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-');
+        !word(before) && !word(after)
+    })
 }
 
 // After `fenced!`: a macro is seen only by the modules declared below it.
@@ -127,8 +131,9 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Sets the row's status, unless a deletion has begun (then `deleting` stays).
     async fn set_status(&mut self, status: &str, error: Option<&str>) -> Result<(), JobError> {
-        fenced!(self, |conn, id| containers::set_status(
+        fenced!(self, |conn, id| containers::set_status_unless_deleting(
             conn, id, status, error
         ))?;
         self.hub.notify(self.row.id, 0);
@@ -159,17 +164,27 @@ impl Run<'_> {
             .ok_or_else(|| failed("no VMID was allocated"))
     }
 
-    /// Phase 1: a VMID free on the node and in Kiln, reserved in the row (the unique index
-    /// makes the reservation atomic across workers), confirmed by `/cluster/nextid?vmid=`.
+    /// Phase 1: a VMID free on the node's cluster and in Kiln, reserved in the row (the
+    /// unique index on (node, vmid) makes the reservation atomic across workers), confirmed
+    /// by `/cluster/nextid?vmid=`. The cluster's guests come from the VMID cache
+    /// (`vmids`, Redis, a few seconds old at most) or `/cluster/resources`; an id Proxmox
+    /// calls taken is skipped (and added to the cache), never a failure — unless the user
+    /// chose it.
     async fn allocate(&mut self) -> Result<(), JobError> {
-        let resources = self
-            .client
-            .cluster_resources_vm()
+        self.allocate_avoiding(&BTreeSet::new()).await
+    }
+
+    /// [`Run::allocate`], never choosing one of `avoid` (ids found taken on the node).
+    async fn allocate_avoiding(&mut self, avoid: &BTreeSet<u32>) -> Result<(), JobError> {
+        let cache = VmidCache::new(self.state);
+        let node_id = self.row.node_id;
+        let (mut used, _) = cache
+            .used(node_id, &self.client)
             .await
             .map_err(|e| failed(format!("cannot list the node's guests: {e}")))?;
-        let mut used: BTreeSet<u32> = resources.iter().filter_map(|r| r.vmid).collect();
+        used.extend(avoid);
         let mut conn = self.state.db.get().await?;
-        let reserved = containers::vmids_on(&mut conn, self.row.node_id).await?;
+        let reserved = containers::vmids_on(&mut conn, node_id).await?;
         drop(conn);
         used.extend(
             reserved
@@ -178,9 +193,13 @@ impl Run<'_> {
                 .filter_map(|v| u32::try_from(v).ok()),
         );
         let wanted = self.request.vmid;
-        let mut candidate = wanted.or_else(|| self.vmid().ok()).unwrap_or(100);
-        for _ in 0..1000 {
-            if used.contains(&candidate) {
+        // A resumed or retried run keeps its reservation if Proxmox agrees (the cache may
+        // hold it because this run added it).
+        let own = self.vmid().ok().filter(|v| !avoid.contains(v));
+        let mut candidate = wanted.or(own).unwrap_or(FIRST_VMID);
+        for _ in 0..MAX_CANDIDATES {
+            let taken = |c: u32| used.contains(&c) && Some(c) != own;
+            if taken(candidate) || (wanted.is_none() && avoid.contains(&candidate)) {
                 if wanted.is_some() {
                     return Err(failed(format!(
                         "VMID {candidate} is already in use on the node"
@@ -190,22 +209,31 @@ impl Run<'_> {
                 continue;
             }
             if !self.reserve(candidate).await? {
+                // Another creation reserved it a moment ago.
                 used.insert(candidate);
                 continue;
             }
             match self.client.cluster_nextid(Some(candidate)).await {
                 Ok(_) => {
+                    cache.add(node_id, candidate).await;
                     self.event("allocate", "log", &format!("VMID {candidate}"))
                         .await?;
                     return Ok(());
                 }
                 Err(PveError::BadParameters { .. }) => {
-                    // Proxmox knows it (a guest Kiln cannot see): take another.
+                    // Proxmox knows it (a guest the cache did not show yet): take another.
+                    cache.add(node_id, candidate).await;
                     if wanted.is_some() {
                         return Err(failed(format!(
                             "VMID {candidate} is already in use on the node"
                         )));
                     }
+                    self.event(
+                        "allocate",
+                        "log",
+                        &format!("VMID {candidate} is taken on the node; trying another"),
+                    )
+                    .await?;
                     used.insert(candidate);
                     candidate += 1;
                 }
@@ -285,39 +313,65 @@ impl Run<'_> {
     }
 
     /// Phase 2: creates the container unless this job already did (its marker is in the
-    /// description), following the task's log as events.
+    /// description), following the task's log as events. When the node already has another
+    /// guest under the reserved VMID (made meanwhile by someone else), a new VMID is
+    /// allocated and the creation goes on — unless the user chose that VMID.
     async fn create(&mut self) -> Result<(), JobError> {
-        let vmid = self.vmid()?;
-        match self.client.lxc_config(&self.pve_node, vmid).await {
-            Ok(config) => {
-                let ours = config
-                    .description
-                    .as_deref()
-                    .is_some_and(|d| d.contains(&marker(self.job.id())));
-                if ours {
-                    self.event(
-                        "create",
-                        "log",
-                        &format!("CT {vmid} exists already (this job made it)"),
-                    )
-                    .await?;
+        let mut taken = BTreeSet::new();
+        for _ in 0..MAX_REALLOCATIONS {
+            let vmid = self.vmid()?;
+            match self.client.lxc_config(&self.pve_node, vmid).await {
+                Ok(config) => {
+                    if has_marker(config.description.as_deref(), self.job.id()) {
+                        self.event(
+                            "create",
+                            "log",
+                            &format!("CT {vmid} exists already (this job made it)"),
+                        )
+                        .await?;
+                        return self.forget_password().await;
+                    }
+                    taken.insert(vmid);
+                    self.reallocate(vmid, &taken).await?;
+                    continue;
+                }
+                Err(e) if super::pve_says_missing(&e) => {}
+                Err(e) => return Err(failed(format!("cannot read CT {vmid} on the node: {e}"))),
+            }
+            let params = self.params(vmid)?;
+            match self.client.lxc_create(&self.pve_node, &params).await {
+                Ok(upid) => {
+                    self.follow("create", &upid).await?;
                     return self.forget_password().await;
                 }
-                return Err(failed(format!(
-                    "VMID {vmid} was taken on the node by another container; retry to pick another"
-                )));
+                Err(e) if super::pve_says_exists(&e) => {
+                    taken.insert(vmid);
+                    self.reallocate(vmid, &taken).await?;
+                }
+                Err(e) => return Err(failed(format!("the node refused the container: {e}"))),
             }
-            Err(PveError::Server { message, .. }) if message.contains("does not exist") => {}
-            Err(e) => return Err(failed(format!("cannot read CT {vmid} on the node: {e}"))),
         }
-        let params = self.params(vmid)?;
-        let upid = self
-            .client
-            .lxc_create(&self.pve_node, &params)
-            .await
-            .map_err(|e| failed(format!("the node refused the container: {e}")))?;
-        self.follow("create", &upid).await?;
-        self.forget_password().await
+        Err(failed(
+            "the node kept answering that the chosen VMIDs already exist",
+        ))
+    }
+
+    /// The node has another guest under `vmid`: a new VMID (none of `taken`), unless the
+    /// user chose this one.
+    async fn reallocate(&mut self, vmid: u32, taken: &BTreeSet<u32>) -> Result<(), JobError> {
+        if self.request.vmid.is_some() {
+            return Err(failed(format!(
+                "VMID {vmid} was taken on the node by another guest; choose another"
+            )));
+        }
+        VmidCache::new(self.state).add(self.row.node_id, vmid).await;
+        self.event(
+            "create",
+            "log",
+            &format!("VMID {vmid} was taken on the node meanwhile; choosing another"),
+        )
+        .await?;
+        self.allocate_avoiding(taken).await
     }
 
     /// The node has the root password: Kiln no longer keeps it.

@@ -19,7 +19,9 @@
 //!    and closes. The browser island must `close()` its `EventSource` on `end`; should it
 //!    not, its reconnect waits a day, and a reconnect (`Last-Event-ID` set) to a finished
 //!    container with nothing new is answered `204 No Content`, which tells an `EventSource`
-//!    to stop for good.
+//!    to stop for good. A container deleted while watched (its row gone: a deletion job
+//!    ran) ends the same way with the status `deleted`; its events went with the row, and
+//!    a reconnect is answered 404.
 //!
 //! The status is read before the events of the same refresh: the job writes its last event
 //! before it sets a terminal status, so a terminal status read first means every event is
@@ -45,7 +47,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use kiln_shared::AppError;
 use kiln_shared::auth::Actor;
-use kiln_shared::progress::{ContainerEvent, END_EVENT, StreamEnd};
+use kiln_shared::progress::{ContainerEvent, DELETED, END_EVENT, StreamEnd};
 use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, Sleep};
 
@@ -177,8 +179,11 @@ impl Watch {
                 }
                 continue;
             }
-            // The container was deleted: the stream ends (a reconnect gets 404).
-            self.status.as_ref()?;
+            if self.status.is_none() {
+                // The container was deleted: the last message says so (a reconnect gets 404).
+                self.finished = true;
+                return Some((end_message(DELETED, None), self));
+            }
             if let Some((status, error)) = self.terminal() {
                 let end = end_message(status, error.as_deref());
                 self.finished = true;

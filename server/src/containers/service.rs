@@ -4,6 +4,8 @@
 //! free among Kiln's containers on that node), seals the root password to the new row, and
 //! writes the row and its creation job in one transaction — then audits and wakes a worker.
 //! What depends on the node (free VMIDs there, storages, templates) is the job's to check.
+//! Retry and cancel act on a creation's job; `delete` marks the row `deleting` and enqueues
+//! the deletion job (`containers::delete`), cancelling a creation that still runs.
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use kiln_shared::auth::Actor;
@@ -16,7 +18,7 @@ use kiln_shared::templates::Template;
 use kiln_shared::{AppError, FieldErrors};
 use serde_json::json;
 
-use super::CREATE_JOB;
+use super::{CREATE_JOB, DELETE_JOB};
 use crate::app_state::AppState;
 use crate::db::audit::Entry;
 use crate::db::containers::{self, ContainerRow, EventRow, NewContainer};
@@ -178,8 +180,13 @@ impl ContainerService {
                     "the creation of container {id} is not failed any more"
                 ))));
             }
-            // Watchers see it creating again at once, not when a worker picks it up.
-            containers::set_status(conn, id, "creating", None).await?;
+            // Watchers see it creating again at once, not when a worker picks it up. A
+            // deletion that began meanwhile wins (and rolls the retry back).
+            if !containers::set_status_unless_deleting(conn, id, "creating", None).await? {
+                return Err(TxError::Refused(AppError::Conflict(format!(
+                    "container {id} is being deleted"
+                ))));
+            }
             Ok(())
         })
         .await
@@ -289,6 +296,60 @@ impl ContainerService {
             .await
             .map_err(|e| crate::errors::db("reading container events", e))
     }
+
+    /// Deletes a container: in one transaction (the row locked) its status becomes
+    /// `deleting`, a creation still queued is cancelled at once and a running one is asked to
+    /// stop at its next safe point, and the `container.delete` job is enqueued (the job waits
+    /// the creation out, destroys the container on its node if it carries the creation's
+    /// marker, and removes the row; see `containers::delete`). Any status may be deleted; a
+    /// deletion already under way is not started twice (`Ok`), and one whose job died is
+    /// started again. 404 for a container the actor may not see.
+    pub async fn delete(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
+        let owner = (!actor.is_admin).then_some(actor.user_id);
+        let mut pooled = self.state.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        let jobs = self.state.jobs.clone();
+        let started = conn
+            .transaction::<_, TxError, _>(async |conn| {
+                let row = containers::lock(conn, owner, id)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound(format!("container {id}")))?;
+                let restore = match row.status.as_str() {
+                    "deleting" => {
+                        let mine = json!({ "container_id": id });
+                        if jobs.active(conn, DELETE_JOB, &mine).await?.is_some() {
+                            return Ok(None);
+                        }
+                        "failed"
+                    }
+                    "ready" => "ready",
+                    _ => "failed",
+                };
+                if let Some(creation) = row.job_id {
+                    // Queued: cancelled now, nothing was sent. Running: it stops at its next
+                    // safe point, which the deletion job waits for. Ended: nothing to do.
+                    jobs.request_cancel(conn, creation).await?;
+                }
+                containers::set_status(conn, id, "deleting", None).await?;
+                let payload = serde_json::to_value(super::delete::Payload {
+                    container_id: id,
+                    restore: restore.to_owned(),
+                })
+                .map_err(|e| crate::errors::internal("encoding a deletion", e))?;
+                let job = NewJob::new(DELETE_JOB, payload).on_node(row.node_id);
+                jobs.enqueue(conn, &job).await?;
+                Ok(Some(row.hostname))
+            })
+            .await
+            .map_err(|e| e.into_app("deleting a container"))?;
+        drop(pooled);
+        if let Some(hostname) = started {
+            self.state.jobs.wake();
+            self.state.container_events.notify(id, 0);
+            self.audit(actor, "container.delete", &hostname, id).await;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -357,6 +418,10 @@ impl kiln_app::ssr::ContainersBackend for ContainerService {
 
     async fn retry_skipping_script(&self, actor: &Actor, id: i64) -> Result<String, AppError> {
         ContainerService::retry_skipping_script(self, actor, id).await
+    }
+
+    async fn delete(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
+        ContainerService::delete(self, actor, id).await
     }
 }
 

@@ -468,3 +468,45 @@ pub async fn get_with_node(
     }
     query.first(conn).await.optional()
 }
+
+/// The container `id` (of `owner`; `None`: anyone's), locked `FOR UPDATE` until the caller's
+/// transaction ends: a status change decided on what it read cannot race another.
+pub async fn lock(
+    conn: &mut AsyncPgConnection,
+    owner: Option<i64>,
+    id: i64,
+) -> QueryResult<Option<ContainerRow>> {
+    let row = containers::table
+        .filter(containers::id.eq(id))
+        .select(ContainerRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?;
+    // Another owner's row stays locked until the transaction ends, and is not returned.
+    Ok(row.filter(|r| owner.is_none() || r.owner_id == owner))
+}
+
+/// Sets the status (and error) unless the container is being deleted: the creation job's
+/// status writes, so that a creation ending after its deletion began leaves `deleting` as it
+/// is. Returns whether the row changed.
+pub async fn set_status_unless_deleting(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    status: &str,
+    error: Option<&str>,
+) -> QueryResult<bool> {
+    let rows = diesel::update(
+        containers::table
+            .filter(containers::id.eq(id))
+            .filter(containers::status.ne("deleting")),
+    )
+    .set((
+        containers::status.eq(status),
+        containers::error.eq(error),
+        containers::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(rows == 1)
+}

@@ -449,3 +449,21 @@ pub async fn retry(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
     .await?;
     Ok(rows == 1)
 }
+
+/// The oldest queued or running job of `kind` whose payload contains `payload` (JSONB `@>`,
+/// e.g. `{"container_id": 7}`): whether such work is already under way.
+pub async fn active_with(
+    conn: &mut AsyncPgConnection,
+    kind: &str,
+    payload: &serde_json::Value,
+) -> QueryResult<Option<i64>> {
+    jobs::table
+        .filter(jobs::kind.eq(kind))
+        .filter(jobs::state.eq_any([JobState::Queued, JobState::Running]))
+        .filter(jobs::payload.contains(payload))
+        .order(jobs::id.asc())
+        .select(jobs::id)
+        .first(conn)
+        .await
+        .optional()
+}

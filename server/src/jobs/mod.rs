@@ -52,10 +52,15 @@ pub type JobId = i64;
 
 /// The job kinds `kiln serve` runs, with their handlers.
 pub fn handlers(state: &AppState) -> Handlers {
-    Handlers::new().register(
-        crate::containers::CREATE_JOB,
-        crate::containers::create::CreateContainer::new(state.clone()),
-    )
+    Handlers::new()
+        .register(
+            crate::containers::CREATE_JOB,
+            crate::containers::create::CreateContainer::new(state.clone()),
+        )
+        .register(
+            crate::containers::DELETE_JOB,
+            crate::containers::delete::DeleteContainer::new(state.clone()),
+        )
 }
 
 /// A job to enqueue.
@@ -195,5 +200,16 @@ impl Jobs {
     /// The wake-up the workers wait on.
     pub(crate) fn notify(&self) -> Arc<Notify> {
         self.wake.clone()
+    }
+
+    /// The oldest queued or running job of `kind` whose payload contains `payload` (e.g.
+    /// `{"container_id": 7}`): such work is already under way.
+    pub async fn active(
+        &self,
+        conn: &mut AsyncPgConnection,
+        kind: &str,
+        payload: &serde_json::Value,
+    ) -> QueryResult<Option<JobId>> {
+        queries::active_with(conn, kind, payload).await
     }
 }

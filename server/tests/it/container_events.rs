@@ -101,29 +101,29 @@ impl Fixture {
 
 /// One SSE message.
 #[derive(Debug, Default, Clone)]
-struct Msg {
-    id: Option<String>,
-    event: String,
-    data: String,
-    retry: Option<u64>,
+pub(crate) struct Msg {
+    pub(crate) id: Option<String>,
+    pub(crate) event: String,
+    pub(crate) data: String,
+    pub(crate) retry: Option<u64>,
 }
 
 impl Msg {
-    fn event(&self) -> R<ContainerEvent> {
+    pub(crate) fn event(&self) -> R<ContainerEvent> {
         Ok(serde_json::from_str(&self.data)?)
     }
 }
 
 /// A response whose body is read message by message.
-struct Stream {
-    status: StatusCode,
+pub(crate) struct Stream {
+    pub(crate) status: StatusCode,
     headers: axum::http::HeaderMap,
     body: Body,
     buffer: String,
 }
 
 /// Sends `GET path` and returns as soon as the response head is there.
-async fn open(
+pub(crate) async fn open(
     app: &TestApp,
     path: &str,
     session: Option<&str>,
@@ -154,7 +154,7 @@ async fn open(
 
 impl Stream {
     /// The next message (keep-alive comments skipped), `None` when the stream ended.
-    async fn next(&mut self) -> R<Option<Msg>> {
+    pub(crate) async fn next(&mut self) -> R<Option<Msg>> {
         loop {
             if let Some(at) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..at + 2).collect();
@@ -207,7 +207,7 @@ impl Stream {
     }
 
     /// Reads the `end` message and checks the stream closes after it.
-    async fn end(&mut self) -> R<StreamEnd> {
+    pub(crate) async fn end(&mut self) -> R<StreamEnd> {
         let msg = self.next().await?.ok_or("the stream ended without `end`")?;
         assert_eq!(msg.event, "end", "{msg:?}");
         assert_eq!(msg.id, None, "`end` keeps the last event's id");
@@ -442,7 +442,12 @@ async fn a_deleted_container_ends_its_stream() -> R {
     let mut conn = f.app.state.db.get().await?;
     containers::delete(&mut conn, f.id).await?;
     f.app.state.container_events.notify(f.id, 0);
-    assert!(stream.next().await?.is_none(), "the stream should end");
+    let end = stream.end().await?;
+    assert_eq!(
+        (end.status.as_str(), end.error),
+        (kiln_shared::progress::DELETED, None),
+        "the last message says the container was deleted"
+    );
     let stream = f.watch("", Some("1")).await?;
     assert_eq!(stream.status, StatusCode::NOT_FOUND);
     f.app.cleanup().await

@@ -53,8 +53,15 @@ pub(crate) async fn setup(runtime: RuntimeKind) -> R<Setup> {
 
 /// [`setup`] without job workers (start them with [`Setup::start_workers`]).
 pub(crate) async fn setup_paused(runtime: RuntimeKind) -> R<Setup> {
+    setup_paused_with(|o| o.runtime = runtime).await
+}
+
+/// [`setup_paused`] with the lab's options set by `configure` (runtime, speed...).
+pub(crate) async fn setup_paused_with(
+    configure: impl FnOnce(&mut kiln_server::lab::LabOptions),
+) -> R<Setup> {
     let app = TestApp::new().await?;
-    let lab = TestLab::start(|o| o.runtime = runtime).await?;
+    let lab = TestLab::start(configure).await?;
     let actor = actor(&app, "creator").await?;
     let (token_id, secret) = lab.handle.token.split_once('=').ok_or("token")?;
     let node = NodeService::new(app.state.clone())
@@ -343,6 +350,13 @@ async fn a_failed_task_fails_its_phase_and_a_retry_finishes_the_creation() -> R 
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_concurrent_creations_get_twenty_distinct_vmids() -> R {
     let s = setup(RuntimeKind::Scratch).await?;
+    // A guest Kiln does not know, in the middle of the range the creations take.
+    let client = s.lab.client()?;
+    let upid = client
+        .lxc_create(s.lab.node(), &crate::lab_fixture::container(105))
+        .await?;
+    kiln_server::proxmox::tasks::wait_task(&client, &upid, crate::lab_fixture::TASK_TIMEOUT)
+        .await?;
     let service = s.service();
     let mut handles = Vec::new();
     for i in 0..20 {
@@ -361,10 +375,25 @@ async fn twenty_concurrent_creations_get_twenty_distinct_vmids() -> R {
     for id in ids {
         let row = s.settled(id, 60).await?;
         assert_eq!(row.status, "ready", "{:?}", row.error);
-        vmids.insert(row.vmid.ok_or("vmid")?);
+        let vmid = row.vmid.ok_or("vmid")?;
+        vmids.insert(vmid);
+        // On the node, each carries its own creation's marker.
+        let config = client
+            .lxc_config(s.lab.node(), u32::try_from(vmid)?)
+            .await?;
+        let job = row.job_id.ok_or("job")?;
+        assert!(
+            kiln_server::containers::create::has_marker(config.description.as_deref(), job),
+            "CT {vmid}: {:?}",
+            config.description
+        );
     }
     assert_eq!(vmids.len(), 20, "{vmids:?}");
-    assert_eq!(s.lab.client()?.lxc_list(s.lab.node()).await?.len(), 20);
+    assert!(
+        !vmids.contains(&105),
+        "the unknown guest's VMID was skipped"
+    );
+    assert_eq!(client.lxc_list(s.lab.node()).await?.len(), 21);
     s.finish().await
 }
 

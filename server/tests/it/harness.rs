@@ -19,12 +19,12 @@ pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 pub const PASSWORD: &str = "correct horse battery";
 
-fn database_url() -> String {
+pub fn database_url() -> String {
     std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-fn redis_url() -> String {
+pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
@@ -101,6 +101,18 @@ impl TestApp {
         redis: &str,
         tweak: impl FnOnce(&mut Config),
     ) -> Result<TestApp, Box<dyn std::error::Error + Send + Sync>> {
+        let key = kiln_server::crypto::SecretKey::generate()?;
+        Self::with_key(database, redis, tweak, key).await
+    }
+
+    /// [`TestApp::with_services`] with a given secret key (one a `kiln` child process shares
+    /// through `KILN_SECRET_KEY`).
+    pub async fn with_key(
+        database: &str,
+        redis: &str,
+        tweak: impl FnOnce(&mut Config),
+        key: kiln_server::crypto::SecretKey,
+    ) -> Result<TestApp, Box<dyn std::error::Error + Send + Sync>> {
         let schema = format!("kiln_test_{}", unique());
         let mut admin = AsyncPgConnection::establish(database).await?;
         diesel::sql_query(format!("CREATE SCHEMA {schema}"))
@@ -120,7 +132,6 @@ impl TestApp {
         std::fs::create_dir_all(&config.data_dir)?;
         config.database_url = Some(url);
         tweak(&mut config);
-        let key = kiln_server::crypto::SecretKey::generate()?;
         kiln_server::crypto::verify_key(&pool, &key).await?;
         let state = AppState::new(config, pool, redis, kiln_app::Assets::default(), key);
         Ok(TestApp {

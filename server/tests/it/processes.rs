@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{PASSWORD, TestResult, unique};
 
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+pub(crate) const KILN: &str = env!("CARGO_BIN_EXE_kiln");
 
 fn kiln(data_dir: &Path) -> Command {
     let mut cmd = Command::new(KILN);
@@ -21,14 +21,19 @@ fn kiln(data_dir: &Path) -> Command {
     cmd
 }
 
-fn free_port() -> std::io::Result<u16> {
+pub(crate) fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
 /// A minimal HTTP/1.0 request; returns the status and the raw head.
-fn http(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+pub(crate) fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(
@@ -46,7 +51,7 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16
     Ok((status, out))
 }
 
-fn wait_ready(port: u16, child: &mut Child) -> Result<(), String> {
+pub(crate) fn wait_ready(port: u16, child: &mut Child) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
@@ -104,7 +109,7 @@ fn gone_within(pids: &[i32], secs: u64) -> bool {
 }
 
 /// A `kiln serve` child, killed when a failed assertion would leave it running.
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -128,7 +133,7 @@ impl std::ops::DerefMut for Server {
     }
 }
 
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);

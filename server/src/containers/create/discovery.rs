@@ -8,10 +8,8 @@
 //! Architecture Invariant: the output of the `credentials` command is never logged, never
 //! put in an event or an error: only counts and file names are.
 
-use diesel_async::AsyncConnection;
-
 use super::{Run, failed};
-use crate::containers::{discover, provision};
+use crate::containers::{discover, fenced, provision};
 use crate::db::containers::{self, NewCredential, NewService};
 use crate::jobs::JobError;
 use crate::ssh::shell::Output;
