@@ -17,7 +17,8 @@ use crate::components::format::short_time;
 use crate::components::nav;
 use crate::components::toast::{ToastKind, use_toaster};
 use crate::functions::containers::{
-    cancel_container, container_events, get_container, retry_container,
+    cancel_container, container_events, delete_container, get_container, retry_container,
+    reveal_credential, skip_interrupted_script,
 };
 
 /// The status badge of a container.
@@ -80,11 +81,9 @@ fn Detail(detail: ContainerDetail, events: Vec<ContainerEvent>) -> impl IntoView
     // The command as it was sent: with the VMID Kiln allocated.
     let mut asked = request;
     asked.vmid = asked.vmid.or(summary.vmid);
-    let interrupted = status == ContainerStatus::Failed
-        && summary
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("was interrupted"));
+    // A creation that failed in a script (interrupted by a crash, or exited non-zero) offers
+    // re-run / skip / delete.
+    let interrupted = status == ContainerStatus::Failed && phase.as_deref() == Some("scripts");
     view! {
         <leptos_meta::Title text=summary.hostname.clone() />
         <div class="page-header">
@@ -179,11 +178,55 @@ fn Services(
     .into_any()
 }
 
-/// Reveals one credential on click (placeholder until the server function lands).
-#[component]
+/// One credential, masked until *Reveal* asks the server for it (owner or administrator;
+/// audited); then shown with *Copy*. An island.
+#[island]
 fn Reveal(id: i64, service: String, key: String) -> impl IntoView {
-    let _ = (id, service, key);
-    view! { <span class="muted">"••••••"</span> }
+    let toaster = use_toaster();
+    let value = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let reveal = move |_| {
+        let (service, key) = (service.clone(), key.clone());
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match reveal_credential(id, service, key).await {
+                Ok(v) => value.set(Some(v)),
+                Err(e) => toaster.error(e.to_string()),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        {move || match value.get() {
+            Some(v) => view! {
+                <code class="secret" data-test="credential-value">{v.clone()}</code>
+                <button type="button" class="btn btn-sm" on:click=move |_| copy_text(v.clone())>"Copy"</button>
+            }.into_any(),
+            None => view! {
+                <span class="muted" aria-hidden="true">"••••••"</span>
+                <button type="button" class="btn btn-sm" data-test="reveal" disabled=move || busy.get() on:click=reveal.clone()>
+                    "Reveal"
+                </button>
+            }.into_any(),
+        }}
+    }
+}
+
+/// Copies `text` to the clipboard, with a toast.
+fn copy_text(text: String) {
+    let toaster = use_toaster();
+    #[cfg(feature = "hydrate")]
+    {
+        let promise = window().navigator().clipboard().write_text(&text);
+        leptos::task::spawn_local(async move {
+            match wasm_bindgen_futures::JsFuture::from(promise).await {
+                Ok(_) => toaster.success("Copied."),
+                Err(_) => toaster.error("The browser refused to copy; select the text instead."),
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (text, toaster);
 }
 
 /// Cancel a running creation; retry a failed one (or skip the script a crash interrupted);
@@ -223,7 +266,34 @@ fn ContainerActions(
             nav::reload();
         });
     };
-    let _ = (interrupted, hostname);
+    let skip = move |_| {
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match skip_interrupted_script(id).await {
+                Ok(name) => toaster.after_navigation(
+                    ToastKind::Success,
+                    &format!("Retrying without {name}."),
+                ),
+                Err(e) => toaster.after_navigation(ToastKind::Error, &e.to_string()),
+            }
+            nav::reload();
+        });
+    };
+    let delete = Callback::new(move |()| {
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match delete_container(id).await {
+                Ok(()) => {
+                    toaster.after_navigation(ToastKind::Success, "Deleting the container.");
+                    nav::reload();
+                }
+                Err(e) => {
+                    busy.set(false);
+                    toaster.error(e.to_string());
+                }
+            }
+        });
+    });
     view! {
         <div class="page-actions" data-test="container-actions">
             {(status == ContainerStatus::Creating).then(|| view! {
@@ -237,8 +307,23 @@ fn ContainerActions(
             })}
             {(status == ContainerStatus::Failed).then(|| view! {
                 <button type="button" class="btn btn-primary" data-test="retry" disabled=move || busy.get() on:click=retry>
-                    "Retry from the failed phase"
+                    {if interrupted { "Re-run the script" } else { "Retry from the failed phase" }}
                 </button>
+            })}
+            {(status == ContainerStatus::Failed && interrupted).then(|| view! {
+                <button type="button" class="btn" data-test="skip-script" disabled=move || busy.get() on:click=skip>
+                    "Skip the script and go on"
+                </button>
+            })}
+            {(status != ContainerStatus::Deleting).then(|| view! {
+                <ConfirmButton
+                    label="Delete".to_owned()
+                    question=format!("Delete {hostname}? Kiln destroys the container on its node (only one Kiln created) with its disk, then forgets it, its services and logins. This cannot be undone.")
+                    confirm_label="Delete the container".to_owned()
+                    class="btn"
+                    danger=true
+                    on_confirm=delete
+                />
             })}
         </div>
     }
@@ -390,7 +475,10 @@ fn live(id: i64, s: LiveState) {
     use wasm_bindgen::JsCast;
     use wasm_bindgen::closure::Closure;
 
-    if s.status.get_untracked() != ContainerStatus::Creating {
+    if !matches!(
+        s.status.get_untracked(),
+        ContainerStatus::Creating | ContainerStatus::Deleting
+    ) {
         scroll_to_end(s);
         return;
     }
