@@ -270,10 +270,8 @@ fn ContainerActions(
         busy.set(true);
         leptos::task::spawn_local(async move {
             match skip_interrupted_script(id).await {
-                Ok(name) => toaster.after_navigation(
-                    ToastKind::Success,
-                    &format!("Retrying without {name}."),
-                ),
+                Ok(name) => toaster
+                    .after_navigation(ToastKind::Success, &format!("Retrying without {name}.")),
                 Err(e) => toaster.after_navigation(ToastKind::Error, &e.to_string()),
             }
             nav::reload();
