@@ -299,7 +299,7 @@ async fn scripts_use_the_helpers_and_their_credentials_are_sealed_and_revealed_o
     assert_eq!(reply.body, "\"legacy-secret-value\"");
     let detail = s
         .app
-        .call("container_detail", &[("id", &id)], Some(&session))
+        .call("get_container", &[("id", &id)], Some(&session))
         .await?;
     assert_eq!(detail.status, axum::http::StatusCode::OK, "{}", detail.body);
     assert!(detail.body.contains("ADMIN_PASSWORD") && !detail.body.contains(&password));
