@@ -80,7 +80,10 @@ fn storage() -> Option<web_sys::Storage> {
 
 /// The node's answer for the Configure step (only the browser asks).
 #[derive(Debug, Clone)]
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+#[cfg_attr(
+    not(feature = "hydrate"),
+    expect(dead_code, reason = "only the browser asks the node: the server never builds Ready or Failed")
+)]
 enum Choices {
     Loading,
     Ready(NodeChoices),

@@ -265,12 +265,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generated_passwords_are_long_random_and_pass_the_rule() {
-        let a = generate_password().unwrap();
-        let b = generate_password().unwrap();
+    fn generated_passwords_are_long_random_and_pass_the_rule() -> anyhow::Result<()> {
+        let a = generate_password()?;
+        let b = generate_password()?;
         assert_eq!(a.chars().count(), PASSWORD_LEN);
         assert_ne!(a, b);
         assert!(a.bytes().all(|c| PASSWORD_ALPHABET.contains(&c)));
         assert!(kiln_shared::containers::validate_root_password(&a).is_ok());
+        Ok(())
     }
 }
