@@ -146,6 +146,9 @@ pub fn helper_log(text: &str) -> Option<(LogLevel, &str)> {
     Some((level, message))
 }
 
+/// The [`StreamEnd`] status of a container deleted while it was watched (its row is gone).
+pub const DELETED: &str = "deleted";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +177,3 @@ mod tests {
         assert_eq!(helper_log("[é"), None);
     }
 }
-
-/// The [`StreamEnd`] status of a container deleted while it was watched (its row is gone).
-pub const DELETED: &str = "deleted";
