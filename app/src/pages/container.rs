@@ -270,10 +270,8 @@ fn ContainerActions(
         busy.set(true);
         leptos::task::spawn_local(async move {
             match skip_interrupted_script(id).await {
-                Ok(name) => toaster.after_navigation(
-                    ToastKind::Success,
-                    &format!("Retrying without {name}."),
-                ),
+                Ok(name) => toaster
+                    .after_navigation(ToastKind::Success, &format!("Retrying without {name}.")),
                 Err(e) => toaster.after_navigation(ToastKind::Error, &e.to_string()),
             }
             nav::reload();
@@ -479,7 +477,8 @@ fn live(id: i64, s: LiveState) {
         s.status.get_untracked(),
         ContainerStatus::Creating | ContainerStatus::Deleting
     ) {
-        scroll_to_end(s);
+        // After this frame: the log's <pre> does not exist yet while the island is built.
+        request_animation_frame(move || scroll_to_end(s));
         return;
     }
     let after = s.log.with_untracked(|l| l.last().map_or(0, |e| e.seq));
