@@ -73,14 +73,22 @@ setup_tools() {
 # The lab's real containers: LXC, the image builder, its DHCP server and package proxy, and
 # the id range PVE maps unprivileged containers to.
 setup_lab_tools() {
-  local had_acng=1
+  local had_acng=1 had_sshd=1
   dpkg-query -W -f='${Status}' apt-cacher-ng 2>/dev/null | grep -q "install ok installed" || had_acng=0
-  apt_install lxc debootstrap dnsmasq-base apt-cacher-ng uidmap zstd iproute2 util-linux
+  dpkg-query -W -f='${Status}' openssh-server 2>/dev/null | grep -q "install ok installed" || had_sshd=0
+  # openssh-server: the lab node's own sshd (pct over SSH, as on Proxmox VE).
+  apt_install lxc debootstrap dnsmasq-base apt-cacher-ng uidmap zstd iproute2 util-linux openssh-server openssh-client
   # Debian starts apt-cacher-ng as a service on 0.0.0.0:3142 where it can; the lab runs its own
   # on each lab's bridge address and needs the port.
   if [ "$had_acng" = 0 ] && command -v systemctl >/dev/null && systemctl is-active --quiet apt-cacher-ng 2>/dev/null; then
     say "disabling the apt-cacher-ng service the package started (the lab runs its own)"
     as_root systemctl disable --now apt-cacher-ng >/dev/null 2>&1 || true
+  fi
+  # Likewise the machine's sshd on port 22, which this machine did not run before: the lab
+  # runs a private one on loopback.
+  if [ "$had_sshd" = 0 ] && command -v systemctl >/dev/null && systemctl is-active --quiet ssh 2>/dev/null; then
+    say "disabling the ssh service the openssh-server package started (the lab runs its own sshd on loopback)"
+    as_root systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
   fi
   local f
   for f in /etc/subuid /etc/subgid; do
@@ -183,6 +191,11 @@ start_private_test_postgres() {
 
 # --- commands ----------------------------------------------------------------------------
 
+# The value the lab printed on its line `  LABEL value` (the first such line), or nothing.
+lab_value() { # label log
+  awk -v label="$1" '{ sub(/^[ \t]+/, "") } index($0, label) == 1 { sub(label "[ \t]*", ""); print; exit }' "$2" 2>/dev/null
+}
+
 cmd_up() {
   setup_tools
   setup_lab_tools
@@ -197,28 +210,42 @@ cmd_up() {
   lab_image "$bin"
 
   # The lab node: a Proxmox VE API beside Kiln whose containers are real LXC containers (or
-  # simulated ones where this machine cannot run LXC; the lab says why). Its token is kept
-  # (mode 600) so the node stays registered across restarts.
-  local lab_port="${KILN_LAB_PORT:-8006}" token_file="$data/lab-token"
+  # simulated ones where this machine cannot run LXC; the lab says why), with its own sshd for
+  # `pct` as a PVE node has (root only). Its token is kept (mode 600), and its host key in its
+  # data directory, so the node stays registered and its SSH pinned across restarts.
+  local lab_port="${KILN_LAB_PORT:-8006}" lab_ssh_port="${KILN_LAB_SSH_PORT:-8022}" token_file="$data/lab-token"
   if [ ! -s "$token_file" ]; then
     (umask 077; printf 'root@pam!kiln=%s\n' "$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" >"$token_file")
   fi
   local token; token="$(cat "$token_file")"
-  "$bin" lab --listen "127.0.0.1:$lab_port" --data-dir "$data/lab" --token "$token" >"$data/lab.log" 2>&1 &
+  local ssh_args=()
+  [ "$(id -u)" = 0 ] && ssh_args=(--ssh-listen "127.0.0.1:$lab_ssh_port")
+  "$bin" lab --listen "127.0.0.1:$lab_port" "${ssh_args[@]}" --data-dir "$data/lab" --token "$token" >"$data/lab.log" 2>&1 &
   local lab_pid=$!
   trap 'kill "$lab_pid" 2>/dev/null; wait "$lab_pid" 2>/dev/null' EXIT
   local fingerprint=""
-  for _ in $(seq 100); do
-    fingerprint="$(awk '/fingerprint:/ {print $2; exit}' "$data/lab.log" 2>/dev/null)"
+  for _ in $(seq 300); do
+    fingerprint="$(lab_value 'fingerprint:' "$data/lab.log")"
     [ -n "$fingerprint" ] && break
     kill -0 "$lab_pid" 2>/dev/null || { cat "$data/lab.log" >&2; die "the lab node did not start"; }
     sleep 0.1
   done
   [ -n "$fingerprint" ] || die "the lab node did not report its certificate"
-  say "lab node (Proxmox VE API, real LXC containers where this machine can) on https://127.0.0.1:$lab_port — registered for the first administrator"
+  # Its SSH (printed before the fingerprint): Kiln authorizes the node's key in the lab's
+  # authorized_keys and pins this host key when it registers the node.
+  local lab_ssh lab_host_key lab_keys
+  lab_ssh="$(lab_value 'SSH:' "$data/lab.log" | awk '{print $1}')"
+  lab_host_key="$(lab_value 'SSH host key:' "$data/lab.log")"
+  lab_keys="$(lab_value 'authorized_keys:' "$data/lab.log")"
+  local lab_env=(KILN_LAB_NODE="127.0.0.1:$lab_port" KILN_LAB_TOKEN="$token" KILN_LAB_FINGERPRINT="$fingerprint")
+  if [ -n "$lab_ssh" ] && [ "$lab_ssh" != off ] && [ -n "$lab_host_key" ] && [ -n "$lab_keys" ]; then
+    lab_env+=(KILN_LAB_SSH="$lab_ssh" KILN_LAB_SSH_HOST_KEY="$lab_host_key" KILN_LAB_AUTHORIZED_KEYS="$lab_keys")
+    say "lab node (Proxmox VE API, real LXC containers where this machine can) on https://127.0.0.1:$lab_port, SSH for pct on $lab_ssh — registered for the first administrator, SSH included"
+  else
+    say "lab node (Proxmox VE API) on https://127.0.0.1:$lab_port — registered for the first administrator, WITHOUT SSH: $(grep -m1 'no SSH' "$data/lab.log" || echo 'see '"$data/lab.log") (containers cannot be provisioned on it)"
+  fi
   say "starting Kiln on http://${KILN_LISTEN:-127.0.0.1:8080} (data in $data; Ctrl-C stops it)"
-  KILN_LAB_NODE="127.0.0.1:$lab_port" KILN_LAB_TOKEN="$token" KILN_LAB_FINGERPRINT="$fingerprint" \
-    "$bin" serve --data-dir "$data" &
+  env "${lab_env[@]}" "$bin" serve --data-dir "$data" &
   local kiln_pid=$!
   trap 'kill "$kiln_pid" "$lab_pid" 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
   wait "$kiln_pid"

@@ -170,6 +170,9 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
         .with_context(|| format!("configuration key `KILN_LISTEN`: cannot listen on {listen}"))?;
     tracing::info!(http.listen = %listen, "kiln is serving on http://{listen}");
     tokio::spawn(sync_templates(sync_config, services.db.clone()));
+    // The lab node registered at an earlier start gets (or keeps) its SSH ready.
+    let lab_state = state.clone();
+    tokio::spawn(async move { crate::nodes::lab::reconcile(&lab_state).await });
     // Jobs run beside the requests; the stop signal ends both.
     let workers = crate::jobs::Workers::start(&state, crate::jobs::handlers(&state), job_options);
     let stop_jobs = workers.stopper();

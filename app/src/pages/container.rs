@@ -477,7 +477,8 @@ fn live(id: i64, s: LiveState) {
         s.status.get_untracked(),
         ContainerStatus::Creating | ContainerStatus::Deleting
     ) {
-        scroll_to_end(s);
+        // After this frame: the log's <pre> does not exist yet while the island is built.
+        request_animation_frame(move || scroll_to_end(s));
         return;
     }
     let after = s.log.with_untracked(|l| l.last().map_or(0, |e| e.seq));

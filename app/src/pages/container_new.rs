@@ -643,6 +643,36 @@ fn NumberField(
     }
 }
 
+/// The tags as typed (commas and spaces kept while typing), each change parsed into the
+/// request's list: the list alone cannot show a trailing comma, so an input bound to it would
+/// swallow every `,` and space as it is typed.
+#[component]
+fn TagsField(state: State) -> impl IntoView {
+    let typed = RwSignal::new(None::<String>);
+    let error = state.error("tags");
+    view! {
+        <div class="field">
+            <label for="wizard-tags">"Tags"</label>
+            <input
+                id="wizard-tags"
+                name="tags"
+                prop:value=move || typed.get().unwrap_or_else(|| state.request.with(|r| r.tags.join(", ")))
+                aria-invalid=move || error().is_some().then_some("true")
+                aria-describedby="wizard-tags-error"
+                on:input=move |ev| {
+                    let v = event_target_value(&ev);
+                    state.edit("tags", |r| {
+                        r.tags = v.split([',', ';']).map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect();
+                    });
+                    typed.set(Some(v));
+                }
+            />
+            <div class="hint">"Proxmox tags, separated by commas."</div>
+            <div class="field-error" id="wizard-tags-error">{error}</div>
+        </div>
+    }
+}
+
 /// A checkbox bound to a `bool` field.
 #[component]
 fn Toggle(
@@ -911,9 +941,7 @@ fn ConfigureStep(state: State, start: WizardStart) -> impl IntoView {
             <TextField state field="nameserver" label="DNS servers" hint="Optional, space separated IPv4 addresses; empty uses the node's.".to_owned()
                 get=|r| r.nameserver.clone().unwrap_or_default()
                 set=|r, v| r.nameserver = (!v.trim().is_empty()).then_some(v) />
-            <TextField state field="tags" label="Tags" hint="Proxmox tags, separated by commas.".to_owned()
-                get=|r| r.tags.join(", ")
-                set=|r, v| r.tags = v.split([',', ';']).map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect() />
+            <TagsField state />
         </div>
         <fieldset class="stack">
             <legend>"Options"</legend>

@@ -49,6 +49,15 @@ pub struct Kiln {
 impl Kiln {
     /// Starts `kiln serve` with its data in `<scratch>/data` and waits until it is ready.
     pub async fn start(binary: &Path, scratch: &ScratchDir) -> anyhow::Result<Self> {
+        Self::start_with_env(binary, scratch, &[]).await
+    }
+
+    /// [`Self::start`] with `env` set (e.g. a lab node to register, as `./kiln.sh up` does).
+    pub async fn start_with_env(
+        binary: &Path,
+        scratch: &ScratchDir,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let data_dir = scratch.subdir("data")?;
         let mut command = Command::new(binary);
@@ -63,6 +72,17 @@ impl Kiln {
             .env_remove("REDIS_URL")
             .env_remove("KILN_LISTEN")
             .env_remove("KILN_DATA_DIR");
+        for key in [
+            "KILN_LAB_NODE",
+            "KILN_LAB_TOKEN",
+            "KILN_LAB_FINGERPRINT",
+            "KILN_LAB_SSH",
+            "KILN_LAB_SSH_HOST_KEY",
+            "KILN_LAB_AUTHORIZED_KEYS",
+        ] {
+            command.env_remove(key);
+        }
+        command.envs(env.iter().map(|(k, v)| (k, v)));
         let mut process =
             ChildGuard::spawn("kiln", command, scratch.path().join("kiln.log"), STOP_GRACE)?;
 

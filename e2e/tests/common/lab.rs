@@ -1,7 +1,9 @@
-//! A lab node for a test to add through the UI: the same `kiln` binary's `kiln lab` (a
-//! simulated Proxmox VE API over HTTPS with a self-signed certificate) on a free loopback port,
-//! with a fixed random API token and instant tasks. Ready once it has printed its certificate
-//! fingerprint and API token.
+//! A lab node for a test: the same `kiln` binary's `kiln lab` (a Proxmox VE API over HTTPS
+//! with a self-signed certificate, real LXC containers where this machine can run them, and an
+//! sshd for `pct` where it can) on a free loopback port, with a fixed random API token and
+//! instant tasks. Ready once it has printed its certificate fingerprint and API token (its
+//! runtime and SSH are printed before). A test adds it through the UI, or has Kiln register it
+//! at start as `./kiln.sh up` does ([`Lab::registration_env`]).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -26,6 +28,21 @@ pub struct Lab {
     addr: SocketAddr,
     fingerprint: String,
     secret: String,
+    /// `lxc` or `scratch`, as it printed it.
+    runtime: String,
+    /// Its sshd, when it has one.
+    ssh: Option<LabSsh>,
+}
+
+/// The lab's sshd as it printed it.
+#[derive(Debug, Clone)]
+pub struct LabSsh {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// `ssh-ed25519 AAAA…`.
+    pub host_key: String,
+    /// The lab's authorized_keys file.
+    pub authorized_keys: String,
 }
 
 impl Lab {
@@ -78,12 +95,85 @@ impl Lab {
             fingerprint.len() == 95 && fingerprint.split(':').all(|b| b.len() == 2),
             "kiln lab printed {fingerprint:?}, not a SHA-256 fingerprint (AB:CD:…)"
         );
+        let printed = process.log_text();
+        let runtime = printed_value(&printed, "runtime:").unwrap_or_default();
+        let ssh = match (
+            printed_value(&printed, "SSH:"),
+            printed_value(&printed, "SSH host key:"),
+            printed_value(&printed, "authorized_keys:"),
+        ) {
+            (Some(addr), Some(host_key), Some(authorized_keys)) if !addr.starts_with("off") => {
+                Some(LabSsh {
+                    addr: addr
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    host_key,
+                    authorized_keys,
+                })
+            }
+            _ => None,
+        };
         Ok(Self {
             process,
             addr,
             fingerprint,
             secret,
+            runtime,
+            ssh,
         })
+    }
+
+    /// `lxc` (real containers) or `scratch` (simulated).
+    pub fn runtime(&self) -> &str {
+        &self.runtime
+    }
+
+    /// Its sshd, when it has one.
+    pub fn ssh(&self) -> Option<&LabSsh> {
+        self.ssh.as_ref()
+    }
+
+    /// Why the lab runs without real containers or SSH, from what it printed (its one-line
+    /// reasons), or `None` when it has both.
+    pub fn missing_capabilities(&self) -> Option<String> {
+        let printed = self.process.log_text();
+        let reasons: Vec<&str> = printed
+            .lines()
+            .filter(|l| {
+                l.contains("using the scratch runtime:") || l.contains("no SSH (pct over SSH):")
+            })
+            .collect();
+        (self.runtime != "lxc" || self.ssh.is_none()).then(|| {
+            if reasons.is_empty() {
+                format!(
+                    "runtime {}, SSH {}",
+                    self.runtime,
+                    if self.ssh.is_some() { "on" } else { "off" }
+                )
+            } else {
+                reasons.join("; ")
+            }
+        })
+    }
+
+    /// The environment `./kiln.sh up` gives `kiln serve` for this lab: Kiln registers it for
+    /// the first administrator, with its SSH ready when it has one.
+    pub fn registration_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("KILN_LAB_NODE", self.addr.to_string()),
+            ("KILN_LAB_TOKEN", format!("{TOKEN_ID}={}", self.secret)),
+            ("KILN_LAB_FINGERPRINT", self.fingerprint.clone()),
+        ];
+        if let Some(ssh) = &self.ssh {
+            env.extend([
+                ("KILN_LAB_SSH", ssh.addr.clone()),
+                ("KILN_LAB_SSH_HOST_KEY", ssh.host_key.clone()),
+                ("KILN_LAB_AUTHORIZED_KEYS", ssh.authorized_keys.clone()),
+            ]);
+        }
+        env
     }
 
     pub fn port(&self) -> u16 {

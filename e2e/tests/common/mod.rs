@@ -3,7 +3,9 @@
 //! scratch directory that clean up after them ([`process`]).
 //!
 //! [`Harness::start`] brings everything up; [`Harness::start_lab`] adds a lab node ([`lab`], a
-//! simulated Proxmox VE) for a test to add through the UI; [`Harness::finish`] tears it all down
+//! Proxmox VE API on this machine) for a test to add through the UI;
+//! [`Harness::start_with_lab_node`] starts the lab first and has Kiln register it for the
+//! first administrator, SSH included, as `./kiln.sh up` does; [`Harness::finish`] tears it all down
 //! and, when the test failed, leaves a screenshot in `target/e2e-failure-<name>.png` and prints the server's log.
 //! The guards also clean up on their own (`Drop`) if a test panics half-way.
 //!
@@ -47,12 +49,38 @@ pub struct Harness {
 impl Harness {
     /// Starts kiln (with its private PostgreSQL and Redis), chromedriver and Chromium.
     pub async fn start(name: &str) -> anyhow::Result<Self> {
+        Self::start_inner(name, false).await
+    }
+
+    /// Starts a lab node (as [`Self::start_lab`]) and then kiln told about it the way
+    /// `./kiln.sh up` tells it (`KILN_LAB_NODE`, `KILN_LAB_SSH`, ...): the first administrator
+    /// gets the lab as their default node, with SSH set up when the lab has it.
+    pub async fn start_with_lab_node(name: &str) -> anyhow::Result<Self> {
+        Self::start_inner(name, true).await
+    }
+
+    async fn start_inner(name: &str, with_lab: bool) -> anyhow::Result<Self> {
         let started = Instant::now();
         let binary = kiln::binary()?;
         let scratch = ScratchDir::create(name)?;
         println!("[e2e] scratch directory {}", scratch.path().display());
 
-        let kiln = Kiln::start(&binary, &scratch).await?;
+        let lab = match with_lab {
+            false => None,
+            true => {
+                let lab = Lab::start(&binary, &scratch, "lab").await?;
+                println!(
+                    "[e2e] lab node is ready on port {} (runtime {}, SSH {}) ({:.1} s)",
+                    lab.port(),
+                    lab.runtime(),
+                    lab.ssh().map_or("off", |s| s.addr.as_str()),
+                    started.elapsed().as_secs_f64()
+                );
+                Some(lab)
+            }
+        };
+        let env = lab.as_ref().map(Lab::registration_env).unwrap_or_default();
+        let kiln = Kiln::start_with_env(&binary, &scratch, &env).await?;
         println!(
             "[e2e] kiln is ready at {} ({:.1} s)",
             kiln.base_url(),
@@ -70,8 +98,8 @@ impl Harness {
             name: name.to_owned(),
             browser,
             chromedriver,
-            lab: None,
-            labs_started: 0,
+            labs_started: u32::from(lab.is_some()),
+            lab,
             kiln,
             binary,
             scratch,
@@ -98,6 +126,16 @@ impl Harness {
             self.started.elapsed().as_secs_f64()
         );
         Ok(self.lab.insert(lab))
+    }
+
+    /// The running lab node, if any.
+    pub fn lab(&self) -> Option<&Lab> {
+        self.lab.as_ref()
+    }
+
+    /// The kiln binary under test.
+    pub fn binary(&self) -> &Path {
+        &self.binary
     }
 
     /// Stops the lab node (SIGTERM) and checks that it exited cleanly.

@@ -15,12 +15,15 @@
 //!   [`runtime::ContainerShell`] seam (the inside of containers); `rng` — seeded values.
 //! - `pct` — `kiln lab pct`: the node shell's `pct` (list, status, exec, push, pull);
 //!   `scratch` — per-container scratch roots under `<data dir>/rootfs/` run with bubblewrap.
+//! - `sshd` — the node's SSH: a private Debian sshd whose `pct` is `kiln lab pct`;
+//!   `children` — the lab's child processes, recorded so a killed lab's are found again.
 //!
 //! Architecture Invariant: the lab never touches PostgreSQL, Redis or the console's state;
 //! it shares only `kiln_shared::pve` types (UPID) and the TLS fingerprint helper.
 
 mod api;
 mod auth;
+mod children;
 mod core;
 pub mod faults;
 mod formats;
@@ -34,6 +37,7 @@ mod rrd;
 pub mod runtime;
 mod schema;
 pub mod scratch;
+pub mod sshd;
 mod state;
 mod tasks;
 mod tls;
@@ -90,6 +94,14 @@ pub struct LabArgs {
     /// run them) or `scratch` (simulated, `pct exec` in a bubblewrap scratch root).
     #[arg(long, value_name = "RUNTIME", value_enum)]
     pub runtime: Option<RuntimeKind>,
+    /// Where the node's sshd listens (loopback; `pct` over SSH, as on Proxmox VE). By
+    /// default a free port on `--listen`'s address, where this machine can run it (root,
+    /// openssh-server).
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_ssh")]
+    pub ssh_listen: Option<SocketAddr>,
+    /// Run no sshd: the node then has no `pct` over SSH (Kiln cannot provision on it).
+    #[arg(long)]
+    pub no_ssh: bool,
 }
 
 /// `kiln lab <command>`.
@@ -173,6 +185,8 @@ pub struct LabOptions {
     pub ticket_lifetime: u64,
     /// What runs the containers.
     pub runtime: RuntimeKind,
+    /// The node's sshd (`pct` over SSH); `None`: none.
+    pub ssh: Option<sshd::LabSsh>,
 }
 
 impl LabOptions {
@@ -189,6 +203,7 @@ impl LabOptions {
             faults: Faults::default(),
             ticket_lifetime: 7200,
             runtime: RuntimeKind::Scratch,
+            ssh: None,
         }
     }
 }
@@ -206,7 +221,9 @@ impl TryFrom<LabArgs> for LabOptions {
             args.speed >= 0.0 && args.speed.is_finite(),
             "--speed must be >= 0"
         );
+        let ssh = choose_ssh(args.ssh_listen, args.no_ssh, args.listen)?;
         Ok(LabOptions {
+            ssh,
             listen: args.listen,
             data_dir: args
                 .data_dir
@@ -246,6 +263,8 @@ pub struct LabHandle {
     server: JoinHandle<()>,
     /// The figures sampler (LXC runtime).
     sampler: Option<JoinHandle<()>>,
+    /// The node's sshd, if it has one.
+    sshd: Option<sshd::Sshd>,
 }
 
 impl LabHandle {
@@ -277,9 +296,16 @@ impl LabHandle {
     pub fn bridge(&self) -> Option<String> {
         self.lab.runtime.bridge_cidr().map(|(cidr, _)| cidr)
     }
-    /// Stops serving and waits for the listener to close; the LXC runtime stops its
-    /// containers and takes its network down.
-    pub async fn shutdown(self) -> anyhow::Result<()> {
+    /// The node's sshd (address, host key, `authorized_keys`), if it has one.
+    pub fn sshd(&self) -> Option<&sshd::Sshd> {
+        self.sshd.as_ref()
+    }
+    /// Stops serving and waits for the listener to close; stops the sshd; the LXC runtime
+    /// stops its containers and takes its network down.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(sshd) = self.sshd.take() {
+            sshd.stop().await;
+        }
         self.shutdown.send_replace(true);
         self.server.await.context("lab listener task")?;
         if let Some(sampler) = self.sampler {
@@ -320,6 +346,52 @@ pub async fn start(opts: LabOptions) -> anyhow::Result<LabHandle> {
     start_with_runtime(opts, runtime).await
 }
 
+/// Whether this runs under CI (`CI=true`), where a missing capability is an error.
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The node's SSH: at `--ssh-listen`, none with `--no-ssh`, else on a free port of
+/// `--listen`'s address (loopback) where this machine can run sshd — where it cannot, the lab
+/// says why and runs without, except under `CI=true`, where that is an error.
+fn choose_ssh(
+    asked: Option<SocketAddr>,
+    off: bool,
+    api: SocketAddr,
+) -> anyhow::Result<Option<sshd::LabSsh>> {
+    if off {
+        return Ok(None);
+    }
+    let kiln_binary = || std::env::current_exe().context("finding the kiln binary (for pct)");
+    if let Some(listen) = asked {
+        sshd::usable().map_err(|reason| anyhow::anyhow!("--ssh-listen: {reason}"))?;
+        return Ok(Some(sshd::LabSsh {
+            listen,
+            kiln_binary: kiln_binary()?,
+        }));
+    }
+    match sshd::usable() {
+        Ok(()) => {
+            let ip = if api.ip().is_loopback() {
+                api.ip()
+            } else {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            };
+            Ok(Some(sshd::LabSsh {
+                listen: SocketAddr::new(ip, 0),
+                kiln_binary: kiln_binary()?,
+            }))
+        }
+        Err(reason) if under_ci() => anyhow::bail!(
+            "the lab's SSH cannot run here: {reason} (CI=true: no fallback; --no-ssh runs without)"
+        ),
+        Err(reason) => {
+            eprintln!("kiln lab: no SSH (pct over SSH): {reason}");
+            Ok(None)
+        }
+    }
+}
+
 /// The runtime to use: the one asked for, else LXC where this machine can run it. Under
 /// `CI=true` a fallback is an error, not a silent downgrade.
 fn choose_runtime(asked: Option<RuntimeKind>) -> anyhow::Result<RuntimeKind> {
@@ -328,7 +400,7 @@ fn choose_runtime(asked: Option<RuntimeKind>) -> anyhow::Result<RuntimeKind> {
     }
     match lxc::probe::usable() {
         Ok(()) => Ok(RuntimeKind::Lxc),
-        Err(reason) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+        Err(reason) if under_ci() => {
             anyhow::bail!("the LXC runtime cannot run here: {reason} (CI=true: no fallback)")
         }
         Err(reason) => {
@@ -408,9 +480,34 @@ pub async fn start_with_runtime(
         faults: opts.faults.clone(),
         runtime,
     })?;
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .with_context(|| format!("binding {}", opts.listen))?;
+    let sshd = match &opts.ssh {
+        None => None,
+        Some(ssh) => {
+            let config = sshd::SshdConfig::new(
+                opts.data_dir.join("ssh"),
+                ssh.listen,
+                &ssh.kiln_binary,
+                &opts.data_dir,
+            );
+            match sshd::Sshd::start(&config).await {
+                Ok(sshd) => Some(sshd),
+                Err(e) => {
+                    lab.runtime.shutdown().await;
+                    return Err(e);
+                }
+            }
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(opts.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            if let Some(sshd) = sshd {
+                sshd.stop().await;
+            }
+            lab.runtime.shutdown().await;
+            return Err(anyhow::Error::from(e).context(format!("binding {}", opts.listen)));
+        }
+    };
     let addr = listener.local_addr()?;
     let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&cert)?);
     let router = axum::Router::new()
@@ -427,6 +524,7 @@ pub async fn start_with_runtime(
     let sampler = (kind == RuntimeKind::Lxc).then(|| tokio::spawn(sample(Arc::clone(&lab))));
     Ok(LabHandle {
         sampler,
+        sshd,
         addr,
         fingerprint,
         cert_pem: cert.pem,
@@ -480,6 +578,7 @@ fn prepare_credentials(state: &mut State, opts: &LabOptions) -> anyhow::Result<S
 /// `kiln lab down`: cleans up what a lab on `data_dir` that is not running left behind (the
 /// next start does the same); the state then shows its containers stopped.
 pub async fn down(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    sshd::recover(&data_dir.join("ssh")).await;
     lxc::cleanup(data_dir).await?;
     if let Some(mut state) = state::load(data_dir)? {
         mark_stopped(&mut state);
@@ -500,6 +599,21 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
         if lxc::image::built(lxc::image::DEBIAN_12).is_none() {
             println!("  images:       none built yet: run `kiln lab image build` (about a minute)");
         }
+    }
+    match handle.sshd() {
+        Some(sshd) => {
+            println!(
+                "  SSH:          {} (root, public keys only; pct = kiln lab pct)",
+                sshd.addr()
+            );
+            println!("  SSH host key: {}", sshd.host_key());
+            println!(
+                "                {} (as ssh-keygen -lf shows it)",
+                sshd.host_key_fingerprint()
+            );
+            println!("  authorized_keys: {}", sshd.authorized_keys().display());
+        }
+        None => println!("  SSH:          off (no pct over SSH: Kiln cannot provision here)"),
     }
     println!("  fingerprint:  {}", handle.fingerprint);
     println!("  API token:    {}", handle.token);

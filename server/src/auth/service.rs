@@ -139,27 +139,35 @@ impl AuthService {
     }
 
     /// Gives the first administrator the lab node `./kiln.sh up` started, as their default
-    /// node. Best effort: Kiln works without it.
+    /// node, with SSH set up when the lab has it (`nodes::lab`). Best effort: Kiln works
+    /// without it.
     async fn register_lab_node(&self, admin: &Actor) {
         let Some(lab) = self.state.config.lab_node.clone() else {
             return;
         };
         let input = kiln_shared::nodes::NodeInput {
             name: "lab".into(),
-            host: lab.host,
+            host: lab.host.clone(),
             port: lab.port,
             is_cluster: false,
-            fingerprint: lab.fingerprint,
-            token_id: lab.token_id,
-            token_secret: lab.token_secret.0,
+            fingerprint: lab.fingerprint.clone(),
+            token_id: lab.token_id.clone(),
+            token_secret: lab.token_secret.0.clone(),
         };
-        match crate::nodes::NodeService::new(self.state.clone())
+        let node = match crate::nodes::NodeService::new(self.state.clone())
             .add_lab_node(admin, input)
             .await
         {
-            Ok(node) => tracing::info!(node.name = %node.name, "registered the lab node"),
-            Err(e) => tracing::warn!(error = %e, "could not register the lab node"),
-        }
+            Ok(node) => node,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not register the lab node");
+                return;
+            }
+        };
+        tracing::info!(node.name = %node.name, "registered the lab node");
+        let ssh =
+            crate::nodes::lab::setup_ssh(&self.state, admin, admin.user_id, node.id, &lab).await;
+        crate::nodes::lab::log_outcome(&node.name, ssh);
     }
 
     /// Creates a user from the command line (`kiln user create`), audited as the system.

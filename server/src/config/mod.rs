@@ -10,8 +10,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod lab;
 mod proxies;
 mod templates;
+
+pub use lab::{LabNode, LabSsh};
 
 /// How the process logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,18 +104,6 @@ pub struct Config {
     pub job_workers: usize,
 }
 
-/// A lab node (`kiln lab`) that the first administrator gets as their default node.
-#[derive(Debug, Clone)]
-pub struct LabNode {
-    pub host: String,
-    pub port: u16,
-    /// `user@realm!tokenid`.
-    pub token_id: String,
-    pub token_secret: Redacted,
-    /// The lab certificate's SHA-256 fingerprint.
-    pub fingerprint: String,
-}
-
 /// A configuration value that is never printed.
 #[derive(Clone)]
 pub struct Redacted(pub String);
@@ -165,6 +156,9 @@ struct FileConfig {
     lab_node: Option<String>,
     lab_token: Option<String>,
     lab_fingerprint: Option<String>,
+    lab_ssh: Option<String>,
+    lab_ssh_host_key: Option<String>,
+    lab_authorized_keys: Option<String>,
     template_dirs: Option<String>,
     builtin_templates_dir: Option<String>,
     job_workers: Option<u64>,
@@ -263,18 +257,6 @@ const REDIS_SERVER_BIN: Key = Key {
 const SECRET_KEY: Key = Key {
     toml: "secret_key",
     env: "KILN_SECRET_KEY",
-};
-const LAB_NODE: Key = Key {
-    toml: "lab_node",
-    env: "KILN_LAB_NODE",
-};
-const LAB_TOKEN: Key = Key {
-    toml: "lab_token",
-    env: "KILN_LAB_TOKEN",
-};
-const LAB_FINGERPRINT: Key = Key {
-    toml: "lab_fingerprint",
-    env: "KILN_LAB_FINGERPRINT",
 };
 const SHUTDOWN_GRACE: Key = Key {
     toml: "shutdown_grace_secs",
@@ -449,10 +431,16 @@ impl Config {
         let request_timeout = secs(&REQUEST_TIMEOUT, env, file.request_timeout_secs, 60, 1)?;
         let trusted_proxies = proxies::trusted_proxies(env, file.trusted_proxies)?;
         let secret_key = raw(&SECRET_KEY, None, env, file.secret_key).map(|(_, v)| Redacted(v));
-        let lab_node = lab_node(
-            raw(&LAB_NODE, None, env, file.lab_node),
-            raw(&LAB_TOKEN, None, env, file.lab_token),
-            raw(&LAB_FINGERPRINT, None, env, file.lab_fingerprint),
+        let lab_node = lab::lab_node(
+            env,
+            lab::FileKeys {
+                node: file.lab_node,
+                token: file.lab_token,
+                fingerprint: file.lab_fingerprint,
+                ssh: file.lab_ssh,
+                ssh_host_key: file.lab_ssh_host_key,
+                authorized_keys: file.lab_authorized_keys,
+            },
         )?;
         let template_dirs = templates::template_dirs(env, file.template_dirs)?;
         let builtin_templates_dir = templates::builtin_dir(env, file.builtin_templates_dir)?;
@@ -493,40 +481,6 @@ impl Config {
             job_workers,
         })
     }
-}
-
-/// The lab node: all three keys, or none.
-fn lab_node(
-    node: Option<(String, String)>,
-    token: Option<(String, String)>,
-    fingerprint: Option<(String, String)>,
-) -> Result<Option<LabNode>, ConfigError> {
-    let (node, token, fingerprint) = match (node, token, fingerprint) {
-        (None, None, None) => return Ok(None),
-        (Some(n), Some(t), Some(f)) => (n, t, f),
-        _ => {
-            return Err(ConfigError::key(
-                LAB_NODE.env,
-                "KILN_LAB_NODE, KILN_LAB_TOKEN and KILN_LAB_FINGERPRINT go together",
-            ));
-        }
-    };
-    let (host, port) = node
-        .1
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
-        .ok_or_else(|| ConfigError::key(&node.0, "expected HOST:PORT"))?;
-    let (token_id, secret) = token
-        .1
-        .split_once('=')
-        .ok_or_else(|| ConfigError::key(&token.0, "expected user@realm!tokenid=SECRET"))?;
-    Ok(Some(LabNode {
-        host,
-        port,
-        token_id: token_id.to_owned(),
-        token_secret: Redacted(secret.to_owned()),
-        fingerprint: fingerprint.1,
-    }))
 }
 
 fn default_listen() -> SocketAddr {

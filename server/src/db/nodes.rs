@@ -1,4 +1,5 @@
-//! Queries on `nodes`. Every query is scoped to an owner: another user's node is "not found".
+//! Queries on `nodes`. Every query is scoped to an owner (another user's node is "not found"),
+//! except [`lab_nodes`], Kiln's own start-up look-up of the configured lab node.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -86,6 +87,23 @@ pub async fn get(
         .first(conn)
         .await
         .optional()
+}
+
+/// The lab nodes (`is_lab`) at `host:port`, whoever owns them: the one query not scoped to an
+/// owner, for Kiln's own start-up check of the lab it was configured with (`nodes::lab`).
+pub async fn lab_nodes(
+    conn: &mut AsyncPgConnection,
+    host: &str,
+    port: i32,
+) -> QueryResult<Vec<NodeRow>> {
+    nodes::table
+        .filter(nodes::is_lab.eq(true))
+        .filter(nodes::host.eq(host))
+        .filter(nodes::port.eq(port))
+        .order(nodes::id.asc())
+        .select(NodeRow::as_select())
+        .load(conn)
+        .await
 }
 
 /// Inserts a node; `None` when the owner already has a node of that name.

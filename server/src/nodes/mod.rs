@@ -3,6 +3,7 @@
 //! privileges). Secrets are encrypted at rest with the installation's key, bound to the row.
 
 mod health;
+pub mod lab;
 mod service;
 
 pub use health::check;

@@ -509,7 +509,7 @@ pub(crate) async fn node_ssh(s: &Setup) -> R<crate::ssh::Sshd> {
     )
     .await?
     .ok_or("node")?;
-    let sshd = crate::ssh::Sshd::start(&[key.public_key()], &s.lab.dir)?;
+    let sshd = crate::ssh::Sshd::start(&[key.public_key()], &s.lab.dir).await?;
     let host = kiln_server::ssh::host_key::fetch("127.0.0.1", sshd.port).await?;
     let mut conn = s.app.state.db.get().await?;
     kiln_server::db::nodes::set_ssh(

@@ -198,7 +198,7 @@ async fn a_real_container_boots_gets_an_address_runs_commands_and_installs_packa
 
     // pct through a real sshd, as Kiln reaches a node.
     let key = NodeKey::generate("kiln@lxc-test")?;
-    let sshd = Sshd::start(&[key.public_key()], &lab.dir)?;
+    let sshd = Sshd::start(&[key.public_key()], &lab.dir).await?;
     let pinned = host_key::fetch("127.0.0.1", sshd.port).await?;
     let shell_dir = temp_dir();
     let shell =

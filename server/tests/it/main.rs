@@ -25,6 +25,7 @@ mod lab;
 mod lab_files;
 mod lab_fixture;
 mod lab_lxc;
+mod lab_ssh;
 mod nodes;
 mod operations;
 mod outages;

@@ -1,12 +1,12 @@
-//! `pct` over real SSH: a private `sshd` (Debian `openssh-server`) on a free loopback port,
-//! with its own host key and config, whose `pct` is a wrapper running `kiln lab pct` against
-//! a running lab. Kiln connects with the node's key and the pinned host key, as it does with
-//! real nodes. Needs root (sshd), `sshd`, `ssh`, `ssh-keyscan` and `bwrap`. `ssh_keys` reuses
-//! the sshd and the helpers here.
+//! `pct` over real SSH: a private `sshd` (Debian `openssh-server`) on a free loopback port —
+//! the lab's own (`kiln_server::lab::sshd`), in a directory of its own — whose `pct` is a
+//! wrapper running `kiln lab pct` against a running lab. Kiln connects with the node's key and
+//! the pinned host key, as it does with real nodes. Needs root (sshd), `sshd`, `ssh`,
+//! `ssh-keyscan` and `bwrap`. `ssh_keys` reuses the sshd and the helpers here.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use kiln_server::lab::{self, LabHandle, LabOptions};
 use kiln_server::proxmox::tasks::wait_task;
@@ -19,8 +19,6 @@ use kiln_shared::pve::LxcCreate;
 
 type R<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-const SSHD: &str = "/usr/sbin/sshd";
-
 pub(crate) fn temp_dir(what: &str) -> PathBuf {
     let suffix = crate::harness::unique();
     std::env::temp_dir().join(format!("kiln-{what}-{}", &suffix[..8.min(suffix.len())]))
@@ -32,19 +30,19 @@ fn free_port() -> R<u16> {
         .port())
 }
 
-/// A private sshd; killed on drop.
+/// A private sshd in front of a lab: the lab's own (`kiln_server::lab::sshd`) in a directory of
+/// its own, authorizing the given keys; killed on drop.
 pub(crate) struct Sshd {
     /// Its loopback port.
     pub(crate) port: u16,
     /// Its configuration, keys and log.
     pub(crate) dir: PathBuf,
-    child: Child,
+    inner: Option<lab::sshd::Sshd>,
 }
 
 impl Drop for Sshd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        drop(self.inner.take());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -52,70 +50,33 @@ impl Drop for Sshd {
 impl Sshd {
     /// Starts sshd accepting `authorized` keys for root, with `pct` = `kiln lab pct` on the lab
     /// in `lab_dir`.
-    pub(crate) fn start(authorized: &[&str], lab_dir: &Path) -> R<Sshd> {
-        Self::start_with(authorized, lab_dir, "")
+    pub(crate) async fn start(authorized: &[&str], lab_dir: &Path) -> R<Sshd> {
+        Self::start_with(authorized, lab_dir, "").await
     }
 
-    /// [`Sshd::start`] with extra `sshd_config` lines (later lines override earlier ones only
-    /// where sshd allows; keep extras to keys not set above).
-    fn start_with(authorized: &[&str], lab_dir: &Path, extra: &str) -> R<Sshd> {
+    /// [`Sshd::start`] with `sshd_config` lines that come before the lab's (sshd keeps the
+    /// first value of a keyword).
+    async fn start_with(authorized: &[&str], lab_dir: &Path, extra: &str) -> R<Sshd> {
         let dir = temp_dir("sshd");
-        std::fs::create_dir_all(dir.join("bin"))?;
-        std::fs::create_dir_all("/run/sshd")?;
-        let status = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(dir.join("host_ed25519"))
-            .status()?;
-        assert!(status.success(), "ssh-keygen");
-        std::fs::write(dir.join("authorized_keys"), authorized.join("\n") + "\n")?;
-        let quote = kiln_server::ssh::quote::quote;
-        let wrapper = format!(
-            "#!/bin/sh\nKILN_LAB_DATA_DIR={} exec {} lab pct \"$@\"\n",
-            quote(&lab_dir.display().to_string()),
-            quote(env!("CARGO_BIN_EXE_kiln"))
+        std::fs::create_dir_all(&dir)?;
+        let mut config = lab::sshd::SshdConfig::new(
+            &dir,
+            "127.0.0.1:0".parse()?,
+            env!("CARGO_BIN_EXE_kiln"),
+            lab_dir,
         );
-        let pct = dir.join("bin/pct");
-        std::fs::write(&pct, wrapper)?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&pct, std::fs::Permissions::from_mode(0o755))?;
-        let port = free_port()?;
-        let d = dir.display();
-        let config = format!(
-            "ListenAddress 127.0.0.1\nPort {port}\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
-             AuthorizedKeysFile {d}/authorized_keys\nPermitRootLogin prohibit-password\n\
-             {extra}KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
-             SetEnv PATH={d}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
-             LogLevel VERBOSE\n",
-            extra = if extra.is_empty() {
-                "PasswordAuthentication no\n"
-            } else {
-                extra
-            }
-        );
-        std::fs::write(dir.join("sshd_config"), config)?;
-        let log = std::fs::File::create(dir.join("sshd.log"))?;
-        let child = Command::new(SSHD)
-            .arg("-D")
-            .arg("-e")
-            .arg("-f")
-            .arg(dir.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
-        let sshd = Sshd { port, dir, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(format!("sshd did not start: {}", sshd.log()).into());
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        Ok(sshd)
+        config.extra = extra.to_owned();
+        std::fs::write(&config.authorized_keys, authorized.join("\n") + "\n")?;
+        let inner = lab::sshd::Sshd::start(&config).await?;
+        Ok(Sshd {
+            port: inner.addr().port(),
+            dir,
+            inner: Some(inner),
+        })
     }
 
     pub(crate) fn host_key(&self) -> R<HostKey> {
-        let text = std::fs::read_to_string(self.dir.join("host_ed25519.pub"))?;
+        let text = std::fs::read_to_string(self.dir.join("ssh_host_ed25519_key.pub"))?;
         Ok(HostKey::parse(&text)?)
     }
 
@@ -172,7 +133,7 @@ impl Fixture {
             assert_eq!(done.exitstatus.as_deref(), Some("OK"));
         }
         let key = NodeKey::generate("kiln@test")?;
-        let sshd = Sshd::start(&[key.public_key()], &lab_dir)?;
+        let sshd = Sshd::start(&[key.public_key()], &lab_dir).await?;
         Ok(Fixture {
             lab: Some(lab),
             lab_dir,
@@ -212,7 +173,7 @@ async fn host_key_is_fetched_pinned_and_pct_list_works() -> R {
     assert_eq!(fetched.algorithm(), "ssh-ed25519");
     let keygen = Command::new("ssh-keygen")
         .arg("-lf")
-        .arg(fx.sshd.dir.join("host_ed25519.pub"))
+        .arg(fx.sshd.dir.join("ssh_host_ed25519_key.pub"))
         .output()?;
     assert!(
         String::from_utf8(keygen.stdout)?.contains(fetched.fingerprint()),
@@ -472,7 +433,7 @@ async fn ssh_setup_through_the_server_functions() -> R {
         "no private key on the wire"
     );
 
-    let sshd = Sshd::start(&[&public_key], &lab_dir)?;
+    let sshd = Sshd::start(&[&public_key], &lab_dir).await?;
     let port = sshd.port.to_string();
 
     let untested = app.call("test_ssh", &[("id", &id)], Some(&session)).await?;
@@ -616,8 +577,10 @@ async fn the_key_is_installed_with_a_password_once() -> R {
     let sshd = Sshd::start_with(
         &[],
         &lab_dir,
-        "PasswordAuthentication yes\nAuthorizedKeysFile %h/.ssh/authorized_keys\n",
-    )?;
+        "PasswordAuthentication yes\nAuthenticationMethods any\nAllowUsers *\n\
+         AuthorizedKeysFile %h/.ssh/authorized_keys\n",
+    )
+    .await?;
     let id = add_lab_node(&app, &session, &lab).await?;
     let port = sshd.port.to_string();
     let early = app

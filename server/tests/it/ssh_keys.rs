@@ -86,7 +86,7 @@ async fn a_key_one_user_authorized_opens_nothing_for_another() -> R {
         alice_key,
         "a node's key is made once"
     );
-    let sshd = Sshd::start(&[&alice_key], &lab_dir)?;
+    let sshd = Sshd::start(&[&alice_key], &lab_dir).await?;
     pin(&app, &alice, &alice_node, &sshd).await?;
     let tested = app
         .call("test_ssh", &[("id", &alice_node)], Some(&alice))
@@ -194,7 +194,7 @@ fn master_argv(needle: &str) -> R<Vec<String>> {
 async fn ssh_is_given_the_address_the_name_resolved_to() -> R {
     let data = tempfile::tempdir()?;
     let key = NodeKey::generate("kiln@test")?;
-    let sshd = Sshd::start(&[key.public_key()], Path::new("/nonexistent"))?;
+    let sshd = Sshd::start(&[key.public_key()], Path::new("/nonexistent")).await?;
     let by_name = Target {
         host: "localhost".into(),
         ..sshd.target()

@@ -154,7 +154,7 @@ async fn a_typed_vmid_is_checked_among_kilns_containers_and_on_the_node() -> R {
         .check_vmid(&s.actor, s.node_id, 4242)
         .await
         .err()
-        .ok_or("taken on the node")?;
+        .ok_or("taken on the node: accepted")?;
     assert!(
         field(&on_node, "vmid").is_some_and(|m| m.contains("in use on the node")),
         "{on_node:?}"
@@ -163,7 +163,7 @@ async fn a_typed_vmid_is_checked_among_kilns_containers_and_on_the_node() -> R {
         .check_vmid(&s.actor, s.node_id, 4300)
         .await
         .err()
-        .ok_or("reserved by Kiln")?;
+        .ok_or("reserved by Kiln: accepted")?;
     assert!(
         field(&by_kiln, "vmid").is_some_and(|m| m.contains("Kiln already uses")),
         "{by_kiln:?}"
@@ -172,7 +172,7 @@ async fn a_typed_vmid_is_checked_among_kilns_containers_and_on_the_node() -> R {
         .check_vmid(&s.actor, s.node_id, 7)
         .await
         .err()
-        .ok_or("out of range")?;
+        .ok_or("out of range: accepted")?;
     assert!(field(&invalid, "vmid").is_some(), "{invalid:?}");
     s.finish().await
 }

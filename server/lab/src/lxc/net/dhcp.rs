@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::process::Command;
 
-use super::children::Readiness;
+use crate::children::Readiness;
 use crate::lxc::names::Names;
 
 /// Where dnsmasq keeps its leases.

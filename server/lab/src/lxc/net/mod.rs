@@ -27,7 +27,6 @@
 //! the shared proxy cache; nothing else on the host is touched. `down` deletes the lab's
 //! veths too: stop the containers first.
 
-mod children;
 mod dhcp;
 mod link;
 mod proxy;
@@ -40,9 +39,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use self::children::Child;
 pub use self::link::veth_counters;
 use self::proxy::Cache;
+use crate::children::{self, Child};
 use crate::lxc::names::Names;
 
 /// How long a child has to become ready.
@@ -202,7 +201,7 @@ fn adopt<'a>(
 ) -> anyhow::Result<&'a mut Child> {
     kept.push(child);
     let records: Vec<_> = kept.iter().map(|c| c.record.clone()).collect();
-    children::write_records(&children::record_path(run_dir), &records)?;
+    children::write_records(&record_path(run_dir), &records)?;
     kept.last_mut().context("no child kept")
 }
 
@@ -211,7 +210,7 @@ fn adopt<'a>(
 /// deletes the bridge and this lab's veths, removes the record. Never touches anything not
 /// named by `names`.
 pub async fn recover(names: &Names) {
-    let path = children::record_path(&names.run_dir);
+    let path = record_path(&names.run_dir);
     for record in children::read_records(&path) {
         if children::is_running(&record) {
             tracing::info!(
@@ -227,8 +226,13 @@ pub async fn recover(names: &Names) {
     remove_record(names);
 }
 
+/// The record of the network's children: `<run dir>/net-children.json`.
+fn record_path(run_dir: &Path) -> std::path::PathBuf {
+    run_dir.join("net-children.json")
+}
+
 fn remove_record(names: &Names) {
-    let path = children::record_path(&names.run_dir);
+    let path = record_path(&names.run_dir);
     match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             tracing::warn!(path = %path.display(), error = %e, "cannot remove the child record");

@@ -23,7 +23,7 @@ use nix::fcntl::{Flock, FlockArg};
 use nix::unistd::User;
 use tokio::process::Command;
 
-use super::children::{self, Readiness, Record};
+use crate::children::{self, Readiness, Record};
 use crate::lxc::names::Names;
 
 /// The proxy's port (apt-cacher-ng's usual one).

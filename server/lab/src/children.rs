@@ -1,8 +1,9 @@
-//! The network's child processes (dnsmasq, apt-cacher-ng): started from argument lists
-//! (never a shell) with their output in log files in the run directory, killed when their
-//! handle is dropped, and recorded — program, pid and the start time from `/proc/<pid>/stat`
-//! — in `net-children.json` (mode 600, replaced atomically), so [`super::recover`] can find
-//! them after the lab was killed with `kill -9`.
+//! The lab's child processes (the network's dnsmasq and apt-cacher-ng, the node's sshd):
+//! started from argument lists (never a shell) with their output in log files, killed when
+//! their handle is dropped, and recorded — program, pid and the start time from
+//! `/proc/<pid>/stat` — in a JSON file of their owner (mode 600, replaced atomically:
+//! `lab-run/net-children.json`, `ssh/sshd.json`), so the next start or `kiln lab down` can
+//! find them after the lab was killed with `kill -9`.
 //!
 //! Architecture Invariant: a recorded process is signalled only while its pid AND its start
 //! time still match the record: a pid the kernel recycled for another process is never
@@ -31,7 +32,7 @@ const POLL: Duration = Duration::from_millis(25);
 
 /// One recorded child.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct Record {
+pub(crate) struct Record {
     /// What it is (`dnsmasq`, `apt-cacher-ng`), for logs.
     pub program: String,
     /// Its process id.
@@ -42,17 +43,17 @@ pub(super) struct Record {
 }
 
 /// A child this lab started and still owns.
-pub(super) struct Child {
+pub(crate) struct Child {
     /// Its identity, as recorded.
     pub record: Record,
-    /// The handle (kill on drop: a child never outlives its `Network`).
+    /// The handle (kill on drop: a child never outlives its owner, `Network` or `Sshd`).
     pub process: tokio::process::Child,
     /// Where its stdout and stderr go.
     pub log: PathBuf,
 }
 
 /// Whether a child is ready, from a readiness check.
-pub(super) enum Readiness {
+pub(crate) enum Readiness {
     /// Serving.
     Ready,
     /// Not yet: look again.
@@ -61,14 +62,9 @@ pub(super) enum Readiness {
     Failed(String),
 }
 
-/// The record file of a lab.
-pub(super) fn record_path(run_dir: &Path) -> PathBuf {
-    run_dir.join("net-children.json")
-}
-
 /// Replaces the record file with `records` (mode 600; a temporary file renamed over it, so a
 /// reader sees the old list or the new one, never a part).
-pub(super) fn write_records(path: &Path, records: &[Record]) -> anyhow::Result<()> {
+pub(crate) fn write_records(path: &Path, records: &[Record]) -> anyhow::Result<()> {
     let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_vec_pretty(records).context("encoding the child record")?;
     let mut file = OpenOptions::new()
@@ -85,7 +81,7 @@ pub(super) fn write_records(path: &Path, records: &[Record]) -> anyhow::Result<(
 }
 
 /// The records in `path`; none when it is missing or unreadable (logged).
-pub(super) fn read_records(path: &Path) -> Vec<Record> {
+pub(crate) fn read_records(path: &Path) -> Vec<Record> {
     let text = match std::fs::read(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
@@ -101,7 +97,7 @@ pub(super) fn read_records(path: &Path) -> Vec<Record> {
 }
 
 /// The start time of process `pid`, if it exists and is not a zombie.
-pub(super) fn start_time(pid: u32) -> Option<u64> {
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // "pid (comm) state ppid ...": comm may hold spaces and parentheses; the fields after
     // the last ')' are fixed. Field 3 is the state, field 22 the start time.
@@ -114,13 +110,13 @@ pub(super) fn start_time(pid: u32) -> Option<u64> {
 }
 
 /// Whether the recorded process is still that very process (and not a zombie).
-pub(super) fn is_running(record: &Record) -> bool {
+pub(crate) fn is_running(record: &Record) -> bool {
     start_time(record.pid) == Some(record.start_time)
 }
 
 /// Starts `cmd` (stdin closed, stdout and stderr to `log`, which is truncated) and records
 /// its identity.
-pub(super) fn spawn(program: &str, mut cmd: Command, log: &Path) -> anyhow::Result<Child> {
+pub(crate) fn spawn(program: &str, mut cmd: Command, log: &Path) -> anyhow::Result<Child> {
     let out = OpenOptions::new()
         .write(true)
         .create(true)
@@ -156,7 +152,7 @@ pub(super) fn spawn(program: &str, mut cmd: Command, log: &Path) -> anyhow::Resu
 
 /// Polls `check` until it reports the child ready; fails when the child exits, the check
 /// fails, or `timeout` passes — naming the child and the tail of its log.
-pub(super) async fn wait_ready(
+pub(crate) async fn wait_ready(
     child: &mut Child,
     timeout: Duration,
     mut check: impl FnMut(&Child) -> Readiness,
@@ -186,7 +182,7 @@ pub(super) async fn wait_ready(
 }
 
 /// ": <the last three non-empty lines of the log, joined by ' / '>", or "" for an empty log.
-pub(super) fn log_tail(log: &Path) -> String {
+pub(crate) fn log_tail(log: &Path) -> String {
     let text = std::fs::read(log).unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
     let mut tail: Vec<&str> = text
@@ -205,7 +201,7 @@ pub(super) fn log_tail(log: &Path) -> String {
 }
 
 /// Stops an owned child: SIGTERM, SIGKILL after [`GRACE`], and reaps it.
-pub(super) async fn stop(mut child: Child) {
+pub(crate) async fn stop(mut child: Child) {
     let record = &child.record;
     if let Ok(None) = child.process.try_wait() {
         signal(record, Signal::SIGTERM);
@@ -215,7 +211,7 @@ pub(super) async fn stop(mut child: Child) {
         {
             tracing::warn!(program = %record.program, pid = record.pid, "no exit after SIGTERM: SIGKILL");
             if let Err(e) = child.process.kill().await {
-                tracing::warn!(program = %record.program, pid = record.pid, error = %e, "cannot kill a lab network child");
+                tracing::warn!(program = %record.program, pid = record.pid, error = %e, "cannot kill a lab child");
             }
         }
     }
@@ -223,7 +219,7 @@ pub(super) async fn stop(mut child: Child) {
 
 /// Stops a recorded child this process does not own (left by a lab that was killed): SIGTERM,
 /// SIGKILL after [`GRACE`] — each only while it is still the recorded process.
-pub(super) async fn stop_recorded(record: &Record) {
+pub(crate) async fn stop_recorded(record: &Record) {
     for (sig, wait) in [
         (Signal::SIGTERM, GRACE),
         (Signal::SIGKILL, Duration::from_secs(1)),
@@ -238,7 +234,7 @@ pub(super) async fn stop_recorded(record: &Record) {
         }
     }
     if is_running(record) {
-        tracing::warn!(program = %record.program, pid = record.pid, "a leftover lab network child survived SIGKILL");
+        tracing::warn!(program = %record.program, pid = record.pid, "a leftover lab child survived SIGKILL");
     }
 }
 
@@ -250,7 +246,7 @@ fn signal(record: &Record, sig: Signal) {
     if is_running(record)
         && let Err(e) = kill(Pid::from_raw(pid), sig)
     {
-        tracing::warn!(program = %record.program, pid = record.pid, error = %e, "cannot signal a lab network child");
+        tracing::warn!(program = %record.program, pid = record.pid, error = %e, "cannot signal a lab child");
     }
 }
 
@@ -280,7 +276,7 @@ mod tests {
     fn records_round_trip_with_mode_600() -> anyhow::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir()?;
-        let path = record_path(dir.path());
+        let path = dir.path().join("children.json");
         assert!(read_records(&path).is_empty());
         let records = vec![Record {
             program: "dnsmasq".into(),
