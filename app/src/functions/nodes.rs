@@ -31,6 +31,33 @@ pub async fn get_node(id: i64) -> Result<NodeView, AppError> {
     )
 }
 
+/// Checks the node now (a card's *Test connection*) and answers with what to tell the user:
+/// "<name> answers: Proxmox VE <version>", or 503 with why it is offline. The browser gets a
+/// sentence, not the node's whole health (which the page already rendered).
+#[server(prefix = "/api/fn", endpoint = "test_node")]
+pub async fn test_node(id: i64) -> Result<String, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            let view = ssr::nodes_backend()?.get_node(&actor, id).await?;
+            if view.health.online {
+                Ok(format!(
+                    "{} answers: Proxmox VE {}",
+                    view.node.name,
+                    view.health.version.unwrap_or_default()
+                ))
+            } else {
+                Err(AppError::Unavailable(format!(
+                    "{} is offline: {}",
+                    view.node.name,
+                    view.health.error.unwrap_or_default()
+                )))
+            }
+        }
+        .await,
+    )
+}
+
 /// Connects to `host:port` and returns the certificate for the user to confirm.
 #[server(prefix = "/api/fn", endpoint = "probe_node")]
 pub async fn probe_node(host: String, port: u16) -> Result<CertificateInfo, AppError> {

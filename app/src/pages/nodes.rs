@@ -2,7 +2,7 @@
 //! use, then an API token or a one-time Proxmox sign-in that creates one).
 
 use kiln_shared::AppError;
-use kiln_shared::nodes::{NodeInput, NodeView, PveLogin};
+use kiln_shared::nodes::{NodeInput, NodeSummary, NodeView, PveLogin};
 use kiln_shared::pve::CertificateInfo;
 use leptos::prelude::*;
 
@@ -13,7 +13,7 @@ use crate::components::nav;
 use crate::components::route::use_node_from_path;
 use crate::components::toast::{ToastKind, use_toaster};
 use crate::functions::nodes::{
-    add_node, add_node_with_login, delete_node, get_node, list_nodes, probe_node, set_default_node,
+    add_node, add_node_with_login, delete_node, list_nodes, probe_node, set_default_node, test_node,
     update_node,
 };
 
@@ -63,46 +63,11 @@ fn gib(bytes: Option<u64>) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
-/// A node with its health and actions (an island; after a change the page reloads).
-#[island]
+/// A node with its health (rendered on the server) and its actions (the [`NodeActions`] island).
+#[component]
 fn NodeCard(view: NodeView) -> impl IntoView {
-    let toaster = use_toaster();
     let NodeView { node, health } = view;
     let id = node.id;
-    let name = node.name.clone();
-    let test = Action::new(move |_: &()| async move { get_node(id).await });
-    Effect::new(move |_| match test.value().get() {
-        Some(Ok(v)) if v.health.online => toaster.success(format!(
-            "{} answers: Proxmox VE {}",
-            v.node.name,
-            v.health.version.unwrap_or_default()
-        )),
-        Some(Ok(v)) => toaster.error(format!(
-            "{} is offline: {}",
-            v.node.name,
-            v.health.error.unwrap_or_default()
-        )),
-        Some(Err(e)) => toaster.error(e.to_string()),
-        None => {}
-    });
-    let make_default = Action::new(move |_: &()| async move { set_default_node(id).await });
-    let remove = Action::new(move |_: &()| async move { delete_node(id).await });
-    Effect::new(move |_| match make_default.value().get() {
-        Some(Ok(())) => {
-            toaster.after_navigation(ToastKind::Success, "Default node changed.");
-            nav::reload();
-        }
-        Some(Err(e)) => toaster.error(e.to_string()),
-        None => {}
-    });
-    Effect::new(move |_| match remove.value().get() {
-        Some(Ok(())) => {
-            toaster.after_navigation(ToastKind::Success, "Node removed.");
-            nav::reload();
-        }
-        Some(Err(e)) => toaster.error(e.to_string()),
-        None => {}
-    });
     let status = if health.online {
         ("badge badge-ok", "online")
     } else {
@@ -152,26 +117,60 @@ fn NodeCard(view: NodeView) -> impl IntoView {
                     </div>
                 }
             }).collect_view()}
-            <div class="row card-actions">
-                <button type="button" class="btn btn-sm" data-test="test-node"
-                    aria-busy=move || test.pending().get().then_some("true")
-                    on:click=move |_| { test.dispatch(()); }>"Test connection"</button>
-                {(!node.is_default).then(|| view! {
-                    <button type="button" class="btn btn-sm btn-ghost" on:click=move |_| { make_default.dispatch(()); }>"Make default"</button>
-                })}
-                <a class="btn btn-sm btn-ghost" href=format!("/nodes/{id}/edit")>"Edit"</a>
-                <a class="btn btn-sm btn-ghost" href=format!("/nodes/{id}/ssh") data-test="node-ssh">
-                    {if node.ssh_host_key.is_some() { "SSH" } else { "Set up SSH" }}
-                </a>
-                <ConfirmButton
-                    label="Delete".into()
-                    question=format!("Remove {name} from Kiln? Nothing on the node is changed.")
-                    confirm_label="Remove node".into()
-                    danger=true
-                    on_confirm=Callback::new(move |()| { remove.dispatch(()); })
-                />
-            </div>
+            <NodeActions id name=node.name.clone() is_default=node.is_default ssh_pinned=node.ssh_host_key.is_some() />
         </article>
+    }
+}
+
+/// A node card's buttons (an island; after a change the page reloads). *Test connection*
+/// asks the server, which answers with the sentence for the toast.
+#[island]
+fn NodeActions(id: i64, name: String, is_default: bool, ssh_pinned: bool) -> impl IntoView {
+    let toaster = use_toaster();
+    let test = Action::new(move |_: &()| test_node(id));
+    Effect::new(move |_| match test.value().get() {
+        Some(Ok(message)) => toaster.success(message),
+        Some(Err(e)) => toaster.error(e.to_string()),
+        None => {}
+    });
+    let make_default = Action::new(move |_: &()| set_default_node(id));
+    let remove = Action::new(move |_: &()| delete_node(id));
+    Effect::new(move |_| match make_default.value().get() {
+        Some(Ok(())) => {
+            toaster.after_navigation(ToastKind::Success, "Default node changed.");
+            nav::reload();
+        }
+        Some(Err(e)) => toaster.error(e.to_string()),
+        None => {}
+    });
+    Effect::new(move |_| match remove.value().get() {
+        Some(Ok(())) => {
+            toaster.after_navigation(ToastKind::Success, "Node removed.");
+            nav::reload();
+        }
+        Some(Err(e)) => toaster.error(e.to_string()),
+        None => {}
+    });
+    view! {
+        <div class="row card-actions">
+            <button type="button" class="btn btn-sm" data-test="test-node"
+                aria-busy=move || test.pending().get().then_some("true")
+                on:click=move |_| { test.dispatch(()); }>"Test connection"</button>
+            {(!is_default).then(|| view! {
+                <button type="button" class="btn btn-sm btn-ghost" on:click=move |_| { make_default.dispatch(()); }>"Make default"</button>
+            })}
+            <a class="btn btn-sm btn-ghost" href=format!("/nodes/{id}/edit")>"Edit"</a>
+            <a class="btn btn-sm btn-ghost" href=format!("/nodes/{id}/ssh") data-test="node-ssh">
+                {if ssh_pinned { "SSH" } else { "Set up SSH" }}
+            </a>
+            <ConfirmButton
+                label="Delete".into()
+                question=format!("Remove {name} from Kiln? Nothing on the node is changed.")
+                confirm_label="Remove node".into()
+                danger=true
+                on_confirm=Callback::new(move |()| { remove.dispatch(()); })
+            />
+        </div>
     }
 }
 
@@ -193,7 +192,7 @@ pub fn NodeEditPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match node.await {
-                    Ok(view) => view! { <NodeForm existing=Some(view) /> }.into_any(),
+                    Ok(view) => view! { <NodeForm existing=Some(view.node) /> }.into_any(),
                     Err(e) => Err::<(), AppError>(e).into_any(),
                 }
             })}
@@ -203,10 +202,10 @@ pub fn NodeEditPage() -> impl IntoView {
 
 /// The add/edit form: connection → certificate → credentials (an island).
 #[island]
-fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
+fn NodeForm(existing: Option<NodeSummary>) -> impl IntoView {
     let toaster = use_toaster();
-    let editing = existing.as_ref().map(|v| v.node.id);
-    let initial = existing.map(|v| v.node);
+    let editing = existing.as_ref().map(|n| n.id);
+    let initial = existing;
     let name = RwSignal::new(initial.as_ref().map(|n| n.name.clone()).unwrap_or_default());
     let host = RwSignal::new(initial.as_ref().map(|n| n.host.clone()).unwrap_or_default());
     let port = RwSignal::new(
