@@ -7,11 +7,11 @@ use kiln_shared::templates::Manager;
 use kiln_shared::{AppError, FieldErrors};
 use leptos::prelude::*;
 
+use crate::components::call::{Call, moved_on};
 use crate::components::confirm::ConfirmButton;
 use crate::components::form::reveal_first_error;
 use crate::components::layout::{EmptyState, PageHeader};
-use crate::components::nav;
-use crate::components::toast::{ToastKind, use_toaster};
+use crate::components::toast::use_toaster;
 use crate::functions::templates::{delete_buckets, list_buckets, save_bucket};
 
 /// What the bucket form is doing.
@@ -79,18 +79,7 @@ fn Buckets(list: Vec<Bucket>, children: Children) -> impl IntoView {
     let editing = RwSignal::new(Editing::Closed);
     let form = BucketForm::new();
     let rows = NodeRef::<leptos::html::Div>::new();
-    let remove = Action::new(|ids: &Vec<i64>| delete_buckets(ids.clone()));
-    Effect::new(move |_| match remove.value().get() {
-        Some(Ok(n)) => {
-            toaster.after_navigation(
-                ToastKind::Success,
-                &format!("{n} bucket(s) deleted. Templates keep their copies."),
-            );
-            nav::reload();
-        }
-        Some(Err(e)) => toaster.error(e.to_string()),
-        None => {}
-    });
+    let remove = Call::new();
     let open_new = move |_| {
         form.fill(None);
         editing.set(Editing::New);
@@ -119,7 +108,13 @@ fn Buckets(list: Vec<Bucket>, children: Children) -> impl IntoView {
                         if ids.is_empty() {
                             toaster.error("Select at least one bucket.");
                         } else {
-                            remove.dispatch(ids);
+                            remove.run(delete_buckets(ids), |answer| {
+                                let message = answer
+                                    .as_ref()
+                                    .map(|n| format!("{n} bucket(s) deleted. Templates keep their copies."))
+                                    .unwrap_or_default();
+                                moved_on(answer, &message, None);
+                            });
                         }
                     }) />
             })}
@@ -301,20 +296,7 @@ fn BucketEditor(form: BucketForm, editing: RwSignal<Editing>) -> impl IntoView {
     let toaster = use_toaster();
     let errors = RwSignal::new(None::<FieldErrors>);
     let node = NodeRef::<leptos::html::Form>::new();
-    let save =
-        Action::new(|(id, input): &(Option<i64>, BucketInput)| save_bucket(*id, input.clone()));
-    Effect::new(move |_| match save.value().get() {
-        Some(Ok(b)) => {
-            toaster.after_navigation(ToastKind::Success, &format!("Bucket {} saved.", b.name));
-            nav::reload();
-        }
-        Some(Err(AppError::Invalid(fields))) => {
-            errors.set(Some(fields));
-            reveal_first_error(node);
-        }
-        Some(Err(e)) => toaster.error(e.to_string()),
-        None => {}
-    });
+    let save = Call::new();
     let message = move |field: &'static str| {
         move || errors.with(|e| e.as_ref().and_then(|e| e.get(field).map(str::to_owned)))
     };
@@ -332,7 +314,14 @@ fn BucketEditor(form: BucketForm, editing: RwSignal<Editing>) -> impl IntoView {
             Editing::Existing(id) => Some(id),
             _ => None,
         };
-        save.dispatch((id, input));
+        save.run(save_bucket(id, input), move |answer| match answer {
+            Ok(b) => moved_on(Ok(()), &format!("Bucket {} saved.", b.name), None),
+            Err(AppError::Invalid(fields)) => {
+                errors.set(Some(fields));
+                reveal_first_error(node);
+            }
+            Err(e) => toaster.error(e.to_string()),
+        });
     };
     let title = move || match editing.get() {
         Editing::Existing(_) => "Edit bucket",
@@ -374,7 +363,7 @@ fn BucketEditor(form: BucketForm, editing: RwSignal<Editing>) -> impl IntoView {
             <div class="field-error" role="alert" tabindex="-1">{message(FieldErrors::FORM)}</div>
             <div class="form-actions">
                 <button type="submit" class="btn btn-primary" data-test="save-bucket"
-                    disabled=move || save.pending().get()>"Save bucket"</button>
+                    disabled=move || save.pending()>"Save bucket"</button>
                 <button type="button" class="btn btn-ghost" on:click=move |_| editing.set(Editing::Closed)>"Cancel"</button>
             </div>
         </form>

@@ -7,10 +7,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::badges::{health_badge, source_badge};
+use crate::components::call::{Call, moved_on};
 use crate::components::format::{mib, plural, short_time};
 use crate::components::layout::{EmptyState, PageHeader};
 use crate::components::nav;
-use crate::components::toast::{ToastKind, use_toaster};
 use crate::functions::templates::{sync_templates, template_catalog};
 
 /// The filter in the current URL.
@@ -70,27 +70,22 @@ pub fn TemplatesPage() -> impl IntoView {
 /// Re-reads the template folders, with a progress bar; the page reloads with the result.
 #[island]
 fn SyncButton() -> impl IntoView {
-    let toaster = use_toaster();
-    let sync = Action::new(|_: &()| sync_templates());
-    Effect::new(move |_| match sync.value().get() {
-        Some(Ok(s)) => {
-            toaster.after_navigation(
-                ToastKind::Success,
-                &format!("Sync finished: {}.", sync_counts(&s)),
-            );
-            nav::reload();
-        }
-        Some(Err(e)) => toaster.error(e.to_string()),
-        None => {}
-    });
+    let sync = Call::new();
+    let on_click = move |_| {
+        sync.run(sync_templates(), |answer| {
+            let message = answer
+                .as_ref()
+                .map(|s| format!("Sync finished: {}.", sync_counts(s)))
+                .unwrap_or_default();
+            moved_on(answer, &message, None);
+        });
+    };
     view! {
         <button type="button" class="btn" data-test="sync-templates"
-            aria-busy=move || sync.pending().get().then_some("true")
-            disabled=move || sync.pending().get()
-            on:click=move |_| { sync.dispatch(()); }>
-            {move || if sync.pending().get() { "Syncing…" } else { "Sync" }}
+            aria-busy=sync.busy() disabled=move || sync.pending() on:click=on_click>
+            {move || if sync.pending() { "Syncing…" } else { "Sync" }}
         </button>
-        {move || sync.pending().get().then(|| view! {
+        {move || sync.pending().then(|| view! {
             <div class="progress progress-indeterminate sync-progress" role="progressbar" aria-label="Reading the template folders"><div class="progress-bar"></div></div>
         })}
     }
