@@ -90,6 +90,28 @@ impl FormFields {
         }
     }
 
+    /// The fields of the form whose `<select>` fired `ev` (a `change` event), or `None` when
+    /// something else changed.
+    pub fn of_select_change(ev: &leptos::ev::Event) -> Option<Self> {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let form = ev
+                .target()?
+                .dyn_into::<web_sys::HtmlSelectElement>()
+                .ok()?
+                .form()?;
+            Some(FormFields {
+                data: web_sys::FormData::new_with_form(&form).ok(),
+            })
+        }
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = ev;
+            None
+        }
+    }
+
     /// The value of field `name`, if the form has it (an unchecked checkbox has none).
     pub fn get(&self, name: &str) -> Option<String> {
         #[cfg(feature = "hydrate")]

@@ -304,12 +304,8 @@ fn BucketEditor(form: BucketForm, editing: RwSignal<Editing>) -> impl IntoView {
     let invalid = move |field: &'static str| move || message(field)().map(|_| "true");
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        // The server checks the bucket (`BucketInput::parse`); its answer names the fields.
         let input = form.input();
-        if let Err(found) = input.parse() {
-            errors.set(Some(found));
-            reveal_first_error(node);
-            return;
-        }
         let id = match editing.get_untracked() {
             Editing::Existing(id) => Some(id),
             _ => None,

@@ -1,7 +1,8 @@
 //! The template editor: `/templates/new` (blank, or `?from=<slug>` to clone) and
 //! `/templates/:slug/edit`. One form with sections Basics, Resources, Features, Scripts,
-//! Packages and Files. The rules are `kiln_shared::catalog::validate_template`, checked here
-//! before sending and again by the server; messages appear beside their fields. A folder or
+//! Packages and Files. The rules are `kiln_shared::catalog::validate_template`, applied by the
+//! server on save (the form itself only refuses what it cannot send: a number that is not one,
+//! a bad package line); messages appear beside their fields. A folder or
 //! built-in template is never changed: saving it creates a custom copy under a free slug
 //! (`<slug>-custom`, `-custom-2`, ...; the page says so). A refused save scrolls to the first
 //! invalid field; leaving with unsaved changes asks first (`beforeunload`).
@@ -12,7 +13,7 @@
 mod sections;
 mod state;
 
-use kiln_shared::catalog::{Bucket, Source, validate_template};
+use kiln_shared::catalog::{Bucket, Source};
 use kiln_shared::templates::{Template, free_slug};
 use kiln_shared::{AppError, FieldErrors};
 use leptos::prelude::*;
@@ -178,10 +179,9 @@ fn Editor(
     let original = StoredValue::new(original);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let (t, mut found) = form.to_template();
-        for (field, message) in validate_template(&t).iter() {
-            found.add(field, message);
-        }
+        // What only the form can see (a number that is not one, a bad package line) is
+        // refused here; the template's rules are the server's (its answer names the fields).
+        let (t, found) = form.to_template();
         if found.is_empty() {
             errors.set(None);
             form_error.set(None);
