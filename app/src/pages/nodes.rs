@@ -13,8 +13,8 @@ use crate::components::layout::{EmptyState, PageHeader};
 use crate::components::route::use_node_from_path;
 use crate::components::toast::use_toaster;
 use crate::functions::nodes::{
-    add_node, add_node_with_login, delete_node, list_nodes, probe_node, set_default_node, test_node,
-    update_node,
+    add_node, add_node_with_login, delete_node, list_nodes, probe_node, set_default_node,
+    test_node, update_node,
 };
 
 #[component]
