@@ -1,9 +1,7 @@
 //! The pages outside the shell: first-run setup and sign-in.
 
-use kiln_shared::validate;
+use kiln_shared::{AppError, validate};
 use leptos::prelude::*;
-
-use kiln_shared::AppError;
 use server_fn::ServerFn;
 
 use crate::components::call::{Call, FormFields};

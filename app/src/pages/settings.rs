@@ -1,10 +1,8 @@
 //! Settings: the account (password, sessions) and, for admins, the users.
 
 use kiln_shared::auth::UserSummary;
-use kiln_shared::validate;
+use kiln_shared::{AppError, validate};
 use leptos::prelude::*;
-
-use kiln_shared::AppError;
 use server_fn::ServerFn;
 
 use crate::components::call::{Call, FormFields, moved_on};
