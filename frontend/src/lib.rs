@@ -10,9 +10,6 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
+    kiln_app::components::nav::follow_server_redirects();
     leptos::mount::hydrate_islands();
 }
-
-// The islands' exported hydration functions live in `kiln-app`: link it.
-#[cfg(target_arch = "wasm32")]
-use kiln_app as _;

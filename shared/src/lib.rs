@@ -14,6 +14,7 @@ pub mod pve;
 pub mod templates;
 pub mod theme;
 pub mod validate;
+pub mod wire;
 
 pub use error::AppError;
 pub use validate::FieldErrors;

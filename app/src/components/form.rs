@@ -7,7 +7,7 @@ use leptos::prelude::*;
 /// A `kiln_shared::validate` rule: `Err` carries the message for the field.
 pub type Rule = fn(&str) -> Result<(), String>;
 
-/// The last result of a server action, as the error (if any).
+/// The error of the form's last answer (if any).
 pub type ActionError = Signal<Option<AppError>>;
 
 /// A labelled input. `rule` is the same `kiln_shared::validate` rule the server applies.
@@ -127,15 +127,6 @@ pub fn query_error_kind() -> Option<String> {
         .find(|k| *k == kind)
         .unwrap_or("internal");
     Some(known.to_owned())
-}
-
-/// The error of a server action's latest result.
-pub fn action_error<I, O>(action: ServerAction<I>) -> ActionError
-where
-    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Send + Sync + Clone + 'static,
-    O: Clone + Send + Sync + 'static,
-{
-    Signal::derive(move || action.value().get().and_then(Result::err))
 }
 
 /// After a refused save: once the page shows the new messages, scrolls to and focuses the

@@ -1,6 +1,7 @@
 //! Building blocks shared by the pages.
 
 pub mod badges;
+pub mod call;
 pub mod confirm;
 pub mod copy;
 pub mod error;

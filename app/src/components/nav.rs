@@ -9,6 +9,13 @@ pub fn go(path: &str) {
     let _ = path;
 }
 
+/// Makes a server function's redirect (sign-in → `/`, sign-out → `/login`) a page load.
+/// Called once when the bundle starts, before any island can call the server.
+pub fn follow_server_redirects() {
+    #[cfg(feature = "hydrate")]
+    let _ = server_fn::redirect::set_redirect_hook(go);
+}
+
 /// Reloads the current page (its server-rendered content follows a change).
 pub fn reload() {
     #[cfg(feature = "hydrate")]

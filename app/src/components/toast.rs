@@ -9,11 +9,29 @@ use leptos::prelude::*;
 
 use crate::components::icons::Icon;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ToastKind {
     Success,
     Error,
     Info,
+}
+
+impl ToastKind {
+    /// The word that stands for it in `sessionStorage` (and its CSS class, `toast-<word>`).
+    fn word(self) -> &'static str {
+        match self {
+            ToastKind::Success => "success",
+            ToastKind::Error => "error",
+            ToastKind::Info => "info",
+        }
+    }
+
+    #[cfg(feature = "hydrate")]
+    fn from_word(word: &str) -> Option<Self> {
+        [ToastKind::Success, ToastKind::Error, ToastKind::Info]
+            .into_iter()
+            .find(|k| k.word() == word)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -65,14 +83,12 @@ impl Toaster {
         self.show(ToastKind::Error, text);
     }
 
-    /// Shows `text` on the next page this tab loads (use before navigating away).
+    /// Shows `text` on the next page this tab loads (use before navigating away). Kept as
+    /// `<kind word>:<text>` (no JSON: the bundle needs no decoder for it).
     pub fn after_navigation(&self, kind: ToastKind, text: &str) {
         #[cfg(feature = "hydrate")]
-        if let (Ok(Some(storage)), Ok(json)) = (
-            window().session_storage(),
-            serde_json::to_string(&(kind, text)),
-        ) {
-            let _ = storage.set_item(PENDING_KEY, &json);
+        if let Ok(Some(storage)) = window().session_storage() {
+            let _ = storage.set_item(PENDING_KEY, &format!("{}:{text}", kind.word()));
         }
         #[cfg(not(feature = "hydrate"))]
         let _ = (kind, text);
@@ -106,10 +122,12 @@ fn toasts() -> Signal<Vec<Toast>> {
 fn show_pending() {
     #[cfg(feature = "hydrate")]
     if let Ok(Some(storage)) = window().session_storage()
-        && let Ok(Some(json)) = storage.get_item(PENDING_KEY)
+        && let Ok(Some(pending)) = storage.get_item(PENDING_KEY)
     {
         let _ = storage.remove_item(PENDING_KEY);
-        if let Ok((kind, text)) = serde_json::from_str::<(ToastKind, String)>(&json) {
+        if let Some((kind, text)) = pending.split_once(':')
+            && let Some(kind) = ToastKind::from_word(kind)
+        {
             Toaster.show(kind, text);
         }
     }
@@ -124,11 +142,7 @@ pub fn Toasts() -> impl IntoView {
     view! {
         <div class="toasts" role="status" aria-live="polite">
             <For each=move || list.get() key=|t| t.id let:toast>
-                <div class=match toast.kind {
-                    ToastKind::Success => "toast toast-success",
-                    ToastKind::Error => "toast toast-error",
-                    ToastKind::Info => "toast toast-info",
-                }>
+                <div class=format!("toast toast-{}", toast.kind.word())>
                     <div class="toast-body">{toast.text.clone()}</div>
                     <button
                         type="button"

@@ -8,13 +8,13 @@ use leptos::prelude::*;
 use crate::ssr;
 
 /// The signed-in user (401 when signed out).
-#[server(prefix = "/api/fn", endpoint = "whoami")]
+#[server(prefix = "/api/fn", endpoint = "whoami", output = kiln_shared::wire::JsonText)]
 pub async fn whoami() -> Result<CurrentUser, AppError> {
     ssr::respond(ssr::request_ctx().user.ok_or(AppError::Unauthorized))
 }
 
 /// Creates the first administrator and signs them in. Refused (409) once a user exists.
-#[server(prefix = "/api/fn", endpoint = "setup_admin")]
+#[server(prefix = "/api/fn", endpoint = "setup_admin", output = kiln_shared::wire::JsonText)]
 pub async fn setup_admin(
     username: String,
     password: String,
@@ -35,7 +35,7 @@ pub async fn setup_admin(
 }
 
 /// Signs in. Wrong user and wrong password give the same answer; repeated failures get 429.
-#[server(prefix = "/api/fn", endpoint = "login")]
+#[server(prefix = "/api/fn", endpoint = "login", output = kiln_shared::wire::JsonText)]
 pub async fn login(
     username: String,
     password: String,
@@ -56,7 +56,7 @@ pub async fn login(
 }
 
 /// Signs out of this browser, or (with `everywhere`) out of every session of this user.
-#[server(prefix = "/api/fn", endpoint = "logout")]
+#[server(prefix = "/api/fn", endpoint = "logout", output = kiln_shared::wire::JsonText)]
 pub async fn logout(everywhere: Option<String>) -> Result<(), AppError> {
     ssr::respond(
         async {
@@ -73,7 +73,7 @@ pub async fn logout(everywhere: Option<String>) -> Result<(), AppError> {
 }
 
 /// Changes the caller's password after checking the current one. Other sessions are ended.
-#[server(prefix = "/api/fn", endpoint = "change_password")]
+#[server(prefix = "/api/fn", endpoint = "change_password", output = kiln_shared::wire::JsonText)]
 pub async fn change_password(
     current: String,
     password: String,

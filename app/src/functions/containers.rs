@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use crate::ssr;
 
 /// Creates a container from the wizard's request; returns its id (its progress page).
-#[server(prefix = "/api/fn", endpoint = "create_container", input = server_fn::codec::Json)]
+#[server(prefix = "/api/fn", endpoint = "create_container", input = server_fn::codec::Json, output = kiln_shared::wire::JsonText)]
 pub async fn create_container(request: CreateRequest) -> Result<i64, AppError> {
     ssr::respond(
         async {
@@ -26,7 +26,7 @@ pub async fn create_container(request: CreateRequest) -> Result<i64, AppError> {
 }
 
 /// Runs a failed creation again from the phase it failed in.
-#[server(prefix = "/api/fn", endpoint = "retry_container")]
+#[server(prefix = "/api/fn", endpoint = "retry_container", output = kiln_shared::wire::JsonText)]
 pub async fn retry_container(id: i64) -> Result<(), AppError> {
     ssr::respond(
         async {
@@ -38,7 +38,7 @@ pub async fn retry_container(id: i64) -> Result<(), AppError> {
 }
 
 /// Cancels a running creation; `true` when it was cancelled before it started.
-#[server(prefix = "/api/fn", endpoint = "cancel_container")]
+#[server(prefix = "/api/fn", endpoint = "cancel_container", output = kiln_shared::wire::JsonText)]
 pub async fn cancel_container(id: i64) -> Result<bool, AppError> {
     ssr::respond(
         async {
@@ -50,7 +50,7 @@ pub async fn cancel_container(id: i64) -> Result<bool, AppError> {
 }
 
 /// The containers the user may see, newest first.
-#[server(prefix = "/api/fn", endpoint = "list_containers")]
+#[server(prefix = "/api/fn", endpoint = "list_containers", output = kiln_shared::wire::JsonText)]
 pub async fn list_containers() -> Result<Vec<ContainerSummary>, AppError> {
     ssr::respond(
         async {
@@ -62,7 +62,7 @@ pub async fn list_containers() -> Result<Vec<ContainerSummary>, AppError> {
 }
 
 /// One container with what its page shows.
-#[server(prefix = "/api/fn", endpoint = "get_container")]
+#[server(prefix = "/api/fn", endpoint = "get_container", output = kiln_shared::wire::JsonText)]
 pub async fn get_container(id: i64) -> Result<ContainerDetail, AppError> {
     ssr::respond(
         async {
@@ -74,7 +74,7 @@ pub async fn get_container(id: i64) -> Result<ContainerDetail, AppError> {
 }
 
 /// A container's events after number `after` (at most 1,000).
-#[server(prefix = "/api/fn", endpoint = "container_events")]
+#[server(prefix = "/api/fn", endpoint = "container_events", output = kiln_shared::wire::JsonText)]
 pub async fn container_events(id: i64, after: i64) -> Result<Vec<ContainerEvent>, AppError> {
     ssr::respond(
         async {
@@ -86,7 +86,7 @@ pub async fn container_events(id: i64, after: i64) -> Result<Vec<ContainerEvent>
 }
 
 /// What the creation wizard starts from.
-#[server(prefix = "/api/fn", endpoint = "start_wizard")]
+#[server(prefix = "/api/fn", endpoint = "start_wizard", output = kiln_shared::wire::JsonText)]
 pub async fn start_wizard(template: Option<String>) -> Result<WizardStart, AppError> {
     ssr::respond(
         async {
@@ -98,7 +98,7 @@ pub async fn start_wizard(template: Option<String>) -> Result<WizardStart, AppEr
 }
 
 /// A template's defaults, buckets and scripts, for the wizard.
-#[server(prefix = "/api/fn", endpoint = "wizard_template")]
+#[server(prefix = "/api/fn", endpoint = "wizard_template", output = kiln_shared::wire::JsonText)]
 pub async fn wizard_template(slug: String) -> Result<Template, AppError> {
     ssr::respond(
         async {
@@ -110,7 +110,7 @@ pub async fn wizard_template(slug: String) -> Result<Template, AppError> {
 }
 
 /// What a node offers a new container: storages, OS templates, bridges, the next VMID.
-#[server(prefix = "/api/fn", endpoint = "node_offers")]
+#[server(prefix = "/api/fn", endpoint = "node_offers", output = kiln_shared::wire::JsonText)]
 pub async fn node_offers(node_id: i64) -> Result<NodeChoices, AppError> {
     ssr::respond(
         async {
@@ -124,7 +124,7 @@ pub async fn node_offers(node_id: i64) -> Result<NodeChoices, AppError> {
 }
 
 /// Checks that a typed VMID is free on the node.
-#[server(prefix = "/api/fn", endpoint = "check_vmid")]
+#[server(prefix = "/api/fn", endpoint = "check_vmid", output = kiln_shared::wire::JsonText)]
 pub async fn check_vmid(node_id: i64, vmid: u32) -> Result<(), AppError> {
     ssr::respond(
         async {
@@ -138,7 +138,7 @@ pub async fn check_vmid(node_id: i64, vmid: u32) -> Result<(), AppError> {
 }
 
 /// One credential's value, revealed on request (owner or administrator; audited).
-#[server(prefix = "/api/fn", endpoint = "reveal_credential")]
+#[server(prefix = "/api/fn", endpoint = "reveal_credential", output = kiln_shared::wire::JsonText)]
 pub async fn reveal_credential(id: i64, service: String, key: String) -> Result<String, AppError> {
     ssr::respond(
         async {
@@ -153,7 +153,7 @@ pub async fn reveal_credential(id: i64, service: String, key: String) -> Result<
 
 /// Retries a creation that failed in its scripts, skipping the script that did not finish
 /// (the *skip* of re-run / skip / abort); returns the skipped script's name.
-#[server(prefix = "/api/fn", endpoint = "skip_interrupted_script")]
+#[server(prefix = "/api/fn", endpoint = "skip_interrupted_script", output = kiln_shared::wire::JsonText)]
 pub async fn skip_interrupted_script(id: i64) -> Result<String, AppError> {
     ssr::respond(
         async {
@@ -168,7 +168,7 @@ pub async fn skip_interrupted_script(id: i64) -> Result<String, AppError> {
 
 /// Deletes a container (a failed creation's *Delete the container*; any status): it is
 /// `deleting` at once, then destroyed on its node and removed by a durable job.
-#[server(prefix = "/api/fn", endpoint = "delete_container")]
+#[server(prefix = "/api/fn", endpoint = "delete_container", output = kiln_shared::wire::JsonText)]
 pub async fn delete_container(id: i64) -> Result<(), AppError> {
     ssr::respond(
         async {

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use crate::ssr;
 
-#[server(prefix = "/api/fn", endpoint = "list_nodes")]
+#[server(prefix = "/api/fn", endpoint = "list_nodes", output = kiln_shared::wire::JsonText)]
 pub async fn list_nodes() -> Result<Vec<NodeView>, AppError> {
     ssr::respond(
         async {
@@ -20,7 +20,7 @@ pub async fn list_nodes() -> Result<Vec<NodeView>, AppError> {
     )
 }
 
-#[server(prefix = "/api/fn", endpoint = "get_node")]
+#[server(prefix = "/api/fn", endpoint = "get_node", output = kiln_shared::wire::JsonText)]
 pub async fn get_node(id: i64) -> Result<NodeView, AppError> {
     ssr::respond(
         async {
@@ -31,8 +31,35 @@ pub async fn get_node(id: i64) -> Result<NodeView, AppError> {
     )
 }
 
+/// Checks the node now (a card's *Test connection*) and answers with what to tell the user:
+/// "<name> answers: Proxmox VE <version>", or 503 with why it is offline. The browser gets a
+/// sentence, not the node's whole health (which the page already rendered).
+#[server(prefix = "/api/fn", endpoint = "test_node", output = kiln_shared::wire::JsonText)]
+pub async fn test_node(id: i64) -> Result<String, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            let view = ssr::nodes_backend()?.get_node(&actor, id).await?;
+            if view.health.online {
+                Ok(format!(
+                    "{} answers: Proxmox VE {}",
+                    view.node.name,
+                    view.health.version.unwrap_or_default()
+                ))
+            } else {
+                Err(AppError::Unavailable(format!(
+                    "{} is offline: {}",
+                    view.node.name,
+                    view.health.error.unwrap_or_default()
+                )))
+            }
+        }
+        .await,
+    )
+}
+
 /// Connects to `host:port` and returns the certificate for the user to confirm.
-#[server(prefix = "/api/fn", endpoint = "probe_node")]
+#[server(prefix = "/api/fn", endpoint = "probe_node", output = kiln_shared::wire::JsonText)]
 pub async fn probe_node(host: String, port: u16) -> Result<CertificateInfo, AppError> {
     ssr::respond(
         async {
@@ -45,7 +72,7 @@ pub async fn probe_node(host: String, port: u16) -> Result<CertificateInfo, AppE
     )
 }
 
-#[server(prefix = "/api/fn", endpoint = "add_node", input = server_fn::codec::Json)]
+#[server(prefix = "/api/fn", endpoint = "add_node", input = server_fn::codec::Json, output = kiln_shared::wire::JsonText)]
 pub async fn add_node(input: NodeInput) -> Result<NodeSummary, AppError> {
     ssr::respond(
         async {
@@ -56,7 +83,7 @@ pub async fn add_node(input: NodeInput) -> Result<NodeSummary, AppError> {
     )
 }
 
-#[server(prefix = "/api/fn", endpoint = "add_node_with_login", input = server_fn::codec::Json)]
+#[server(prefix = "/api/fn", endpoint = "add_node_with_login", input = server_fn::codec::Json, output = kiln_shared::wire::JsonText)]
 pub async fn add_node_with_login(
     input: NodeInput,
     login: PveLogin,
@@ -72,7 +99,7 @@ pub async fn add_node_with_login(
     )
 }
 
-#[server(prefix = "/api/fn", endpoint = "update_node", input = server_fn::codec::Json)]
+#[server(prefix = "/api/fn", endpoint = "update_node", input = server_fn::codec::Json, output = kiln_shared::wire::JsonText)]
 pub async fn update_node(id: i64, input: NodeInput) -> Result<NodeSummary, AppError> {
     ssr::respond(
         async {
@@ -83,7 +110,7 @@ pub async fn update_node(id: i64, input: NodeInput) -> Result<NodeSummary, AppEr
     )
 }
 
-#[server(prefix = "/api/fn", endpoint = "delete_node")]
+#[server(prefix = "/api/fn", endpoint = "delete_node", output = kiln_shared::wire::JsonText)]
 pub async fn delete_node(id: i64) -> Result<(), AppError> {
     ssr::respond(
         async {
@@ -94,7 +121,7 @@ pub async fn delete_node(id: i64) -> Result<(), AppError> {
     )
 }
 
-#[server(prefix = "/api/fn", endpoint = "set_default_node")]
+#[server(prefix = "/api/fn", endpoint = "set_default_node", output = kiln_shared::wire::JsonText)]
 pub async fn set_default_node(id: i64) -> Result<(), AppError> {
     ssr::respond(
         async {
@@ -106,7 +133,7 @@ pub async fn set_default_node(id: i64) -> Result<(), AppError> {
 }
 
 /// The SSH public key Kiln uses for the node `id` and the command that authorizes it there.
-#[server(prefix = "/api/fn", endpoint = "ssh_access")]
+#[server(prefix = "/api/fn", endpoint = "ssh_access", output = kiln_shared::wire::JsonText)]
 pub async fn ssh_access(id: i64) -> Result<kiln_shared::nodes::SshAccess, AppError> {
     ssr::respond(
         async {
@@ -118,7 +145,7 @@ pub async fn ssh_access(id: i64) -> Result<kiln_shared::nodes::SshAccess, AppErr
 }
 
 /// The node's SSH host key, to confirm before pinning it.
-#[server(prefix = "/api/fn", endpoint = "fetch_host_key")]
+#[server(prefix = "/api/fn", endpoint = "fetch_host_key", output = kiln_shared::wire::JsonText)]
 pub async fn fetch_host_key(
     id: i64,
     ssh_port: u16,
@@ -135,7 +162,7 @@ pub async fn fetch_host_key(
 }
 
 /// Saves the SSH user and port and pins the confirmed host key.
-#[server(prefix = "/api/fn", endpoint = "save_ssh")]
+#[server(prefix = "/api/fn", endpoint = "save_ssh", output = kiln_shared::wire::JsonText)]
 pub async fn save_ssh(
     id: i64,
     ssh_user: String,
@@ -154,7 +181,7 @@ pub async fn save_ssh(
 }
 
 /// Runs `pct list` over SSH with the pinned host key.
-#[server(prefix = "/api/fn", endpoint = "test_ssh")]
+#[server(prefix = "/api/fn", endpoint = "test_ssh", output = kiln_shared::wire::JsonText)]
 pub async fn test_ssh(id: i64) -> Result<String, AppError> {
     ssr::respond(
         async {
@@ -166,7 +193,7 @@ pub async fn test_ssh(id: i64) -> Result<String, AppError> {
 }
 
 /// Installs Kiln's key on the node with the SSH user's password (used once, never kept).
-#[server(prefix = "/api/fn", endpoint = "install_ssh_key")]
+#[server(prefix = "/api/fn", endpoint = "install_ssh_key", output = kiln_shared::wire::JsonText)]
 pub async fn install_ssh_key(id: i64, password: String) -> Result<(), AppError> {
     ssr::respond(
         async {

@@ -11,7 +11,7 @@ use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use crate::ssr;
 
-#[server(prefix = "/api/fn", endpoint = "template_catalog")]
+#[server(prefix = "/api/fn", endpoint = "template_catalog", output = kiln_shared::wire::JsonText)]
 pub async fn template_catalog() -> Result<Catalog, AppError> {
     ssr::respond(
         async {
@@ -23,7 +23,7 @@ pub async fn template_catalog() -> Result<Catalog, AppError> {
 }
 
 /// Re-reads the template folders (built-in set and `KILN_TEMPLATE_DIRS`).
-#[server(prefix = "/api/fn", endpoint = "sync_templates")]
+#[server(prefix = "/api/fn", endpoint = "sync_templates", output = kiln_shared::wire::JsonText)]
 pub async fn sync_templates() -> Result<SyncSummary, AppError> {
     ssr::respond(
         async {
@@ -34,7 +34,7 @@ pub async fn sync_templates() -> Result<SyncSummary, AppError> {
     )
 }
 
-#[server(prefix = "/api/fn", endpoint = "get_template")]
+#[server(prefix = "/api/fn", endpoint = "get_template", output = kiln_shared::wire::JsonText)]
 pub async fn get_template(slug: String) -> Result<TemplateDetail, AppError> {
     ssr::respond(
         async {
@@ -46,7 +46,7 @@ pub async fn get_template(slug: String) -> Result<TemplateDetail, AppError> {
 }
 
 /// Saves a custom template (or a custom copy of a folder template); returns its slug.
-#[server(prefix = "/api/fn", endpoint = "save_template", input = server_fn::codec::Json)]
+#[server(prefix = "/api/fn", endpoint = "save_template", input = server_fn::codec::Json, output = kiln_shared::wire::JsonText)]
 pub async fn save_template(
     original: Option<String>,
     template: Template,
@@ -63,7 +63,7 @@ pub async fn save_template(
 }
 
 /// Deletes a custom template (refused while containers use it).
-#[server(prefix = "/api/fn", endpoint = "delete_template")]
+#[server(prefix = "/api/fn", endpoint = "delete_template", output = kiln_shared::wire::JsonText)]
 pub async fn delete_template(slug: String) -> Result<(), AppError> {
     ssr::respond(
         async {
@@ -74,7 +74,7 @@ pub async fn delete_template(slug: String) -> Result<(), AppError> {
     )
 }
 
-#[server(prefix = "/api/fn", endpoint = "list_buckets")]
+#[server(prefix = "/api/fn", endpoint = "list_buckets", output = kiln_shared::wire::JsonText)]
 pub async fn list_buckets() -> Result<Vec<Bucket>, AppError> {
     ssr::respond(
         async {
@@ -86,7 +86,7 @@ pub async fn list_buckets() -> Result<Vec<Bucket>, AppError> {
 }
 
 /// Creates (`id` empty) or edits a shared package bucket.
-#[server(prefix = "/api/fn", endpoint = "save_bucket", input = server_fn::codec::Json)]
+#[server(prefix = "/api/fn", endpoint = "save_bucket", input = server_fn::codec::Json, output = kiln_shared::wire::JsonText)]
 pub async fn save_bucket(id: Option<i64>, input: BucketInput) -> Result<Bucket, AppError> {
     ssr::respond(
         async {
@@ -99,7 +99,7 @@ pub async fn save_bucket(id: Option<i64>, input: BucketInput) -> Result<Bucket, 
     )
 }
 
-#[server(prefix = "/api/fn", endpoint = "delete_buckets", input = server_fn::codec::Json)]
+#[server(prefix = "/api/fn", endpoint = "delete_buckets", input = server_fn::codec::Json, output = kiln_shared::wire::JsonText)]
 pub async fn delete_buckets(ids: Vec<i64>) -> Result<u32, AppError> {
     ssr::respond(
         async {

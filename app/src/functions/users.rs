@@ -7,7 +7,7 @@ use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use crate::ssr;
 
-#[server(prefix = "/api/fn", endpoint = "list_users")]
+#[server(prefix = "/api/fn", endpoint = "list_users", output = kiln_shared::wire::JsonText)]
 pub async fn list_users() -> Result<Vec<UserSummary>, AppError> {
     ssr::respond(
         async {
@@ -18,7 +18,7 @@ pub async fn list_users() -> Result<Vec<UserSummary>, AppError> {
     )
 }
 
-#[server(prefix = "/api/fn", endpoint = "create_user")]
+#[server(prefix = "/api/fn", endpoint = "create_user", output = kiln_shared::wire::JsonText)]
 pub async fn create_user(
     username: String,
     password: String,
@@ -35,7 +35,7 @@ pub async fn create_user(
     )
 }
 
-#[server(prefix = "/api/fn", endpoint = "set_user_disabled")]
+#[server(prefix = "/api/fn", endpoint = "set_user_disabled", output = kiln_shared::wire::JsonText)]
 pub async fn set_user_disabled(user_id: i64, disabled: bool) -> Result<(), AppError> {
     ssr::respond(
         async {

@@ -1,10 +1,12 @@
 //! The pages outside the shell: first-run setup and sign-in.
 
-use kiln_shared::validate;
+use kiln_shared::{AppError, validate};
 use leptos::prelude::*;
+use server_fn::ServerFn;
 
-use crate::components::form::{Field, FormError, action_error, query_error_kind};
-use crate::functions::auth::{Login, SetupAdmin};
+use crate::components::call::{Call, FormFields};
+use crate::components::form::{Field, FormError, query_error_kind};
+use crate::functions::auth::{Login, SetupAdmin, login, setup_admin};
 
 #[component]
 fn AuthCard(title: &'static str, subtitle: &'static str, children: Children) -> impl IntoView {
@@ -40,10 +42,18 @@ pub fn SetupPage() -> impl IntoView {
 /// The setup form (an island: live rule checks; without JavaScript it posts as a plain form).
 #[island]
 fn SetupForm(kind: Option<String>) -> impl IntoView {
-    let action = ServerAction::<SetupAdmin>::new();
-    let error = action_error(action);
+    let call = Call::new();
+    let answer = RwSignal::new(None::<AppError>);
+    let error = Signal::from(answer);
+    // Without JavaScript the form posts itself; here the same fields go through the call.
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let f = FormFields::of(&ev);
+        let call_fn = setup_admin(f.text("username"), f.text("password"), f.text("confirm"));
+        call.run(call_fn, move |r| answer.set(r.err()));
+    };
     view! {
-            <ActionForm action=action attr:class="form" attr:data-test="setup-form">
+            <form action=SetupAdmin::PATH method="post" class="form" data-test="setup-form" on:submit=on_submit>
                 <FormError error kind=kind />
                 <Field
                     name="username"
@@ -74,12 +84,12 @@ fn SetupForm(kind: Option<String>) -> impl IntoView {
                     <button
                         type="submit"
                         class="btn btn-primary btn-block"
-                        aria-busy=move || action.pending().get().then_some("true")
+                        aria-busy=call.busy()
                     >
                         "Create administrator"
                     </button>
                 </div>
-            </ActionForm>
+            </form>
     }
 }
 
@@ -99,10 +109,19 @@ pub fn LoginPage() -> impl IntoView {
 /// The sign-in form (an island; without JavaScript it posts as a plain form).
 #[island]
 fn LoginForm(next: String, kind: Option<String>) -> impl IntoView {
-    let action = ServerAction::<Login>::new();
-    let error = action_error(action);
+    let call = Call::new();
+    let answer = RwSignal::new(None::<AppError>);
+    let error = Signal::from(answer);
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let f = FormFields::of(&ev);
+        call.run(
+            login(f.text("username"), f.text("password"), f.get("next")),
+            move |r| answer.set(r.err()),
+        );
+    };
     view! {
-            <ActionForm action=action attr:class="form" attr:data-test="login-form">
+            <form action=Login::PATH method="post" class="form" data-test="login-form" on:submit=on_submit>
                 <FormError error kind=kind />
                 <input type="hidden" name="next" value=next />
                 <Field
@@ -123,11 +142,11 @@ fn LoginForm(next: String, kind: Option<String>) -> impl IntoView {
                     <button
                         type="submit"
                         class="btn btn-primary btn-block"
-                        aria-busy=move || action.pending().get().then_some("true")
+                        aria-busy=call.busy()
                     >
                         "Sign in"
                     </button>
                 </div>
-            </ActionForm>
+            </form>
     }
 }

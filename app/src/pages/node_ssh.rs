@@ -6,6 +6,7 @@ use kiln_shared::AppError;
 use kiln_shared::nodes::HostKeyInfo;
 use leptos::prelude::*;
 
+use crate::components::call::Call;
 use crate::components::copy::CopyButton;
 use crate::components::layout::PageHeader;
 use crate::components::route::use_node_from_path;
@@ -71,58 +72,57 @@ fn SshForm(id: i64, user: String, port: u16, pinned: Option<String>) -> impl Int
     // compiled into the bundle separately).
     let invalid = move |f: &'static str| move || field(f)().map(|_| "true");
 
-    let fetch = Action::new(move |_: &()| {
+    let fetch = Call::new();
+    let on_fetch = move |_| {
         let port = ssh_port.get_untracked().parse::<u16>().unwrap_or(0);
-        async move { fetch_host_key(id, port).await }
-    });
-    Effect::new(move |_| match fetch.value().get() {
-        Some(Ok(key)) => {
-            error.set(None);
-            fetched.set(Some(key));
-        }
-        Some(Err(e)) => error.set(Some(e)),
-        None => {}
-    });
-    let save = Action::new(move |key: &String| {
-        let (user, port, key) = (
+        fetch.run(fetch_host_key(id, port), move |answer| match answer {
+            Ok(key) => {
+                error.set(None);
+                fetched.set(Some(key));
+            }
+            Err(e) => error.set(Some(e)),
+        });
+    };
+    let save = Call::new();
+    let on_trust = move |key: String| {
+        let (user, port) = (
             ssh_user.get_untracked(),
             ssh_port.get_untracked().parse::<u16>().unwrap_or(0),
-            key.clone(),
         );
-        async move { save_ssh(id, user, port, key).await }
-    });
-    Effect::new(move |_| match save.value().get() {
-        Some(Ok(())) => {
-            is_pinned.set(true);
-            fetched.set(None);
-            toaster.success("Host key pinned. Kiln will refuse the node if it changes.");
-        }
-        Some(Err(e)) => {
-            toaster.error(e.to_string());
-            error.set(Some(e));
-        }
-        None => {}
-    });
+        save.run(save_ssh(id, user, port, key), move |answer| match answer {
+            Ok(()) => {
+                is_pinned.set(true);
+                fetched.set(None);
+                toaster.success("Host key pinned. Kiln will refuse the node if it changes.");
+            }
+            Err(e) => {
+                toaster.error(e.to_string());
+                error.set(Some(e));
+            }
+        });
+    };
     let password = RwSignal::new(String::new());
-    let install = Action::new(move |_: &()| {
-        let pw = password.get_untracked();
-        async move { install_ssh_key(id, pw).await }
-    });
-    Effect::new(move |_| match install.value().get() {
-        Some(Ok(())) => {
-            password.set(String::new());
-            error.set(None);
-            toaster.success("The key is installed on the node. The password was not kept.");
-        }
-        Some(Err(e)) => error.set(Some(e)),
-        None => {}
-    });
-    let test = Action::new(move |_: &()| async move { test_ssh(id).await });
-    Effect::new(move |_| match test.value().get() {
-        Some(Ok(message)) => toaster.success(message),
-        Some(Err(e)) => toaster.error(e.to_string()),
-        None => {}
-    });
+    let install = Call::new();
+    let on_install = move |_| {
+        install.run(
+            install_ssh_key(id, password.get_untracked()),
+            move |answer| match answer {
+                Ok(()) => {
+                    password.set(String::new());
+                    error.set(None);
+                    toaster.success("The key is installed on the node. The password was not kept.");
+                }
+                Err(e) => error.set(Some(e)),
+            },
+        );
+    };
+    let test = Call::new();
+    let on_test = move |_| {
+        test.run(test_ssh(id), move |answer| match answer {
+            Ok(message) => toaster.success(message),
+            Err(e) => toaster.error(e.to_string()),
+        });
+    };
 
     view! {
         <section class="card form">
@@ -132,12 +132,12 @@ fn SshForm(id: i64, user: String, port: u16, pinned: Option<String>) -> impl Int
             <div class="row ssh-target">
                 <div class="field spacer">
                     <label for="ssh-user">"SSH user"</label>
-                    <input id="ssh-user" prop:value=ssh_user value=ssh_user.get_untracked() on:input=move |ev| ssh_user.set(event_target_value(&ev))
+                    <input id="ssh-user" bind:value=ssh_user
                         aria-invalid=invalid("ssh_user") aria-describedby="ssh-user-error" />
                 </div>
                 <div class="field field-port">
                     <label for="ssh-port">"Port"</label>
-                    <input id="ssh-port" inputmode="numeric" prop:value=ssh_port value=ssh_port.get_untracked() on:input=move |ev| ssh_port.set(event_target_value(&ev))
+                    <input id="ssh-port" inputmode="numeric" bind:value=ssh_port
                         aria-invalid=invalid("ssh_port") aria-describedby="ssh-port-error" />
                 </div>
             </div>
@@ -145,8 +145,7 @@ fn SshForm(id: i64, user: String, port: u16, pinned: Option<String>) -> impl Int
             <div class="field-error" id="ssh-port-error" data-test="ssh-port-error">{field("ssh_port")}</div>
             <div class="row">
                 <button type="button" class="btn" data-test="fetch-host-key"
-                    aria-busy=move || fetch.pending().get().then_some("true")
-                    on:click=move |_| { fetch.dispatch(()); }>"Fetch host key"</button>
+                    aria-busy=fetch.busy() on:click=on_fetch>"Fetch host key"</button>
                 {move || is_pinned.get().then(|| view! { <span class="badge badge-ok">"host key pinned"</span> })}
             </div>
             {move || fetched.get().map(|key| {
@@ -158,8 +157,7 @@ fn SshForm(id: i64, user: String, port: u16, pinned: Option<String>) -> impl Int
                         <dt>"Fingerprint"</dt><dd><code>{key.fingerprint.clone()}</code></dd>
                     </dl>
                     <button type="button" class="btn btn-primary" data-test="trust-host-key"
-                        aria-busy=move || save.pending().get().then_some("true")
-                        on:click=move |_| { save.dispatch(openssh.clone()); }>"Trust this host key"</button>
+                        aria-busy=save.busy() on:click=move |_| on_trust(openssh.clone())>"Trust this host key"</button>
                 }
             })}
             <div class="field-error">{field("host_key")}</div>
@@ -170,20 +168,18 @@ fn SshForm(id: i64, user: String, port: u16, pinned: Option<String>) -> impl Int
             <div class="row">
                 <div class="field spacer">
                     <label for="ssh-password">"SSH user's password"</label>
-                    <input id="ssh-password" type="password" autocomplete="off" prop:value=password on:input=move |ev| password.set(event_target_value(&ev)) />
+                    <input id="ssh-password" type="password" autocomplete="off" bind:value=password />
                     <div class="field-error">{field("ssh_password")}</div>
                 </div>
             </div>
             <button type="button" class="btn" data-test="install-key" disabled=move || !is_pinned.get()
-                aria-busy=move || install.pending().get().then_some("true")
-                on:click=move |_| { install.dispatch(()); }>"Install key"</button>
+                aria-busy=install.busy() on:click=on_install>"Install key"</button>
         </section>
         <section class="card">
             <h2 class="card-title">"3. Test"</h2>
             <p class="muted small">"Connects with the pinned host key and runs " <code>"pct list"</code> "."</p>
             <button type="button" class="btn" data-test="test-ssh" disabled=move || !is_pinned.get()
-                aria-busy=move || test.pending().get().then_some("true")
-                on:click=move |_| { test.dispatch(()); }>"Test SSH"</button>
+                aria-busy=test.busy() on:click=on_test>"Test SSH"</button>
         </section>
     }
 }

@@ -2,19 +2,19 @@
 //! use, then an API token or a one-time Proxmox sign-in that creates one).
 
 use kiln_shared::AppError;
-use kiln_shared::nodes::{NodeInput, NodeView, PveLogin};
+use kiln_shared::nodes::{NodeInput, NodeSummary, NodeView, PveLogin};
 use kiln_shared::pve::CertificateInfo;
 use leptos::prelude::*;
 
+use crate::components::call::{Call, moved_on};
 use crate::components::confirm::ConfirmButton;
 use crate::components::form::reveal_first_error;
 use crate::components::layout::{EmptyState, PageHeader};
-use crate::components::nav;
 use crate::components::route::use_node_from_path;
-use crate::components::toast::{ToastKind, use_toaster};
+use crate::components::toast::use_toaster;
 use crate::functions::nodes::{
-    add_node, add_node_with_login, delete_node, get_node, list_nodes, probe_node, set_default_node,
-    update_node,
+    add_node, add_node_with_login, delete_node, list_nodes, probe_node, set_default_node,
+    test_node, update_node,
 };
 
 #[component]
@@ -63,46 +63,11 @@ fn gib(bytes: Option<u64>) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
-/// A node with its health and actions (an island; after a change the page reloads).
-#[island]
+/// A node with its health (rendered on the server) and its actions (the [`NodeActions`] island).
+#[component]
 fn NodeCard(view: NodeView) -> impl IntoView {
-    let toaster = use_toaster();
     let NodeView { node, health } = view;
     let id = node.id;
-    let name = node.name.clone();
-    let test = Action::new(move |_: &()| async move { get_node(id).await });
-    Effect::new(move |_| match test.value().get() {
-        Some(Ok(v)) if v.health.online => toaster.success(format!(
-            "{} answers: Proxmox VE {}",
-            v.node.name,
-            v.health.version.unwrap_or_default()
-        )),
-        Some(Ok(v)) => toaster.error(format!(
-            "{} is offline: {}",
-            v.node.name,
-            v.health.error.unwrap_or_default()
-        )),
-        Some(Err(e)) => toaster.error(e.to_string()),
-        None => {}
-    });
-    let make_default = Action::new(move |_: &()| async move { set_default_node(id).await });
-    let remove = Action::new(move |_: &()| async move { delete_node(id).await });
-    Effect::new(move |_| match make_default.value().get() {
-        Some(Ok(())) => {
-            toaster.after_navigation(ToastKind::Success, "Default node changed.");
-            nav::reload();
-        }
-        Some(Err(e)) => toaster.error(e.to_string()),
-        None => {}
-    });
-    Effect::new(move |_| match remove.value().get() {
-        Some(Ok(())) => {
-            toaster.after_navigation(ToastKind::Success, "Node removed.");
-            nav::reload();
-        }
-        Some(Err(e)) => toaster.error(e.to_string()),
-        None => {}
-    });
     let status = if health.online {
         ("badge badge-ok", "online")
     } else {
@@ -152,26 +117,41 @@ fn NodeCard(view: NodeView) -> impl IntoView {
                     </div>
                 }
             }).collect_view()}
-            <div class="row card-actions">
-                <button type="button" class="btn btn-sm" data-test="test-node"
-                    aria-busy=move || test.pending().get().then_some("true")
-                    on:click=move |_| { test.dispatch(()); }>"Test connection"</button>
-                {(!node.is_default).then(|| view! {
-                    <button type="button" class="btn btn-sm btn-ghost" on:click=move |_| { make_default.dispatch(()); }>"Make default"</button>
-                })}
-                <a class="btn btn-sm btn-ghost" href=format!("/nodes/{id}/edit")>"Edit"</a>
-                <a class="btn btn-sm btn-ghost" href=format!("/nodes/{id}/ssh") data-test="node-ssh">
-                    {if node.ssh_host_key.is_some() { "SSH" } else { "Set up SSH" }}
-                </a>
-                <ConfirmButton
-                    label="Delete".into()
-                    question=format!("Remove {name} from Kiln? Nothing on the node is changed.")
-                    confirm_label="Remove node".into()
-                    danger=true
-                    on_confirm=Callback::new(move |()| { remove.dispatch(()); })
-                />
-            </div>
+            <NodeActions id name=node.name.clone() is_default=node.is_default ssh_pinned=node.ssh_host_key.is_some() />
         </article>
+    }
+}
+
+/// A node card's buttons (an island; after a change the page reloads). *Test connection*
+/// asks the server, which answers with the sentence for the toast.
+#[island]
+fn NodeActions(id: i64, name: String, is_default: bool, ssh_pinned: bool) -> impl IntoView {
+    let toaster = use_toaster();
+    let test = Call::new();
+    let change = Call::new();
+    view! {
+        <div class="row card-actions">
+            <button type="button" class="btn btn-sm" data-test="test-node" aria-busy=test.busy()
+                on:click=move |_| test.run(test_node(id), move |answer| match answer {
+                    Ok(message) => toaster.success(message),
+                    Err(e) => toaster.error(e.to_string()),
+                })>"Test connection"</button>
+            {(!is_default).then(|| view! {
+                <button type="button" class="btn btn-sm btn-ghost"
+                    on:click=move |_| change.run(set_default_node(id), |answer| moved_on(answer, "Default node changed.", None))>"Make default"</button>
+            })}
+            <a class="btn btn-sm btn-ghost" href=format!("/nodes/{id}/edit")>"Edit"</a>
+            <a class="btn btn-sm btn-ghost" href=format!("/nodes/{id}/ssh") data-test="node-ssh">
+                {if ssh_pinned { "SSH" } else { "Set up SSH" }}
+            </a>
+            <ConfirmButton
+                label="Delete".into()
+                question=format!("Remove {name} from Kiln? Nothing on the node is changed.")
+                confirm_label="Remove node".into()
+                danger=true
+                on_confirm=Callback::new(move |()| change.run(delete_node(id), |answer| moved_on(answer, "Node removed.", None)))
+            />
+        </div>
     }
 }
 
@@ -193,7 +173,7 @@ pub fn NodeEditPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match node.await {
-                    Ok(view) => view! { <NodeForm existing=Some(view) /> }.into_any(),
+                    Ok(view) => view! { <NodeForm existing=Some(view.node) /> }.into_any(),
                     Err(e) => Err::<(), AppError>(e).into_any(),
                 }
             })}
@@ -203,10 +183,10 @@ pub fn NodeEditPage() -> impl IntoView {
 
 /// The add/edit form: connection → certificate → credentials (an island).
 #[island]
-fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
+fn NodeForm(existing: Option<NodeSummary>) -> impl IntoView {
     let toaster = use_toaster();
-    let editing = existing.as_ref().map(|v| v.node.id);
-    let initial = existing.map(|v| v.node);
+    let editing = existing.as_ref().map(|n| n.id);
+    let initial = existing;
     let name = RwSignal::new(initial.as_ref().map(|n| n.name.clone()).unwrap_or_default());
     let host = RwSignal::new(initial.as_ref().map(|n| n.host.clone()).unwrap_or_default());
     let port = RwSignal::new(
@@ -239,44 +219,50 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
     let node = NodeRef::<leptos::html::Form>::new();
     let field =
         move |f: &'static str| move || error.get().and_then(|e| e.field(f).map(str::to_owned));
-    // One closure type for every field's `aria-invalid` (each distinct closure would be
-    // compiled into the bundle separately).
-    let invalid = move |f: &'static str| move || field(f)().map(|_| "true");
+    // A new address needs its certificate checked (and trusted) again.
+    Effect::new(move |first: Option<()>| {
+        host.track();
+        port.track();
+        if first.is_some() {
+            fingerprint.set(String::new());
+            cert.set(None);
+        }
+    });
 
-    let probe = Action::new(move |_: &()| {
+    let probe = Call::new();
+    let on_probe = move |_| {
         let (h, p) = (
             host.get_untracked(),
             port.get_untracked().parse::<u16>().unwrap_or(0),
         );
-        async move { probe_node(h, p).await }
-    });
-    Effect::new(move |_| match probe.value().get() {
-        Some(Ok(info)) => {
-            error.set(None);
-            cert.set(Some(info));
-        }
-        Some(Err(e)) => error.set(Some(e)),
-        None => {}
-    });
-
-    let input = move || NodeInput {
-        name: name.get_untracked(),
-        host: host.get_untracked(),
-        port: port.get_untracked().parse().unwrap_or(0),
-        is_cluster: is_cluster.get_untracked(),
-        fingerprint: fingerprint.get_untracked(),
-        token_id: token_id.get_untracked(),
-        token_secret: token_secret.get_untracked(),
+        probe.run(probe_node(h, p), move |answer| match answer {
+            Ok(info) => {
+                error.set(None);
+                cert.set(Some(info));
+            }
+            Err(e) => error.set(Some(e)),
+        });
     };
-    let save = Action::new(move |_: &()| {
-        let input = input();
+
+    let save = Call::new();
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let input = NodeInput {
+            name: name.get_untracked(),
+            host: host.get_untracked(),
+            port: port.get_untracked().parse().unwrap_or(0),
+            is_cluster: is_cluster.get_untracked(),
+            fingerprint: fingerprint.get_untracked(),
+            token_id: token_id.get_untracked(),
+            token_secret: token_secret.get_untracked(),
+        };
         let login = use_login.get_untracked().then(|| PveLogin {
             username: pve_user.get_untracked(),
             password: pve_password.get_untracked(),
             realm: pve_realm.get_untracked(),
             otp: Some(pve_otp.get_untracked()).filter(|o| !o.is_empty()),
         });
-        async move {
+        let call = async move {
             match (editing, login) {
                 (Some(id), _) => update_node(id, input)
                     .await
@@ -291,54 +277,32 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
                 }),
                 (None, None) => add_node(input).await.map(|n| format!("Added {}.", n.name)),
             }
-        }
-    });
-    Effect::new(move |_| match save.value().get() {
-        Some(Ok(message)) => {
-            toaster.after_navigation(ToastKind::Success, &message);
-            nav::go("/nodes");
-        }
-        Some(Err(e)) => {
-            toaster.error(e.to_string());
-            error.set(Some(e));
-            reveal_first_error(node);
-        }
-        None => {}
-    });
+        };
+        save.run(call, move |answer| match answer {
+            Ok(message) => moved_on(Ok(()), &message, Some("/nodes")),
+            Err(e) => {
+                toaster.error(e.to_string());
+                error.set(Some(e));
+                reveal_first_error(node);
+            }
+        });
+    };
     let confirmed = move || !fingerprint.get().is_empty();
 
     view! {
-        <form class="form card node-form" node_ref=node data-test="node-form" on:submit=move |ev| { ev.prevent_default(); save.dispatch(()); }>
+        <form class="form card node-form" node_ref=node data-test="node-form" on:submit=on_submit>
             <h2 class="card-title">"1. Connection"</h2>
-            <div class="field">
-                <label for="node-name">"Name"</label>
-                <input id="node-name" required prop:value=name value=name.get_untracked() on:input=move |ev| name.set(event_target_value(&ev)) placeholder="pve-home" aria-invalid=invalid("name") />
-                <div class="field-error">{field("name")}</div>
-            </div>
+            <NodeField id="node-name" label="Name" field="name" value=name error required=true placeholder="pve-home" />
             <div class="row">
-                <div class="field spacer">
-                    <label for="node-host">"Host"</label>
-                    <input id="node-host" required prop:value=host value=host.get_untracked() placeholder="pve.lan or 192.168.1.10"
-                        on:input=move |ev| { host.set(event_target_value(&ev)); fingerprint.set(String::new()); cert.set(None); }
-                        aria-invalid=invalid("host") />
-                    <div class="field-error">{field("host")}</div>
-                </div>
-                <div class="field">
-                    <label for="node-port">"Port"</label>
-                    <input id="node-port" inputmode="numeric" prop:value=port value=port.get_untracked()
-                        on:input=move |ev| { port.set(event_target_value(&ev)); fingerprint.set(String::new()); cert.set(None); }
-                        aria-invalid=invalid("port") />
-                    <div class="field-error">{field("port")}</div>
-                </div>
+                <NodeField class="field spacer" id="node-host" label="Host" field="host" value=host error required=true placeholder="pve.lan or 192.168.1.10" />
+                <NodeField id="node-port" label="Port" field="port" value=port error inputmode="numeric" />
             </div>
-            <label class="checkbox"><input type="checkbox" prop:checked=is_cluster checked=is_cluster.get_untracked() on:change=move |ev| is_cluster.set(event_target_checked(&ev)) />" This is a cluster (Kiln will see every member)"</label>
+            <label class="checkbox"><input type="checkbox" bind:checked=is_cluster />" This is a cluster (Kiln will see every member)"</label>
 
             <h2 class="card-title">"2. Certificate"</h2>
             <p class="muted small">"Proxmox uses a self-signed certificate. Check its fingerprint against the node (Datacenter → node → System → Certificates) before you trust it."</p>
             <div class="row">
-                <button type="button" class="btn" data-test="probe"
-                    aria-busy=move || probe.pending().get().then_some("true")
-                    on:click=move |_| { probe.dispatch(()); }>"Check certificate"</button>
+                <button type="button" class="btn" data-test="probe" aria-busy=probe.busy() on:click=on_probe>"Check certificate"</button>
                 {move || confirmed().then(|| view! { <span class="badge badge-ok">"trusted"</span> })}
             </div>
             {move || cert.get().map(|c| {
@@ -367,35 +331,58 @@ fn NodeForm(existing: Option<NodeView>) -> impl IntoView {
             <Show when=move || !use_login.get() fallback=move || view! {
                 <p class="muted small">"Kiln signs in once, creates a token with privilege separation and the roles it needs, and forgets the password."</p>
                 <div class="row">
-                    <div class="field spacer"><label for="pve-user">"User"</label><input id="pve-user" prop:value=pve_user value=pve_user.get_untracked() on:input=move |ev| pve_user.set(event_target_value(&ev)) aria-invalid=invalid("pve_username") /><div class="field-error">{field("pve_username")}</div></div>
+                    <NodeField class="field spacer" id="pve-user" label="User" field="pve_username" value=pve_user error />
                     <div class="field"><label for="pve-realm">"Realm"</label>
                         <select id="pve-realm" prop:value=pve_realm on:change=move |ev| pve_realm.set(event_target_value(&ev))><option value="pam">"pam"</option><option value="pve">"pve"</option></select></div>
                 </div>
-                <div class="field"><label for="pve-password">"Password"</label><input id="pve-password" type="password" autocomplete="off" prop:value=pve_password value=pve_password.get_untracked() on:input=move |ev| pve_password.set(event_target_value(&ev)) aria-invalid=invalid("pve_password") /><div class="field-error">{field("pve_password")}</div></div>
-                <div class="field"><label for="pve-otp">"Two-factor code (if enabled)"</label><input id="pve-otp" inputmode="numeric" autocomplete="one-time-code" prop:value=pve_otp value=pve_otp.get_untracked() on:input=move |ev| pve_otp.set(event_target_value(&ev)) aria-invalid=invalid("pve_otp") /><div class="field-error">{field("pve_otp")}</div></div>
+                <NodeField id="pve-password" label="Password" field="pve_password" value=pve_password error input_type="password" autocomplete="off" />
+                <NodeField id="pve-otp" label="Two-factor code (if enabled)" field="pve_otp" value=pve_otp error inputmode="numeric" autocomplete="one-time-code" />
             }>
-                <div class="field">
-                    <label for="token-id">"Token ID"</label>
-                    <input id="token-id" prop:value=token_id value=token_id.get_untracked() on:input=move |ev| token_id.set(event_target_value(&ev)) placeholder="root@pam!kiln" aria-invalid=invalid("token_id") />
-                    <div class="hint">"Datacenter → Permissions → API Tokens. Kiln needs VM and datastore privileges on /."</div>
-                    <div class="field-error">{field("token_id")}</div>
-                </div>
-                <div class="field">
-                    <label for="token-secret">"Secret"</label>
-                    <input id="token-secret" type="password" autocomplete="off" prop:value=token_secret value=token_secret.get_untracked() on:input=move |ev| token_secret.set(event_target_value(&ev))
-                        placeholder=if editing.is_some() { "unchanged" } else { "" }
-                        aria-invalid=invalid("token_secret") />
-                    <div class="field-error">{field("token_secret")}</div>
-                </div>
+                <NodeField id="token-id" label="Token ID" field="token_id" value=token_id error placeholder="root@pam!kiln"
+                    hint="Datacenter → Permissions → API Tokens. Kiln needs VM and datastore privileges on /." />
+                <NodeField id="token-secret" label="Secret" field="token_secret" value=token_secret error input_type="password" autocomplete="off"
+                    placeholder=if editing.is_some() { "unchanged" } else { "" } />
             </Show>
             {move || error.get().and_then(|e| e.field(kiln_shared::FieldErrors::FORM).map(|m| view! { <div class="alert alert-error" role="alert" tabindex="-1">{m.to_owned()}</div> }))}
             <div class="form-actions">
                 <a class="btn btn-ghost" href="/nodes">"Cancel"</a>
                 <button type="submit" class="btn btn-primary" data-test="save-node" disabled=move || !confirmed()
-                    aria-busy=move || save.pending().get().then_some("true")>
+                    aria-busy=save.busy()>
                     {if editing.is_some() { "Test and save" } else { "Test and add node" }}
                 </button>
             </div>
         </form>
+    }
+}
+
+/// One text field of the node form: its label, the input bound to `value`, an optional hint
+/// and the message for `field` from the last answer. One component for every field, so the
+/// bundle holds the field's code once.
+#[component]
+fn NodeField(
+    id: &'static str,
+    label: &'static str,
+    /// The field's name in the server's errors.
+    field: &'static str,
+    value: RwSignal<String>,
+    error: RwSignal<Option<AppError>>,
+    #[prop(default = "field")] class: &'static str,
+    #[prop(default = "text")] input_type: &'static str,
+    #[prop(optional)] required: bool,
+    #[prop(optional)] placeholder: Option<&'static str>,
+    #[prop(optional)] inputmode: Option<&'static str>,
+    #[prop(optional)] autocomplete: Option<&'static str>,
+    #[prop(optional)] hint: Option<&'static str>,
+) -> impl IntoView {
+    let message = move || error.get().and_then(|e| e.field(field).map(str::to_owned));
+    view! {
+        <div class=class>
+            <label for=id>{label}</label>
+            <input id=id type=input_type required=required placeholder=placeholder inputmode=inputmode
+                autocomplete=autocomplete bind:value=value
+                aria-invalid=move || message().map(|_| "true") />
+            {hint.map(|h| view! { <div class="hint">{h}</div> })}
+            <div class="field-error">{message}</div>
+        </div>
     }
 }

@@ -2,18 +2,16 @@
 //! npm, pip, custom with check/install commands) that templates take a copy of. Create, edit,
 //! delete several at once, and see which templates hold a copy.
 
-use std::collections::BTreeSet;
-
 use kiln_shared::catalog::{Bucket, BucketInput, format_package_text};
 use kiln_shared::templates::Manager;
 use kiln_shared::{AppError, FieldErrors};
 use leptos::prelude::*;
 
+use crate::components::call::{Call, moved_on};
 use crate::components::confirm::ConfirmButton;
 use crate::components::form::reveal_first_error;
 use crate::components::layout::{EmptyState, PageHeader};
-use crate::components::nav;
-use crate::components::toast::{ToastKind, use_toaster};
+use crate::components::toast::use_toaster;
 use crate::functions::templates::{delete_buckets, list_buckets, save_bucket};
 
 /// What the bucket form is doing.
@@ -33,53 +31,90 @@ pub fn PackagesPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match buckets.await {
                     Err(e) => view! { <div class="alert alert-error" role="alert">{e.to_string()}</div> }.into_any(),
-                    Ok(list) => view! { <Buckets list /> }.into_any(),
+                    Ok(list) => view! { <BucketList list /> }.into_any(),
                 }
             })}
         </Transition>
     }
 }
 
-/// The bucket list with its form and bulk delete (an island; the page reloads after a change).
+/// The bucket table, rendered here, inside the [`Buckets`] island that makes its checkboxes
+/// and *Edit* buttons work.
+#[component]
+fn BucketList(list: Vec<Bucket>) -> impl IntoView {
+    let table = if list.is_empty() {
+        view! {
+            <EmptyState icon="packages" title="No package buckets yet">
+                <p class="muted">"A bucket groups packages by manager, e.g. base: curl, ca-certificates (apt). Templates take a copy of a bucket in the editor."</p>
+            </EmptyState>
+        }
+        .into_any()
+    } else {
+        view! {
+            <div class="table-wrap">
+                <table class="data" data-test="buckets">
+                    <thead><tr>
+                        <th scope="col"><span class="visually-hidden">"Select"</span></th>
+                        <th scope="col">"Bucket"</th><th scope="col">"Packages"</th>
+                        <th scope="col">"Used by"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                    </tr></thead>
+                    <tbody>
+                        {list.iter().cloned().map(|b| view! { <BucketRow b /> }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        }
+        .into_any()
+    };
+    view! { <Buckets list>{table}</Buckets> }
+}
+
+/// The bulk bar and the bucket form around the table (an island; the page reloads after a
+/// change). The rows are rendered by the server: their checkboxes (`data-bucket`) and *Edit*
+/// buttons (`data-edit`) are read here through events that bubble up to the table's wrapper.
 #[island]
-fn Buckets(list: Vec<Bucket>) -> impl IntoView {
+fn Buckets(list: Vec<Bucket>, children: Children) -> impl IntoView {
     let toaster = use_toaster();
-    let selected = RwSignal::new(BTreeSet::<i64>::new());
+    let selected = RwSignal::new(0usize);
     let editing = RwSignal::new(Editing::Closed);
     let form = BucketForm::new();
-    let remove = Action::new(|ids: &Vec<i64>| delete_buckets(ids.clone()));
-    Effect::new(move |_| match remove.value().get() {
-        Some(Ok(n)) => {
-            toaster.after_navigation(
-                ToastKind::Success,
-                &format!("{n} bucket(s) deleted. Templates keep their copies."),
-            );
-            nav::reload();
-        }
-        Some(Err(e)) => toaster.error(e.to_string()),
-        None => {}
-    });
+    let rows = NodeRef::<leptos::html::Div>::new();
+    let remove = Call::new();
     let open_new = move |_| {
         form.fill(None);
         editing.set(Editing::New);
     };
     let empty = list.is_empty();
     let list = StoredValue::new(list);
+    let on_change = move |_| selected.set(checked_buckets(rows).len());
+    let on_click = move |ev: leptos::ev::MouseEvent| {
+        if let Some(id) = edit_target(&ev) {
+            let bucket = list.with_value(|l| l.iter().find(|b| b.id == id).cloned());
+            form.fill(bucket.as_ref());
+            editing.set(Editing::Existing(id));
+        }
+    };
     view! {
         <div class="row bulk-bar">
             <button type="button" class="btn btn-primary" data-test="new-bucket" on:click=open_new>"New bucket"</button>
             <span class="spacer"></span>
             {(!empty).then(|| view! {
-                <span class="small muted">{move || format!("{} selected", selected.read().len())}</span>
+                <span class="small muted">{move || format!("{} selected", selected.get())}</span>
                 <ConfirmButton label="Delete selected".into()
                     question="Delete the selected buckets? Templates keep the copies they took.".into()
                     confirm_label="Delete buckets".into() danger=true
                     on_confirm=Callback::new(move |()| {
-                        let ids: Vec<i64> = selected.get_untracked().into_iter().collect();
+                        let ids = checked_buckets(rows);
                         if ids.is_empty() {
                             toaster.error("Select at least one bucket.");
                         } else {
-                            remove.dispatch(ids);
+                            remove.run(delete_buckets(ids), |answer| {
+                                let message = answer
+                                    .as_ref()
+                                    .map(|n| format!("{n} bucket(s) deleted. Templates keep their copies."))
+                                    .unwrap_or_default();
+                                moved_on(answer, &message, None);
+                            });
                         }
                     }) />
             })}
@@ -87,43 +122,64 @@ fn Buckets(list: Vec<Bucket>) -> impl IntoView {
         {move || (editing.get() != Editing::Closed).then(|| view! {
             <BucketEditor form editing />
         })}
-        {if empty {
-            view! {
-                <EmptyState icon="packages" title="No package buckets yet">
-                    <p class="muted">"A bucket groups packages by manager, e.g. base: curl, ca-certificates (apt). Templates take a copy of a bucket in the editor."</p>
-                </EmptyState>
-            }.into_any()
-        } else {
-            view! {
-                <div class="table-wrap">
-                    <table class="data" data-test="buckets">
-                        <thead><tr>
-                            <th scope="col"><span class="visually-hidden">"Select"</span></th>
-                            <th scope="col">"Bucket"</th><th scope="col">"Packages"</th>
-                            <th scope="col">"Used by"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                        </tr></thead>
-                        <tbody>
-                            {list.get_value().into_iter().map(|b| view! {
-                                <BucketRow b selected on_edit=Callback::new(move |id: i64| {
-                                    let bucket = list.with_value(|l| l.iter().find(|b| b.id == id).cloned());
-                                    form.fill(bucket.as_ref());
-                                    editing.set(Editing::Existing(id));
-                                }) />
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                </div>
-            }.into_any()
-        }}
+        <div node_ref=rows on:change=on_change on:click=on_click>{children()}</div>
     }
 }
 
+/// The ids of the checked rows (`<input type="checkbox" data-bucket="<id>">`).
+fn checked_buckets(rows: NodeRef<leptos::html::Div>) -> Vec<i64> {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let Some(Ok(boxes)) = rows
+            .get_untracked()
+            .map(|r| r.query_selector_all("input[data-bucket]:checked"))
+        else {
+            return Vec::new();
+        };
+        (0..boxes.length())
+            .filter_map(|i| {
+                boxes
+                    .item(i)?
+                    .dyn_into::<web_sys::Element>()
+                    .ok()?
+                    .get_attribute("data-bucket")?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = rows;
+        Vec::new()
+    }
+}
+
+/// The bucket whose *Edit* button (`data-edit="<id>"`) was clicked, if the click was on one.
+fn edit_target(ev: &leptos::ev::MouseEvent) -> Option<i64> {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        ev.target()?
+            .dyn_into::<web_sys::Element>()
+            .ok()?
+            .closest("[data-edit]")
+            .ok()??
+            .get_attribute("data-edit")?
+            .parse()
+            .ok()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = ev;
+        None
+    }
+}
+
+/// One bucket (rendered on the server).
 #[component]
-fn BucketRow(
-    b: Bucket,
-    selected: RwSignal<BTreeSet<i64>>,
-    on_edit: Callback<i64>,
-) -> impl IntoView {
+fn BucketRow(b: Bucket) -> impl IntoView {
     let id = b.id;
     // Another user's bucket: used, not changed (the server refuses it too).
     let can_change = b.can_change;
@@ -149,12 +205,7 @@ fn BucketRow(
         <tr data-test="bucket-row" data-name=b.name.clone()>
             <td>
                 <input type="checkbox" aria-label=format!("Select {}", b.name)
-                    disabled=!can_change
-                    prop:checked=move || selected.read().contains(&id)
-                    on:change=move |ev| {
-                        let on = event_target_checked(&ev);
-                        selected.update(|s| { if on { s.insert(id); } else { s.remove(&id); } });
-                    } />
+                    data-bucket=id disabled=!can_change autocomplete="off" />
             </td>
             <td><strong>{b.name.clone()}</strong><div class="small muted">{b.description.clone()}</div></td>
             <td>
@@ -172,7 +223,7 @@ fn BucketRow(
             </td>
             <td>
                 {if can_change {
-                    view! { <button type="button" class="btn btn-sm btn-ghost" on:click=move |_| on_edit.run(id)>"Edit"</button> }.into_any()
+                    view! { <button type="button" class="btn btn-sm btn-ghost" data-edit=id>"Edit"</button> }.into_any()
                 } else {
                     view! { <span class="muted small" title="Only its owner or an administrator can change it">"read-only"</span> }.into_any()
                 }}
@@ -245,20 +296,7 @@ fn BucketEditor(form: BucketForm, editing: RwSignal<Editing>) -> impl IntoView {
     let toaster = use_toaster();
     let errors = RwSignal::new(None::<FieldErrors>);
     let node = NodeRef::<leptos::html::Form>::new();
-    let save =
-        Action::new(|(id, input): &(Option<i64>, BucketInput)| save_bucket(*id, input.clone()));
-    Effect::new(move |_| match save.value().get() {
-        Some(Ok(b)) => {
-            toaster.after_navigation(ToastKind::Success, &format!("Bucket {} saved.", b.name));
-            nav::reload();
-        }
-        Some(Err(AppError::Invalid(fields))) => {
-            errors.set(Some(fields));
-            reveal_first_error(node);
-        }
-        Some(Err(e)) => toaster.error(e.to_string()),
-        None => {}
-    });
+    let save = Call::new();
     let message = move |field: &'static str| {
         move || errors.with(|e| e.as_ref().and_then(|e| e.get(field).map(str::to_owned)))
     };
@@ -266,17 +304,20 @@ fn BucketEditor(form: BucketForm, editing: RwSignal<Editing>) -> impl IntoView {
     let invalid = move |field: &'static str| move || message(field)().map(|_| "true");
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        // The server checks the bucket (`BucketInput::parse`); its answer names the fields.
         let input = form.input();
-        if let Err(found) = input.parse() {
-            errors.set(Some(found));
-            reveal_first_error(node);
-            return;
-        }
         let id = match editing.get_untracked() {
             Editing::Existing(id) => Some(id),
             _ => None,
         };
-        save.dispatch((id, input));
+        save.run(save_bucket(id, input), move |answer| match answer {
+            Ok(b) => moved_on(Ok(()), &format!("Bucket {} saved.", b.name), None),
+            Err(AppError::Invalid(fields)) => {
+                errors.set(Some(fields));
+                reveal_first_error(node);
+            }
+            Err(e) => toaster.error(e.to_string()),
+        });
     };
     let title = move || match editing.get() {
         Editing::Existing(_) => "Edit bucket",
@@ -318,7 +359,7 @@ fn BucketEditor(form: BucketForm, editing: RwSignal<Editing>) -> impl IntoView {
             <div class="field-error" role="alert" tabindex="-1">{message(FieldErrors::FORM)}</div>
             <div class="form-actions">
                 <button type="submit" class="btn btn-primary" data-test="save-bucket"
-                    disabled=move || save.pending().get()>"Save bucket"</button>
+                    disabled=move || save.pending()>"Save bucket"</button>
                 <button type="button" class="btn btn-ghost" on:click=move |_| editing.set(Editing::Closed)>"Cancel"</button>
             </div>
         </form>

@@ -1,15 +1,17 @@
 //! Settings: the account (password, sessions) and, for admins, the users.
 
 use kiln_shared::auth::UserSummary;
-use kiln_shared::validate;
+use kiln_shared::{AppError, validate};
 use leptos::prelude::*;
+use server_fn::ServerFn;
 
+use crate::components::call::{Call, FormFields, moved_on};
 use crate::components::confirm::ConfirmButton;
-use crate::components::form::{Field, FormError, action_error, reveal_first_error};
+use crate::components::form::{Field, FormError, reveal_first_error};
 use crate::components::layout::{PageHeader, use_current_user};
 use crate::components::toast::use_toaster;
-use crate::functions::auth::{ChangePassword, logout};
-use crate::functions::users::{CreateUser, SetUserDisabled, list_users};
+use crate::functions::auth::{ChangePassword, change_password, logout};
+use crate::functions::users::{CreateUser, create_user, list_users, set_user_disabled};
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
@@ -37,23 +39,32 @@ pub fn SettingsPage() -> impl IntoView {
 /// Password and sessions (an island).
 #[island]
 fn AccountCard() -> impl IntoView {
-    let action = ServerAction::<ChangePassword>::new();
-    let error = action_error(action);
+    let call = Call::new();
+    let answer = RwSignal::new(None::<AppError>);
+    let error = Signal::from(answer);
     let toaster = use_toaster();
     let form = NodeRef::<leptos::html::Form>::new();
-    Effect::new(move |_| match action.value().get() {
-        Some(Ok(())) => {
-            toaster.success("Password changed. Your other sessions were signed out.");
-            if let Some(form) = form.get() {
-                form.reset();
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let f = FormFields::of(&ev);
+        let call_fn = change_password(f.text("current"), f.text("password"), f.text("confirm"));
+        call.run(call_fn, move |r| {
+            match &r {
+                Ok(()) => {
+                    toaster.success("Password changed. Your other sessions were signed out.");
+                    if let Some(form) = form.get_untracked() {
+                        form.reset();
+                    }
+                }
+                Err(_) => reveal_first_error(form),
             }
-        }
-        Some(Err(_)) => reveal_first_error(form),
-        None => {}
-    });
+            answer.set(r.err());
+        });
+    };
+    let sign_out = Call::new();
     let sign_out_all = Callback::new(move |()| {
-        leptos::task::spawn_local(async move {
-            if let Err(e) = logout(Some("true".into())).await {
+        sign_out.run(logout(Some("true".into())), move |r| {
+            if let Err(e) = r {
                 toaster.error(e.to_string());
             }
         });
@@ -61,7 +72,7 @@ fn AccountCard() -> impl IntoView {
     view! {
         <section class="card">
             <h2 class="card-title">"Change password"</h2>
-            <ActionForm action=action node_ref=form attr:class="form" attr:data-test="password-form">
+            <form action=ChangePassword::PATH method="post" node_ref=form class="form" data-test="password-form" on:submit=on_submit>
                 <FormError error />
                 <Field
                     form="account"
@@ -90,15 +101,11 @@ fn AccountCard() -> impl IntoView {
                     error
                 />
                 <div class="form-actions">
-                    <button
-                        type="submit"
-                        class="btn btn-primary"
-                        aria-busy=move || action.pending().get().then_some("true")
-                    >
+                    <button type="submit" class="btn btn-primary" aria-busy=call.busy()>
                         "Change password"
                     </button>
                 </div>
-            </ActionForm>
+            </form>
         </section>
         <section class="card">
             <h2 class="card-title">"Sessions"</h2>
@@ -119,79 +126,89 @@ fn AccountCard() -> impl IntoView {
     }
 }
 
-/// The users (administrators only; an island). The list is reloaded after each change. `me`
-/// is the signed-in administrator, whose own row offers no *Disable* (the server refuses it).
-#[island]
+/// The users (administrators only), rendered on the server; the new-user form and each
+/// row's *Disable*/*Enable* are islands, and the page reloads after a change. `me` is the
+/// signed-in administrator, whose own row offers no *Disable* (the server refuses it).
+#[component]
 fn UsersCard(users: Vec<UserSummary>, me: i64) -> impl IntoView {
-    let create = ServerAction::<CreateUser>::new();
-    let toggle = ServerAction::<SetUserDisabled>::new();
-    let error = action_error(create);
-    let toaster = use_toaster();
-    let list = RwSignal::new(users);
-    Effect::new(move |first: Option<()>| {
-        create.version().track();
-        toggle.version().track();
-        if first.is_some() {
-            leptos::task::spawn_local(async move {
-                match list_users().await {
-                    Ok(users) => list.set(users),
-                    Err(e) => toaster.error(e.to_string()),
-                }
-            });
-        }
-    });
-    let form = NodeRef::<leptos::html::Form>::new();
-    Effect::new(move |_| match create.value().get() {
-        Some(Ok(user)) => {
-            toaster.success(format!("User {} created.", user.username));
-            if let Some(form) = form.get() {
-                form.reset();
-            }
-        }
-        Some(Err(_)) => reveal_first_error(form),
-        None => {}
-    });
-    Effect::new(move |_| match toggle.value().get() {
-        Some(Ok(())) => toaster.success("User updated."),
-        Some(Err(e)) => toaster.error(e.to_string()),
-        None => {}
-    });
     view! {
         <section class="card">
             <h2 class="card-title">"Users"</h2>
-            {move || view! { <UserTable list=list.get() me toggle /> }}
+            <UserTable list=users me />
             <h3>"Add a user"</h3>
-            <ActionForm action=create node_ref=form attr:class="form" attr:data-test="create-user-form">
-                <FormError error />
-                <Field form="new-user" name="username" label="Username" rule=validate::username error />
-                <Field
-                    form="new-user"
-                    name="password"
-                    label="Initial password"
-                    input_type="password"
-                    autocomplete="new-password"
-                    hint="At least 10 characters; ask them to change it."
-                    rule=validate::new_password
-                    error
-                />
-                <label class="checkbox">
-                    <input type="checkbox" name="is_admin" value="on" />
-                    " Administrator"
-                </label>
-                <div class="form-actions">
-                    <button type="submit" class="btn btn-primary">"Add user"</button>
-                </div>
-            </ActionForm>
+            <NewUserForm />
         </section>
     }
 }
 
+/// The new-user form (an island; without JavaScript it posts as a plain form).
+#[island]
+fn NewUserForm() -> impl IntoView {
+    let call = Call::new();
+    let answer = RwSignal::new(None::<AppError>);
+    let error = Signal::from(answer);
+    let form = NodeRef::<leptos::html::Form>::new();
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let f = FormFields::of(&ev);
+        let call_fn = create_user(f.text("username"), f.text("password"), f.get("is_admin"));
+        call.run(call_fn, move |r| match r {
+            Ok(user) => moved_on(Ok(()), &format!("User {} created.", user.username), None),
+            Err(e) => {
+                answer.set(Some(e));
+                reveal_first_error(form);
+            }
+        });
+    };
+    view! {
+        <form action=CreateUser::PATH method="post" node_ref=form class="form" data-test="create-user-form" on:submit=on_submit>
+            <FormError error />
+            <Field form="new-user" name="username" label="Username" rule=validate::username error />
+            <Field
+                form="new-user"
+                name="password"
+                label="Initial password"
+                input_type="password"
+                autocomplete="new-password"
+                hint="At least 10 characters; ask them to change it."
+                rule=validate::new_password
+                error
+            />
+            <label class="checkbox">
+                <input type="checkbox" name="is_admin" value="on" />
+                " Administrator"
+            </label>
+            <div class="form-actions">
+                <button type="submit" class="btn btn-primary" aria-busy=call.busy()>"Add user"</button>
+            </div>
+        </form>
+    }
+}
+
+/// A user's *Disable* or *Enable*, confirmed (an island; the page reloads after it).
+#[island]
+fn UserToggle(id: i64, name: String, disabled: bool) -> impl IntoView {
+    let call = Call::new();
+    let label = if disabled { "Enable" } else { "Disable" };
+    view! {
+        <ConfirmButton
+            label=label.into()
+            question=if disabled {
+                format!("Enable {name}? They can sign in again.")
+            } else {
+                format!("Disable {name}? Their sessions end at once.")
+            }
+            confirm_label=label.into()
+            danger=!disabled
+            on_confirm=Callback::new(move |()| {
+                call.run(set_user_disabled(id, !disabled), |r| moved_on(r, "User updated.", None));
+            })
+        />
+    }
+}
+
 #[component]
-fn UserTable(
-    list: Vec<UserSummary>,
-    me: i64,
-    toggle: ServerAction<SetUserDisabled>,
-) -> impl IntoView {
+fn UserTable(list: Vec<UserSummary>, me: i64) -> impl IntoView {
     view! {
         <div class="table-scroll">
         <table class="data" data-test="users">
@@ -208,10 +225,7 @@ fn UserTable(
                 {list
                     .into_iter()
                     .map(|u| {
-                        let id = u.id;
-                        let disabled = u.disabled;
-                        let name = u.username.clone();
-                        let is_me = id == me;
+                        let is_me = u.id == me;
                         view! {
                             <tr data-test="user-row" data-user=u.username.clone()>
                                 <td>
@@ -220,7 +234,7 @@ fn UserTable(
                                 </td>
                                 <td>{if u.is_admin { "Administrator" } else { "User" }}</td>
                                 <td>
-                                    {if disabled {
+                                    {if u.disabled {
                                         view! { <span class="badge badge-muted">"disabled"</span> }
                                     } else {
                                         view! { <span class="badge badge-ok">"active"</span> }
@@ -231,19 +245,7 @@ fn UserTable(
                                 </td>
                                 <td class="num">
                                     {(!is_me).then(|| view! {
-                                    <ConfirmButton
-                                        label=(if disabled { "Enable" } else { "Disable" }).into()
-                                        question=if disabled {
-                                            format!("Enable {name}? They can sign in again.")
-                                        } else {
-                                            format!("Disable {name}? Their sessions end at once.")
-                                        }
-                                        confirm_label=(if disabled { "Enable" } else { "Disable" }).into()
-                                        danger=!disabled
-                                        on_confirm=Callback::new(move |()| {
-                                            toggle.dispatch(SetUserDisabled { user_id: id, disabled: !disabled });
-                                        })
-                                    />
+                                        <UserToggle id=u.id name=u.username.clone() disabled=u.disabled />
                                     })}
                                 </td>
                             </tr>

@@ -10,12 +10,11 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::badges::{health_badge, source_badge};
+use crate::components::call::{Call, moved_on};
 use crate::components::confirm::ConfirmButton;
 use crate::components::format::{mib, short_time};
 use crate::components::layout::PageHeader;
-use crate::components::nav;
 use crate::components::route::use_slug;
-use crate::components::toast::{ToastKind, use_toaster};
 use crate::functions::templates::{delete_template, get_template};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -142,16 +141,7 @@ fn Detail(d: TemplateDetail) -> impl IntoView {
 /// clone and export: its owner or an administrator changes it (`can_change`).
 #[island]
 fn Actions(slug: String, custom: bool, can_change: bool, containers: u32) -> impl IntoView {
-    let toaster = use_toaster();
-    let remove = Action::new(move |slug: &String| delete_template(slug.clone()));
-    Effect::new(move |_| match remove.value().get() {
-        Some(Ok(())) => {
-            toaster.after_navigation(ToastKind::Success, "Template deleted.");
-            nav::go("/templates");
-        }
-        Some(Err(e)) => toaster.error(e.to_string()),
-        None => {}
-    });
+    let remove = Call::new();
     // A folder or built-in template is read-only here, so editing it and cloning it are the
     // same thing (a new custom template): one button. A custom template has both.
     let (edit_label, edit_title) = if custom {
@@ -182,7 +172,9 @@ fn Actions(slug: String, custom: bool, can_change: bool, containers: u32) -> imp
                 view! {
                     <ConfirmButton label="Delete".into() question confirm_label="Delete template".into()
                         class="btn" danger=true
-                        on_confirm=Callback::new(move |()| { remove.dispatch(delete_slug.clone()); }) />
+                        on_confirm=Callback::new(move |()| remove.run(delete_template(delete_slug.clone()), |answer| {
+                            moved_on(answer, "Template deleted.", Some("/templates"));
+                        })) />
                 }
             })}
         </div>

@@ -7,10 +7,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::badges::{health_badge, source_badge};
+use crate::components::call::{Call, FormFields, moved_on};
 use crate::components::format::{mib, plural, short_time};
 use crate::components::layout::{EmptyState, PageHeader};
 use crate::components::nav;
-use crate::components::toast::{ToastKind, use_toaster};
 use crate::functions::templates::{sync_templates, template_catalog};
 
 /// The filter in the current URL.
@@ -70,27 +70,22 @@ pub fn TemplatesPage() -> impl IntoView {
 /// Re-reads the template folders, with a progress bar; the page reloads with the result.
 #[island]
 fn SyncButton() -> impl IntoView {
-    let toaster = use_toaster();
-    let sync = Action::new(|_: &()| sync_templates());
-    Effect::new(move |_| match sync.value().get() {
-        Some(Ok(s)) => {
-            toaster.after_navigation(
-                ToastKind::Success,
-                &format!("Sync finished: {}.", sync_counts(&s)),
-            );
-            nav::reload();
-        }
-        Some(Err(e)) => toaster.error(e.to_string()),
-        None => {}
-    });
+    let sync = Call::new();
+    let on_click = move |_| {
+        sync.run(sync_templates(), |answer| {
+            let message = answer
+                .as_ref()
+                .map(|s| format!("Sync finished: {}.", sync_counts(s)))
+                .unwrap_or_default();
+            moved_on(answer, &message, None);
+        });
+    };
     view! {
         <button type="button" class="btn" data-test="sync-templates"
-            aria-busy=move || sync.pending().get().then_some("true")
-            disabled=move || sync.pending().get()
-            on:click=move |_| { sync.dispatch(()); }>
-            {move || if sync.pending().get() { "Syncing…" } else { "Sync" }}
+            aria-busy=sync.busy() disabled=move || sync.pending() on:click=on_click>
+            {move || if sync.pending() { "Syncing…" } else { "Sync" }}
         </button>
-        {move || sync.pending().get().then(|| view! {
+        {move || sync.pending().then(|| view! {
             <div class="progress progress-indeterminate sync-progress" role="progressbar" aria-label="Reading the template folders"><div class="progress-bar"></div></div>
         })}
     }
@@ -141,51 +136,59 @@ fn Browser(catalog: Catalog, filter: Memo<Filter>) -> impl IntoView {
     }
 }
 
-/// Search words, tag and sort: a GET form (works without JavaScript); once hydrated,
-/// changing the tag or the sort applies at once. An island.
-#[island]
+/// Search words, tag and sort: a GET form (works without JavaScript), rendered on the server
+/// inside the [`ApplyOnChange`] island, which applies a new tag or sort at once.
+#[component]
 fn FilterBar(tags: Vec<String>, filter: Filter) -> impl IntoView {
-    let current = StoredValue::new(filter.clone());
-    let on_tag = move |ev| {
-        let mut f = current.get_value();
-        f.tag = event_target_value(&ev);
-        nav::go(&filter_href(&f));
-    };
-    let on_sort = move |ev| {
-        let mut f = current.get_value();
-        f.sort = Sort::parse(&event_target_value(&ev));
-        nav::go(&filter_href(&f));
-    };
     let Filter { q, tag, sort } = filter;
     view! {
-        <form method="get" action="/templates" class="filter-bar" role="search">
-            <div class="field">
-                <label for="template-q">"Search"</label>
-                <input id="template-q" type="search" name="q" placeholder="name, description, tag"
-                    value=q data-test="template-search" />
-            </div>
-            <div class="field">
-                <label for="template-tag">"Tag"</label>
-                <select id="template-tag" name="tag" data-test="tag-filter" on:change=on_tag>
-                    <option value="" selected=tag.is_empty()>"All tags"</option>
-                    {tags.into_iter().map(|t| {
-                        let selected = t.eq_ignore_ascii_case(&tag);
-                        let label = t.clone();
-                        view! { <option value=t selected=selected>{label}</option> }
-                    }).collect_view()}
-                </select>
-            </div>
-            <div class="field">
-                <label for="template-sort">"Sort"</label>
-                <select id="template-sort" name="sort" on:change=on_sort>
-                    {Sort::ALL.into_iter().map(|s| view! {
-                        <option value=s.as_str() selected=sort == s>{s.label()}</option>
-                    }).collect_view()}
-                </select>
-            </div>
-            <button type="submit" class="btn">"Apply"</button>
-        </form>
+        <ApplyOnChange>
+            <form method="get" action="/templates" class="filter-bar" role="search">
+                <div class="field">
+                    <label for="template-q">"Search"</label>
+                    <input id="template-q" type="search" name="q" placeholder="name, description, tag"
+                        value=q data-test="template-search" />
+                </div>
+                <div class="field">
+                    <label for="template-tag">"Tag"</label>
+                    <select id="template-tag" name="tag" data-test="tag-filter" autocomplete="off">
+                        <option value="" selected=tag.is_empty()>"All tags"</option>
+                        {tags.into_iter().map(|t| {
+                            let selected = t.eq_ignore_ascii_case(&tag);
+                            let label = t.clone();
+                            view! { <option value=t selected=selected>{label}</option> }
+                        }).collect_view()}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="template-sort">"Sort"</label>
+                    <select id="template-sort" name="sort" autocomplete="off">
+                        {Sort::ALL.into_iter().map(|s| view! {
+                            <option value=s.as_str() selected=sort == s>{s.label()}</option>
+                        }).collect_view()}
+                    </select>
+                </div>
+                <button type="submit" class="btn">"Apply"</button>
+            </form>
+        </ApplyOnChange>
     }
+}
+
+/// Loads the filtered list as soon as a `<select>` of the filter form inside changes (the
+/// search words wait for *Apply* or Enter). An island around server-rendered children.
+#[island]
+fn ApplyOnChange(children: Children) -> impl IntoView {
+    let on_change = move |ev: leptos::ev::Event| {
+        let fields = FormFields::of_select_change(&ev);
+        if let Some(fields) = fields {
+            nav::go(&filter_href(&Filter {
+                q: fields.text("q"),
+                tag: fields.text("tag"),
+                sort: Sort::parse(&fields.text("sort")),
+            }));
+        }
+    };
+    view! { <div on:change=on_change>{children()}</div> }
 }
 
 #[component]

@@ -1,7 +1,8 @@
 //! The template editor: `/templates/new` (blank, or `?from=<slug>` to clone) and
 //! `/templates/:slug/edit`. One form with sections Basics, Resources, Features, Scripts,
-//! Packages and Files. The rules are `kiln_shared::catalog::validate_template`, checked here
-//! before sending and again by the server; messages appear beside their fields. A folder or
+//! Packages and Files. The rules are `kiln_shared::catalog::validate_template`, applied by the
+//! server on save (the form itself only refuses what it cannot send: a number that is not one,
+//! a bad package line); messages appear beside their fields. A folder or
 //! built-in template is never changed: saving it creates a custom copy under a free slug
 //! (`<slug>-custom`, `-custom-2`, ...; the page says so). A refused save scrolls to the first
 //! invalid field; leaving with unsaved changes asks first (`beforeunload`).
@@ -12,17 +13,17 @@
 mod sections;
 mod state;
 
-use kiln_shared::catalog::{Bucket, Source, validate_template};
+use kiln_shared::catalog::{Bucket, Source};
 use kiln_shared::templates::{Template, free_slug};
 use kiln_shared::{AppError, FieldErrors};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
+use crate::components::call::{Call, moved_on};
 use crate::components::form::reveal_first_error;
 use crate::components::layout::PageHeader;
-use crate::components::nav;
 use crate::components::route::use_slug;
-use crate::components::toast::{ToastKind, use_toaster};
+use crate::components::toast::use_toaster;
 use crate::functions::templates::{get_template, list_buckets, save_template, template_catalog};
 
 use sections::{FilesSection, PackagesSection, ScriptsSection};
@@ -153,39 +154,38 @@ fn Editor(
     // Set once saved, so moving on to the saved page does not warn about unsaved changes.
     let saved = StoredValue::new(false);
     warn_before_leaving(form, saved);
-    let save = Action::new(|(original, t): &(Option<String>, Template)| {
-        save_template(original.clone(), t.clone())
-    });
-    Effect::new(move |_| match save.value().get() {
-        Some(Ok(slug)) => {
+    let save = Call::new();
+    let on_answer = move |answer: Result<String, AppError>| match answer {
+        Ok(slug) => {
             saved.set_value(true);
-            toaster.after_navigation(ToastKind::Success, &format!("Template {slug} saved."));
-            nav::go(&format!("/templates/{slug}"));
+            moved_on(
+                Ok(()),
+                &format!("Template {slug} saved."),
+                Some(&format!("/templates/{slug}")),
+            );
         }
-        Some(Err(AppError::Invalid(fields))) => {
+        Err(AppError::Invalid(fields)) => {
             form_error.set(fields.get(FieldErrors::FORM).map(str::to_owned));
             errors.set(Some(fields));
             toaster.error("Please correct the highlighted fields.");
             reveal_first_error(node);
         }
-        Some(Err(e)) => {
+        Err(e) => {
             form_error.set(Some(e.to_string()));
             toaster.error(e.to_string());
             reveal_first_error(node);
         }
-        None => {}
-    });
+    };
     let original = StoredValue::new(original);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let (t, mut found) = form.to_template();
-        for (field, message) in validate_template(&t).iter() {
-            found.add(field, message);
-        }
+        // What only the form can see (a number that is not one, a bad package line) is
+        // refused here; the template's rules are the server's (its answer names the fields).
+        let (t, found) = form.to_template();
         if found.is_empty() {
             errors.set(None);
             form_error.set(None);
-            save.dispatch((original.get_value(), t));
+            save.run(save_template(original.get_value(), t), on_answer);
         } else {
             form_error.set(found.get(FieldErrors::FORM).map(str::to_owned));
             errors.set(Some(found));
@@ -230,9 +230,8 @@ fn Editor(
             {move || form_error.get().map(|m| view! { <div class="alert alert-error" role="alert" tabindex="-1">{m}</div> })}
             <div class="form-actions">
                 <button type="submit" class="btn btn-primary" data-test="save-template"
-                    aria-busy=move || save.pending().get().then_some("true")
-                    disabled=move || save.pending().get()>
-                    {move || if save.pending().get() { "Saving…" } else { "Save template" }}
+                    aria-busy=save.busy() disabled=move || save.pending()>
+                    {move || if save.pending() { "Saving…" } else { "Save template" }}
                 </button>
                 <a class="btn btn-ghost" href="/templates">"Cancel"</a>
             </div>
