@@ -47,6 +47,15 @@ pub const PHASES: [&str; kiln_shared::progress::PHASES.len()] = {
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long a Proxmox task (create, start) may take.
 const TASK_TIMEOUT: Duration = Duration::from_secs(600);
+/// The first pause between two looks at a task or at the address; it doubles up to the
+/// limits below, so a quick task costs milliseconds and a long one a look every few
+/// hundred.
+const FIRST_POLL: Duration = Duration::from_millis(10);
+/// The longest pause between two looks at a running task (its log lines arrive this late
+/// at most).
+const TASK_POLL: Duration = Duration::from_millis(300);
+/// The longest pause between two looks at the container's address.
+const NETWORK_POLL: Duration = Duration::from_millis(500);
 /// Where the search for a free VMID starts (Proxmox's own first id).
 const FIRST_VMID: u32 = 100;
 /// Candidates tried before the allocation gives up.
@@ -127,6 +136,22 @@ impl Run<'_> {
         let seq = fenced!(self, |conn, id| containers::append_event(
             conn, id, phase, kind, text
         ))?;
+        self.hub.notify(self.row.id, seq);
+        Ok(())
+    }
+
+    /// Log events, one per line, written in one transaction (a task's new log lines).
+    async fn log_lines(&mut self, phase: &str, lines: &[String]) -> Result<(), JobError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let seq = fenced!(self, |conn, id| async {
+            let mut seq = 0;
+            for line in lines {
+                seq = containers::append_event(conn, id, phase, "log", line).await?;
+            }
+            Ok::<_, diesel::result::Error>(seq)
+        })?;
         self.hub.notify(self.row.id, seq);
         Ok(())
     }
@@ -391,6 +416,7 @@ impl Run<'_> {
         self.event(phase, "log", &format!("task {upid}")).await?;
         let deadline = Instant::now() + TASK_TIMEOUT;
         let mut seen = 0u64;
+        let mut pause = FIRST_POLL;
         loop {
             let status = self.client.task_status(upid).await;
             let lines = self
@@ -398,12 +424,14 @@ impl Run<'_> {
                 .task_log(upid, seen, 500)
                 .await
                 .unwrap_or_default();
+            let mut texts = Vec::with_capacity(lines.len());
             for line in lines {
                 seen = seen.max(line.n);
                 if line.t != "TASK OK" {
-                    self.event(phase, "log", &line.t).await?;
+                    texts.push(line.t);
                 }
             }
+            self.log_lines(phase, &texts).await?;
             match status {
                 Ok(s) if s.status == "stopped" => {
                     return match s.exitstatus.as_deref() {
@@ -427,7 +455,8 @@ impl Run<'_> {
             if self.job.cancel_requested().await? {
                 return Err(JobError::Cancelled);
             }
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(TASK_POLL);
         }
     }
 
@@ -454,6 +483,7 @@ impl Run<'_> {
     async fn network(&mut self) -> Result<(), JobError> {
         let vmid = self.vmid()?;
         let deadline = Instant::now() + NETWORK_TIMEOUT;
+        let mut pause = FIRST_POLL;
         loop {
             let found = self
                 .client
@@ -482,7 +512,8 @@ impl Run<'_> {
             if self.job.cancel_requested().await? {
                 return Err(JobError::Cancelled);
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(NETWORK_POLL);
         }
     }
 }

@@ -223,7 +223,7 @@ pub struct EventRow {
 }
 
 /// Appends an event numbered one after the container's last; returns its number. Only the
-/// job holding the container's lease writes events, so numbers never collide.
+/// job holding the container's lease writes events, so numbers never collide. One statement.
 pub async fn append_event(
     conn: &mut AsyncPgConnection,
     container_id: i64,
@@ -231,23 +231,25 @@ pub async fn append_event(
     kind: &str,
     text: &str,
 ) -> QueryResult<i64> {
-    let last: Option<i64> = container_events::table
-        .filter(container_events::container_id.eq(container_id))
-        .select(diesel::dsl::max(container_events::seq))
-        .first(conn)
-        .await?;
-    let seq = last.unwrap_or(0) + 1;
-    diesel::insert_into(container_events::table)
-        .values((
-            container_events::container_id.eq(container_id),
-            container_events::seq.eq(seq),
-            container_events::phase.eq(phase),
-            container_events::kind.eq(kind),
-            container_events::text.eq(text),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(seq)
+    use diesel::sql_types::{BigInt, Text};
+    #[derive(QueryableByName)]
+    struct Seq {
+        #[diesel(sql_type = BigInt)]
+        seq: i64,
+    }
+    let row: Seq = diesel::sql_query(
+        "INSERT INTO container_events (container_id, seq, phase, kind, text)
+         SELECT $1, COALESCE(max(seq), 0) + 1, $2, $3, $4
+         FROM container_events WHERE container_id = $1
+         RETURNING seq",
+    )
+    .bind::<BigInt, _>(container_id)
+    .bind::<Text, _>(phase)
+    .bind::<Text, _>(kind)
+    .bind::<Text, _>(text)
+    .get_result(conn)
+    .await?;
+    Ok(row.seq)
 }
 
 /// Events after number `after`, in order, at most `limit`.

@@ -442,3 +442,33 @@ async fn the_delete_server_function_is_a_thin_adapter() -> R {
     assert!(lab_vmids(&s).await?.is_empty());
     s.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_container_is_stopped_and_destroyed() -> R {
+    if !crate::lab_lxc::lxc_ready().await? {
+        return Ok(());
+    }
+    let s = setup(RuntimeKind::Lxc).await?;
+    let _cleanup = crate::lab_lxc::Cleanup(s.lab.dir.clone());
+    let created = s
+        .service()
+        .create(&s.actor, request(s.node_id, "real-gone"))
+        .await?;
+    let row = s.settled(created.id, 120).await?;
+    assert_eq!(row.status, "ready", "{:?}", row.error);
+    let vmid = row.vmid.ok_or("vmid")?;
+    // LXC's own view: the lab's lxcpath holds `k<tag>-<vmid>`.
+    let lxc_names = || -> R<Vec<String>> {
+        Ok(std::fs::read_dir(s.lab.dir.join("lxc"))?
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| name.ends_with(&format!("-{vmid}")))
+            .collect())
+    };
+    assert_eq!(lxc_names()?.len(), 1, "a real LXC container");
+    s.service().delete(&s.actor, created.id).await?;
+    gone(&s, created.id, 120).await?;
+    assert!(lab_vmids(&s).await?.is_empty());
+    assert_eq!(lxc_names()?, Vec::<String>::new(), "gone from LXC too");
+    s.finish().await
+}
