@@ -111,6 +111,7 @@ pub fn has_marker(description: Option<&str>, job_id: i64) -> bool {
 
 // After `fenced!`: a macro is seen only by the modules declared below it.
 mod discovery;
+mod test_report;
 
 /// One run of the job over one container.
 struct Run<'a> {
@@ -862,25 +863,31 @@ impl JobHandler for CreateContainer {
 }
 
 impl Run<'_> {
-    /// Records the outcome on the row and as the last event; passes the result on.
+    /// Records the outcome as the last event (for a test run, then its report), then on the
+    /// row — events before the terminal status, so a watcher that reads the status has them
+    /// all —, and deletes a test run not kept; passes the result on.
     async fn finish(&mut self, phase: &str, result: Result<(), JobError>) -> Result<(), JobError> {
         match &result {
             Ok(()) => {
-                self.set_status("ready", None).await?;
                 self.event(phase, "outcome", "ready").await?;
+                self.test_report(phase, &result).await?;
+                self.set_status("ready", None).await?;
             }
             Err(JobError::Failed { message, .. }) => {
                 let text = format!("failed in {phase}: {message}");
-                self.set_status("failed", Some(&text)).await?;
                 self.event(phase, "outcome", &text).await?;
+                self.test_report(phase, &result).await?;
+                self.set_status("failed", Some(&text)).await?;
             }
             Err(JobError::Cancelled) => {
-                self.set_status("failed", Some("cancelled")).await?;
                 self.event(phase, "outcome", "cancelled").await?;
+                self.test_report(phase, &result).await?;
+                self.set_status("failed", Some("cancelled")).await?;
             }
             // Lost lease, shutdown: another run picks the job up and goes on.
-            Err(_) => {}
+            Err(_) => return result,
         }
+        self.end_test_run().await?;
         result
     }
 }

@@ -18,6 +18,7 @@ pub mod events;
 pub mod progress;
 pub mod provision;
 pub mod service;
+pub mod test_run;
 pub mod wizard;
 
 pub mod vmids;

@@ -67,6 +67,17 @@ impl ContainerService {
     /// (`node_id` when the node is not the actor's, `template` when unknown, `hostname` when
     /// taken), nothing written.
     pub async fn create(&self, actor: &Actor, request: CreateRequest) -> Result<Created, AppError> {
+        self.create_with(actor, request, None).await
+    }
+
+    /// [`ContainerService::create`]; `test`: a template test run, kept after its report
+    /// when `Some(true)` (see `containers::test_run`).
+    pub(crate) async fn create_with(
+        &self,
+        actor: &Actor,
+        request: CreateRequest,
+        test: Option<bool>,
+    ) -> Result<Created, AppError> {
         let request = normalize(request);
         validate_create(&request)
             .into_result()
@@ -132,6 +143,8 @@ impl ContainerService {
                         status: "creating",
                         request: &stored,
                         vmid,
+                        test_run: test.is_some(),
+                        keep_after_test: test.unwrap_or(false),
                     },
                 )
                 .await
@@ -161,7 +174,12 @@ impl ContainerService {
         // The audit takes a connection of its own: give this one back first.
         drop(pooled);
         self.state.jobs.wake();
-        self.audit(actor, "container.create", &request.hostname, created.id)
+        let action = if test.is_some() {
+            "container.test"
+        } else {
+            "container.create"
+        };
+        self.audit(actor, action, &request.hostname, created.id)
             .await;
         Ok(created)
     }

@@ -33,6 +33,10 @@ pub struct ContainerRow {
     pub address: Option<String>,
     pub error: Option<String>,
     pub updated_at: DateTime<Utc>,
+    /// A template test run: the creation ends with a pass/fail report (`containers::test_run`).
+    pub test_run: bool,
+    /// A test run's container stays after the report (else it is deleted).
+    pub keep_after_test: bool,
 }
 
 impl ContainerRow {
@@ -56,6 +60,10 @@ pub struct NewContainer<'a> {
     pub status: &'a str,
     pub request: &'a serde_json::Value,
     pub vmid: Option<i32>,
+    /// A template test run (see [`ContainerRow::test_run`]).
+    pub test_run: bool,
+    /// Kept after a test run's report.
+    pub keep_after_test: bool,
 }
 
 /// Inserts a container; returns its id.

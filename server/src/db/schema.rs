@@ -123,6 +123,8 @@ diesel::table! {
         address -> Nullable<Text>,
         error -> Nullable<Text>,
         updated_at -> Timestamptz,
+        test_run -> Bool,
+        keep_after_test -> Bool,
     }
 }
 

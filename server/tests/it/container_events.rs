@@ -60,6 +60,8 @@ async fn fixture() -> R<Fixture> {
             status: "creating",
             request: &serde_json::json!({}),
             vmid: None,
+            test_run: false,
+            keep_after_test: false,
         },
     )
     .await?;
