@@ -178,3 +178,17 @@ pub async fn delete_container(id: i64) -> Result<(), AppError> {
         .await,
     )
 }
+
+/// Starts a test run of a template (its *Test run* button): a throwaway container on the
+/// default node, created from the template's defaults, ending with a pass/fail report, then
+/// deleted. Returns the container's id (its page follows the run).
+#[server(prefix = "/api/fn", endpoint = "test_template", output = kiln_shared::wire::JsonText)]
+pub async fn test_template(slug: String) -> Result<i64, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.test_template(&actor, slug).await
+        }
+        .await,
+    )
+}

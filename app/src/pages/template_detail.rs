@@ -14,7 +14,10 @@ use crate::components::call::{Call, moved_on};
 use crate::components::confirm::ConfirmButton;
 use crate::components::format::{mib, short_time};
 use crate::components::layout::PageHeader;
+use crate::components::nav;
 use crate::components::route::use_slug;
+use crate::components::toast::{ToastKind, use_toaster};
+use crate::functions::containers::test_template;
 use crate::functions::templates::{delete_template, get_template};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -137,11 +140,15 @@ fn Detail(d: TemplateDetail) -> impl IntoView {
     }
 }
 
-/// Edit, clone, export and delete (an island). Another user's custom template offers only
-/// clone and export: its owner or an administrator changes it (`can_change`).
+/// Edit, clone, test run, export and delete (an island). Another user's custom template
+/// offers only clone, test run and export: its owner or an administrator changes it
+/// (`can_change`).
 #[island]
 fn Actions(slug: String, custom: bool, can_change: bool, containers: u32) -> impl IntoView {
     let remove = Call::new();
+    let test_run = Call::new();
+    let toaster = use_toaster();
+    let test_slug = slug.clone();
     // A folder or built-in template is read-only here, so editing it and cloning it are the
     // same thing (a new custom template): one button. A custom template has both.
     let (edit_label, edit_title) = if custom {
@@ -162,6 +169,18 @@ fn Actions(slug: String, custom: bool, can_change: bool, containers: u32) -> imp
             {custom.then(|| view! {
                 <a class="btn" href=format!("/templates/new?from={slug}") title="Starts a new custom template from this one; this one stays as it is" data-test="clone-template">"Clone"</a>
             })}
+            <button type="button" class="btn" data-test="test-template"
+                title="Creates a throwaway container from this template on your default node, checks that its services are active, then deletes it"
+                aria-busy=test_run.busy()
+                on:click=move |_| test_run.run(test_template(test_slug.clone()), move |answer| match answer {
+                    Ok(id) => {
+                        toaster.after_navigation(ToastKind::Success, "Test run started.");
+                        nav::go(&format!("/containers/{id}"));
+                    }
+                    Err(e) => toaster.error(e.to_string()),
+                })>
+                "Test run"
+            </button>
             <a class="btn" href=format!("/templates/{slug}/export.tar.gz") download=format!("{slug}.tar.gz") rel="external" data-test="export-template">"Export .tar.gz"</a>
             {(custom && can_change).then(|| {
                 let question = if containers > 0 {

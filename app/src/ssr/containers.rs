@@ -64,6 +64,10 @@ pub trait ContainersBackend: Send + Sync + 'static {
     /// `deleting` at once, and a durable job destroys it on its node — only if Kiln made it
     /// there — and removes it. `Ok` also when a deletion is already under way.
     async fn delete(&self, actor: &Actor, id: i64) -> Result<(), AppError>;
+    /// Starts a test run of template `slug` on the actor's default node: a throwaway
+    /// container from the template's defaults whose creation ends with a pass/fail report
+    /// (an `outcome` event), then is deleted. Returns the container's id.
+    async fn test_template(&self, actor: &Actor, slug: String) -> Result<i64, AppError>;
 }
 
 /// The containers backend as provided in context.

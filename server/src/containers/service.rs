@@ -441,6 +441,10 @@ impl kiln_app::ssr::ContainersBackend for ContainerService {
     async fn delete(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
         ContainerService::delete(self, actor, id).await
     }
+
+    async fn test_template(&self, actor: &Actor, slug: String) -> Result<i64, AppError> {
+        ContainerService::test_run(self, actor, &slug, None, false).await
+    }
 }
 
 // Details, credentials and the retry that skips a script (`service/details.rs`).
