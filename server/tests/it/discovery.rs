@@ -18,7 +18,7 @@ use crate::containers::{Setup, actor, node_ssh, request, setup, setup_paused};
 use crate::lab_fixture::R;
 
 /// Stores `t` as a custom template of the actor; returns its slug.
-async fn store(s: &Setup, t: &Template) -> R<String> {
+pub(crate) async fn store(s: &Setup, t: &Template) -> R<String> {
     let model = serde_json::to_value(t)?;
     let mut conn = s.app.state.db.get().await?;
     kiln_server::db::templates::insert_custom(
@@ -44,7 +44,7 @@ async fn store(s: &Setup, t: &Template) -> R<String> {
     Ok(t.slug.clone())
 }
 
-fn script(name: &str, content: &str) -> Script {
+pub(crate) fn script(name: &str, content: &str) -> Script {
     Script {
         file_name: name.into(),
         order_key: name[..2].into(),
@@ -731,7 +731,7 @@ async fn a_real_container_reports_the_services_ports_web_urls_and_credentials_it
 }
 
 /// A built-in template from `server/builtin-templates/`, stored as the actor's.
-async fn builtin(s: &Setup, slug: &str) -> R<String> {
+pub(crate) async fn builtin(s: &Setup, slug: &str) -> R<String> {
     let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("builtin-templates")
         .join(slug);

@@ -37,6 +37,7 @@ mod ssh;
 mod ssh_keys;
 mod template_startup;
 mod template_sync;
+mod template_test;
 mod templates;
 mod users;
 mod wizard;

@@ -1,0 +1,190 @@
+//! Template test runs (`ContainerService::test_run`): a throwaway container from a template's
+//! defaults, a pass/fail report as its last `outcome` event, then deleted unless kept. The
+//! scratch runtime (no systemd) for a passing and a failing run; the lab's real LXC runtime
+//! for a unit that fails and for each built-in template, which must pass.
+
+use std::time::{Duration, Instant};
+
+use kiln_server::db::containers as rows;
+use kiln_server::lab::RuntimeKind;
+use kiln_shared::templates::Template;
+
+use crate::containers::{Setup, node_ssh, setup};
+use crate::discovery::{builtin, script, store};
+use crate::lab_fixture::R;
+
+/// How a test run ended: its events (read until the report), and its row unless deleted.
+struct Ended {
+    texts: Vec<String>,
+    report: String,
+    row: Option<rows::ContainerRow>,
+}
+
+/// Follows test run `id` until its report is written and, when not `keep`, its row is gone
+/// (events are read often: the deletion removes them with the row).
+async fn ended(s: &Setup, id: i64, keep: bool, secs: u64) -> R<Ended> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut texts: Vec<String> = Vec::new();
+    loop {
+        let mut conn = s.app.state.db.get().await?;
+        let row = rows::get(&mut conn, None, id).await?;
+        let events = rows::events_after(&mut conn, id, 0, 100_000).await?;
+        drop(conn);
+        if !events.is_empty() {
+            texts = events.into_iter().map(|e| e.text).collect();
+        }
+        let report = texts
+            .iter()
+            .find(|t| t.starts_with("test passed") || t.starts_with("test failed"))
+            .cloned();
+        let settled = match &row {
+            None => true,
+            Some(row) => keep && matches!(row.status.as_str(), "ready" | "failed"),
+        };
+        if let (Some(report), true) = (&report, settled) {
+            return Ok(Ended {
+                report: report.clone(),
+                texts,
+                row,
+            });
+        }
+        if row.is_none() {
+            return Err(format!("test run {id} deleted without a report:\n{}", texts.join("\n")).into());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("test run {id} not over after {secs} s:\n{}", texts.join("\n")).into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_passing_run_reports_then_deletes_its_container() -> R {
+    let s = setup(RuntimeKind::Scratch).await?;
+    let _sshd = node_ssh(&s).await?;
+    let mut t = Template::new("passes");
+    t.scripts = vec![script("10-ok.sh", "echo all good\n")];
+    let slug = store(&s, &t).await?;
+    let id = s.service().test_run(&s.actor, &slug, None, false).await?;
+    let end = ended(&s, id, false, 120).await?;
+    assert_eq!(
+        end.report, "test passed: ready, no service added by the template",
+        "{}",
+        end.texts.join("\n")
+    );
+    assert!(end.row.is_none(), "deleted after the report");
+    s.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_run_reports_the_failed_step_and_is_kept_when_asked() -> R {
+    let s = setup(RuntimeKind::Scratch).await?;
+    let _sshd = node_ssh(&s).await?;
+    let mut t = Template::new("fails");
+    t.scripts = vec![script("10-boom.sh", "echo getting ready\necho boom >&2\nexit 3\n")];
+    let slug = store(&s, &t).await?;
+    let id = s.service().test_run(&s.actor, &slug, None, true).await?;
+    let end = ended(&s, id, true, 120).await?;
+    let row = end.row.ok_or("kept")?;
+    assert_eq!(row.status, "failed");
+    assert!(row.test_run && row.keep_after_test);
+    assert_eq!(row.hostname, "test-fails-01");
+    let tags = row.request["tags"].as_array().ok_or("tags")?;
+    assert!(tags.iter().any(|t| t == "kiln-test"), "{tags:?}");
+    assert!(
+        end.report
+            .starts_with("test failed in scripts: 10-boom.sh exited with status 3"),
+        "{}",
+        end.texts.join("\n")
+    );
+    assert!(end.report.contains("\nlast output:\n"), "{}", end.report);
+    assert!(end.report.contains("  boom"), "{}", end.report);
+    assert_eq!(end.texts.last(), Some(&end.report), "the report comes last");
+    // A second run of the same template gets the next name.
+    let second = s.service().test_run(&s.actor, &slug, None, true).await?;
+    let row = s.service().get(&s.actor, second).await?;
+    assert_eq!(row.hostname, "test-fails-02");
+    ended(&s, second, true, 120).await?;
+    s.finish().await
+}
+
+/// A unit enabled by the script that cannot start.
+const FAILING_UNIT: &str = r#"set -euo pipefail
+cat > /etc/systemd/system/kiln-broken.service <<'UNIT'
+[Unit]
+Description=A unit that fails
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'echo broken on purpose; exit 7'
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl daemon-reload
+systemctl enable kiln-broken.service
+systemctl start kiln-broken.service || true
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_unit_that_fails_fails_the_run_with_its_status() -> R {
+    if !crate::lab_lxc::lxc_ready().await? {
+        return Ok(());
+    }
+    let s = setup(RuntimeKind::Lxc).await?;
+    let _cleanup = crate::lab_lxc::Cleanup(s.lab.dir.clone());
+    let _sshd = node_ssh(&s).await?;
+    let mut t = Template::new("broken-unit");
+    t.scripts = vec![script("10-unit.sh", FAILING_UNIT)];
+    let slug = store(&s, &t).await?;
+    let id = s.service().test_run(&s.actor, &slug, None, false).await?;
+    let end = ended(&s, id, false, 600).await?;
+    assert!(
+        end.report
+            .starts_with("test failed: 1 of 1 services not active: kiln-broken.service is failed"),
+        "{}",
+        end.texts.join("\n")
+    );
+    assert!(end.report.contains("broken on purpose"), "{}", end.report);
+    assert!(end.row.is_none(), "deleted: the run was not kept");
+    s.finish().await
+}
+
+/// Test-runs built-in template `slug` on a real LXC lab; it must pass, and be deleted.
+async fn builtin_passes(slug: &str) -> R {
+    if !crate::lab_lxc::lxc_ready().await? {
+        return Ok(());
+    }
+    let s = setup(RuntimeKind::Lxc).await?;
+    let _cleanup = crate::lab_lxc::Cleanup(s.lab.dir.clone());
+    let _sshd = node_ssh(&s).await?;
+    let slug = builtin(&s, slug).await?;
+    let id = s.service().test_run(&s.actor, &slug, None, false).await?;
+    let end = ended(&s, id, false, 900).await?;
+    assert!(
+        end.report.starts_with("test passed"),
+        "{}",
+        end.texts.join("\n")
+    );
+    assert!(end.row.is_none(), "deleted after the report");
+    s.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn builtin_debian_base_passes() -> R {
+    builtin_passes("debian-base").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn builtin_nginx_web_passes() -> R {
+    builtin_passes("nginx-web").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn builtin_postgresql_server_passes() -> R {
+    builtin_passes("postgresql-server").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn builtin_docker_host_passes() -> R {
+    builtin_passes("docker-host").await
+}
