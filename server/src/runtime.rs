@@ -301,3 +301,7 @@ pub async fn create_user(
 
 /// How long to wait for children in tests and tools.
 pub const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+// `kiln template test` (`runtime/test_template.rs`).
+mod test_template;
+pub use test_template::test_template;
