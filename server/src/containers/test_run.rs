@@ -26,6 +26,15 @@ pub const PASSED: &str = "test passed";
 /// See [`PASSED`].
 pub const FAILED: &str = "test failed";
 
+/// The audit action of a report (outcome `ok` for a pass, `failed` otherwise; its detail
+/// holds the container's id, `passed` and the report's first line). It outlives the container.
+pub const AUDIT_ACTION: &str = "template.test";
+
+/// The audit target of container `id`'s report: `<slug> (container <id>)`.
+pub fn audit_target(slug: Option<&str>, id: i64) -> String {
+    format!("{} (container {id})", slug.unwrap_or("no template"))
+}
+
 /// The most output lines a failed report quotes.
 pub const REPORT_LINES: usize = 10;
 
@@ -162,11 +171,7 @@ pub fn report(ended: &Ended) -> Report {
         Ended::Ready(services) => {
             let inactive: Vec<&Found> = services.iter().filter(|s| s.state != "active").collect();
             if inactive.is_empty() {
-                let list = services
-                    .iter()
-                    .map(describe)
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let list = services.iter().map(describe).collect::<Vec<_>>().join(", ");
                 let text = match services.len() {
                     0 => format!("{PASSED}: ready, no service added by the template"),
                     1 => format!("{PASSED}: 1 service active ({list})"),

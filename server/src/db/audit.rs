@@ -166,6 +166,22 @@ pub async fn recent(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec
         .await
 }
 
+/// The newest entry of `action` about `target`.
+pub async fn latest(
+    conn: &mut AsyncPgConnection,
+    action: &str,
+    target: &str,
+) -> QueryResult<Option<AuditRow>> {
+    use diesel::OptionalExtension;
+    audit_log::table
+        .filter(audit_log::action.eq(action))
+        .filter(audit_log::target.eq(clean(target).as_ref()))
+        .order(audit_log::id.desc())
+        .first(conn)
+        .await
+        .optional()
+}
+
 #[cfg(test)]
 mod tests {
     use super::{MAX_TEXT, clean};

@@ -14,10 +14,10 @@ use super::{Services, load_key, sync_templates};
 use crate::app_state::AppState;
 use crate::containers::service::ContainerService;
 use crate::containers::test_run;
-use crate::db::{self, containers, nodes, users};
+use crate::db::{self, audit, containers, nodes, users};
 use crate::routes::assets::built_assets;
 
-/// How often the run's events are read.
+/// How often the run's events are read when no notice came.
 const POLL: Duration = Duration::from_millis(500);
 
 /// Runs the test; `Ok(true)` when the template passed.
@@ -62,7 +62,7 @@ async fn run(
             .map_err(|e| anyhow!("{e}"))?;
         println!("test run of {slug}: container {id}");
         tokio::select! {
-            passed = follow(&state, id, keep) => passed,
+            passed = follow(&state, slug, id, keep) => passed,
             _ = tokio::signal::ctrl_c() => Err(anyhow!(
                 "interrupted: container {id}'s run goes on at the next `kiln serve`"
             )),
@@ -111,15 +111,16 @@ async fn who(
 }
 
 /// Prints container `id`'s events until its report and, unless kept, its deletion; whether
-/// it passed.
-async fn follow(state: &AppState, id: i64, keep: bool) -> anyhow::Result<bool> {
+/// it passed. Events are read as this process's workers write them (the event hub); a
+/// deletion that removed them before they were read leaves the verdict in the audit log.
+async fn follow(state: &AppState, slug: &str, id: i64, keep: bool) -> anyhow::Result<bool> {
+    let mut notices = state.container_events.subscribe();
     let mut last = 0;
     let mut passed = None;
     loop {
         let mut conn = state.conn().await.map_err(|e| anyhow!("{e}"))?;
-        let row = containers::get(&mut conn, None, id).await?;
         let events = containers::events_after(&mut conn, id, last, 1000).await?;
-        drop(conn);
+        let row = containers::get(&mut conn, None, id).await?;
         for event in events {
             last = event.seq;
             println!("[{}] {}", event.phase, event.text);
@@ -132,7 +133,16 @@ async fn follow(state: &AppState, id: i64, keep: bool) -> anyhow::Result<bool> {
                 println!("container {id} deleted");
                 return Ok(passed);
             }
-            (None, None) => return Err(anyhow!("container {id} was deleted before its report")),
+            (None, None) => {
+                let target = test_run::audit_target(Some(slug), id);
+                let entry = audit::latest(&mut conn, test_run::AUDIT_ACTION, &target)
+                    .await?
+                    .with_context(|| format!("container {id} was deleted before its report"))?;
+                let report = entry.detail["report"].as_str().unwrap_or_default();
+                println!("[report] {report}");
+                println!("container {id} deleted");
+                return Ok(entry.detail["passed"].as_bool() == Some(true));
+            }
             (Some(row), Some(passed))
                 if keep && matches!(row.status.as_str(), "ready" | "failed") =>
             {
@@ -141,6 +151,10 @@ async fn follow(state: &AppState, id: i64, keep: bool) -> anyhow::Result<bool> {
             }
             _ => {}
         }
-        tokio::time::sleep(POLL).await;
+        drop(conn);
+        tokio::select! {
+            _ = notices.recv() => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
     }
 }

@@ -9,7 +9,7 @@ use kiln_server::db::containers as rows;
 use kiln_server::lab::RuntimeKind;
 use kiln_shared::templates::Template;
 
-use crate::containers::{Setup, node_ssh, setup};
+use crate::containers::{Setup, actor, node_ssh, setup};
 use crate::discovery::{builtin, script, store};
 use crate::lab_fixture::R;
 
@@ -49,10 +49,18 @@ async fn ended(s: &Setup, id: i64, keep: bool, secs: u64) -> R<Ended> {
             });
         }
         if row.is_none() {
-            return Err(format!("test run {id} deleted without a report:\n{}", texts.join("\n")).into());
+            return Err(format!(
+                "test run {id} deleted without a report:\n{}",
+                texts.join("\n")
+            )
+            .into());
         }
         if Instant::now() > deadline {
-            return Err(format!("test run {id} not over after {secs} s:\n{}", texts.join("\n")).into());
+            return Err(format!(
+                "test run {id} not over after {secs} s:\n{}",
+                texts.join("\n")
+            )
+            .into());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -68,11 +76,25 @@ async fn a_passing_run_reports_then_deletes_its_container() -> R {
     let id = s.service().test_run(&s.actor, &slug, None, false).await?;
     let end = ended(&s, id, false, 120).await?;
     assert_eq!(
-        end.report, "test passed: ready, no service added by the template",
+        end.report,
+        "test passed: ready, no service added by the template",
         "{}",
         end.texts.join("\n")
     );
     assert!(end.row.is_none(), "deleted after the report");
+    // The verdict outlives the container: in the audit log.
+    let mut conn = s.app.state.db.get().await?;
+    let entry = kiln_server::db::audit::latest(
+        &mut conn,
+        "template.test",
+        &format!("passes (container {id})"),
+    )
+    .await?
+    .ok_or("audited")?;
+    assert_eq!(entry.outcome, "ok");
+    assert_eq!(entry.detail["passed"], true);
+    assert_eq!(entry.detail["report"], end.report.as_str());
+    drop(conn);
     s.finish().await
 }
 
@@ -81,7 +103,10 @@ async fn a_failing_run_reports_the_failed_step_and_is_kept_when_asked() -> R {
     let s = setup(RuntimeKind::Scratch).await?;
     let _sshd = node_ssh(&s).await?;
     let mut t = Template::new("fails");
-    t.scripts = vec![script("10-boom.sh", "echo getting ready\necho boom >&2\nexit 3\n")];
+    t.scripts = vec![script(
+        "10-boom.sh",
+        "echo getting ready\necho boom >&2\nexit 3\n",
+    )];
     let slug = store(&s, &t).await?;
     let id = s.service().test_run(&s.actor, &slug, None, true).await?;
     let end = ended(&s, id, true, 120).await?;
@@ -160,6 +185,7 @@ async fn builtin_passes(slug: &str) -> R {
     let slug = builtin(&s, slug).await?;
     let id = s.service().test_run(&s.actor, &slug, None, false).await?;
     let end = ended(&s, id, false, 900).await?;
+    eprintln!("{slug}: {}", end.report);
     assert!(
         end.report.starts_with("test passed"),
         "{}",
@@ -187,4 +213,117 @@ async fn builtin_postgresql_server_passes() -> R {
 #[tokio::test(flavor = "multi_thread")]
 async fn builtin_docker_host_passes() -> R {
     builtin_passes("docker-host").await
+}
+
+/// A scratch lab and an app whose secret key a `kiln` child can be given; the env it needs.
+async fn cli_setup() -> R<(Setup, Vec<(&'static str, String)>)> {
+    use base64::Engine;
+    let key_text = {
+        let mut bytes = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+            .map_err(|_| "no random bytes")?;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let key = kiln_server::crypto::SecretKey::from_base64(&key_text)?;
+    let app = crate::harness::TestApp::with_key(
+        &crate::harness::database_url(),
+        &crate::harness::redis_url(),
+        |_| {},
+        key,
+    )
+    .await?;
+    let lab = crate::lab_fixture::TestLab::start(|o| o.runtime = RuntimeKind::Scratch).await?;
+    let actor = actor(&app, "tester").await?;
+    let (token_id, secret) = lab.handle.token.split_once('=').ok_or("token")?;
+    let node = kiln_server::nodes::NodeService::new(app.state.clone())
+        .add_lab_node(
+            &actor,
+            kiln_shared::nodes::NodeInput {
+                name: "lab".into(),
+                host: "127.0.0.1".into(),
+                port: lab.handle.addr.port(),
+                is_cluster: false,
+                fingerprint: lab.handle.fingerprint.clone(),
+                token_id: token_id.into(),
+                token_secret: secret.into(),
+            },
+        )
+        .await?;
+    let env = vec![
+        (
+            "DATABASE_URL",
+            app.state.config.database_url.clone().ok_or("url")?,
+        ),
+        ("REDIS_URL", crate::harness::redis_url()),
+        ("KILN_REDIS_PREFIX", app.state.config.redis_prefix.clone()),
+        ("KILN_SECRET_KEY", key_text),
+    ];
+    let s = Setup {
+        app,
+        lab,
+        actor,
+        node_id: node.id,
+        workers: None,
+    };
+    Ok((s, env))
+}
+
+/// Runs `kiln template test ARGS` with `env`; its exit code and standard output.
+async fn kiln_test(env: &[(&'static str, String)], args: &[&str]) -> R<(Option<i32>, String)> {
+    let data = crate::processes::TempDir(
+        std::env::temp_dir().join(format!("kiln-template-test-{}", crate::harness::unique())),
+    );
+    let mut command = std::process::Command::new(crate::processes::KILN);
+    command
+        .args(["template", "test"])
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("KILN_DATA_DIR", &data.0)
+        .env("RUST_LOG", "warn");
+    let output = tokio::task::spawn_blocking(move || command.output()).await??;
+    drop(data);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    Ok((
+        output.status.code(),
+        format!("{stdout}\n--- stderr\n{stderr}"),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_runs_the_jobs_prints_the_events_and_exits_by_the_verdict() -> R {
+    let (s, env) = cli_setup().await?;
+    let _sshd = node_ssh(&s).await?;
+    let mut good = Template::new("cli-passes");
+    good.scripts = vec![script("10-ok.sh", "echo fine\n")];
+    store(&s, &good).await?;
+    let mut bad = Template::new("cli-fails");
+    bad.scripts = vec![script("10-no.sh", "echo nope\nexit 4\n")];
+    store(&s, &bad).await?;
+
+    let (code, out) = kiln_test(&env, &["cli-passes", "--user", "tester", "--node", "lab"]).await?;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("[scripts] fine"), "{out}");
+    assert!(
+        out.contains("test passed: ready, no service added by the template"),
+        "{out}"
+    );
+    assert!(out.contains(" deleted"), "{out}");
+
+    let (code, out) = kiln_test(&env, &["cli-fails", "--user", "tester", "--keep"]).await?;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("test failed in scripts: 10-no.sh exited with status 4"),
+        "{out}"
+    );
+    assert!(out.contains("kept (test-cli-fails-01)"), "{out}");
+    let mut conn = s.app.state.db.get().await?;
+    let kept = rows::list(&mut conn, Some(s.actor.user_id)).await?;
+    assert_eq!(kept.len(), 1, "only the kept run is left");
+    drop(conn);
+
+    let (code, out) = kiln_test(&env, &["no-such-template", "--user", "tester"]).await?;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("no-such-template"), "{out}");
+    s.finish().await
 }

@@ -7,10 +7,13 @@
 use kiln_shared::AppError;
 use kiln_shared::auth::Actor;
 
-use super::Run;
+use diesel_async::AsyncPgConnection;
+
+use super::{Run, fenced};
 use crate::containers::provision;
 use crate::containers::service::ContainerService;
 use crate::containers::test_run::{self, Ended, Found};
+use crate::db::audit::{self, Entry, Outcome};
 use crate::db::containers;
 use crate::jobs::JobError;
 
@@ -64,7 +67,27 @@ impl Run<'_> {
                 text.push_str(&line);
             }
         }
-        self.event(phase, "outcome", &text).await
+        // The verdict outlives a deleted container: audited with the event, in one write.
+        let target = test_run::audit_target(self.row.template_slug.as_deref(), self.row.id);
+        let actor = Actor::system("test-run");
+        let entry = Entry {
+            outcome: if report.passed {
+                Outcome::Ok
+            } else {
+                Outcome::Failed
+            },
+            detail: serde_json::json!({
+                "container_id": self.row.id,
+                "passed": report.passed,
+                "report": text.lines().next().unwrap_or_default(),
+            }),
+            ..Entry::by(&actor, test_run::AUDIT_ACTION).on(&target)
+        };
+        let seq = fenced!(self, |conn, id| write_report(
+            conn, id, phase, &text, &entry
+        ))?;
+        self.hub.notify(self.row.id, seq);
+        Ok(())
     }
 
     /// The last lines of `systemctl status UNIT` in the container (its journal included);
@@ -115,4 +138,17 @@ impl Run<'_> {
             Err(other) => Err(JobError::Internal(format!("deleting a test run: {other}"))),
         }
     }
+}
+
+/// The report event and its audit entry; the event's number.
+async fn write_report(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    phase: &str,
+    text: &str,
+    entry: &Entry<'_>,
+) -> diesel::QueryResult<i64> {
+    let seq = containers::append_event(conn, id, phase, "outcome", text).await?;
+    audit::record(conn, entry).await?;
+    Ok(seq)
 }
