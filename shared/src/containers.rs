@@ -711,6 +711,43 @@ pub struct NodeChoices {
     pub next_vmid: Option<u32>,
 }
 
+impl NodeChoices {
+    /// Fills the request's storage, OS template and bridge with this node's best match where
+    /// the node does not offer the current value: `local-lvm` (else the first root-disk
+    /// storage), the newest OS template named like `os_hint` (`debian-12`; else the first),
+    /// `vmbr0` (else the first bridge). The wizard and a template's test run share it.
+    pub fn fill(&self, request: &mut CreateRequest, os_hint: &str) {
+        if !self.storages.iter().any(|s| s.id == request.storage) {
+            request.storage = self
+                .storages
+                .iter()
+                .find(|s| s.id == "local-lvm")
+                .or(self.storages.first())
+                .map(|s| s.id.clone())
+                .unwrap_or_default();
+        }
+        if !self.ostemplates.contains(&request.ostemplate) {
+            request.ostemplate = self
+                .ostemplates
+                .iter()
+                .rev()
+                .find(|t| t.contains(os_hint))
+                .or(self.ostemplates.first())
+                .cloned()
+                .unwrap_or_default();
+        }
+        if !self.bridges.contains(&request.bridge) {
+            request.bridge = self
+                .bridges
+                .iter()
+                .find(|b| *b == "vmbr0")
+                .or(self.bridges.first())
+                .cloned()
+                .unwrap_or_default();
+        }
+    }
+}
+
 /// What the wizard starts from (rendered into its island's props by the server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WizardStart {
@@ -1050,5 +1087,51 @@ mod tests {
         assert_eq!(plain.template, None);
         assert_eq!((plain.cores, plain.memory_mib), (1, 512));
         assert!(plain.tags.is_empty());
+    }
+
+    #[test]
+    fn a_nodes_choices_fill_what_it_does_not_offer() {
+        let choices = NodeChoices {
+            storages: vec![
+                StorageChoice {
+                    id: "big".into(),
+                    avail: None,
+                },
+                StorageChoice {
+                    id: "local-lvm".into(),
+                    avail: None,
+                },
+            ],
+            ostemplates: vec![
+                "local:vztmpl/alpine-3.19.tar.xz".into(),
+                "local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst".into(),
+                "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst".into(),
+            ],
+            bridges: vec!["vmbr1".into(), "vmbr0".into()],
+            next_vmid: Some(100),
+        };
+        let mut r = request();
+        r.storage = "gone".into();
+        r.ostemplate = String::new();
+        r.bridge = "vmbr1".into();
+        choices.fill(&mut r, "debian-12");
+        assert_eq!(r.storage, "local-lvm");
+        assert_eq!(
+            r.ostemplate,
+            "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
+        );
+        assert_eq!(r.bridge, "vmbr1", "an offered bridge is kept");
+        choices.fill(&mut r, "ubuntu-24");
+        assert!(
+            r.ostemplate.contains("debian-12-standard_12.7"),
+            "an offered template is kept"
+        );
+        let mut fresh = request();
+        fresh.ostemplate = String::new();
+        choices.fill(&mut fresh, "ubuntu-24");
+        assert_eq!(
+            fresh.ostemplate, "local:vztmpl/alpine-3.19.tar.xz",
+            "else the first"
+        );
     }
 }

@@ -13,6 +13,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use crate::components::confirm::ConfirmButton;
+use crate::components::copy::copy_text;
 use crate::components::format::short_time;
 use crate::components::nav;
 use crate::components::toast::{ToastKind, use_toaster};
@@ -210,23 +211,6 @@ fn Reveal(id: i64, service: String, key: String) -> impl IntoView {
             }.into_any(),
         }}
     }
-}
-
-/// Copies `text` to the clipboard, with a toast.
-fn copy_text(text: String) {
-    let toaster = use_toaster();
-    #[cfg(feature = "hydrate")]
-    {
-        let promise = window().navigator().clipboard().write_text(&text);
-        leptos::task::spawn_local(async move {
-            match wasm_bindgen_futures::JsFuture::from(promise).await {
-                Ok(_) => toaster.success("Copied."),
-                Err(_) => toaster.error("The browser refused to copy; select the text instead."),
-            }
-        });
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (text, toaster);
 }
 
 /// Cancel a running creation; retry a failed one (or skip the script a crash interrupted);

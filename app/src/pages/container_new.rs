@@ -22,6 +22,7 @@ use leptos_router::hooks::use_query_map;
 #[cfg(feature = "hydrate")]
 use serde::{Deserialize, Serialize};
 
+use crate::components::copy::copy_text;
 use crate::components::layout::PageHeader;
 use crate::components::nav;
 use crate::components::toast::{ToastKind, use_toaster};
@@ -267,36 +268,7 @@ fn load_choices(state: State, node: i64) {
                         |t| format!("{}-{}", t.os, t.os_version),
                     )
                 });
-                state.request.update(|r| {
-                    if !choices.storages.iter().any(|s| s.id == r.storage) {
-                        r.storage = choices
-                            .storages
-                            .iter()
-                            .find(|s| s.id == "local-lvm")
-                            .or(choices.storages.first())
-                            .map(|s| s.id.clone())
-                            .unwrap_or_default();
-                    }
-                    if !choices.ostemplates.contains(&r.ostemplate) {
-                        r.ostemplate = choices
-                            .ostemplates
-                            .iter()
-                            .rev()
-                            .find(|t| t.contains(&os_hint))
-                            .or(choices.ostemplates.first())
-                            .cloned()
-                            .unwrap_or_default();
-                    }
-                    if !choices.bridges.contains(&r.bridge) {
-                        r.bridge = choices
-                            .bridges
-                            .iter()
-                            .find(|b| *b == "vmbr0")
-                            .or(choices.bridges.first())
-                            .cloned()
-                            .unwrap_or_default();
-                    }
-                });
+                state.request.update(|r| choices.fill(r, &os_hint));
                 state.choices.set(Choices::Ready(choices));
             }
             Err(e) => state.choices.set(Choices::Failed(e.to_string())),
@@ -1017,23 +989,6 @@ fn js_random() -> u64 {
 extern "C" {
     #[wasm_bindgen(js_namespace = Math, js_name = random)]
     fn js_sys_random() -> f64;
-}
-
-/// Copies `text` to the clipboard, with a toast.
-fn copy_text(text: String) {
-    let toaster = use_toaster();
-    #[cfg(feature = "hydrate")]
-    {
-        let promise = window().navigator().clipboard().write_text(&text);
-        leptos::task::spawn_local(async move {
-            match wasm_bindgen_futures::JsFuture::from(promise).await {
-                Ok(_) => toaster.success("Copied."),
-                Err(_) => toaster.error("The browser refused to copy; select the text instead."),
-            }
-        });
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (text, toaster);
 }
 
 /// Adds `item` to `list` when `on`, removes it otherwise.

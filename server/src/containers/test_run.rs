@@ -11,8 +11,7 @@
 
 use kiln_shared::AppError;
 use kiln_shared::auth::Actor;
-use kiln_shared::containers::{NodeChoices, request_defaults};
-use kiln_shared::templates::Template;
+use kiln_shared::containers::request_defaults;
 
 use super::service::ContainerService;
 use crate::db::{containers, nodes};
@@ -77,7 +76,11 @@ impl ContainerService {
         };
         let hostname = test_hostname(slug, &taken);
         let mut request = request_defaults(Some(&template), node_id, hostname, None);
-        pick_choices(&mut request, &template, &choices);
+        // What the wizard picks on a node (the same shared rule).
+        choices.fill(
+            &mut request,
+            &format!("{}-{}", template.os, template.os_version),
+        );
         request.tags.push(TEST_TAG.to_owned());
         let created = self.create_with(actor, request, Some(keep)).await?;
         Ok(created.id)
@@ -93,37 +96,6 @@ pub fn test_hostname(slug: &str, taken: &[String]) -> String {
         .map(|n| format!("test-{short}-{n:02}"))
         .find(|name| !taken.contains(name))
         .unwrap_or_else(|| format!("test-{short}"))
-}
-
-/// What the wizard picks on a node (see `container_new.rs`, `load_choices`).
-pub fn pick_choices(
-    request: &mut kiln_shared::containers::CreateRequest,
-    template: &Template,
-    choices: &NodeChoices,
-) {
-    request.storage = choices
-        .storages
-        .iter()
-        .find(|s| s.id == "local-lvm")
-        .or(choices.storages.first())
-        .map(|s| s.id.clone())
-        .unwrap_or_default();
-    let os_hint = format!("{}-{}", template.os, template.os_version);
-    request.ostemplate = choices
-        .ostemplates
-        .iter()
-        .rev()
-        .find(|t| t.contains(&os_hint))
-        .or(choices.ostemplates.first())
-        .cloned()
-        .unwrap_or_default();
-    request.bridge = choices
-        .bridges
-        .iter()
-        .find(|b| *b == "vmbr0")
-        .or(choices.bridges.first())
-        .cloned()
-        .unwrap_or_default();
 }
 
 /// A service as discovery found it.
