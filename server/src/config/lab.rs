@@ -186,13 +186,13 @@ mod tests {
         let keys = file.path().to_str().ok_or("path")?;
         let api = [
             ("KILN_LAB_NODE", "127.0.0.1:8006"),
-            ("KILN_LAB_TOKEN", "root@pam!kiln=secret"),
+            ("KILN_LAB_TOKEN", "root@pam!kiln=s3cr3t-value"),
             ("KILN_LAB_FINGERPRINT", "AB:CD"),
         ];
         assert!(load(&[])?.is_none());
         let lab = load(&api)?.ok_or("lab")?;
         assert!(lab.ssh.is_none());
-        assert!(!format!("{lab:?}").contains("secret"));
+        assert!(!format!("{lab:?}").contains("s3cr3t-value"));
 
         let mut with_ssh = api.to_vec();
         with_ssh.extend([
