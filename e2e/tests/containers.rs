@@ -4,12 +4,13 @@
 //! *Create container* → the wizard (the node's choices load; the hostname changed, a package
 //! bucket turned off, a script skipped; Review shows all three and the `pct` equivalent) →
 //! *Create* → the container's page follows the creation live (phases, bar, log), keeps its log
-//! over a reload half-way, and ends `ready` with its services listed.
+//! over a reload half-way, and ends `ready` with its services listed and the database
+//! password the template generated revealed on click.
 //!
 //! Needs what `nodes.rs` needs, and a machine that can run the lab's LXC runtime and sshd
 //! (root, Debian's lxc, dnsmasq-base, apt-cacher-ng, uidmap, openssh-server: `./kiln.sh setup`)
 //! with the lab's image (built here when missing, about a minute once) and a reachable Debian
-//! archive (nginx is installed in the container). Elsewhere it is skipped with the lab's reason
+//! archive (PostgreSQL is installed in the container). Elsewhere it is skipped with the lab's reason
 //! — except under `CI=true`, where the lab refuses to start without them and the test fails
 //! with that one line. Run with `cargo test -p kiln-e2e --test containers -- --nocapture`.
 
@@ -28,14 +29,16 @@ use common::{Harness, Steps, poll};
 const ADMIN: &str = "admin";
 const PASSWORD: &str = "correct-horse-battery";
 
-const TEMPLATE: &str = "nginx-web";
-const HOSTNAME: &str = "e2e-web";
+const TEMPLATE: &str = "postgresql-server";
+const HOSTNAME: &str = "e2e-db";
 /// Proxmox tags, typed as a user types them.
-const TAGS: &str = "e2e, web";
-/// The template's one bucket, turned off (its pre-check script installs nginx itself).
-const BUCKET: &str = "web";
-/// The script skipped (nginx then serves Debian's default site).
-const SKIPPED: &str = "10-site.sh";
+const TAGS: &str = "e2e, db";
+/// The template's optional bucket (psql's pager), turned off.
+const BUCKET: &str = "tools";
+/// The script skipped (it restarts PostgreSQL for pending settings and checks the login).
+const SKIPPED: &str = "30-verify.sh";
+/// The credential revealed: saved by the template's `20-app-database.sh`.
+const CREDENTIAL: &str = "DB_PASSWORD";
 
 const NEXT: &str = r#"button[data-test="wizard-next"]"#;
 const LOADING: &str = r#"[data-test="choices-loading"]"#;
@@ -45,7 +48,7 @@ const STATUS: &str = r#"[data-test="status"]"#;
 const LOG: &str = r#"pre[data-test="log"]"#;
 const TOASTS: &str = ".toasts .toast";
 
-/// How long the creation may take: a cold package cache fetches nginx from the archive.
+/// How long the creation may take: a cold package cache fetches PostgreSQL from the archive.
 const CREATION_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[tokio::test(flavor = "multi_thread")]
@@ -151,7 +154,7 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     steps.step("Review shows the changes and the pct equivalent");
     b.find_visible(REVIEW).await?;
     let review = b.text(REVIEW).await?;
-    for expected in [HOSTNAME, BUCKET, SKIPPED, "vmbr0", "e2e, web"] {
+    for expected in [HOSTNAME, BUCKET, SKIPPED, "vmbr0", TAGS] {
         ensure!(
             review.contains(expected),
             "{expected:?} in the review:\n{review}"
@@ -285,8 +288,27 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     let units = b.attrs(r#"[data-test="service"]"#, "data-unit").await?;
     println!("[e2e]     services: {units:?}");
     ensure!(
-        units.iter().any(|u| u.starts_with("nginx")),
-        "nginx among the services {units:?}"
+        units.iter().any(|u| u.starts_with("postgresql")),
+        "PostgreSQL among the services {units:?}"
+    );
+
+    steps.step(&format!("reveal {CREDENTIAL}: masked until asked"));
+    let credential = format!(r#"[data-test="credential"][data-key="{CREDENTIAL}"]"#);
+    b.find_visible(&credential).await?;
+    let shown = format!(r#"{credential} [data-test="credential-value"]"#);
+    ensure!(!b.exists(&shown).await?, "{CREDENTIAL} shown before Reveal");
+    b.click(&format!(r#"{credential} button[data-test="reveal"]"#))
+        .await?;
+    let secret = b
+        .wait_for("the revealed value", async |b| {
+            let value = b.text(&shown).await?;
+            ensure!(value.trim().len() >= 16, "shown: {value:?}");
+            Ok(value)
+        })
+        .await?;
+    ensure!(
+        !log_lines(b).await?.join("\n").contains(secret.trim()),
+        "the password is in the creation log"
     );
     Ok(())
 }

@@ -65,7 +65,16 @@ pub async fn security_headers(mut req: Request, next: Next) -> Response {
     } else {
         tracing::error!("no CSP nonce: the system random generator failed");
     }
+    // Server functions answer with a user's data (a revealed credential among them): never
+    // kept by a browser or a proxy.
+    let no_store = req.uri().path().starts_with("/api/fn/");
     let mut response = next.run(req).await;
+    if no_store {
+        response
+            .headers_mut()
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
     let csp = content_security_policy(nonce.as_ref().map(|n| &*n.0));
     let headers = response.headers_mut();
     let fixed: [(HeaderName, &'static str); 3] = [

@@ -54,15 +54,18 @@ enum TemplateCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Test-run a template from the catalog: a throwaway container from its defaults, with
-    /// this process's job workers; prints the events; exit 0 on pass, 1 on fail.
+    /// Test-run a template (from the catalog, or a template folder): a throwaway container
+    /// from its defaults, with this process's job workers; prints the events; exit 0 on
+    /// pass, 1 on fail.
     Test(TestArgs),
 }
 
 #[derive(Debug, Args)]
 struct TestArgs {
-    /// The template's slug (built-in templates are synced first).
-    slug: String,
+    /// A template's slug (built-in templates are synced first), or a template folder (a
+    /// path holding template.conf, e.g. `./my-app`): checked, then imported as the user's
+    /// custom template of the folder's name (created, or updated when it is theirs already).
+    template: String,
     /// The user whose node runs it [default: the first administrator].
     #[arg(long, value_name = "NAME")]
     user: Option<String>,
@@ -164,7 +167,7 @@ fn main() -> ExitCode {
             Some(Command::Template(TemplateCommand::Test(args))) => {
                 let passed = runtime::test_template(
                     config,
-                    &args.slug,
+                    runtime::TestTarget::of(&args.template),
                     args.user.as_deref(),
                     args.node.as_deref(),
                     args.keep,

@@ -304,4 +304,4 @@ pub const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 // `kiln template test` (`runtime/test_template.rs`).
 mod test_template;
-pub use test_template::test_template;
+pub use test_template::{TestTarget, test_template};

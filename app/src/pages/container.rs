@@ -157,7 +157,7 @@ fn Services(
                                         view! { <a href=href target="_blank" rel="noopener noreferrer" data-test="web-url">{u}</a> }
                                     })}</td>
                                     <td>{s.credentials.into_iter().map(|key| view! {
-                                        <div class="credential"><code>{key.clone()}</code><Reveal id service=service.clone() key /></div>
+                                        <div class="credential" data-test="credential" data-key=key.clone()><code>{key.clone()}</code><Reveal id service=service.clone() key /></div>
                                     }).collect_view()}</td>
                                 </tr>
                             }
@@ -167,7 +167,7 @@ fn Services(
                                 <td><strong>{service.clone()}</strong></td>
                                 <td>"—"</td><td>"—"</td><td></td>
                                 <td>{keys.into_iter().map(|key| view! {
-                                    <div class="credential"><code>{key.clone()}</code><Reveal id service=service.clone() key /></div>
+                                    <div class="credential" data-test="credential" data-key=key.clone()><code>{key.clone()}</code><Reveal id service=service.clone() key /></div>
                                 }).collect_view()}</td>
                             </tr>
                         }).collect_view()}

@@ -132,6 +132,43 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// Enters `phase`: the job's phase, its `phase` event and the cancel flag in one
+    /// transaction through the lease; whether cancelling was requested.
+    async fn enter(&mut self, phase: &str) -> Result<bool, JobError> {
+        use diesel_async::AsyncConnection as _;
+        let lease = self.job.lease().clone();
+        let id = self.row.id;
+        let mut pooled = self.state.db.get().await?;
+        let (cancel, seq) = pooled
+            .transaction::<_, JobError, _>(async |conn| {
+                let cancel = lease.enter_phase(conn, phase).await?;
+                let seq = containers::append_event(conn, id, phase, "phase", phase).await?;
+                Ok((cancel, seq))
+            })
+            .await?;
+        drop(pooled);
+        self.job.entered(phase);
+        self.hub.notify(id, seq);
+        Ok(cancel)
+    }
+
+    /// Whether `phase` has anything to do for this container: a plain OS container (no
+    /// template, no packages added, no script) goes from its network to ready.
+    fn has_work(&self, phase: &str) -> bool {
+        match phase {
+            "files" | "discover" => self.template.is_some(),
+            "packages" => {
+                self.template.is_some()
+                    || !provision::plan(self.template.as_ref(), &self.request).is_empty()
+            }
+            "scripts" => {
+                !self.request.scripts_skipped.is_empty()
+                    || !provision::scripts(self.template.as_ref(), &self.request).is_empty()
+            }
+            _ => true,
+        }
+    }
+
     /// Writes through the job's lease: the write happens only while this worker holds it.
     async fn event(&mut self, phase: &str, kind: &str, text: &str) -> Result<(), JobError> {
         let seq = fenced!(self, |conn, id| containers::append_event(
@@ -777,6 +814,20 @@ pub(crate) async fn pve_node(client: &Client) -> Result<String, JobError> {
 
 #[async_trait]
 impl JobHandler for CreateContainer {
+    async fn given_up(&self, job: &crate::jobs::GivenUp, message: &str) -> anyhow::Result<()> {
+        let payload: Payload = serde_json::from_value(job.payload.clone())?;
+        let phase = job.phase.as_deref().unwrap_or("allocate");
+        let text = format!("failed in {phase}: {message}");
+        super::record_given_up(
+            &self.state,
+            payload.container_id,
+            phase,
+            ("creating", "failed"),
+            &text,
+        )
+        .await
+    }
+
     async fn run(&self, job: &mut JobRun) -> Result<(), JobError> {
         let payload: Payload = job.payload_as()?;
         let mut conn = self.state.db.get().await?;
@@ -838,9 +889,10 @@ impl JobHandler for CreateContainer {
                 .await?;
         }
         for phase in &PHASES[start..] {
-            run.job.set_phase(phase).await?;
-            run.event(phase, "phase", phase).await?;
-            if run.job.cancel_requested().await? {
+            if !run.has_work(phase) {
+                continue;
+            }
+            if run.enter(phase).await? {
                 return run.finish(phase, Err(JobError::Cancelled)).await;
             }
             let result = match *phase {

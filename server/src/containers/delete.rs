@@ -351,6 +351,20 @@ impl Run<'_> {
 
 #[async_trait]
 impl JobHandler for DeleteContainer {
+    async fn given_up(&self, job: &crate::jobs::GivenUp, message: &str) -> anyhow::Result<()> {
+        let payload: Payload = serde_json::from_value(job.payload.clone())?;
+        let phase = job.phase.as_deref().unwrap_or(PHASES[0]);
+        let text = format!("deletion failed in {phase}: {message}");
+        super::record_given_up(
+            &self.state,
+            payload.container_id,
+            phase,
+            ("deleting", &payload.restore),
+            &text,
+        )
+        .await
+    }
+
     async fn run(&self, job: &mut JobRun) -> Result<(), JobError> {
         let payload: Payload = job.payload_as()?;
         let mut conn = self.state.db.get().await?;

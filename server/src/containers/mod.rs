@@ -45,6 +45,34 @@ pub(crate) fn pve_says_exists(e: &crate::proxmox::Error) -> bool {
         if message.contains("already exists on node"))
 }
 
+/// Records that container `id`'s job was given up (`jobs::JobHandler::given_up`): while the
+/// row is still `from` (the job's running state), it becomes `to` with `text` as its error and
+/// an `outcome` event in `phase` — so no row stays `creating` or `deleting` with no job left.
+pub(crate) async fn record_given_up(
+    state: &crate::app_state::AppState,
+    id: i64,
+    phase: &str,
+    (from, to): (&str, &str),
+    text: &str,
+) -> anyhow::Result<()> {
+    use diesel_async::AsyncConnection as _;
+    let mut pooled = state.db.get().await?;
+    let seq = pooled
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            if !crate::db::containers::change_status(conn, id, from, to, Some(text)).await? {
+                return Ok(None);
+            }
+            crate::db::containers::append_event(conn, id, phase, "outcome", text)
+                .await
+                .map(Some)
+        })
+        .await?;
+    if let Some(seq) = seq {
+        state.container_events.notify(id, seq);
+    }
+    Ok(())
+}
+
 /// Runs the query `$write` (over `$conn` and this container's `$id`) in a transaction fenced
 /// by the job's lease, so it happens only while this worker holds the job. `$run` is a job's
 /// run over one container (fields `state`, `job`, `row`: the creation's and the deletion's).

@@ -105,6 +105,7 @@ impl ContainerService {
                     None => None,
                 };
                 if node.is_some() {
+                    containers::lock_new_on_node(conn, request.node_id).await?;
                     let taken = containers::hostnames_on(conn, request.node_id).await?;
                     if taken.contains(&request.hostname) {
                         errors.add(
@@ -189,6 +190,7 @@ impl ContainerService {
         let (row, job) = self
             .creation_job(actor, id, "failed", "only a failed creation is retried")
             .await?;
+        self.settled(job).await?;
         let mut pooled = self.state.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         let jobs = self.state.jobs.clone();
@@ -280,6 +282,29 @@ impl ContainerService {
             .job_id
             .ok_or_else(|| AppError::Conflict(format!("container {id} has no creation job")))?;
         Ok((row, job))
+    }
+
+    /// Waits (a few seconds at most) until job `job` is no longer running. A creation's row
+    /// becomes `failed` in the job's last write before the worker records the job's end, so a
+    /// retry right after the row failed would otherwise find the job still running.
+    pub(super) async fn settled(&self, job: i64) -> Result<(), AppError> {
+        const PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+        for _ in 0..100 {
+            let state = {
+                let mut conn = self.state.conn().await?;
+                self.state
+                    .jobs
+                    .get(&mut conn, job)
+                    .await
+                    .map_err(|e| crate::errors::db("reading a job", e))?
+                    .map(|j| j.state)
+            };
+            if state != Some(crate::jobs::JobState::Running) {
+                return Ok(());
+            }
+            tokio::time::sleep(PAUSE).await;
+        }
+        Ok(())
     }
 
     /// Audits `action` on the container `id` named `hostname`.

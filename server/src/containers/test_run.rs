@@ -65,7 +65,7 @@ impl ContainerService {
             }
         };
         let choices = self.node_choices(actor, node_id).await?;
-        let taken = {
+        let mut taken = {
             let mut conn = self.state().conn().await?;
             containers::list(&mut conn, Some(actor.user_id))
                 .await
@@ -74,16 +74,26 @@ impl ContainerService {
                 .map(|(row, _)| row.hostname)
                 .collect::<Vec<_>>()
         };
-        let hostname = test_hostname(slug, &taken);
-        let mut request = request_defaults(Some(&template), node_id, hostname, None);
-        // What the wizard picks on a node (the same shared rule).
-        choices.fill(
-            &mut request,
-            &format!("{}-{}", template.os, template.os_version),
-        );
-        request.tags.push(TEST_TAG.to_owned());
-        let created = self.create_with(actor, request, Some(keep)).await?;
-        Ok(created.id)
+        // A run started at the same moment may take the name first: then the next one.
+        let mut tries = 0;
+        loop {
+            let hostname = test_hostname(slug, &taken);
+            let mut request = request_defaults(Some(&template), node_id, hostname.clone(), None);
+            // What the wizard picks on a node (the same shared rule).
+            choices.fill(
+                &mut request,
+                &format!("{}-{}", template.os, template.os_version),
+            );
+            request.tags.push(TEST_TAG.to_owned());
+            match self.create_with(actor, request, Some(keep)).await {
+                Ok(created) => return Ok(created.id),
+                Err(AppError::Invalid(fields)) if fields.get("hostname").is_some() && tries < 10 => {
+                    tries += 1;
+                    taken.push(hostname);
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 

@@ -520,3 +520,44 @@ pub async fn set_status_unless_deleting(
     .await?;
     Ok(rows == 1)
 }
+
+/// Sets the status (and error) only while it is `from`. Returns whether the row changed.
+pub async fn change_status(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    from: &str,
+    to: &str,
+    error: Option<&str>,
+) -> QueryResult<bool> {
+    let rows = diesel::update(
+        containers::table
+            .filter(containers::id.eq(id))
+            .filter(containers::status.eq(from)),
+    )
+    .set((
+        containers::status.eq(to),
+        containers::error.eq(error),
+        containers::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(rows == 1)
+}
+
+/// The advisory lock class of a node's new containers (the first key of
+/// `pg_advisory_xact_lock(int, int)`; the second is the node's id).
+const NEW_ON_NODE: i32 = 0x6b69_6c6e; // "kiln"
+
+/// Serializes the creations on node `node_id` until the caller's transaction ends, so that
+/// checking a hostname or VMID and inserting the row are one step for concurrent requests.
+pub async fn lock_new_on_node(conn: &mut AsyncPgConnection, node_id: i64) -> QueryResult<()> {
+    use diesel::sql_types::Integer;
+    // Node ids beyond i32 share a lock with another node: only a little more waiting.
+    let key = i32::try_from(node_id.rem_euclid(i64::from(i32::MAX))).unwrap_or_default();
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind::<Integer, _>(NEW_ON_NODE)
+        .bind::<Integer, _>(key)
+        .execute(conn)
+        .await
+        .map(drop)
+}

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::run::JobRun;
+pub use crate::db::jobs::GivenUp;
 use crate::errors::ServiceError;
 
 /// One kind of job. Registered under its kind name in [`Handlers`]; the job's row names the
@@ -28,6 +29,13 @@ pub trait JobHandler: Send + Sync + 'static {
     /// Runs the job to its end: `Ok` is success; see [`JobError`] for the other ends. A panic
     /// fails the job ("internal error") and leaves the worker running.
     async fn run(&self, job: &mut JobRun) -> Result<(), JobError>;
+
+    /// Called once the engine gave the job up (interrupted `max_attempts` times, now
+    /// `failed` with `message`): the handler records that on its own rows, so nothing it
+    /// owns is left in a running state. Nobody runs the job any more. Errors are logged.
+    async fn given_up(&self, _job: &GivenUp, _message: &str) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// The job kinds a process runs: kind name → handler.

@@ -40,7 +40,7 @@ use diesel_async::AsyncPgConnection;
 use tokio::sync::Notify;
 
 pub use crate::db::jobs::{JobRow, JobState};
-pub use handler::{Handlers, JobError, JobHandler, LostLease, Outcome};
+pub use handler::{GivenUp, Handlers, JobError, JobHandler, LostLease, Outcome};
 pub use run::{JobRun, Lease, MAX_PHASE_LEN};
 pub use worker::{Options, Stopper, Workers, claim, run_next};
 

@@ -100,6 +100,22 @@ impl Lease {
         }
     }
 
+    /// Inside the caller's own transaction (see [`Lease::fence`], which it replaces there):
+    /// records that the job entered `phase` and answers whether cancelling was requested —
+    /// one statement for what `JobRun::set_phase`, `fence` and `cancel_requested` do apart.
+    /// The caller then tells its run with [`JobRun::entered`].
+    pub async fn enter_phase(
+        &self,
+        conn: &mut AsyncPgConnection,
+        phase: &str,
+    ) -> Result<bool, JobError> {
+        self.check_running()?;
+        check_phase_name(phase)?;
+        queries::enter_phase(conn, self.inner.job, &self.inner.owner, phase)
+            .await?
+            .ok_or_else(|| self.lost())
+    }
+
     /// Records the phase the job entered (through the lease).
     pub(crate) async fn set_phase(&self, phase: &str) -> Result<(), JobError> {
         self.check_running()?;
@@ -262,14 +278,16 @@ impl JobRun {
     /// Enters `phase` (1 to [`MAX_PHASE_LEN`] characters), persisted through the lease: a
     /// resumption or retry starts from it.
     pub async fn set_phase(&mut self, phase: &str) -> Result<(), JobError> {
-        if phase.is_empty() || phase.chars().count() > MAX_PHASE_LEN {
-            return Err(JobError::Internal(format!(
-                "phase name {phase:?} is not 1 to {MAX_PHASE_LEN} characters"
-            )));
-        }
+        check_phase_name(phase)?;
         self.lease.set_phase(phase).await?;
         self.phase = Some(phase.to_owned());
         Ok(())
+    }
+
+    /// Notes that the handler entered `phase` through [`Lease::enter_phase`] in a
+    /// transaction of its own that has committed.
+    pub fn entered(&mut self, phase: &str) {
+        self.phase = Some(phase.to_owned());
     }
 
     /// Whether cancelling the job was requested, read through the lease: call it at safe
@@ -282,4 +300,14 @@ impl JobRun {
     pub fn lease(&self) -> &Lease {
         &self.lease
     }
+}
+
+/// A phase name is 1 to [`MAX_PHASE_LEN`] characters.
+fn check_phase_name(phase: &str) -> Result<(), JobError> {
+    if phase.is_empty() || phase.chars().count() > MAX_PHASE_LEN {
+        return Err(JobError::Internal(format!(
+            "phase name {phase:?} is not 1 to {MAX_PHASE_LEN} characters"
+        )));
+    }
+    Ok(())
 }

@@ -593,6 +593,12 @@ async fn sweep(shared: Arc<Shared>, mut stage: watch::Receiver<Stage>) {
                         "job given up after {} interrupted runs",
                         job.attempts
                     );
+                    let message = format!("gave up after {} interrupted runs", job.attempts);
+                    if let Some(handler) = shared.handlers.get(&job.kind)
+                        && let Err(e) = handler.given_up(&job, &message).await
+                    {
+                        tracing::error!(job.id = job.id, error = %e, "recording a given-up job failed");
+                    }
                 }
             }
             Err(e) => tracing::debug!(error = %e, "sweeping stale jobs failed"),

@@ -1,21 +1,46 @@
-//! `kiln template test SLUG`: a thin adapter over `ContainerService::test_run` on the same
-//! configuration and database as `kiln serve` and `kiln user create`. It syncs the templates
-//! (so the built-in ones are there), starts job workers in this process (they run this run
-//! and any other due job, like a `kiln serve` would), prints the run's events as they come,
-//! and answers whether the template passed. Ctrl-C stops waiting: the workers release the
-//! job, and the next `kiln serve` resumes it.
+//! `kiln template test SLUG|DIR`: a thin adapter over `ContainerService::test_run` on the
+//! same configuration and database as `kiln serve` and `kiln user create`. It syncs the
+//! templates (so the built-in ones are there); a template folder is linted and imported as
+//! the user's custom template first (nothing is created when it has errors). It starts job
+//! workers in this process (they run this run and any other due job, like a `kiln serve`
+//! would), prints the run's events as they come, and answers whether the template passed.
+//! Ctrl-C stops waiting: the workers release the job, and the next `kiln serve` resumes it.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use kiln_shared::auth::Actor;
+use kiln_shared::templates::Severity;
 
 use super::{Services, load_key, sync_templates};
 use crate::app_state::AppState;
 use crate::containers::service::ContainerService;
 use crate::containers::test_run;
-use crate::db::{self, audit, containers, nodes, users};
+use crate::db::{self, audit, containers, nodes, templates, users};
 use crate::routes::assets::built_assets;
+
+/// What `kiln template test` runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestTarget {
+    /// A template of the catalog.
+    Slug(String),
+    /// A template folder on this machine.
+    Folder(PathBuf),
+}
+
+impl TestTarget {
+    /// A path holding `template.conf` is a folder; anything else a slug (a slug has no `/`,
+    /// so `./NAME` names a folder in the current directory).
+    pub fn of(arg: &str) -> TestTarget {
+        let path = Path::new(arg);
+        if path.join("template.conf").is_file() {
+            TestTarget::Folder(path.to_path_buf())
+        } else {
+            TestTarget::Slug(arg.to_owned())
+        }
+    }
+}
 
 /// How often the run's events are read when no notice came.
 const POLL: Duration = Duration::from_millis(500);
@@ -23,13 +48,13 @@ const POLL: Duration = Duration::from_millis(500);
 /// Runs the test; `Ok(true)` when the template passed.
 pub async fn test_template(
     config: crate::config::Config,
-    slug: &str,
+    target: TestTarget,
     user: Option<&str>,
     node: Option<&str>,
     keep: bool,
 ) -> anyhow::Result<bool> {
     let services = Services::start(&config).await?;
-    let result = run(config, &services, slug, user, node, keep).await;
+    let result = run(config, &services, target, user, node, keep).await;
     services.stop().await;
     result
 }
@@ -37,7 +62,7 @@ pub async fn test_template(
 async fn run(
     config: crate::config::Config,
     services: &Services,
-    slug: &str,
+    target: TestTarget,
     user: Option<&str>,
     node: Option<&str>,
     keep: bool,
@@ -54,6 +79,11 @@ async fn run(
         key,
     );
     let (actor, node_id) = who(&state, user, node).await?;
+    let slug = match target {
+        TestTarget::Slug(slug) => slug,
+        TestTarget::Folder(dir) => import(&state, &actor, &dir).await?,
+    };
+    let slug = slug.as_str();
     let workers = crate::jobs::Workers::start(&state, crate::jobs::handlers(&state), options);
     let outcome = async {
         let id = ContainerService::new(state.clone())
@@ -71,6 +101,64 @@ async fn run(
     .await;
     workers.shutdown().await;
     outcome
+}
+
+/// Lints the template folder `dir` (its findings printed) and, without errors, makes it the
+/// catalog's template of its name: the one the sync read when `dir` is inside a template
+/// root, else the actor's custom template (created, or updated when it is theirs). A built-in
+/// or folder template of the same name elsewhere is not replaced. Returns the slug.
+async fn import(state: &AppState, actor: &Actor, dir: &Path) -> anyhow::Result<String> {
+    let folder = dir.to_path_buf();
+    let (template, findings) =
+        tokio::task::spawn_blocking(move || crate::templates::parse_folder(&folder)).await?;
+    for finding in &findings {
+        println!("{}", crate::templates::lint::format_finding(dir, finding));
+    }
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let template = match template {
+        Some(t) if errors == 0 => t,
+        _ => bail!(
+            "{}: {errors} error(s) in the template; nothing was created",
+            dir.display()
+        ),
+    };
+    let slug = template.slug.clone();
+    let existing = {
+        let mut conn = state.conn().await.map_err(|e| anyhow!("{e}"))?;
+        templates::by_slug(&mut conn, &slug).await?
+    };
+    let original = match &existing {
+        Some(row) if row.source != "custom" => {
+            let synced = row.root.as_deref().map(|root| Path::new(root).join(&slug));
+            if same_folder(synced.as_deref(), dir) {
+                println!("template {slug}: the synced copy of {}", dir.display());
+                return Ok(slug);
+            }
+            bail!(
+                "`{slug}` is a {} template already; rename the folder to test it as your own",
+                if row.source == "builtin" { "built-in" } else { "synced folder" }
+            );
+        }
+        Some(_) => Some(slug.as_str()),
+        None => None,
+    };
+    crate::templates::custom::save(state, actor, original, template)
+        .await
+        .map_err(|e| anyhow!("importing {}: {e}", dir.display()))?;
+    let how = if original.is_some() { "updated" } else { "imported" };
+    println!("template {slug}: {how} from {}", dir.display());
+    Ok(slug)
+}
+
+/// Whether `a` and `b` are the same folder.
+fn same_folder(a: Option<&Path>, b: &Path) -> bool {
+    match (a.and_then(|a| a.canonicalize().ok()), b.canonicalize().ok()) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// The acting user (by name, else the first administrator) and the node by name.

@@ -201,13 +201,8 @@ async fn a_container_is_allocated_created_started_and_ready() -> R {
         .filter(|e| e.kind == "phase")
         .map(|e| e.text.as_str())
         .collect();
-    assert_eq!(
-        phases,
-        [
-            "allocate", "create", "start", "network", "files", "packages", "scripts", "discover",
-            "ready"
-        ]
-    );
+    // A plain OS container has no files, packages, scripts or services to find.
+    assert_eq!(phases, ["allocate", "create", "start", "network", "ready"]);
     let last = events.last().ok_or("events")?;
     assert_eq!(
         (last.kind.as_str(), last.text.as_str()),
@@ -706,5 +701,46 @@ async fn a_creation_cancelled_before_it_ran_sends_nothing_to_the_node() -> R {
         s.service().cancel(&s.actor, created.id).await,
         Err(AppError::Conflict(_))
     ));
+    s.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_creation_given_up_after_interrupted_runs_is_failed_not_left_creating() -> R {
+    let mut s = setup_paused(RuntimeKind::Scratch).await?;
+    let created = s
+        .service()
+        .create(&s.actor, request(s.node_id, "given-up"))
+        .await?;
+    let handlers = jobs::handlers(&s.app.state);
+    let options = Options {
+        workers: 1,
+        per_node: 4,
+        lease: Duration::from_secs(1),
+        poll_interval: Duration::from_millis(100),
+        max_attempts: 2,
+        shutdown_deadline: Duration::from_secs(5),
+    };
+    // Two runs claimed and abandoned, as by two servers killed in turn.
+    for attempt in 1..=2 {
+        let run = jobs::claim(&s.app.state.db, &handlers, &options)
+            .await?
+            .ok_or("nothing claimed")?;
+        assert_eq!(run.attempts(), attempt);
+        drop(run);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    // The sweep gives the job up, and the container with it.
+    s.workers = Some(Workers::start(&s.app.state, handlers, options));
+    let row = s.settled(created.id, 10).await?;
+    assert_eq!(row.status, "failed");
+    assert_eq!(
+        row.error.as_deref(),
+        Some("failed in allocate: gave up after 2 interrupted runs")
+    );
+    let events = s.events(created.id).await?;
+    let last = events.last().ok_or("no event")?;
+    assert_eq!((last.kind.as_str(), last.text.as_str()), ("outcome", "failed in allocate: gave up after 2 interrupted runs"));
+    // And it can be retried like any failed creation.
+    s.service().retry(&s.actor, created.id).await?;
     s.finish().await
 }

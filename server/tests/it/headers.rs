@@ -125,5 +125,9 @@ async fn every_response_has_the_security_headers_and_a_fresh_nonce() -> TestResu
     for reply in &others {
         check_headers(reply, &format!("status {}", reply.status));
     }
+    // A server function's answer is never cached (a revealed credential is one).
+    for reply in &others[4..] {
+        assert_eq!(header_value(reply, "cache-control"), "no-store", "{}", reply.status);
+    }
     app.cleanup().await
 }

@@ -327,3 +327,61 @@ async fn the_cli_runs_the_jobs_prints_the_events_and_exits_by_the_verdict() -> R
     assert!(out.contains("no-such-template"), "{out}");
     s.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_imports_a_template_folder_then_tests_it() -> R {
+    let (s, env) = cli_setup().await?;
+    let _sshd = node_ssh(&s).await?;
+    let root = crate::processes::TempDir(
+        std::env::temp_dir().join(format!("kiln-test-folders-{}", crate::harness::unique())),
+    );
+    let dir = root.0.join("folder-app");
+    let mut t = Template::new("folder-app");
+    t.scripts = vec![script("10-ok.sh", "echo from the folder\n")];
+    kiln_server::templates::write_folder(&t, &dir)?;
+    let path = dir.to_string_lossy().into_owned();
+
+    let (code, out) = kiln_test(&env, &[&path, "--user", "tester"]).await?;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("template folder-app: imported from"), "{out}");
+    assert!(out.contains("[scripts] from the folder"), "{out}");
+    assert!(out.contains("test passed"), "{out}");
+
+    // Edited in the folder: the next run updates the user's template and runs the new script.
+    t.scripts = vec![script("10-ok.sh", "echo edited\nexit 3\n")];
+    kiln_server::templates::write_folder(&t, &dir)?;
+    let (code, out) = kiln_test(&env, &[&path, "--user", "tester"]).await?;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("template folder-app: updated from"), "{out}");
+    assert!(
+        out.contains("test failed in scripts: 10-ok.sh exited with status 3"),
+        "{out}"
+    );
+
+    // A folder with errors: its findings, and nothing created.
+    let broken = root.0.join("broken-app");
+    std::fs::create_dir_all(&broken)?;
+    std::fs::write(broken.join("template.conf"), "TEMPLATE_CPU=lots\n")?;
+    let (code, out) = kiln_test(&env, &[&broken.to_string_lossy(), "--user", "tester"]).await?;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("nothing was created"), "{out}");
+
+    // A folder named like a built-in template does not replace it.
+    let shadow = root.0.join("nginx-web");
+    let mut copy = Template::new("nginx-web");
+    copy.scripts = vec![script("10-ok.sh", "echo mine\n")];
+    kiln_server::templates::write_folder(&copy, &shadow)?;
+    let (code, out) = kiln_test(&env, &[&shadow.to_string_lossy(), "--user", "tester"]).await?;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("`nginx-web` is a built-in template already"),
+        "{out}"
+    );
+    let mut conn = s.app.state.db.get().await?;
+    assert!(
+        rows::list(&mut conn, Some(s.actor.user_id)).await?.is_empty(),
+        "every run was deleted and the refused ones created nothing"
+    );
+    drop(conn);
+    s.finish().await
+}

@@ -104,6 +104,7 @@ impl ContainerService {
         let (row, job) = self
             .creation_job(actor, id, "failed", "only a failed creation is retried")
             .await?;
+        self.settled(job).await?;
         let mut pooled = self.state.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         let jobs = self.state.jobs.clone();
