@@ -117,10 +117,24 @@ setup_test_tools() {
 
 # --- building ----------------------------------------------------------------------------
 
+# Cargo names a workspace crate's build without the checkout's path, so a build directory
+# shared by two checkouts (CI's clean clones and `CARGO_TARGET_DIR`) would take the crates
+# built from the other checkout for fresh while that one's files are unchanged. When the
+# build directory was last used by another checkout, forget its Kiln crates (dependencies
+# stay built).
+claim_target_dir() {
+  mkdir -p "$TARGET_DIR"
+  local stamp="$TARGET_DIR/.kiln-checkout"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$ROOT" ]; then
+    find "$TARGET_DIR" -maxdepth 4 -type d -path '*/.fingerprint/kiln-*' -exec rm -rf {} +
+    printf '%s\n' "$ROOT" >"$stamp"
+  fi
+}
+
 build_frontend() { # [--release]
   say "building the browser bundle (trunk ${1:-})"
   cargo fetch --quiet
-  mkdir -p "$TARGET_DIR"
+  claim_target_dir
   rm -rf target/site/pkg
   trunk build ${1:-} >/dev/null 2>"$TARGET_DIR/trunk.log" || { cat "$TARGET_DIR/trunk.log" >&2; die "trunk build failed"; }
 }
@@ -257,6 +271,7 @@ cmd_test() {
   setup_tools
   setup_test_tools
   ensure_test_services
+  claim_target_dir
   say "cargo fmt --check"
   cargo fmt --all -- --check
   say "clippy (ssr, native)"

@@ -41,8 +41,8 @@ const SKIPPED: &str = "30-verify.sh";
 const CREDENTIAL: &str = "DB_PASSWORD";
 
 const NEXT: &str = r#"button[data-test="wizard-next"]"#;
-const LOADING: &str = r#"[data-test="choices-loading"]"#;
-const CHOICES_ERROR: &str = r#"[data-test="choices-error"]"#;
+const LOADING: &str = r#"[data-test="choices-loading"]:not([hidden])"#;
+const CHOICES_ERROR: &str = r#"[data-test="choices-error"]:not([hidden])"#;
 const REVIEW: &str = r#"table[data-test="review"]"#;
 const STATUS: &str = r#"[data-test="status"]"#;
 const LOG: &str = r#"pre[data-test="log"]"#;

@@ -765,6 +765,47 @@ pub struct WizardStart {
     pub root_password: String,
 }
 
+/// The wizard island's props. The server renders every step's controls itself, so the
+/// island gets only what it keeps and checks: the starting request, the first step, the nodes
+/// (for the review and the unavailable ones), the template's name for the review, the OS
+/// to prefer among the node's templates, and the hostnames a suggestion avoids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WizardSetup {
+    /// The template's defaults on the first available node, a free hostname and a generated
+    /// root password.
+    pub request: CreateRequest,
+    /// Template when none was chosen yet, else Configure.
+    pub first: WizardStep,
+    /// The user's nodes, the default first.
+    pub nodes: Vec<WizardNode>,
+    /// `PostgreSQL 15 (postgresql-server)`; `None` for a plain OS container.
+    pub template: Option<String>,
+    /// What the node's OS template should be named like (`debian-12`).
+    pub os_hint: String,
+    /// Hostnames the user's containers already have.
+    pub taken_hostnames: Vec<String>,
+}
+
+/// A request with another template's defaults (`fresh`) that keeps what the user answered
+/// about the node and access: node, hostname, VMID, storages, bridge, network, start on boot,
+/// root password and SSH keys.
+pub fn keep_choices(old: &CreateRequest, fresh: CreateRequest) -> CreateRequest {
+    CreateRequest {
+        node_id: old.node_id,
+        hostname: old.hostname.clone(),
+        vmid: old.vmid,
+        ostemplate: old.ostemplate.clone(),
+        storage: old.storage.clone(),
+        bridge: old.bridge.clone(),
+        ipv4: old.ipv4.clone(),
+        nameserver: old.nameserver.clone(),
+        onboot: old.onboot,
+        root_password: old.root_password.clone(),
+        ssh_public_keys: old.ssh_public_keys.clone(),
+        ..fresh
+    }
+}
+
 /// A request's starting values: the template's defaults (or a plain Debian container's),
 /// on `node_id`.
 pub fn request_defaults(

@@ -15,6 +15,7 @@ pub mod templates;
 pub mod theme;
 pub mod validate;
 pub mod wire;
+pub mod wizard_form;
 
 pub use error::AppError;
 pub use validate::FieldErrors;

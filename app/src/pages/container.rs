@@ -156,8 +156,11 @@ fn Services(
                                         let href = u.clone();
                                         view! { <a href=href target="_blank" rel="noopener noreferrer" data-test="web-url">{u}</a> }
                                     })}</td>
-                                    <td>{s.credentials.into_iter().map(|key| view! {
-                                        <div class="credential" data-test="credential" data-key=key.clone()><code>{key.clone()}</code><Reveal id service=service.clone() key /></div>
+                                    <td>{s.credentials.into_iter().map(|key| {
+                                        let (name, shown) = (key.clone(), key.clone());
+                                        view! {
+                                            <div class="credential" data-test="credential" data-key=name><code>{shown}</code><Reveal id service=service.clone() key /></div>
+                                        }
                                     }).collect_view()}</td>
                                 </tr>
                             }
@@ -166,8 +169,11 @@ fn Services(
                             <tr data-test="service" data-unit="">
                                 <td><strong>{service.clone()}</strong></td>
                                 <td>"—"</td><td>"—"</td><td></td>
-                                <td>{keys.into_iter().map(|key| view! {
-                                    <div class="credential" data-test="credential" data-key=key.clone()><code>{key.clone()}</code><Reveal id service=service.clone() key /></div>
+                                <td>{keys.into_iter().map(|key| {
+                                    let (name, shown) = (key.clone(), key.clone());
+                                    view! {
+                                        <div class="credential" data-test="credential" data-key=name><code>{shown}</code><Reveal id service=service.clone() key /></div>
+                                    }
                                 }).collect_view()}</td>
                             </tr>
                         }).collect_view()}

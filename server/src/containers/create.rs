@@ -451,10 +451,12 @@ impl Run<'_> {
 
     /// Follows a Proxmox task to its end, its log lines becoming events.
     async fn follow(&mut self, phase: &str, upid: &Upid) -> Result<(), JobError> {
-        self.event(phase, "log", &format!("task {upid}")).await?;
         let deadline = Instant::now() + TASK_TIMEOUT;
         let mut seen = 0u64;
         let mut pause = FIRST_POLL;
+        // The task's id goes out with its first log lines (one write for both).
+        let mut texts = vec![format!("task {upid}")];
+        let mut first = true;
         loop {
             let status = self.client.task_status(upid).await;
             let lines = self
@@ -462,7 +464,6 @@ impl Run<'_> {
                 .task_log(upid, seen, 500)
                 .await
                 .unwrap_or_default();
-            let mut texts = Vec::with_capacity(lines.len());
             for line in lines {
                 seen = seen.max(line.n);
                 if line.t != "TASK OK" {
@@ -470,6 +471,7 @@ impl Run<'_> {
                 }
             }
             self.log_lines(phase, &texts).await?;
+            texts.clear();
             match status {
                 Ok(s) if s.status == "stopped" => {
                     return match s.exitstatus.as_deref() {
@@ -490,9 +492,11 @@ impl Run<'_> {
                     TASK_TIMEOUT.as_secs()
                 )));
             }
-            if self.job.cancel_requested().await? {
+            // Entering the phase read the cancel flag a moment ago.
+            if !first && self.job.cancel_requested().await? {
                 return Err(JobError::Cancelled);
             }
+            first = false;
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(TASK_POLL);
         }
@@ -535,10 +539,13 @@ impl Run<'_> {
                 });
             if let Some(inet) = found {
                 let address = inet.split('/').next().unwrap_or(&inet).to_owned();
-                fenced!(self, |conn, id| containers::set_address(conn, id, &address))?;
-                self.row.address = Some(address.clone());
-                self.event("network", "log", &format!("address {inet}"))
-                    .await?;
+                let text = format!("address {inet}");
+                let seq = fenced!(self, |conn, id| async {
+                    containers::set_address(conn, id, &address).await?;
+                    containers::append_event(conn, id, "network", "log", &text).await
+                })?;
+                self.hub.notify(self.row.id, seq);
+                self.row.address = Some(address);
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -919,25 +926,31 @@ impl Run<'_> {
     /// row — events before the terminal status, so a watcher that reads the status has them
     /// all —, and deletes a test run not kept; passes the result on.
     async fn finish(&mut self, phase: &str, result: Result<(), JobError>) -> Result<(), JobError> {
-        match &result {
-            Ok(()) => {
-                self.event(phase, "outcome", "ready").await?;
-                self.test_report(phase, &result).await?;
-                self.set_status("ready", None).await?;
-            }
+        let (outcome, status, error) = match &result {
+            Ok(()) => ("ready".to_owned(), "ready", None),
             Err(JobError::Failed { message, .. }) => {
                 let text = format!("failed in {phase}: {message}");
-                self.event(phase, "outcome", &text).await?;
-                self.test_report(phase, &result).await?;
-                self.set_status("failed", Some(&text)).await?;
+                (text.clone(), "failed", Some(text))
             }
             Err(JobError::Cancelled) => {
-                self.event(phase, "outcome", "cancelled").await?;
-                self.test_report(phase, &result).await?;
-                self.set_status("failed", Some("cancelled")).await?;
+                ("cancelled".to_owned(), "failed", Some("cancelled".into()))
             }
             // Lost lease, shutdown: another run picks the job up and goes on.
             Err(_) => return result,
+        };
+        if self.row.test_run {
+            self.event(phase, "outcome", &outcome).await?;
+            self.test_report(phase, &result).await?;
+            self.set_status(status, error.as_deref()).await?;
+        } else {
+            // The outcome and the status in one write (events first, as a watcher reads them).
+            let seq = fenced!(self, |conn, id| async {
+                let seq = containers::append_event(conn, id, phase, "outcome", &outcome).await?;
+                containers::set_status_unless_deleting(conn, id, status, error.as_deref()).await?;
+                Ok::<_, diesel::result::Error>(seq)
+            })?;
+            self.hub.notify(self.row.id, 0);
+            self.hub.notify(self.row.id, seq);
         }
         self.end_test_run().await?;
         result

@@ -87,7 +87,9 @@ impl ContainerService {
             request.tags.push(TEST_TAG.to_owned());
             match self.create_with(actor, request, Some(keep)).await {
                 Ok(created) => return Ok(created.id),
-                Err(AppError::Invalid(fields)) if fields.get("hostname").is_some() && tries < 10 => {
+                Err(AppError::Invalid(fields))
+                    if fields.get("hostname").is_some() && tries < 10 =>
+                {
                     tries += 1;
                     taken.push(hostname);
                 }

@@ -139,7 +139,11 @@ async fn import(state: &AppState, actor: &Actor, dir: &Path) -> anyhow::Result<S
             }
             bail!(
                 "`{slug}` is a {} template already; rename the folder to test it as your own",
-                if row.source == "builtin" { "built-in" } else { "synced folder" }
+                if row.source == "builtin" {
+                    "built-in"
+                } else {
+                    "synced folder"
+                }
             );
         }
         Some(_) => Some(slug.as_str()),
@@ -148,7 +152,11 @@ async fn import(state: &AppState, actor: &Actor, dir: &Path) -> anyhow::Result<S
     crate::templates::custom::save(state, actor, original, template)
         .await
         .map_err(|e| anyhow!("importing {}: {e}", dir.display()))?;
-    let how = if original.is_some() { "updated" } else { "imported" };
+    let how = if original.is_some() {
+        "updated"
+    } else {
+        "imported"
+    };
     println!("template {slug}: {how} from {}", dir.display());
     Ok(slug)
 }

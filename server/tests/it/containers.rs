@@ -739,7 +739,13 @@ async fn a_creation_given_up_after_interrupted_runs_is_failed_not_left_creating(
     );
     let events = s.events(created.id).await?;
     let last = events.last().ok_or("no event")?;
-    assert_eq!((last.kind.as_str(), last.text.as_str()), ("outcome", "failed in allocate: gave up after 2 interrupted runs"));
+    assert_eq!(
+        (last.kind.as_str(), last.text.as_str()),
+        (
+            "outcome",
+            "failed in allocate: gave up after 2 interrupted runs"
+        )
+    );
     // And it can be retried like any failed creation.
     s.service().retry(&s.actor, created.id).await?;
     s.finish().await

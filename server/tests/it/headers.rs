@@ -127,7 +127,12 @@ async fn every_response_has_the_security_headers_and_a_fresh_nonce() -> TestResu
     }
     // A server function's answer is never cached (a revealed credential is one).
     for reply in &others[4..] {
-        assert_eq!(header_value(reply, "cache-control"), "no-store", "{}", reply.status);
+        assert_eq!(
+            header_value(reply, "cache-control"),
+            "no-store",
+            "{}",
+            reply.status
+        );
     }
     app.cleanup().await
 }

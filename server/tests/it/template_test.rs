@@ -379,7 +379,9 @@ async fn the_cli_imports_a_template_folder_then_tests_it() -> R {
     );
     let mut conn = s.app.state.db.get().await?;
     assert!(
-        rows::list(&mut conn, Some(s.actor.user_id)).await?.is_empty(),
+        rows::list(&mut conn, Some(s.actor.user_id))
+            .await?
+            .is_empty(),
         "every run was deleted and the refused ones created nothing"
     );
     drop(conn);
