@@ -256,7 +256,12 @@ mod tests {
         apply(&mut r, "nameserver", "  ", false);
         apply(&mut r, "root_password", "", false);
         assert_eq!(
-            (r.vmid, r.cores, r.nameserver.clone(), r.root_password.clone()),
+            (
+                r.vmid,
+                r.cores,
+                r.nameserver.clone(),
+                r.root_password.clone()
+            ),
             (None, 0, None, None)
         );
         assert_eq!(apply(&mut r, "unknown", "x", true), None);

@@ -171,8 +171,8 @@ impl State {
             return Some(m);
         }
         let step = self.step.get();
-        let show = self.attempted.with(|a| a.contains(&step))
-            || self.dirty.with(|d| d.contains(&field));
+        let show =
+            self.attempted.with(|a| a.contains(&step)) || self.dirty.with(|d| d.contains(&field));
         if !show {
             return None;
         }
