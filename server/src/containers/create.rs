@@ -50,7 +50,10 @@ const TASK_TIMEOUT: Duration = Duration::from_secs(600);
 /// The first pause between two looks at a task or at the address; it doubles up to the
 /// limits below, so a quick task costs milliseconds and a long one a look every few
 /// hundred.
-const FIRST_POLL: Duration = Duration::from_millis(10);
+const FIRST_POLL: Duration = Duration::from_millis(2);
+/// While the pauses are shorter than this (the first ~60 ms of a wait), a look does not also
+/// read the cancel flag: entering the phase just did.
+const CANCEL_CHECK_PAUSE: Duration = Duration::from_millis(32);
 /// The longest pause between two looks at a running task (its log lines arrive this late
 /// at most).
 const TASK_POLL: Duration = Duration::from_millis(300);
@@ -132,23 +135,17 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Enters `phase`: the job's phase, its `phase` event and the cancel flag in one
-    /// transaction through the lease; whether cancelling was requested.
+    /// Enters `phase`: the job's phase and its `phase` event in one statement through the
+    /// lease; whether cancelling was requested.
     async fn enter(&mut self, phase: &str) -> Result<bool, JobError> {
-        use diesel_async::AsyncConnection as _;
-        let lease = self.job.lease().clone();
-        let id = self.row.id;
-        let mut pooled = self.state.db.get().await?;
-        let (cancel, seq) = pooled
-            .transaction::<_, JobError, _>(async |conn| {
-                let cancel = lease.enter_phase(conn, phase).await?;
-                let seq = containers::append_event(conn, id, phase, "phase", phase).await?;
-                Ok((cancel, seq))
-            })
-            .await?;
-        drop(pooled);
+        let mut conn = self.state.db.get().await?;
+        let lease = self.job.lease();
+        let entered =
+            containers::enter_phase_fenced(&mut conn, lease.holder()?, self.row.id, phase).await?;
+        let (cancel, seq) = entered.ok_or_else(|| lease.lost_lease())?;
+        drop(conn);
         self.job.entered(phase);
-        self.hub.notify(id, seq);
+        self.hub.notify(self.row.id, seq);
         Ok(cancel)
     }
 
@@ -171,25 +168,32 @@ impl Run<'_> {
 
     /// Writes through the job's lease: the write happens only while this worker holds it.
     async fn event(&mut self, phase: &str, kind: &str, text: &str) -> Result<(), JobError> {
-        let seq = fenced!(self, |conn, id| containers::append_event(
-            conn, id, phase, kind, text
-        ))?;
-        self.hub.notify(self.row.id, seq);
-        Ok(())
+        self.events(phase, kind, &[text.to_owned()]).await
     }
 
-    /// Log events, one per line, written in one transaction (a task's new log lines).
+    /// Log events, one per line, in one statement (a task's new log lines).
     async fn log_lines(&mut self, phase: &str, lines: &[String]) -> Result<(), JobError> {
-        if lines.is_empty() {
+        self.events(phase, "log", lines).await
+    }
+
+    /// Events of one kind, in one statement through the job's lease.
+    async fn events(&mut self, phase: &str, kind: &str, texts: &[String]) -> Result<(), JobError> {
+        if texts.is_empty() {
             return Ok(());
         }
-        let seq = fenced!(self, |conn, id| async {
-            let mut seq = 0;
-            for line in lines {
-                seq = containers::append_event(conn, id, phase, "log", line).await?;
-            }
-            Ok::<_, diesel::result::Error>(seq)
-        })?;
+        let mut conn = self.state.db.get().await?;
+        let lease = self.job.lease();
+        let seq = containers::append_events_fenced(
+            &mut conn,
+            lease.holder()?,
+            self.row.id,
+            phase,
+            kind,
+            texts,
+        )
+        .await?
+        .ok_or_else(|| lease.lost_lease())?;
+        drop(conn);
         self.hub.notify(self.row.id, seq);
         Ok(())
     }
@@ -456,7 +460,6 @@ impl Run<'_> {
         let mut pause = FIRST_POLL;
         // The task's id goes out with its first log lines (one write for both).
         let mut texts = vec![format!("task {upid}")];
-        let mut first = true;
         loop {
             let status = self.client.task_status(upid).await;
             let lines = self
@@ -492,11 +495,9 @@ impl Run<'_> {
                     TASK_TIMEOUT.as_secs()
                 )));
             }
-            // Entering the phase read the cancel flag a moment ago.
-            if !first && self.job.cancel_requested().await? {
+            if pause >= CANCEL_CHECK_PAUSE && self.job.cancel_requested().await? {
                 return Err(JobError::Cancelled);
             }
-            first = false;
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(TASK_POLL);
         }
@@ -554,7 +555,7 @@ impl Run<'_> {
                     NETWORK_TIMEOUT.as_secs()
                 )));
             }
-            if self.job.cancel_requested().await? {
+            if pause >= CANCEL_CHECK_PAUSE && self.job.cancel_requested().await? {
                 return Err(JobError::Cancelled);
             }
             tokio::time::sleep(pause).await;

@@ -260,6 +260,102 @@ pub async fn append_event(
     Ok(row.seq)
 }
 
+/// Whose lease a fenced write checks: the job and its lease owner token.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseHolder<'a> {
+    pub job: i64,
+    pub owner: &'a str,
+}
+
+/// The lease check of a one-statement write: a row while job `$1` runs under owner `$2`,
+/// locked `FOR SHARE` until the statement commits, so no other worker takes the job over
+/// before the write is in (what `Lease::fence` does for a transaction, in one round trip).
+const LEASE_CTE: &str = "lease AS (
+    SELECT id FROM jobs WHERE id = $1 AND lease_owner = $2 AND state = 'running' FOR SHARE)";
+
+/// Appends `texts` as events numbered on from the container's last, in one statement that
+/// writes only while `holder` holds the job's lease. Returns the last number, or `None` when
+/// the lease is lost (nothing written). `texts` empty: `Some(0)`.
+pub async fn append_events_fenced(
+    conn: &mut AsyncPgConnection,
+    holder: LeaseHolder<'_>,
+    container_id: i64,
+    phase: &str,
+    kind: &str,
+    texts: &[String],
+) -> QueryResult<Option<i64>> {
+    use diesel::sql_types::{Array, BigInt, Nullable, Text};
+    #[derive(QueryableByName)]
+    struct Last {
+        #[diesel(sql_type = Nullable<BigInt>)]
+        seq: Option<i64>,
+    }
+    if texts.is_empty() {
+        return Ok(Some(0));
+    }
+    let last: Last = diesel::sql_query(format!(
+        "WITH {LEASE_CTE},
+         written AS (
+             INSERT INTO container_events (container_id, seq, phase, kind, text)
+             SELECT $3, base.seq + line.n, $4, $5, line.text
+             FROM (SELECT COALESCE(max(seq), 0) AS seq FROM container_events
+                   WHERE container_id = $3) AS base,
+                  unnest($6::text[]) WITH ORDINALITY AS line(text, n)
+             WHERE EXISTS (SELECT 1 FROM lease)
+             RETURNING seq)
+         SELECT max(seq) AS seq FROM written"
+    ))
+    .bind::<BigInt, _>(holder.job)
+    .bind::<Text, _>(holder.owner)
+    .bind::<BigInt, _>(container_id)
+    .bind::<Text, _>(phase)
+    .bind::<Text, _>(kind)
+    .bind::<Array<Text>, _>(texts)
+    .get_result(conn)
+    .await?;
+    Ok(last.seq)
+}
+
+/// Enters `phase`: the job's phase and the container's `phase` event, in one statement that
+/// writes only while `holder` holds the lease. Returns whether cancelling was requested and
+/// the event's number, or `None` when the lease is lost (nothing written).
+pub async fn enter_phase_fenced(
+    conn: &mut AsyncPgConnection,
+    holder: LeaseHolder<'_>,
+    container_id: i64,
+    phase: &str,
+) -> QueryResult<Option<(bool, i64)>> {
+    use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+    #[derive(QueryableByName)]
+    struct Entered {
+        #[diesel(sql_type = Nullable<Bool>)]
+        cancel: Option<bool>,
+        #[diesel(sql_type = Nullable<BigInt>)]
+        seq: Option<i64>,
+    }
+    let entered: Entered = diesel::sql_query(
+        "WITH job AS (
+             UPDATE jobs SET phase = $4, updated_at = now()
+             WHERE id = $1 AND lease_owner = $2 AND state = 'running'
+             RETURNING cancel_requested),
+         written AS (
+             INSERT INTO container_events (container_id, seq, phase, kind, text)
+             SELECT $3, COALESCE(max(seq), 0) + 1, $4, 'phase', $4
+             FROM container_events WHERE container_id = $3
+             HAVING EXISTS (SELECT 1 FROM job)
+             RETURNING seq)
+         SELECT (SELECT cancel_requested FROM job) AS cancel,
+                (SELECT seq FROM written) AS seq",
+    )
+    .bind::<BigInt, _>(holder.job)
+    .bind::<Text, _>(holder.owner)
+    .bind::<BigInt, _>(container_id)
+    .bind::<Text, _>(phase)
+    .get_result(conn)
+    .await?;
+    Ok(entered.cancel.zip(entered.seq))
+}
+
 /// Events after number `after`, in order, at most `limit`.
 pub async fn events_after(
     conn: &mut AsyncPgConnection,

@@ -287,23 +287,6 @@ pub async fn set_phase(
     Ok(rows == 1)
 }
 
-/// Records the phase the job entered, through the lease, and reads its cancel flag in the
-/// same statement; `None` when the lease is no longer ours. Inside the caller's transaction
-/// the job's row stays locked until it ends (like [`fence`]).
-pub async fn enter_phase(
-    conn: &mut AsyncPgConnection,
-    id: i64,
-    owner: &str,
-    phase: &str,
-) -> QueryResult<Option<bool>> {
-    diesel::update(leased(id, owner))
-        .set((jobs::phase.eq(phase), jobs::updated_at.eq(diesel::dsl::now)))
-        .returning(jobs::cancel_requested)
-        .get_result(conn)
-        .await
-        .optional()
-}
-
 /// Inside the caller's transaction: whether the lease is still ours, and if so the row is
 /// locked (`FOR SHARE`) until the transaction ends, so no other worker can take the job over
 /// while the caller's writes commit.

@@ -100,20 +100,20 @@ impl Lease {
         }
     }
 
-    /// Inside the caller's own transaction (see [`Lease::fence`], which it replaces there):
-    /// records that the job entered `phase` and answers whether cancelling was requested —
-    /// one statement for what `JobRun::set_phase`, `fence` and `cancel_requested` do apart.
-    /// The caller then tells its run with [`JobRun::entered`].
-    pub async fn enter_phase(
-        &self,
-        conn: &mut AsyncPgConnection,
-        phase: &str,
-    ) -> Result<bool, JobError> {
+    /// Before a write that checks the lease in its own statement
+    /// (`db::containers::LeaseHolder`): whose lease it checks; refused while the worker pool
+    /// shuts down, like [`Lease::fence`].
+    pub fn holder(&self) -> Result<crate::db::containers::LeaseHolder<'_>, JobError> {
         self.check_running()?;
-        check_phase_name(phase)?;
-        queries::enter_phase(conn, self.inner.job, &self.inner.owner, phase)
-            .await?
-            .ok_or_else(|| self.lost())
+        Ok(crate::db::containers::LeaseHolder {
+            job: self.inner.job,
+            owner: &self.inner.owner,
+        })
+    }
+
+    /// What a write that found the lease gone returns.
+    pub fn lost_lease(&self) -> JobError {
+        self.lost()
     }
 
     /// Records the phase the job entered (through the lease).
