@@ -41,6 +41,8 @@ pub struct AppState {
     pub jobs: crate::jobs::Jobs,
     /// Creation events' fan-out to live watchers (`containers::events`).
     pub container_events: crate::containers::events::EventHub,
+    /// The jobs' API client per node (`nodes::ClientCache`).
+    pub node_clients: crate::nodes::ClientCache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -97,6 +99,7 @@ impl AppState {
             secret_key,
             jobs: crate::jobs::Jobs::new(),
             container_events: crate::containers::events::EventHub::new(),
+            node_clients: crate::nodes::ClientCache::default(),
         }
     }
 

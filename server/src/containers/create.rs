@@ -123,7 +123,7 @@ struct Run<'a> {
     job: &'a mut JobRun,
     row: ContainerRow,
     request: CreateRequest,
-    client: Client,
+    client: std::sync::Arc<Client>,
     /// The Proxmox node the container lives on.
     pve_node: String,
     /// The Kiln node row (for SSH).
@@ -246,7 +246,7 @@ impl Run<'_> {
         let cache = VmidCache::new(self.state);
         let node_id = self.row.node_id;
         let (mut used, _) = cache
-            .used(node_id, &self.client)
+            .used(node_id, &*self.client)
             .await
             .map_err(|e| failed(format!("cannot list the node's guests: {e}")))?;
         used.extend(avoid);
@@ -861,7 +861,10 @@ impl JobHandler for CreateContainer {
         let request: CreateRequest = serde_json::from_value(row.request.clone()).map_err(|e| {
             JobError::Internal(format!("container {}: stored request: {e}", row.id))
         })?;
-        let client = crate::nodes::client_for(&node, &self.state.secret_key)
+        let client = self
+            .state
+            .node_clients
+            .client(&node, &self.state.secret_key)
             .map_err(|e| JobError::Internal(format!("{e:#}")))?;
         let start = job
             .start_phase()

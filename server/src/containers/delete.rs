@@ -89,7 +89,7 @@ struct Run<'a> {
     job: &'a mut JobRun,
     row: ContainerRow,
     /// The node's API client, or why there is none (the destroy phase fails with it).
-    client: Result<Client, String>,
+    client: Result<std::sync::Arc<Client>, String>,
     /// The status a failed deletion puts back.
     restore: String,
     /// The creation job has ended: this run is the only writer of the container's events.
@@ -98,7 +98,10 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn client(&self) -> Result<&Client, JobError> {
-        self.client.as_ref().map_err(|e| failed(e.clone()))
+        self.client
+            .as_ref()
+            .map(|c| &**c)
+            .map_err(|e| failed(e.clone()))
     }
 
     /// An event, written through the job's lease.
@@ -381,7 +384,7 @@ impl JobHandler for DeleteContainer {
             .unwrap_or(0);
         let hub = self.state.container_events.clone();
         let client = match &node {
-            Some(node) => crate::nodes::client_for(node, &self.state.secret_key).map_err(|e| {
+            Some(node) => self.state.node_clients.client(node, &self.state.secret_key).map_err(|e| {
                 tracing::error!(node.id = node.id, error = %format!("{e:#}"), "cannot build the node's client");
                 "cannot use the node's credentials".to_owned()
             }),

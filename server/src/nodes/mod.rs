@@ -36,6 +36,53 @@ pub fn client_for(row: &NodeRow, key: &SecretKey) -> anyhow::Result<Client> {
     })?)
 }
 
+/// One API client per node for the jobs, kept while the node's connection settings are the
+/// same: a job reuses the connections the last one opened (keep-alive) instead of a TLS
+/// handshake with the pinned node per job. A changed node (host, port, pin, token) gets a new
+/// client.
+#[derive(Debug, Clone, Default)]
+pub struct ClientCache {
+    clients: std::sync::Arc<std::sync::Mutex<ClientMap>>,
+}
+
+/// Node id → (what its client was built from, the client).
+type ClientMap = std::collections::HashMap<i64, (Vec<u8>, std::sync::Arc<Client>)>;
+
+impl ClientCache {
+    /// The client of `row` (built with [`client_for`] when missing or stale).
+    pub fn client(&self, row: &NodeRow, key: &SecretKey) -> anyhow::Result<std::sync::Arc<Client>> {
+        let stamp = settings(row);
+        if let Ok(clients) = self.clients.lock()
+            && let Some((built_from, client)) = clients.get(&row.id)
+            && *built_from == stamp
+        {
+            return Ok(client.clone());
+        }
+        let client = std::sync::Arc::new(client_for(row, key)?);
+        if let Ok(mut clients) = self.clients.lock() {
+            clients.insert(row.id, (stamp, client.clone()));
+        }
+        Ok(client)
+    }
+}
+
+/// A digest of what a node's client is built from (the sealed token included, so a new
+/// token makes a new client).
+fn settings(row: &NodeRow) -> Vec<u8> {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in [
+        row.host.as_bytes(),
+        &row.port.to_be_bytes(),
+        row.fingerprint.as_bytes(),
+        row.token_id.as_bytes(),
+        &row.token_secret,
+    ] {
+        context.update(&(part.len() as u64).to_be_bytes());
+        context.update(part);
+    }
+    context.finish().as_ref().to_vec()
+}
+
 /// An SSH shell on a stored node, with the node's own key and its pinned host key — for
 /// jobs, which act for the node's owner. The error is one line for the job's events.
 pub async fn shell_for(
@@ -69,4 +116,52 @@ pub async fn shell_for(
     )
     .await
     .map_err(|e| format!("SSH to the node failed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(key: &SecretKey, fingerprint: &str) -> anyhow::Result<NodeRow> {
+        Ok(NodeRow {
+            id: 7,
+            owner_id: 1,
+            name: "pve".into(),
+            host: "127.0.0.1".into(),
+            port: 8006,
+            is_cluster: false,
+            fingerprint: fingerprint.into(),
+            token_id: "root@pam!kiln".into(),
+            token_secret: key.encrypt(b"secret", &NodeRow::secret_context(7))?,
+            ssh_user: "root".into(),
+            ssh_port: 22,
+            ssh_host_key: None,
+            is_lab: false,
+            created_at: chrono::Utc::now(),
+        })
+    }
+
+    #[test]
+    fn a_node_keeps_its_client_until_its_settings_change() -> anyhow::Result<()> {
+        let key = SecretKey::generate()?;
+        let cache = ClientCache::default();
+        let pin = ["AB"; 32].join(":");
+        let first = cache.client(&row(&key, &pin)?, &key)?;
+        let again = cache.client(&row(&key, &pin)?, &key)?;
+        // The same settings, but the token sealed again (a new nonce): a new client, since
+        // the sealed token is part of what the client is built from.
+        assert!(!std::sync::Arc::ptr_eq(&first, &again));
+        let stable = row(&key, &pin)?;
+        let one = cache.client(&stable, &key)?;
+        let two = cache.client(&stable, &key)?;
+        assert!(std::sync::Arc::ptr_eq(&one, &two), "reused");
+        let mut moved = stable.clone();
+        moved.fingerprint = ["CD"; 32].join(":");
+        let three = cache.client(&moved, &key)?;
+        assert!(
+            !std::sync::Arc::ptr_eq(&two, &three),
+            "a new pin, a new client"
+        );
+        Ok(())
+    }
 }
