@@ -871,7 +871,13 @@ impl JobHandler for CreateContainer {
             .and_then(|p| PHASES.iter().position(|x| *x == p))
             .unwrap_or(0);
         let hub = self.state.container_events.clone();
-        let pve = pve_node(&client).await;
+        // The member a burst of creations goes to is asked once (`nodes::MEMBER_TTL`).
+        let pve = match self.state.node_clients.member(node.id) {
+            Some(name) => Ok(name),
+            None => pve_node(&client).await.inspect(|name| {
+                self.state.node_clients.set_member(node.id, name);
+            }),
+        };
         let mut run = Run {
             state: &self.state,
             hub: &hub,

@@ -43,7 +43,16 @@ pub fn client_for(row: &NodeRow, key: &SecretKey) -> anyhow::Result<Client> {
 #[derive(Debug, Clone, Default)]
 pub struct ClientCache {
     clients: std::sync::Arc<std::sync::Mutex<ClientMap>>,
+    /// Node id → the cluster member its creations went to, and when that was asked.
+    members: std::sync::Arc<std::sync::Mutex<MemberMap>>,
 }
+
+/// Node id → (when, the member's name).
+type MemberMap = std::collections::HashMap<i64, (std::time::Instant, String)>;
+
+/// How long the member a node's creations go to is taken as still online without asking
+/// (`/nodes`) again: a burst of creations asks once.
+pub const MEMBER_TTL: Duration = Duration::from_secs(10);
 
 /// Node id → (what its client was built from, the client).
 type ClientMap = std::collections::HashMap<i64, (Vec<u8>, std::sync::Arc<Client>)>;
@@ -63,6 +72,20 @@ impl ClientCache {
             clients.insert(row.id, (stamp, client.clone()));
         }
         Ok(client)
+    }
+
+    /// The online member node `id`'s creations went to less than [`MEMBER_TTL`] ago.
+    pub fn member(&self, id: i64) -> Option<String> {
+        let members = self.members.lock().ok()?;
+        let (at, name) = members.get(&id)?;
+        (at.elapsed() < MEMBER_TTL).then(|| name.clone())
+    }
+
+    /// Remembers that node `id`'s member `name` was online just now.
+    pub fn set_member(&self, id: i64, name: &str) {
+        if let Ok(mut members) = self.members.lock() {
+            members.insert(id, (std::time::Instant::now(), name.to_owned()));
+        }
     }
 }
 
@@ -162,6 +185,10 @@ mod tests {
             !std::sync::Arc::ptr_eq(&two, &three),
             "a new pin, a new client"
         );
+        assert_eq!(cache.member(7), None);
+        cache.set_member(7, "pve2");
+        assert_eq!(cache.member(7).as_deref(), Some("pve2"));
+        assert_eq!(cache.member(8), None);
         Ok(())
     }
 }
