@@ -7,7 +7,6 @@ use kiln_shared::containers::{
     ContainerDetail, ContainerSummary, CreateRequest, NodeChoices, WizardStart,
 };
 use kiln_shared::progress::ContainerEvent;
-use kiln_shared::templates::Template;
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -92,18 +91,6 @@ pub async fn start_wizard(template: Option<String>) -> Result<WizardStart, AppEr
         async {
             let actor = ssr::require_user()?;
             ssr::containers_backend()?.wizard(&actor, template).await
-        }
-        .await,
-    )
-}
-
-/// A template's defaults, buckets and scripts, for the wizard.
-#[server(prefix = "/api/fn", endpoint = "wizard_template", output = kiln_shared::wire::JsonText)]
-pub async fn wizard_template(slug: String) -> Result<Template, AppError> {
-    ssr::respond(
-        async {
-            let actor = ssr::require_user()?;
-            ssr::containers_backend()?.template(&actor, slug).await
         }
         .await,
     )

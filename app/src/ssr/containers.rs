@@ -9,7 +9,6 @@ use kiln_shared::containers::{
     ContainerDetail, ContainerSummary, CreateRequest, NodeChoices, WizardStart,
 };
 use kiln_shared::progress::ContainerEvent;
-use kiln_shared::templates::Template;
 
 /// Implemented by the server's `ContainerService`. A user creates containers on their own
 /// nodes only; a container is seen and retried by its owner or an administrator (404 for
@@ -41,8 +40,6 @@ pub trait ContainersBackend: Send + Sync + 'static {
         actor: &Actor,
         template: Option<String>,
     ) -> Result<WizardStart, AppError>;
-    /// A template's model, for the wizard's steps.
-    async fn template(&self, actor: &Actor, slug: String) -> Result<Template, AppError>;
     /// What a node offers a new container (`Unavailable` when it does not answer).
     async fn node_choices(&self, actor: &Actor, node_id: i64) -> Result<NodeChoices, AppError>;
     /// Whether a typed VMID is free (a 422 on `vmid` when not).

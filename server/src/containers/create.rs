@@ -585,14 +585,7 @@ impl Run<'_> {
         phase: &str,
         argv: &[String],
     ) -> Result<crate::ssh::shell::Output, JobError> {
-        let vmid = self.vmid()?;
-        let args: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let output = self
-            .shell()
-            .await?
-            .pct_exec(vmid, &args)
-            .await
-            .map_err(|e| failed(format!("pct exec in CT {vmid} failed: {e}")))?;
+        let output = self.run_quiet(argv).await?;
         for line in provision::output_lines(&output) {
             self.event(phase, "log", &line).await?;
         }
@@ -619,22 +612,7 @@ impl Run<'_> {
         for file in files {
             let path = provision::file_path(&file).map_err(failed)?;
             let bytes = provision::file_bytes(&file).map_err(failed)?;
-            let probe = self
-                .shell()
-                .await?
-                .pct_exec(vmid, &["sha256sum", "--", &path])
-                .await
-                .map_err(|e| failed(format!("pct exec in CT {vmid} failed: {e}")))?;
-            let existing = probe
-                .success()
-                .then(|| {
-                    probe
-                        .stdout_text()
-                        .split_whitespace()
-                        .next()
-                        .map(str::to_owned)
-                })
-                .flatten();
+            let existing = self.sha256_in(&path).await?;
             let action = provision::file_action(file.policy, existing.as_deref(), &bytes);
             match action {
                 provision::FileAction::Keep(why) => {

@@ -14,7 +14,6 @@ use kiln_shared::containers::{
     validate_create,
 };
 use kiln_shared::progress::ContainerEvent;
-use kiln_shared::templates::Template;
 use kiln_shared::{AppError, FieldErrors};
 use serde_json::json;
 
@@ -435,10 +434,6 @@ impl kiln_app::ssr::ContainersBackend for ContainerService {
         template: Option<String>,
     ) -> Result<WizardStart, AppError> {
         ContainerService::wizard(self, actor, template.as_deref()).await
-    }
-
-    async fn template(&self, _actor: &Actor, slug: String) -> Result<Template, AppError> {
-        ContainerService::template(self, &slug).await
     }
 
     async fn node_choices(&self, actor: &Actor, node_id: i64) -> Result<NodeChoices, AppError> {

@@ -278,14 +278,18 @@ impl JobRun {
     /// Enters `phase` (1 to [`MAX_PHASE_LEN`] characters), persisted through the lease: a
     /// resumption or retry starts from it.
     pub async fn set_phase(&mut self, phase: &str) -> Result<(), JobError> {
-        check_phase_name(phase)?;
+        if phase.is_empty() || phase.chars().count() > MAX_PHASE_LEN {
+            return Err(JobError::Internal(format!(
+                "phase name {phase:?} is not 1 to {MAX_PHASE_LEN} characters"
+            )));
+        }
         self.lease.set_phase(phase).await?;
         self.phase = Some(phase.to_owned());
         Ok(())
     }
 
-    /// Notes that the handler entered `phase` through [`Lease::enter_phase`] in a
-    /// transaction of its own that has committed.
+    /// Notes that the handler entered `phase` in a write of its own through the lease
+    /// (`db::containers::enter_phase_fenced` with [`Lease::holder`]) that has committed.
     pub fn entered(&mut self, phase: &str) {
         self.phase = Some(phase.to_owned());
     }
@@ -300,14 +304,4 @@ impl JobRun {
     pub fn lease(&self) -> &Lease {
         &self.lease
     }
-}
-
-/// A phase name is 1 to [`MAX_PHASE_LEN`] characters.
-fn check_phase_name(phase: &str) -> Result<(), JobError> {
-    if phase.is_empty() || phase.chars().count() > MAX_PHASE_LEN {
-        return Err(JobError::Internal(format!(
-            "phase name {phase:?} is not 1 to {MAX_PHASE_LEN} characters"
-        )));
-    }
-    Ok(())
 }

@@ -63,10 +63,22 @@ pub(crate) async fn setup_paused_with(
     let app = TestApp::new().await?;
     let lab = TestLab::start(configure).await?;
     let actor = actor(&app, "creator").await?;
+    let node_id = register_lab(&app, &actor, &lab).await?;
+    Ok(Setup {
+        app,
+        lab,
+        actor,
+        node_id,
+        workers: None,
+    })
+}
+
+/// Registers `lab` as `actor`'s node named `lab` (as Kiln registers its lab node); its id.
+pub(crate) async fn register_lab(app: &TestApp, actor: &Actor, lab: &TestLab) -> R<i64> {
     let (token_id, secret) = lab.handle.token.split_once('=').ok_or("token")?;
     let node = NodeService::new(app.state.clone())
         .add_lab_node(
-            &actor,
+            actor,
             NodeInput {
                 name: "lab".into(),
                 host: "127.0.0.1".into(),
@@ -78,13 +90,7 @@ pub(crate) async fn setup_paused_with(
             },
         )
         .await?;
-    Ok(Setup {
-        app,
-        lab,
-        actor,
-        node_id: node.id,
-        workers: None,
-    })
+    Ok(node.id)
 }
 
 impl Setup {

@@ -19,9 +19,7 @@ use base64::Engine;
 use kiln_server::containers::service::ContainerService;
 use kiln_server::db::containers as rows;
 use kiln_server::lab::RuntimeKind;
-use kiln_server::nodes::NodeService;
 use kiln_server::proxmox::ProxmoxApi;
-use kiln_shared::nodes::NodeInput;
 
 use crate::harness::{TestApp, database_url, redis_url, unique};
 use crate::lab_fixture::{R, TestLab};
@@ -189,21 +187,7 @@ async fn creations_and_a_deletion_survive_kill_9_of_the_server() -> R {
     })
     .await?;
     let actor = crate::containers::actor(&app, "survivor").await?;
-    let (token_id, secret) = lab.handle.token.split_once('=').ok_or("token")?;
-    let node = NodeService::new(app.state.clone())
-        .add_lab_node(
-            &actor,
-            NodeInput {
-                name: "lab".into(),
-                host: "127.0.0.1".into(),
-                port: lab.handle.addr.port(),
-                is_cluster: false,
-                fingerprint: lab.handle.fingerprint.clone(),
-                token_id: token_id.into(),
-                token_secret: secret.into(),
-            },
-        )
-        .await?;
+    let node_id = crate::containers::register_lab(&app, &actor, &lab).await?;
     let child = Child {
         env: vec![
             (
@@ -225,7 +209,7 @@ async fn creations_and_a_deletion_survive_kill_9_of_the_server() -> R {
     let service = ContainerService::new(app.state.clone());
     let mut ids = Vec::new();
     for name in ["crash-1", "crash-2", "crash-3"] {
-        let request = crate::containers::request(node.id, name);
+        let request = crate::containers::request(node_id, name);
         ids.push(service.create(&actor, request).await?.id);
     }
     // Killed while the first one's create task runs on the node.

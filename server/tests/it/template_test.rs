@@ -234,21 +234,7 @@ async fn cli_setup() -> R<(Setup, Vec<(&'static str, String)>)> {
     .await?;
     let lab = crate::lab_fixture::TestLab::start(|o| o.runtime = RuntimeKind::Scratch).await?;
     let actor = actor(&app, "tester").await?;
-    let (token_id, secret) = lab.handle.token.split_once('=').ok_or("token")?;
-    let node = kiln_server::nodes::NodeService::new(app.state.clone())
-        .add_lab_node(
-            &actor,
-            kiln_shared::nodes::NodeInput {
-                name: "lab".into(),
-                host: "127.0.0.1".into(),
-                port: lab.handle.addr.port(),
-                is_cluster: false,
-                fingerprint: lab.handle.fingerprint.clone(),
-                token_id: token_id.into(),
-                token_secret: secret.into(),
-            },
-        )
-        .await?;
+    let node_id = crate::containers::register_lab(&app, &actor, &lab).await?;
     let env = vec![
         (
             "DATABASE_URL",
@@ -262,7 +248,7 @@ async fn cli_setup() -> R<(Setup, Vec<(&'static str, String)>)> {
         app,
         lab,
         actor,
-        node_id: node.id,
+        node_id,
         workers: None,
     };
     Ok((s, env))

@@ -16,7 +16,7 @@ use crate::ssh::shell::Output;
 
 impl Run<'_> {
     /// Runs `argv` in the container without turning its output into events.
-    async fn run_quiet(&mut self, argv: &[String]) -> Result<Output, JobError> {
+    pub(super) async fn run_quiet(&mut self, argv: &[String]) -> Result<Output, JobError> {
         let vmid = self.vmid()?;
         let args: Vec<&str> = argv.iter().map(String::as_str).collect();
         self.shell()
@@ -24,6 +24,24 @@ impl Run<'_> {
             .pct_exec(vmid, &args)
             .await
             .map_err(|e| failed(format!("pct exec in CT {vmid} failed: {e}")))
+    }
+
+    /// The SHA-256 (hex) of the file at `path` in the container; `None` when it cannot be
+    /// read (absent, most often).
+    pub(super) async fn sha256_in(&mut self, path: &str) -> Result<Option<String>, JobError> {
+        let probe = self
+            .run_quiet(&["sha256sum".into(), "--".into(), path.into()])
+            .await?;
+        Ok(probe
+            .success()
+            .then(|| {
+                probe
+                    .stdout_text()
+                    .split_whitespace()
+                    .next()
+                    .map(str::to_owned)
+            })
+            .flatten())
     }
 
     /// Records, once, the service units the container has before the template changes
@@ -53,23 +71,7 @@ impl Run<'_> {
     pub(super) async fn push_helpers(&mut self) -> Result<(), JobError> {
         let vmid = self.vmid()?;
         let bytes = discover::HELPERS.as_bytes();
-        let probe = self
-            .run_quiet(&[
-                "sha256sum".into(),
-                "--".into(),
-                discover::HELPERS_PATH.into(),
-            ])
-            .await?;
-        let existing = probe
-            .success()
-            .then(|| {
-                probe
-                    .stdout_text()
-                    .split_whitespace()
-                    .next()
-                    .map(str::to_owned)
-            })
-            .flatten();
+        let existing = self.sha256_in(discover::HELPERS_PATH).await?;
         let action = provision::file_action(
             kiln_shared::templates::Policy::Replace,
             existing.as_deref(),
