@@ -8,6 +8,7 @@ pub mod auth;
 pub mod catalog;
 pub mod containers;
 pub mod error;
+pub mod inventory;
 pub mod nodes;
 pub mod progress;
 pub mod pve;

@@ -6,6 +6,7 @@ use kiln_shared::AppError;
 use kiln_shared::containers::{
     ContainerDetail, ContainerSummary, CreateRequest, NodeChoices, WizardStart,
 };
+use kiln_shared::inventory::{Action, ActionDone, Inventory, InventoryLive};
 use kiln_shared::progress::ContainerEvent;
 use leptos::prelude::*;
 
@@ -175,6 +176,70 @@ pub async fn test_template(slug: String) -> Result<i64, AppError> {
         async {
             let actor = ssr::require_user()?;
             ssr::containers_backend()?.test_template(&actor, slug).await
+        }
+        .await,
+    )
+}
+
+/// The dashboard: every container on the user's nodes (Kiln's and the others) with live
+/// figures, the nodes' state and the summary.
+#[server(prefix = "/api/fn", endpoint = "load_inventory", output = kiln_shared::wire::JsonText)]
+pub async fn load_inventory() -> Result<Inventory, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.inventory(&actor).await
+        }
+        .await,
+    )
+}
+
+/// The dashboard's live refresh: each row's state, figures, busy text and offered actions.
+#[server(prefix = "/api/fn", endpoint = "refresh_inventory", output = kiln_shared::wire::JsonText)]
+pub async fn refresh_inventory() -> Result<InventoryLive, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.inventory_live(&actor).await
+        }
+        .await,
+    )
+}
+
+/// A lifecycle action (start, shutdown, stop, reboot, delete) on one container; answers once
+/// the node's task ended (a deletion: once its job is queued).
+#[server(prefix = "/api/fn", endpoint = "container_action", input = server_fn::codec::Json, output = kiln_shared::wire::JsonText)]
+pub async fn container_action(id: i64, action: Action) -> Result<ActionDone, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.act(&actor, id, action).await
+        }
+        .await,
+    )
+}
+
+/// One action on several containers; an outcome per container.
+#[server(prefix = "/api/fn", endpoint = "bulk_action", input = server_fn::codec::Json, output = kiln_shared::wire::JsonText)]
+pub async fn bulk_action(ids: Vec<i64>, action: Action) -> Result<Vec<ActionDone>, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.bulk(&actor, ids, action).await
+        }
+        .await,
+    )
+}
+
+/// Starts managing a container Kiln did not create; returns its id.
+#[server(prefix = "/api/fn", endpoint = "adopt_container", output = kiln_shared::wire::JsonText)]
+pub async fn adopt_container(node_id: i64, vmid: u32) -> Result<i64, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?
+                .adopt(&actor, node_id, vmid)
+                .await
         }
         .await,
     )

@@ -8,6 +8,7 @@ use kiln_shared::auth::Actor;
 use kiln_shared::containers::{
     ContainerDetail, ContainerSummary, CreateRequest, NodeChoices, WizardStart,
 };
+use kiln_shared::inventory::{Action, ActionDone, Inventory, InventoryLive};
 use kiln_shared::progress::ContainerEvent;
 
 /// Implemented by the server's `ContainerService`. A user creates containers on their own
@@ -65,6 +66,24 @@ pub trait ContainersBackend: Send + Sync + 'static {
     /// container from the template's defaults whose creation ends with a pass/fail report
     /// (an `outcome` event), then is deleted. Returns the container's id.
     async fn test_template(&self, actor: &Actor, slug: String) -> Result<i64, AppError>;
+    /// Every container on the actor's nodes — Kiln's and the others — with live figures; a
+    /// node that does not answer leaves its rows with their last known state.
+    async fn inventory(&self, actor: &Actor) -> Result<Inventory, AppError>;
+    /// The live part of the inventory (the dashboard's refresh).
+    async fn inventory_live(&self, actor: &Actor) -> Result<InventoryLive, AppError>;
+    /// A lifecycle action on a container (owner or admin, else 404); 409 "busy: …" while
+    /// another action holds the container's lock, or when its state does not allow it.
+    async fn act(&self, actor: &Actor, id: i64, action: Action) -> Result<ActionDone, AppError>;
+    /// One action on several containers, with bounded concurrency; an outcome per container.
+    async fn bulk(
+        &self,
+        actor: &Actor,
+        ids: Vec<i64>,
+        action: Action,
+    ) -> Result<Vec<ActionDone>, AppError>;
+    /// Starts managing a container Kiln did not create (nothing changes on the node);
+    /// returns its new id.
+    async fn adopt(&self, actor: &Actor, node_id: i64, vmid: u32) -> Result<i64, AppError>;
 }
 
 /// The containers backend as provided in context.

@@ -44,6 +44,10 @@ pub const PHASES: [&str; kiln_shared::progress::PHASES.len()] = {
 };
 
 /// How long the container may take to report an address.
+/// How often the container's lock is tried again while another action holds it.
+const LOCK_POLL: Duration = Duration::from_millis(250);
+/// How long a creation waits for another action on its container to end.
+const LOCK_WAIT: Duration = Duration::from_secs(5 * 60);
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long a Proxmox task (create, start) may take.
 const TASK_TIMEOUT: Duration = Duration::from_secs(600);
@@ -824,6 +828,9 @@ impl JobHandler for CreateContainer {
         let node = crate::db::nodes::get(&mut conn, owner, row.node_id)
             .await?
             .ok_or_else(|| failed("the container's node is gone"))?;
+        let asked_by = crate::db::users::by_id(&mut conn, owner)
+            .await?
+            .map_or_else(|| "Kiln".to_owned(), |u| u.username);
         let (template, used_hash) = match &row.template_slug {
             Some(slug) => {
                 let t = crate::db::templates::by_slug(&mut conn, slug)
@@ -883,6 +890,29 @@ impl JobHandler for CreateContainer {
             run.use_template_hash(PHASES[start], used_hash.as_deref())
                 .await?;
         }
+        // The container's lock for the whole run: no lifecycle action reaches the node while
+        // it is being made (the deletion that cancels a creation waits for the run's end).
+        let held = match super::lock::GuestLocks::new(&self.state)
+            .acquire_waiting(run.row.id, "create", &asked_by, LOCK_POLL, LOCK_WAIT)
+            .await
+        {
+            Ok(held) => held.keep_alive(),
+            Err(super::lock::LockError::Busy(busy)) => {
+                let text = format!("the container stayed {busy}");
+                return run.finish(PHASES[start], Err(failed(text))).await;
+            }
+            Err(e) => return Err(JobError::Interrupted(e.to_string())),
+        };
+        let result = run.phases(start).await;
+        held.release().await;
+        result
+    }
+}
+
+impl Run<'_> {
+    /// The phases from `start` on, then the outcome.
+    async fn phases(&mut self, start: usize) -> Result<(), JobError> {
+        let run = self;
         for phase in &PHASES[start..] {
             if !run.has_work(phase) {
                 continue;

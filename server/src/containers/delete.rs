@@ -53,8 +53,10 @@ const CREATION_POLL: Duration = Duration::from_millis(250);
 const DESTROY_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// How long one Proxmox task (stop, destroy) may take.
 const TASK_TIMEOUT: Duration = Duration::from_secs(300);
-/// How often a locked guest is looked at again.
+/// How often a locked guest (or Kiln's lock of the container) is looked at again.
 const LOCK_POLL: Duration = Duration::from_millis(500);
+/// How long the deletion waits for another action on the container to end.
+const LOCK_WAIT: Duration = Duration::from_secs(5 * 60);
 
 /// The job's input: the row's id, and the status to put back if the deletion fails.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,6 +82,14 @@ impl DeleteContainer {
 
 fn failed(message: impl Into<String>) -> JobError {
     JobError::failed(message)
+}
+
+/// How the destroy phase recognises the container on the node as Kiln's.
+enum Mark {
+    /// Made by this creation job: its `kiln-job-<id>` marker in the description.
+    Creation(i64),
+    /// Adopted: the hostname it had on the node when it was adopted.
+    Adopted(String),
 }
 
 /// One run of the job over one container.
@@ -119,6 +129,21 @@ impl Run<'_> {
         ))?;
         self.hub.notify(self.row.id, 0);
         Ok(())
+    }
+
+    /// The container's lock, waited for while another action holds it.
+    async fn lock(&mut self) -> Result<super::lock::Held, JobError> {
+        match super::lock::GuestLocks::new(self.state)
+            .acquire_waiting(self.row.id, "delete", "Kiln", LOCK_POLL, LOCK_WAIT)
+            .await
+        {
+            Ok(held) => Ok(held.keep_alive()),
+            Err(super::lock::LockError::Busy(busy)) => Err(failed(format!(
+                "the container stayed {busy} for {} minutes",
+                LOCK_WAIT.as_secs() / 60
+            ))),
+            Err(e) => Err(failed(e.to_string())),
+        }
     }
 
     /// Phase 1: the creation job has ended (cancelled if it was still queued or running).
@@ -173,14 +198,20 @@ impl Run<'_> {
                 )
                 .await;
         };
-        let Some(creation) = self.row.job_id else {
-            return self
-                .event(
-                    "destroy",
-                    "log",
-                    &format!("CT {vmid}: no creation job to recognise it by; left alone"),
-                )
-                .await;
+        // How Kiln recognises its container: the creation job's marker, or for an adopted
+        // one the hostname it had when it was adopted.
+        let mark = match (self.row.job_id, &self.row.adopted_name) {
+            (Some(creation), _) => Mark::Creation(creation),
+            (None, Some(name)) if self.row.adopted => Mark::Adopted(name.clone()),
+            _ => {
+                return self
+                    .event(
+                        "destroy",
+                        "log",
+                        &format!("CT {vmid}: no creation job to recognise it by; left alone"),
+                    )
+                    .await;
+            }
         };
         let deadline = Instant::now() + DESTROY_TIMEOUT;
         let mut said_locked = false;
@@ -203,17 +234,24 @@ impl Run<'_> {
                 }
                 Err(e) => return Err(failed(format!("cannot read CT {vmid} on {pve}: {e}"))),
             };
-            if !has_marker(config.description.as_deref(), creation) {
-                return self
-                    .event(
-                        "destroy",
-                        "log",
-                        &format!(
-                            "CT {vmid} on {pve} was not made by this container's creation (no {} in its description): left alone",
-                            super::create::marker(creation)
-                        ),
-                    )
-                    .await;
+            let not_ours = match &mark {
+                Mark::Creation(creation)
+                    if !has_marker(config.description.as_deref(), *creation) =>
+                {
+                    Some(format!(
+                        "CT {vmid} on {pve} was not made by this container's creation (no {} in its description): left alone",
+                        super::create::marker(*creation)
+                    ))
+                }
+                Mark::Adopted(name) if config.hostname.as_deref() != Some(name.as_str()) => {
+                    Some(format!(
+                        "CT {vmid} on {pve} is not the container adopted as {name} (its hostname changed): left alone"
+                    ))
+                }
+                _ => None,
+            };
+            if let Some(text) = not_ours {
+                return self.event("destroy", "log", &text).await;
             }
             if let Some(lock) = config.lock {
                 if !said_locked {
@@ -399,8 +437,17 @@ impl JobHandler for DeleteContainer {
             restore: payload.restore,
             creation_stopped: start > 0,
         };
+        // Once the creation has ended, the container's lock is this job's (another action
+        // under way is waited for): no action reaches the node while it is destroyed.
+        let mut held = None;
         for phase in &PHASES[start..] {
             run.job.set_phase(phase).await?;
+            if *phase != PHASES[0] && held.is_none() {
+                match run.lock().await {
+                    Ok(h) => held = Some(h),
+                    Err(e) => return run.finish(phase, Err(e)).await,
+                }
+            }
             let result = match *phase {
                 "cancel-creation" => run.cancel_creation().await,
                 "destroy" => run.destroy().await,
@@ -409,6 +456,9 @@ impl JobHandler for DeleteContainer {
             if result.is_err() {
                 return run.finish(phase, result).await;
             }
+        }
+        if let Some(held) = held {
+            held.release().await;
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ use kiln_shared::containers::{
     ContainerDetail, ContainerSummary, CreateRequest, NodeChoices, WizardStart, normalize,
     validate_create,
 };
+use kiln_shared::inventory::{Action, ActionDone, Inventory, InventoryLive};
 use kiln_shared::progress::ContainerEvent;
 use kiln_shared::{AppError, FieldErrors};
 use serde_json::json;
@@ -348,6 +349,16 @@ impl ContainerService {
     /// started again. 404 for a container the actor may not see.
     pub async fn delete(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
         let owner = (!actor.is_admin).then_some(actor.user_id);
+        // Another action under way: busy (a creation is cancelled instead; the deletion job
+        // takes the lock once the creation has ended).
+        self.get(actor, id).await?;
+        match super::lock::GuestLocks::new(&self.state).holder(id).await {
+            Ok(Some(busy)) if busy.what != "create" && busy.what != "delete" => {
+                return Err(AppError::Conflict(busy.to_string()));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(ct.id = id, error = %e, "cannot read the container's lock"),
+        }
         let mut pooled = self.state.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         let jobs = self.state.jobs.clone();
@@ -465,8 +476,39 @@ impl kiln_app::ssr::ContainersBackend for ContainerService {
     async fn test_template(&self, actor: &Actor, slug: String) -> Result<i64, AppError> {
         ContainerService::test_run(self, actor, &slug, None, false).await
     }
+
+    async fn inventory(&self, actor: &Actor) -> Result<Inventory, AppError> {
+        ContainerService::inventory(self, actor).await
+    }
+
+    async fn inventory_live(&self, actor: &Actor) -> Result<InventoryLive, AppError> {
+        ContainerService::inventory_live(self, actor).await
+    }
+
+    async fn act(&self, actor: &Actor, id: i64, action: Action) -> Result<ActionDone, AppError> {
+        ContainerService::act(self, actor, id, action).await
+    }
+
+    async fn bulk(
+        &self,
+        actor: &Actor,
+        ids: Vec<i64>,
+        action: Action,
+    ) -> Result<Vec<ActionDone>, AppError> {
+        ContainerService::bulk(self, actor, ids, action).await
+    }
+
+    async fn adopt(&self, actor: &Actor, node_id: i64, vmid: u32) -> Result<i64, AppError> {
+        ContainerService::adopt(self, actor, node_id, vmid).await
+    }
 }
 
 // Details, credentials and the retry that skips a script (`service/details.rs`).
 mod details;
 pub use details::discovered;
+// The dashboard's inventory (`service/inventory.rs`).
+mod inventory;
+pub use inventory::NODE_TIMEOUT;
+// Lifecycle actions, bulk actions and adoption (`service/lifecycle.rs`).
+mod lifecycle;
+pub use lifecycle::{BULK_CONCURRENCY, SHUTDOWN_TIMEOUT, lock_refusal};

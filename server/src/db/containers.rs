@@ -37,6 +37,18 @@ pub struct ContainerRow {
     pub test_run: bool,
     /// A test run's container stays after the report (else it is deleted).
     pub keep_after_test: bool,
+    /// Not created by Kiln: adopted from the node as it was (`ContainerService::adopt`).
+    pub adopted: bool,
+    /// An adopted container's own hostname on the node when it was adopted.
+    pub adopted_name: Option<String>,
+    /// The cluster member it was last seen on.
+    pub pve_node: Option<String>,
+    /// Its power state on the node when last seen (`running`, `stopped`).
+    pub power: Option<String>,
+    /// Its figures when last seen (`kiln_shared::inventory::Live`).
+    pub live: Option<serde_json::Value>,
+    /// When its node last answered for it.
+    pub seen_at: Option<DateTime<Utc>>,
 }
 
 impl ContainerRow {
@@ -656,4 +668,128 @@ pub async fn lock_new_on_node(conn: &mut AsyncPgConnection, node_id: i64) -> Que
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// A container Kiln did not create, adopted as it is on its node.
+#[derive(Debug)]
+pub struct AdoptedContainer<'a> {
+    pub node_id: i64,
+    pub owner_id: i64,
+    pub vmid: i32,
+    pub hostname: &'a str,
+    /// Its hostname on the node (what a deletion checks before destroying it).
+    pub adopted_name: Option<&'a str>,
+    pub request: &'a serde_json::Value,
+    pub pve_node: &'a str,
+    pub power: Option<&'a str>,
+}
+
+/// Inserts an adopted container (status `ready`, no job); returns its id. The unique index
+/// on `(node_id, vmid)` refuses a container Kiln already has.
+pub async fn insert_adopted(
+    conn: &mut AsyncPgConnection,
+    new: &AdoptedContainer<'_>,
+) -> QueryResult<i64> {
+    diesel::insert_into(containers::table)
+        .values((
+            containers::node_id.eq(new.node_id),
+            containers::owner_id.eq(new.owner_id),
+            containers::vmid.eq(new.vmid),
+            containers::hostname.eq(new.hostname),
+            containers::kind.eq("lxc"),
+            containers::status.eq("ready"),
+            containers::request.eq(new.request),
+            containers::adopted.eq(true),
+            containers::adopted_name.eq(new.adopted_name),
+            containers::pve_node.eq(new.pve_node),
+            containers::power.eq(new.power),
+            containers::seen_at.eq(diesel::dsl::now),
+        ))
+        .returning(containers::id)
+        .get_result(conn)
+        .await
+}
+
+/// Records the power state a lifecycle action left container `id` in, and where it runs.
+pub async fn set_power(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    member: &str,
+    power: &str,
+) -> QueryResult<()> {
+    diesel::update(containers::table.find(id))
+        .set((
+            containers::pve_node.eq(member),
+            containers::power.eq(power),
+            containers::seen_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// What a node said of one of Kiln's containers in a refresh.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub id: i64,
+    pub member: String,
+    pub power: String,
+    pub live: serde_json::Value,
+}
+
+/// Records what the nodes said of Kiln's containers (one statement), for the rows whose
+/// state changed or whose record is older than `every_secs` — the dashboard's refreshes do
+/// not write on every page view.
+pub async fn record_seen(
+    conn: &mut AsyncPgConnection,
+    seen: &[Seen],
+    every_secs: i32,
+) -> QueryResult<usize> {
+    use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Text};
+    if seen.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = seen.iter().map(|s| s.id).collect();
+    let members: Vec<&str> = seen.iter().map(|s| s.member.as_str()).collect();
+    let powers: Vec<&str> = seen.iter().map(|s| s.power.as_str()).collect();
+    let lives: Vec<&serde_json::Value> = seen.iter().map(|s| &s.live).collect();
+    diesel::sql_query(
+        "UPDATE containers c
+         SET pve_node = u.member, power = u.power, live = u.live, seen_at = now()
+         FROM unnest($1::int8[], $2::text[], $3::text[], $4::jsonb[]) AS u(id, member, power, live)
+         WHERE c.id = u.id
+           AND (c.seen_at IS NULL
+                OR c.seen_at < now() - make_interval(secs => $5)
+                OR c.power IS DISTINCT FROM u.power
+                OR c.pve_node IS DISTINCT FROM u.member)",
+    )
+    .bind::<Array<BigInt>, _>(ids)
+    .bind::<Array<Text>, _>(members)
+    .bind::<Array<Text>, _>(powers)
+    .bind::<Array<Jsonb>, _>(lives)
+    .bind::<Integer, _>(every_secs)
+    .execute(conn)
+    .await
+}
+
+/// The web links of the services of containers `ids`: (container, service name, URL).
+pub async fn web_links(
+    conn: &mut AsyncPgConnection,
+    ids: &[i64],
+) -> QueryResult<Vec<(i64, String, String)>> {
+    use container_services as cs;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i64, String, Option<String>)> = cs::table
+        .filter(cs::container_id.eq_any(ids))
+        .filter(cs::web_url.is_not_null())
+        .order((cs::container_id.asc(), cs::name.asc()))
+        .select((cs::container_id, cs::name, cs::web_url))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, name, url)| Some((id, name, url?)))
+        .collect())
 }

@@ -125,6 +125,12 @@ diesel::table! {
         updated_at -> Timestamptz,
         test_run -> Bool,
         keep_after_test -> Bool,
+        adopted -> Bool,
+        adopted_name -> Nullable<Text>,
+        pve_node -> Nullable<Text>,
+        power -> Nullable<Text>,
+        live -> Nullable<Jsonb>,
+        seen_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::crypto::SecretKey;
 use crate::db::nodes::NodeRow;
+use crate::proxmox::ProxmoxApi as _;
 use crate::proxmox::client::{Auth, Client, ClientConfig};
 
 /// Connect timeout for node API calls from the UI.
@@ -45,7 +46,23 @@ pub struct ClientCache {
     clients: std::sync::Arc<std::sync::Mutex<ClientMap>>,
     /// Node id → the cluster member its creations went to, and when that was asked.
     members: std::sync::Arc<std::sync::Mutex<MemberMap>>,
+    /// Node id → its last `/cluster/resources` answer (the dashboard's refreshes).
+    resources: std::sync::Arc<std::sync::Mutex<ResourceMap>>,
 }
+
+/// A node's `/cluster/resources` answer, or why there is none (one line).
+pub type Resources = Result<std::sync::Arc<Vec<kiln_shared::pve::ClusterResource>>, String>;
+
+/// One node's slot: its last answer and when it came. Fetching holds the slot's lock, so
+/// dashboards asking at once wait for one call instead of each making one.
+type ResourceSlot = std::sync::Arc<tokio::sync::Mutex<Option<(std::time::Instant, Resources)>>>;
+
+/// Node id → its slot.
+type ResourceMap = std::collections::HashMap<i64, ResourceSlot>;
+
+/// How long one `/cluster/resources` answer serves every dashboard that asks for the node:
+/// fifty people looking at once cost a node one call per this interval.
+pub const RESOURCES_TTL: Duration = Duration::from_secs(2);
 
 /// Node id → (when, the member's name).
 type MemberMap = std::collections::HashMap<i64, (std::time::Instant, String)>;
@@ -79,6 +96,39 @@ impl ClientCache {
         let members = self.members.lock().ok()?;
         let (at, name) = members.get(&id)?;
         (at.elapsed() < MEMBER_TTL).then(|| name.clone())
+    }
+
+    /// Node `row`'s guests, members and storages (`/cluster/resources`), at most
+    /// [`RESOURCES_TTL`] old; a call that takes longer than `timeout` (or fails) is an
+    /// error, remembered as long as an answer would be.
+    pub async fn resources(&self, row: &NodeRow, key: &SecretKey, timeout: Duration) -> Resources {
+        let slot = match self.resources.lock() {
+            Ok(mut map) => map.entry(row.id).or_default().clone(),
+            Err(_) => return Err("the node cache is unavailable".to_owned()),
+        };
+        let mut slot = slot.lock().await;
+        if let Some((at, answer)) = slot.as_ref()
+            && at.elapsed() < RESOURCES_TTL
+        {
+            return answer.clone();
+        }
+        let answer = match self.client(row, key) {
+            Ok(client) => match tokio::time::timeout(timeout, client.cluster_resources()).await {
+                Ok(Ok(list)) => Ok(std::sync::Arc::new(list)),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
+            },
+            Err(e) => Err(format!("{e:#}")),
+        };
+        *slot = Some((std::time::Instant::now(), answer.clone()));
+        answer
+    }
+
+    /// Forgets node `id`'s last `/cluster/resources` answer (an action changed its guests).
+    pub fn forget_resources(&self, id: i64) {
+        if let Ok(mut map) = self.resources.lock() {
+            map.remove(&id);
+        }
     }
 
     /// Remembers that node `id`'s member `name` was online just now.

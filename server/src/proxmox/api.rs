@@ -57,6 +57,10 @@ impl ProxmoxApi for Client {
             .await
     }
 
+    async fn cluster_resources(&self) -> Result<Vec<ClusterResource>> {
+        self.get("/cluster/resources", vec![]).await
+    }
+
     async fn cluster_nextid(&self, vmid: Option<u32>) -> Result<u32> {
         let params = vmid
             .map(|id| vec![pair("vmid", id.to_string())])

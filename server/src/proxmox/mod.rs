@@ -60,6 +60,10 @@ pub trait ProxmoxApi: Send + Sync {
     async fn cluster_resources_vm(&self) -> Result<Vec<ClusterResource>> {
         Err(Error::NotImplemented("cluster_resources_vm"))
     }
+    /// `GET /cluster/resources`: guests, members and storages in one answer (the dashboard).
+    async fn cluster_resources(&self) -> Result<Vec<ClusterResource>> {
+        Err(Error::NotImplemented("cluster_resources"))
+    }
     /// `GET /cluster/nextid` (with `vmid`: 400 when taken).
     async fn cluster_nextid(&self, _vmid: Option<u32>) -> Result<u32> {
         Err(Error::NotImplemented("cluster_nextid"))

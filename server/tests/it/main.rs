@@ -26,6 +26,7 @@ mod lab_files;
 mod lab_fixture;
 mod lab_lxc;
 mod lab_ssh;
+mod manage;
 mod nodes;
 mod operations;
 mod outages;

@@ -1,0 +1,325 @@
+//! One action at a time per container, across users, requests and workers of every Kiln
+//! process sharing the Redis: a lock per container row, `<prefix>lock:guest:<id>`.
+//!
+//! Taken with `SET key value NX PX ttl`; the value is a JSON [`Holder`] with a random owner
+//! token, what is under way, since when and by whom — so a refused caller can say "busy: stop
+//! since 10:02:03 UTC by alice". Released and renewed only by its holder: a Lua script
+//! compares the stored value with the holder's before `DEL` / `PEXPIRE` (never a plain `DEL`,
+//! which could drop a lock that expired and was taken by someone else meanwhile).
+//!
+//! A holder that dies (a killed worker, a dropped request) leaves nothing behind for long:
+//! the key expires after its TTL. Work that lasts longer than one TTL (the creation job, a
+//! deletion, a slow shutdown) keeps the lock with [`Held::keep_alive`], which renews it every
+//! third of the TTL until the guard is released or dropped.
+//!
+//! The lock is what keeps two calls from reaching Proxmox at once for one container; Proxmox's
+//! own `lock` on the guest config is not enough (a `start` and a `stop` can both be accepted).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_redis::Pool;
+use deadpool_redis::redis::{AsyncCommands, Script};
+use kiln_shared::inventory::Busy;
+use serde::{Deserialize, Serialize};
+
+/// The TTL of a lock: how long a dead holder blocks the container at most.
+pub const TTL: Duration = Duration::from_secs(30);
+
+/// Deletes `KEYS[1]` only while it holds `ARGV[1]` (the holder's own value).
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// Sets `KEYS[1]`'s expiry to `ARGV[2]` ms only while it holds `ARGV[1]`.
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+";
+
+/// What a lock's value says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Holder {
+    /// The holder's random token (never shown).
+    pub token: String,
+    /// What is under way.
+    pub what: String,
+    /// Since when (RFC 3339).
+    pub since: String,
+    /// Who asked.
+    pub by: String,
+}
+
+impl Holder {
+    /// What a refused caller is told.
+    pub fn busy(&self) -> Busy {
+        Busy {
+            what: self.what.clone(),
+            since: self.since.clone(),
+            by: self.by.clone(),
+        }
+    }
+}
+
+/// Why a lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Someone holds it.
+    #[error("{0}")]
+    Busy(Busy),
+    /// Redis did not answer.
+    #[error("the lock store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The locks over the app's Redis pool and key prefix.
+#[derive(Clone)]
+pub struct GuestLocks {
+    redis: Pool,
+    prefix: String,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for GuestLocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuestLocks")
+            .field("prefix", &self.prefix)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+impl GuestLocks {
+    /// The locks of this app, with [`TTL`].
+    pub fn new(state: &crate::app_state::AppState) -> Self {
+        Self::with_ttl(state.redis.clone(), state.config.redis_prefix.clone(), TTL)
+    }
+
+    /// Locks with another TTL (tests of expiry).
+    pub fn with_ttl(redis: Pool, prefix: String, ttl: Duration) -> Self {
+        GuestLocks { redis, prefix, ttl }
+    }
+
+    /// The key of container `id`'s lock.
+    pub fn key(&self, id: i64) -> String {
+        format!("{}lock:guest:{id}", self.prefix)
+    }
+
+    /// Takes container `id`'s lock for `what`, asked by `by`; [`LockError::Busy`] with the
+    /// holder when someone has it.
+    pub async fn acquire(&self, id: i64, what: &str, by: &str) -> Result<Held, LockError> {
+        let holder = Holder {
+            token: crate::auth::tokens::random_token()
+                .map_err(|e| LockError::Unavailable(e.to_string()))?,
+            what: what.to_owned(),
+            since: chrono::Utc::now().to_rfc3339(),
+            by: by.to_owned(),
+        };
+        let value =
+            serde_json::to_string(&holder).map_err(|e| LockError::Unavailable(e.to_string()))?;
+        let key = self.key(id);
+        let unavailable = |e: &dyn std::fmt::Display| LockError::Unavailable(e.to_string());
+        let mut conn = self.redis.get().await.map_err(|e| unavailable(&e))?;
+        let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        let set: Option<String> = deadpool_redis::redis::cmd("SET")
+            .arg(&key)
+            .arg(&value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        if set.is_some() {
+            return Ok(Held {
+                inner: Arc::new(Inner {
+                    redis: self.redis.clone(),
+                    key,
+                    value,
+                    ttl: self.ttl,
+                }),
+                renewer: None,
+                released: false,
+            });
+        }
+        let current: Option<String> = conn.get(&key).await.map_err(|e| unavailable(&e))?;
+        let busy = current
+            .and_then(|v| serde_json::from_str::<Holder>(&v).ok())
+            .map_or_else(
+                // Released between the two calls: say so plainly rather than retrying.
+                || Busy {
+                    what: "another action".to_owned(),
+                    since: chrono::Utc::now().to_rfc3339(),
+                    by: "someone".to_owned(),
+                },
+                |h| h.busy(),
+            );
+        Err(LockError::Busy(busy))
+    }
+
+    /// Takes the lock, waiting while it is busy (polling every `poll`) for at most `wait`;
+    /// a job uses it, since what holds the lock ends on its own.
+    pub async fn acquire_waiting(
+        &self,
+        id: i64,
+        what: &str,
+        by: &str,
+        poll: Duration,
+        wait: Duration,
+    ) -> Result<Held, LockError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match self.acquire(id, what, by).await {
+                Err(LockError::Busy(busy)) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(ct.id = id, %busy, "waiting for the container's lock");
+                    tokio::time::sleep(poll).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Who holds the locks of `ids` (one round trip); missing ids are free.
+    pub async fn holders(
+        &self,
+        ids: &[i64],
+    ) -> anyhow::Result<std::collections::HashMap<i64, Busy>> {
+        let mut out = std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut conn = self.redis.get().await?;
+        let keys: Vec<String> = ids.iter().map(|id| self.key(*id)).collect();
+        let values: Vec<Option<String>> = deadpool_redis::redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await?;
+        for (id, value) in ids.iter().zip(values) {
+            if let Some(h) = value.and_then(|v| serde_json::from_str::<Holder>(&v).ok()) {
+                out.insert(*id, h.busy());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Who holds container `id`'s lock, if anyone.
+    pub async fn holder(&self, id: i64) -> anyhow::Result<Option<Busy>> {
+        Ok(self.holders(&[id]).await?.remove(&id))
+    }
+}
+
+struct Inner {
+    redis: Pool,
+    key: String,
+    value: String,
+    ttl: Duration,
+}
+
+impl Inner {
+    async fn run(&self, script: &str, with_ttl: bool) -> anyhow::Result<bool> {
+        let mut conn = self.redis.get().await?;
+        let script = Script::new(script);
+        let mut invocation = script.prepare_invoke();
+        invocation.key(&self.key).arg(&self.value);
+        if with_ttl {
+            invocation.arg(u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX));
+        }
+        let n: i64 = invocation.invoke_async(&mut conn).await?;
+        Ok(n == 1)
+    }
+}
+
+/// A lock this caller holds. Release it with [`Held::release`]; dropping it releases it in
+/// the background (best effort — the TTL covers a failure).
+pub struct Held {
+    inner: Arc<Inner>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
+    released: bool,
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("key", &self.inner.key)
+            .finish()
+    }
+}
+
+impl Held {
+    /// Renews the lock every third of its TTL until released or dropped (for work longer
+    /// than one TTL). A renewal that finds the lock gone (expired while Redis was away, and
+    /// taken by someone else) is logged; the work goes on.
+    pub fn keep_alive(mut self) -> Self {
+        let inner = self.inner.clone();
+        let every = (inner.ttl / 3).max(Duration::from_millis(10));
+        self.renewer = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match inner.run(RENEW, true).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(lock = %inner.key, "the container's lock was lost");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(lock = %inner.key, error = %e, "cannot renew the container's lock")
+                    }
+                }
+            }
+        }));
+        self
+    }
+
+    /// Whether this holder still has the lock.
+    pub async fn still_held(&self) -> bool {
+        let Ok(mut conn) = self.inner.redis.get().await else {
+            return false;
+        };
+        let value: Option<String> = conn.get(&self.inner.key).await.unwrap_or(None);
+        value.as_deref() == Some(self.inner.value.as_str())
+    }
+
+    /// Releases the lock (only if still this holder's).
+    pub async fn release(mut self) {
+        self.released = true;
+        if let Some(renewer) = self.renewer.take() {
+            renewer.abort();
+        }
+        if let Err(e) = self.inner.run(RELEASE, false).await {
+            tracing::warn!(lock = %self.inner.key, error = %e, "cannot release the container's lock; it expires");
+        }
+    }
+
+    /// Drops the guard without releasing (a simulated crash, in tests): the lock stays until
+    /// it expires.
+    pub fn abandon(mut self) {
+        self.released = true;
+        if let Some(renewer) = self.renewer.take() {
+            renewer.abort();
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(renewer) = self.renewer.take() {
+            renewer.abort();
+        }
+        if self.released {
+            return;
+        }
+        let inner = self.inner.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                if let Err(e) = inner.run(RELEASE, false).await {
+                    tracing::warn!(lock = %inner.key, error = %e, "cannot release the container's lock; it expires");
+                }
+            });
+        }
+    }
+}
