@@ -64,7 +64,8 @@ async fn create_a_container_from_a_template_on_the_lab_node() -> anyhow::Result<
     }
     let outcome = async {
         build_image(&harness)?;
-        walk_through(&harness.browser).await
+        let db = walk_through(&harness.browser).await?;
+        manage(&harness.browser, db).await
     }
     .await;
     harness.finish(outcome).await
@@ -85,7 +86,8 @@ fn build_image(h: &Harness) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn walk_through(b: &Browser) -> anyhow::Result<()> {
+/// The walk through creation; answers the new container's id.
+async fn walk_through(b: &Browser) -> anyhow::Result<i64> {
     let mut steps = Steps::default();
 
     steps.step("first-run setup: the administrator gets the lab node, SSH included");
@@ -293,22 +295,228 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
     );
 
     steps.step(&format!("reveal {CREDENTIAL}: masked until asked"));
+    let secret = reveal(b).await?;
+    ensure!(
+        !log_lines(b).await?.join("\n").contains(secret.trim()),
+        "the password is in the creation log"
+    );
+    path.trim_start_matches("/containers/")
+        .parse()
+        .context("the container's id")
+}
+
+/// Reveals the credential on the container's page: masked until asked; answers its value.
+async fn reveal(b: &Browser) -> anyhow::Result<String> {
     let credential = format!(r#"[data-test="credential"][data-key="{CREDENTIAL}"]"#);
     b.find_visible(&credential).await?;
     let shown = format!(r#"{credential} [data-test="credential-value"]"#);
     ensure!(!b.exists(&shown).await?, "{CREDENTIAL} shown before Reveal");
     b.click(&format!(r#"{credential} button[data-test="reveal"]"#))
         .await?;
-    let secret = b
-        .wait_for("the revealed value", async |b| {
-            let value = b.text(&shown).await?;
-            ensure!(value.trim().len() >= 16, "shown: {value:?}");
-            Ok(value)
-        })
+    b.wait_for("the revealed value", async |b| {
+        let value = b.text(&shown).await?;
+        ensure!(value.trim().len() >= 16, "shown: {value:?}");
+        Ok(value)
+    })
+    .await
+}
+
+/// Two plain containers made through the server functions (as a script would), on the
+/// node's first storage, OS template and bridge; answers their ids.
+const CREATE_PLAIN_JS: &str = r#"
+return (async (names) => {
+  const post = async (name, body, json) => {
+    const r = await fetch('/api/fn/' + name, {
+      method: 'POST',
+      headers: {
+        'content-type': json ? 'application/json' : 'application/x-www-form-urlencoded',
+        'accept': 'application/json',
+      },
+      body,
+    });
+    const text = await r.text();
+    if (!r.ok) throw new Error(name + ': ' + r.status + ' ' + text);
+    return JSON.parse(text);
+  };
+  const inventory = await post('load_inventory', '', false);
+  const node = inventory.nodes[0].id;
+  const offers = await post('node_offers', 'node_id=' + node, false);
+  const ids = [];
+  for (const hostname of names) {
+    const request = {
+      template: null, node_id: node, hostname, vmid: null,
+      ostemplate: offers.ostemplates.find((t) => t.includes('debian-12')) || offers.ostemplates[0],
+      storage: offers.storages[0].id, disk_gib: 2, cores: 1, memory_mib: 256, swap_mib: 0,
+      bridge: offers.bridges[0], ipv4: { mode: 'dhcp' }, nameserver: null, unprivileged: true,
+      nesting: false, keyctl: false, fuse: false, onboot: false, tags: ['e2e'],
+      root_password: 'e2e-plain-password', ssh_public_keys: null, buckets_off: [],
+      packages_added: [], packages_removed: [], scripts_skipped: [],
+    };
+    ids.push(await post('create_container', JSON.stringify({ request }), true));
+  }
+  return ids;
+})(arguments[0]);
+"#;
+
+/// The states of the inventory's rows, as `[[id, state], ...]`.
+const STATES_JS: &str = r#"
+return (async () => {
+  const r = await fetch('/api/fn/load_inventory', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'accept': 'application/json' },
+    body: '',
+  });
+  const inventory = JSON.parse(await r.text());
+  return inventory.rows.filter((row) => row.id !== null).map((row) => [row.id, row.state]);
+})();
+"#;
+
+/// Waits until container `id` is in `state` by the inventory.
+async fn wait_state(b: &Browser, id: i64, state: &str) -> anyhow::Result<()> {
+    poll(CREATION_TIMEOUT, Duration::from_secs(1), async || {
+        let rows = b.eval(STATES_JS, vec![]).await?;
+        let now = rows
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r[0] == serde_json::json!(id)))
+            .and_then(|r| r[1].as_str().map(str::to_owned));
+        ensure!(now.as_deref() == Some(state), "container {id}: {now:?}");
+        Ok(())
+    })
+    .await
+    .with_context(|| format!("waiting for container {id} to be {state}"))
+}
+
+/// A row's element on the dashboard.
+fn row(id: i64) -> String {
+    format!(r#"[data-test="guest"][data-id="{id}"]"#)
+}
+
+/// The dashboard after the creation: two more containers; filters in the URL; stop and
+/// start from a card; bulk stop two; open the first container and reveal its credential;
+/// delete one with its name typed.
+async fn manage(b: &Browser, db: i64) -> anyhow::Result<()> {
+    let mut steps = Steps::default();
+    steps.step("two plain containers, through the server functions; both running");
+    let ids = b
+        .eval(CREATE_PLAIN_JS, vec![serde_json::json!(["e2e-a", "e2e-b"])])
+        .await?;
+    let ids: Vec<i64> = serde_json::from_value(ids).context("the new containers' ids")?;
+    let [a, c] = ids[..] else {
+        bail!("expected two ids, got {ids:?}");
+    };
+    for id in [a, c] {
+        wait_state(b, id, "running").await?;
+    }
+
+    steps.step("the dashboard filtered in the URL, then through its form");
+    b.goto("/containers?q=e2e-&sort=name&view=cards").await?;
+    b.wait_shell_page("/containers", "Containers").await?;
+    let names = b
+        .texts(r#"[data-test="guest"] [data-test="guest-name"]"#)
         .await?;
     ensure!(
-        !log_lines(b).await?.join("\n").contains(secret.trim()),
-        "the password is in the creation log"
+        names == ["e2e-a", "e2e-b", HOSTNAME],
+        "sorted by name, filtered by q: {names:?}"
+    );
+    b.fill(r#"[data-test="filter-q"]"#, "e2e-a").await?;
+    b.click(r#"[data-test="filter-apply"]"#).await?;
+    b.wait_for("the filter applied through the URL", async |b| {
+        let state = b.state().await?;
+        ensure!(
+            state.search.contains("q=e2e-a") && state.hydrated,
+            "saw {state}"
+        );
+        let shown = b.texts(r#"[data-test="guest"]"#).await?;
+        ensure!(shown.len() == 1, "{} rows", shown.len());
+        Ok(())
+    })
+    .await?;
+
+    steps.step("stop e2e-a from its card (confirmed), then start it");
+    b.click(&format!(r#"{} [data-action="stop"]"#, row(a)))
+        .await?;
+    b.click(r#"[data-test="board-confirm"] [data-test="confirm"]"#)
+        .await?;
+    b.wait_text(&format!(r#"{} [data-field="state"]"#, row(a)), "Stopped")
+        .await?;
+    b.wait_for("a toast saying so", async |b| {
+        let toasts = b.texts(TOASTS).await?;
+        ensure!(
+            toasts.iter().any(|t| t.contains("e2e-a stopped")),
+            "{toasts:?}"
+        );
+        Ok(())
+    })
+    .await?;
+    wait_state(b, a, "stopped").await?;
+    b.click(&format!(r#"{} [data-action="start"]"#, row(a)))
+        .await?;
+    b.wait_text(&format!(r#"{} [data-field="state"]"#, row(a)), "Running")
+        .await?;
+    wait_state(b, a, "running").await?;
+
+    steps.step("bulk: select e2e-a and e2e-b → Stop, one confirmation, two outcomes");
+    b.goto("/containers?q=e2e-&sort=name").await?;
+    b.wait_shell_page("/containers", "Containers").await?;
+    for id in [a, c] {
+        b.click(&format!(r#"{} [data-test="select"]"#, row(id)))
+            .await?;
+    }
+    b.wait_text(r#"[data-test="bulk-bar"] span"#, "2 selected")
+        .await?;
+    b.click(r#"[data-test="bulk-stop"]"#).await?;
+    b.click(r#"[data-test="board-confirm"] [data-test="confirm"]"#)
+        .await?;
+    b.wait_for("two stopped", async |b| {
+        let ok = b.attrs(r#"[data-test="bulk-outcome"]"#, "data-ok").await?;
+        ensure!(ok == ["true", "true"], "outcomes {ok:?}");
+        Ok(())
+    })
+    .await?;
+    for id in [a, c] {
+        wait_state(b, id, "stopped").await?;
+    }
+
+    steps.step(&format!(
+        "open {HOSTNAME} from the dashboard and reveal {CREDENTIAL}"
+    ));
+    b.click(&format!(r#"{} a[data-test="guest-name"]"#, row(db)))
+        .await?;
+    b.wait_page(&format!("/containers/{db}"), HOSTNAME).await?;
+    reveal(b).await?;
+
+    steps.step("delete e2e-b: the name typed before the button works");
+    b.goto("/containers?q=e2e-b").await?;
+    b.wait_shell_page("/containers", "Containers").await?;
+    b.click(&format!(r#"{} [data-action="delete"]"#, row(c)))
+        .await?;
+    let confirm = r#"[data-test="board-confirm"] [data-test="confirm"]"#;
+    ensure!(
+        !b.is_enabled(confirm).await?,
+        "Delete is enabled before the name is typed"
+    );
+    b.fill(r#"[data-test="confirm-typed"]"#, "e2e-b").await?;
+    b.wait_for("Delete enabled", async |b| {
+        ensure!(b.is_enabled(confirm).await?, "still disabled");
+        Ok(())
+    })
+    .await?;
+    b.click(confirm).await?;
+    poll(CREATION_TIMEOUT, Duration::from_secs(1), async || {
+        let rows = b.eval(STATES_JS, vec![]).await?;
+        let left = rows
+            .as_array()
+            .is_some_and(|rows| rows.iter().any(|r| r[0] == serde_json::json!(c)));
+        ensure!(!left, "e2e-b is still listed");
+        Ok(())
+    })
+    .await
+    .context("waiting for e2e-b to be deleted")?;
+    b.reload().await?;
+    b.wait_shell_page("/containers", "Containers").await?;
+    ensure!(
+        b.exists(r#"[data-test="no-match"]"#).await?,
+        "e2e-b is gone from the dashboard"
     );
     Ok(())
 }

@@ -10,3 +10,9 @@ ALTER TABLE containers
     ADD COLUMN power text,
     ADD COLUMN live jsonb,
     ADD COLUMN seen_at timestamptz;
+
+-- A lifecycle action asked (`start asked by ada`) is an event of its own kind; its outcome is
+-- an `outcome` event.
+ALTER TABLE container_events
+    DROP CONSTRAINT container_events_kind_check,
+    ADD CONSTRAINT container_events_kind_check CHECK (kind IN ('phase', 'log', 'outcome', 'action'));

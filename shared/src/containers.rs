@@ -867,12 +867,15 @@ pub fn suggest_hostname(random: u64) -> String {
     format!("{adjective}-{animal}-{number}")
 }
 
-/// The first of up to 64 suggestions from `random` that is not in `taken`.
+/// A readable hostname not in `taken` (the user's containers' names): the first of up to 64
+/// suggestions from `random` that is free, else the last one with the first free `-2`, `-3`,
+/// … suffix — so the answer is never taken, however full the list.
 pub fn free_hostname<S: AsRef<str>>(random: u64, taken: &[S]) -> String {
+    let is_taken = |name: &str| taken.iter().any(|t| t.as_ref() == name);
     let mut state = random;
     for _ in 0..64 {
         let name = suggest_hostname(state);
-        if !taken.iter().any(|t| t.as_ref() == name) {
+        if !is_taken(&name) {
             return name;
         }
         // xorshift: the next candidate.
@@ -880,7 +883,11 @@ pub fn free_hostname<S: AsRef<str>>(random: u64, taken: &[S]) -> String {
         state ^= state >> 7;
         state ^= state << 17;
     }
-    suggest_hostname(state)
+    let base = suggest_hostname(state);
+    (2..)
+        .map(|n| format!("{base}-{n}"))
+        .find(|name| !is_taken(name))
+        .unwrap_or(base)
 }
 
 #[cfg(test)]
@@ -1004,6 +1011,22 @@ mod tests {
         assert_eq!(n.hostname, "web");
         assert_eq!(n.tags, ["kiln"]);
         assert_eq!(n.nameserver, None);
+    }
+
+    #[test]
+    fn a_free_hostname_is_never_taken_even_when_every_suggestion_is() {
+        // Every name the generator can make (32 × 32 × 90), taken.
+        let mut all = Vec::new();
+        for seed in 0..(32 * 32 * 90u64) {
+            all.push(suggest_hostname(
+                (seed % 32) | ((seed / 32 % 32) << 5) | ((seed / 1024) << 10),
+            ));
+        }
+        let name = free_hostname(7, &all);
+        assert!(!all.contains(&name), "{name}");
+        assert_eq!(validate_hostname(&name), Ok(()));
+        let again = free_hostname(7, &[name.clone()]);
+        assert_ne!(again, name);
     }
 
     #[test]

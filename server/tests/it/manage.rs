@@ -152,6 +152,8 @@ async fn the_inventory_merges_kilns_and_other_containers_from_two_nodes_and_keep
     // lab2 goes away: its managed row stays, with its last known state; its other guest is
     // not listed (Kiln does not know it); lab1's rows are unaffected.
     lab2.finish().await?;
+    // One answer per node serves every dashboard for 2 s (`nodes::RESOURCES_TTL`).
+    tokio::time::sleep(kiln_server::nodes::RESOURCES_TTL).await;
     let inv = s.service().inventory(&s.actor).await?;
     let down = inv.nodes.iter().find(|n| n.id == node2).ok_or("node2")?;
     assert!(!down.online && down.error.is_some(), "{down:?}");
