@@ -893,7 +893,12 @@ impl JobHandler for CreateContainer {
         // The container's lock for the whole run: no lifecycle action reaches the node while
         // it is being made (the deletion that cancels a creation waits for the run's end).
         let held = match super::lock::GuestLocks::new(&self.state)
-            .acquire_waiting(run.row.id, "create", &asked_by, LOCK_POLL, LOCK_WAIT)
+            .acquire_waiting(
+                run.row.id,
+                ("create", &asked_by, run.job.id()),
+                LOCK_POLL,
+                LOCK_WAIT,
+            )
             .await
         {
             Ok(held) => held.keep_alive(),

@@ -134,7 +134,12 @@ impl Run<'_> {
     /// The container's lock, waited for while another action holds it.
     async fn lock(&mut self) -> Result<super::lock::Held, JobError> {
         match super::lock::GuestLocks::new(self.state)
-            .acquire_waiting(self.row.id, "delete", "Kiln", LOCK_POLL, LOCK_WAIT)
+            .acquire_waiting(
+                self.row.id,
+                ("delete", "Kiln", self.job.id()),
+                LOCK_POLL,
+                LOCK_WAIT,
+            )
             .await
         {
             Ok(held) => Ok(held.keep_alive()),

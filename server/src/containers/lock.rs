@@ -42,11 +42,24 @@ end
 return 0
 ";
 
+/// Replaces `KEYS[1]`'s value `ARGV[1]` by `ARGV[2]`, expiring in `ARGV[3]` ms (a job taking
+/// over the lock an earlier run of the same job left).
+const TAKE_OVER: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return false
+";
+
 /// What a lock's value says.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Holder {
     /// The holder's random token (never shown).
     pub token: String,
+    /// The durable job holding it, if a job does: a resumed run of the same job takes its
+    /// lock over instead of waiting for it to expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<i64>,
     /// What is under way.
     pub what: String,
     /// Since when (RFC 3339).
@@ -113,9 +126,23 @@ impl GuestLocks {
     /// Takes container `id`'s lock for `what`, asked by `by`; [`LockError::Busy`] with the
     /// holder when someone has it.
     pub async fn acquire(&self, id: i64, what: &str, by: &str) -> Result<Held, LockError> {
+        self.acquire_as(id, what, by, None).await
+    }
+
+    /// [`Self::acquire`] for durable job `job`: a lock an earlier run of the same job left
+    /// (killed before it released it) is taken over at once — the job's lease already makes
+    /// this run its only runner.
+    async fn acquire_as(
+        &self,
+        id: i64,
+        what: &str,
+        by: &str,
+        job: Option<i64>,
+    ) -> Result<Held, LockError> {
         let holder = Holder {
             token: crate::auth::tokens::random_token()
                 .map_err(|e| LockError::Unavailable(e.to_string()))?,
+            job,
             what: what.to_owned(),
             since: chrono::Utc::now().to_rfc3339(),
             by: by.to_owned(),
@@ -148,33 +175,63 @@ impl GuestLocks {
             });
         }
         let current: Option<String> = conn.get(&key).await.map_err(|e| unavailable(&e))?;
-        let busy = current
-            .and_then(|v| serde_json::from_str::<Holder>(&v).ok())
-            .map_or_else(
-                // Released between the two calls: say so plainly rather than retrying.
-                || Busy {
-                    what: "another action".to_owned(),
-                    since: chrono::Utc::now().to_rfc3339(),
-                    by: "someone".to_owned(),
-                },
-                |h| h.busy(),
-            );
+        let parsed = current
+            .as_deref()
+            .and_then(|v| serde_json::from_str::<Holder>(v).ok());
+        if let (Some(job), Some(old), Some(found)) = (job, &current, &parsed)
+            && found.job == Some(job)
+        {
+            let taken: Option<String> = Script::new(TAKE_OVER)
+                .key(&key)
+                .arg(old)
+                .arg(&value)
+                .arg(ttl_ms)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            if taken.is_some() {
+                tracing::info!(
+                    ct.id = id,
+                    job.id = job,
+                    "took over the lock an earlier run of the job left"
+                );
+                return Ok(Held {
+                    inner: Arc::new(Inner {
+                        redis: self.redis.clone(),
+                        key,
+                        value,
+                        ttl: self.ttl,
+                    }),
+                    renewer: None,
+                    released: false,
+                });
+            }
+        }
+        let busy = parsed.map_or_else(
+            // Released between the two calls: say so plainly rather than retrying.
+            || Busy {
+                what: "another action".to_owned(),
+                since: chrono::Utc::now().to_rfc3339(),
+                by: "someone".to_owned(),
+            },
+            |h| h.busy(),
+        );
         Err(LockError::Busy(busy))
     }
 
-    /// Takes the lock, waiting while it is busy (polling every `poll`) for at most `wait`;
-    /// a job uses it, since what holds the lock ends on its own.
+    /// Takes the lock for durable job `job`, waiting while it is busy (polling every `poll`)
+    /// for at most `wait` — what holds the lock ends on its own; a lock an earlier run of the
+    /// same job left is taken over.
     pub async fn acquire_waiting(
         &self,
         id: i64,
-        what: &str,
-        by: &str,
+        (what, by, job): (&str, &str, i64),
         poll: Duration,
         wait: Duration,
     ) -> Result<Held, LockError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            match self.acquire(id, what, by).await {
+            match self.acquire_as(id, what, by, Some(job)).await {
                 Err(LockError::Busy(busy)) if tokio::time::Instant::now() < deadline => {
                     tracing::debug!(ct.id = id, %busy, "waiting for the container's lock");
                     tokio::time::sleep(poll).await;

@@ -292,6 +292,28 @@ async fn fifty_concurrent_actions_reach_the_node_one_at_a_time_and_a_dead_holder
     assert!(locks.holder(id).await?.is_none(), "expired");
     let done = s.service().act(&s.actor, id, Action::Stop).await?;
     assert!(done.ok, "{done:?}");
+
+    // A job's run killed holding the lock: the job's next run takes it over at once; another
+    // job waits (here: gives up after 300 ms).
+    let ms = Duration::from_millis;
+    locks
+        .acquire_waiting(id, ("create", "creator", 4242), ms(50), ms(300))
+        .await?
+        .abandon();
+    let other = locks
+        .acquire_waiting(id, ("delete", "Kiln", 4243), ms(50), ms(300))
+        .await;
+    assert!(
+        matches!(&other, Err(kiln_server::containers::lock::LockError::Busy(b)) if b.what == "create"),
+        "{other:?}"
+    );
+    let started = std::time::Instant::now();
+    let resumed = locks
+        .acquire_waiting(id, ("create", "creator", 4242), ms(50), ms(300))
+        .await?;
+    assert!(started.elapsed() < ms(200), "taken over, not waited for");
+    resumed.release().await;
+    assert!(locks.holder(id).await?.is_none());
     s.finish().await
 }
 
