@@ -15,6 +15,7 @@ pub mod discover;
 
 pub mod delete;
 pub mod events;
+pub mod logs;
 pub mod progress;
 pub mod provision;
 pub mod service;
