@@ -259,7 +259,6 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
             log_lines(b).await.unwrap_or_default().join("\n")
         );
     }
-    b.find_visible(r#"[data-test="services"]"#).await?;
     let percent = b.attr(r#"progress[data-test="percent"]"#, "value").await?;
     ensure!(
         percent.as_deref() == Some("100"),
@@ -285,6 +284,9 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
         log.contains(&format!("{SKIPPED}: skipped")),
         "the skipped script in the log:\n{log}"
     );
+    // The services and their logins are on the page's Services tab.
+    b.click(r#"a[data-test="tab-services"]"#).await?;
+    b.find_visible(r#"[data-test="services"]"#).await?;
     let units = b.attrs(r#"[data-test="service"]"#, "data-unit").await?;
     println!("[e2e]     services: {units:?}");
     ensure!(
@@ -306,6 +308,7 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
             Ok(value)
         })
         .await?;
+    b.click(r#"a[data-test="tab-overview"]"#).await?;
     ensure!(
         !log_lines(b).await?.join("\n").contains(secret.trim()),
         "the password is in the creation log"
