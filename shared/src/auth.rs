@@ -183,7 +183,10 @@ mod tests {
         assert!(ann.password_recent(1_000, 600));
         assert!(ann.password_recent(1_599, 600));
         assert!(!ann.password_recent(1_600, 600));
-        assert!(!ann.password_recent(999, 600), "a proof from the future is not trusted");
+        assert!(
+            !ann.password_recent(999, 600),
+            "a proof from the future is not trusted"
+        );
         assert!(Actor::system("cli").password_recent(1_000, 600));
     }
 

@@ -74,7 +74,9 @@ pub fn validate_unit_name(unit: &str) -> Result<(), String> {
         return Err("name a service unit".into());
     }
     if unit.len() > UNIT_NAME_MAX {
-        return Err(format!("a unit name has at most {UNIT_NAME_MAX} characters"));
+        return Err(format!(
+            "a unit name has at most {UNIT_NAME_MAX} characters"
+        ));
     }
     if unit.starts_with(['-', '.', '@']) {
         return Err("a unit name starts with a letter or digit".into());

@@ -3,7 +3,9 @@
 //! credential revealed on request.
 
 use kiln_shared::AppError;
-use kiln_shared::container_page::{ContainerOverview, EventFilter, EventPage, PveConfig, Refreshed, ServiceLogs};
+use kiln_shared::container_page::{
+    ContainerOverview, EventPage, PveConfig, Refreshed, ServiceLogs,
+};
 use kiln_shared::containers::{
     ContainerDetail, ContainerSummary, CreateRequest, NodeChoices, WizardStart,
 };
@@ -225,7 +227,7 @@ pub async fn container_event_page(
     ssr::respond(
         async {
             let actor = ssr::require_user()?;
-            let filter = EventFilter {
+            let filter = kiln_shared::container_page::EventFilter {
                 kind,
                 phase,
                 before,

@@ -68,7 +68,11 @@ pub async fn require_recent_password(
             .await;
         return Err(wrong());
     }
-    if let Err(e) = state.limiter.succeeded(&actor.username, &actor.address).await {
+    if let Err(e) = state
+        .limiter
+        .succeeded(&actor.username, &actor.address)
+        .await
+    {
         tracing::warn!(error = %e, "clearing password attempts failed");
     }
     if let Some(session) = session {

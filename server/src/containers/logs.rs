@@ -71,7 +71,14 @@ mod tests {
     fn the_command_names_the_unit_after_its_option() {
         assert_eq!(
             journal_command("nginx.service"),
-            ["journalctl", "-u", "nginx.service", "-n", "200", "--no-pager"]
+            [
+                "journalctl",
+                "-u",
+                "nginx.service",
+                "-n",
+                "200",
+                "--no-pager"
+            ]
         );
     }
 

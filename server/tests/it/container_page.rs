@@ -50,10 +50,7 @@ async fn the_config_tab_shows_every_key_the_node_sends_with_its_digest() -> R {
     for key in ["hostname", "digest", "memory", "net0", "rootfs", "ostype"] {
         assert!(keys.contains(&key), "{key} in {keys:?}");
     }
-    let digest = raw
-        .get("digest")
-        .and_then(|d| d.as_str())
-        .ok_or("digest")?;
+    let digest = raw.get("digest").and_then(|d| d.as_str()).ok_or("digest")?;
     assert_eq!(config.digest.as_deref(), Some(digest));
     let value = |key: &str| {
         config
@@ -63,13 +60,21 @@ async fn the_config_tab_shows_every_key_the_node_sends_with_its_digest() -> R {
             .map(|(_, v)| v.clone())
     };
     assert_eq!(value("hostname").as_deref(), Some("config-1"));
-    assert_eq!(value("memory").as_deref(), Some("256"), "a number as written");
+    assert_eq!(
+        value("memory").as_deref(),
+        Some("256"),
+        "a number as written"
+    );
 
     // Through the server function and the page.
     let session = s.app.login("creator", PASSWORD).await?;
     let reply = s
         .app
-        .call("container_config", &[("id", &id.to_string())], Some(&session))
+        .call(
+            "container_config",
+            &[("id", &id.to_string())],
+            Some(&session),
+        )
         .await?;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert!(reply.body.contains(digest));
@@ -78,7 +83,11 @@ async fn the_config_tab_shows_every_key_the_node_sends_with_its_digest() -> R {
         .get(&format!("/containers/{id}?tab=config"), Some(&session))
         .await?;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains(r#"data-test="pve-config""#), "{}", page.body);
+    assert!(
+        page.body.contains(r#"data-test="pve-config""#),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains(digest));
     s.finish().await
 }
@@ -113,7 +122,10 @@ async fn the_overview_shows_live_figures_and_what_kiln_knows_when_the_node_is_si
         live.addresses
     );
     let session = s.app.login("creator", PASSWORD).await?;
-    let page = s.app.get(&format!("/containers/{id}"), Some(&session)).await?;
+    let page = s
+        .app
+        .get(&format!("/containers/{id}"), Some(&session))
+        .await?;
     assert_eq!(page.status, StatusCode::OK);
     for part in [
         r#"data-test="resources""#,
@@ -137,7 +149,10 @@ async fn the_overview_shows_live_figures_and_what_kiln_knows_when_the_node_is_si
     let note = o.node_note.ok_or("a note")?;
     assert!(note.contains("not answering"), "{note}");
     assert_eq!(o.detail.summary.hostname, "overview-1");
-    let page = s.app.get(&format!("/containers/{id}"), Some(&session)).await?;
+    let page = s
+        .app
+        .get(&format!("/containers/{id}"), Some(&session))
+        .await?;
     assert_eq!(page.status, StatusCode::OK, "never an error page");
     assert!(page.body.contains(r#"data-test="node-note""#));
     let config = s
@@ -303,21 +318,30 @@ async fn a_reveal_asks_for_the_password_again_after_ten_minutes() -> R {
 
     // A fresh sign-in reveals at once.
     let session = s.app.login("creator", PASSWORD).await?;
-    let fresh = s.app.call("reveal_credential", &ask, Some(&session)).await?;
+    let fresh = s
+        .app
+        .call("reveal_credential", &ask, Some(&session))
+        .await?;
     assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
     let value: String = serde_json::from_str(&fresh.body)?;
     assert_eq!(value.len(), 20);
 
     // Signed in 11 minutes ago: the password is asked for again.
     age_session(&s, &session, 11 * 60).await?;
-    let asked = s.app.call("reveal_credential", &ask, Some(&session)).await?;
+    let asked = s
+        .app
+        .call("reveal_credential", &ask, Some(&session))
+        .await?;
     assert_eq!(field_error(&asked, REAUTH_FIELD)?, REAUTH_MESSAGE);
     assert!(!asked.body.contains(&value));
 
     // A wrong one is refused, counted against the sign-in limit, and audited.
     let mut wrong = ask.to_vec();
     wrong.push(("password", "not the password"));
-    let refused = s.app.call("reveal_credential", &wrong, Some(&session)).await?;
+    let refused = s
+        .app
+        .call("reveal_credential", &wrong, Some(&session))
+        .await?;
     assert!(
         field_error(&refused, REAUTH_FIELD)?.contains("wrong"),
         "{}",
@@ -336,7 +360,10 @@ async fn a_reveal_asks_for_the_password_again_after_ten_minutes() -> R {
     // The right one reveals, is audited, and is remembered for the next reveals.
     let mut right = ask.to_vec();
     right.push(("password", PASSWORD));
-    let shown = s.app.call("reveal_credential", &right, Some(&session)).await?;
+    let shown = s
+        .app
+        .call("reveal_credential", &right, Some(&session))
+        .await?;
     assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
     assert_eq!(serde_json::from_str::<String>(&shown.body)?, value);
     let audit = s.app.audit().await?;
@@ -352,7 +379,10 @@ async fn a_reveal_asks_for_the_password_again_after_ten_minutes() -> R {
             .count()
             >= 2
     );
-    let again = s.app.call("reveal_credential", &ask, Some(&session)).await?;
+    let again = s
+        .app
+        .call("reveal_credential", &ask, Some(&session))
+        .await?;
     assert_eq!(again.status, StatusCode::OK, "confirmed: {}", again.body);
 
     // Another user: 404 even with their own password.
@@ -403,7 +433,11 @@ async fn a_refresh_finds_the_credentials_again_and_logs_are_only_for_its_service
         ("refresh", "outcome")
     );
     assert!(last.text.contains("2 credential(s)"), "{}", last.text);
-    assert!(events.iter().any(|e| e.text == "found credentials: 2 for app"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.text == "found credentials: 2 for app")
+    );
     assert!(
         s.app
             .audit()
@@ -527,7 +561,11 @@ async fn a_real_container_refreshes_its_services_and_shows_a_units_journal() -> 
     let id = created.id;
     let before = s.service().detail(&s.actor, id).await?;
     assert_eq!(
-        before.services.iter().map(|v| v.unit.as_str()).collect::<Vec<_>>(),
+        before
+            .services
+            .iter()
+            .map(|v| v.unit.as_str())
+            .collect::<Vec<_>>(),
         ["kiln-web.service"],
         "{}",
         texts.join("\n")

@@ -66,7 +66,10 @@ fn gauge(name: &'static str, test: &'static str, used: Option<u64>, max: Option<
 /// The resources card: the node's live figures.
 fn resources(u: &Usage) -> impl IntoView + use<> {
     let cpu = u.cpu.map(|c| (c * 100.0).clamp(0.0, 100.0));
-    let cpus = u.cpus.map(|c| format!(" of {c} CPU(s)")).unwrap_or_default();
+    let cpus = u
+        .cpus
+        .map(|c| format!(" of {c} CPU(s)"))
+        .unwrap_or_default();
     view! {
         <section class="card" data-test="resources">
             <h2 class="card-title">"Resources"</h2>
@@ -224,7 +227,7 @@ pub fn services(
     }
     view! {
         <Services id services=detail.services other_credentials=detail.other_credentials />
-        {logs.map(|answer| journal(answer))}
+        {logs.map(journal)}
     }
     .into_any()
 }
@@ -340,7 +343,12 @@ pub fn events(detail: &ContainerDetail, answer: Result<EventPage, AppError>) -> 
         }
     };
     let query = leptos_router::hooks::use_query_map();
-    let (kind, phase) = query.with_untracked(|q| (q.get("kind").unwrap_or_default(), q.get("phase").unwrap_or_default()));
+    let (kind, phase) = query.with_untracked(|q| {
+        (
+            q.get("kind").unwrap_or_default(),
+            q.get("phase").unwrap_or_default(),
+        )
+    });
     let options = |all: &'static str, words: Vec<String>, chosen: String| {
         view! {
             <option value="" selected={chosen.is_empty()}>{all}</option>

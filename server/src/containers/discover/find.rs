@@ -9,8 +9,8 @@
 //! put in a note or an error: only counts and file names are.
 
 use super::{
-    command, describe, parse_credentials, parse_probe, parse_units, probe_args, services,
-    summary, unowned_ports, web_url,
+    command, describe, parse_credentials, parse_probe, parse_units, probe_args, services, summary,
+    unowned_ports, web_url,
 };
 use crate::containers::provision;
 use crate::crypto::SecretKey;
@@ -108,7 +108,9 @@ pub async fn find(
         notes.push("no service added by the template".to_owned());
     }
     for port in unowned_ports(&snapshot) {
-        notes.push(format!("port {port} listens, but not for a systemd service"));
+        notes.push(format!(
+            "port {port} listens, but not for a systemd service"
+        ));
     }
     let credentials = read_credentials(shell, vmid, id, key, &mut notes).await?;
     Ok(Findings {

@@ -96,8 +96,7 @@ impl ContainerService {
         if service.len() > MAX_NAME || key.len() > MAX_NAME {
             return Err(not_found());
         }
-        crate::auth::reauth::require_recent_password(&self.state, actor, session, password)
-            .await?;
+        crate::auth::reauth::require_recent_password(&self.state, actor, session, password).await?;
         let mut conn = self.state.conn().await?;
         let sealed = containers::credential_value(&mut conn, id, service, key)
             .await

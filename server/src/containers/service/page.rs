@@ -86,10 +86,10 @@ impl ContainerService {
             at.client.lxc_config(&at.member, at.vmid),
             at.client.lxc_interfaces(&at.member, at.vmid),
         );
-        let status =
-            status.map_err(|e| format!("The node is not answering: {e}. This is what Kiln knows."))?;
-        let config =
-            config.map_err(|e| format!("The node is not answering: {e}. This is what Kiln knows."))?;
+        let status = status
+            .map_err(|e| format!("The node is not answering: {e}. This is what Kiln knows."))?;
+        let config = config
+            .map_err(|e| format!("The node is not answering: {e}. This is what Kiln knows."))?;
         Ok(LiveState {
             member: at.member,
             usage: usage(&status),
@@ -266,7 +266,10 @@ fn config_entries(
     vmid: u32,
     raw: BTreeMap<String, serde_json::Value>,
 ) -> PveConfig {
-    let digest = raw.get("digest").and_then(|d| d.as_str()).map(str::to_owned);
+    let digest = raw
+        .get("digest")
+        .and_then(|d| d.as_str())
+        .map(str::to_owned);
     let entries = raw
         .into_iter()
         .map(|(key, value)| {
