@@ -75,7 +75,7 @@ impl Loaded {
 }
 
 async fn load(ask: Ask) -> Result<Loaded, AppError> {
-    Ok(match ask.tab {
+    let loaded = match ask.tab {
         PageTab::Overview => {
             let overview = get_container_overview(ask.id).await?;
             let events = container_events(ask.id, 0).await?;
@@ -100,7 +100,19 @@ async fn load(ask: Ask) -> Result<Loaded, AppError> {
             let config = container_config(ask.id).await;
             Loaded::Config(Box::new(detail), config)
         }
-    })
+    };
+    // A tab's own refusal (a node that does not answer, a filter the rules refuse) is shown
+    // in the tab: the page itself is fine, whatever status that call set.
+    let tab_failed = match &loaded {
+        Loaded::Overview(..) => false,
+        Loaded::Services(_, logs) => matches!(logs, Some(Err(_))),
+        Loaded::Events(_, page) => page.is_err(),
+        Loaded::Config(_, config) => config.is_err(),
+    };
+    if tab_failed {
+        crate::components::error::set_ssr_status(200);
+    }
+    Ok(loaded)
 }
 
 #[component]

@@ -131,7 +131,7 @@ async fn the_overview_shows_live_figures_and_what_kiln_knows_when_the_node_is_si
         r#"data-test="resources""#,
         "<meter",
         r#"data-test="config-summary""#,
-        r#"data-test="notes">Created by Kiln.</pre>"#,
+        r#"class="code-block notes">Created by Kiln.<"#,
     ] {
         assert!(page.body.contains(part), "{part} in the page");
     }
