@@ -33,19 +33,17 @@ impl ContainerService {
     pub async fn refresh_services(&self, actor: &Actor, id: i64) -> Result<Refreshed, AppError> {
         let row = self.ready(actor, id).await?;
         let at = self.locate(&row).await?;
-        let address = match at.client.lxc_interfaces(&at.member, at.vmid).await {
-            Ok(list) => list
-                .into_iter()
-                .find(|i| i.name == "eth0")
-                .and_then(|i| i.inet)
-                .map(|inet| inet.split('/').next().unwrap_or(&inet).to_owned()),
-            Err(e) => {
-                return Err(AppError::Unavailable(format!(
-                    "the node is not answering: {e}"
-                )));
-            }
-        }
-        .or_else(|| row.address.clone());
+        // Where the node says eth0 is now (DHCP); the recorded address when it does not say
+        // (a stopped container has no interfaces: the commands below then say why).
+        let address = at
+            .client
+            .lxc_interfaces(&at.member, at.vmid)
+            .await
+            .ok()
+            .and_then(|list| list.into_iter().find(|i| i.name == "eth0"))
+            .and_then(|i| i.inet)
+            .map(|inet| inet.split('/').next().unwrap_or(&inet).to_owned())
+            .or_else(|| row.address.clone());
         let shell = self.shell(&at.node).await?;
         let found = find(
             &shell,
