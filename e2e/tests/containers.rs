@@ -261,7 +261,6 @@ async fn walk_through(b: &Browser) -> anyhow::Result<i64> {
             log_lines(b).await.unwrap_or_default().join("\n")
         );
     }
-    b.find_visible(r#"[data-test="services"]"#).await?;
     let percent = b.attr(r#"progress[data-test="percent"]"#, "value").await?;
     ensure!(
         percent.as_deref() == Some("100"),
@@ -287,6 +286,9 @@ async fn walk_through(b: &Browser) -> anyhow::Result<i64> {
         log.contains(&format!("{SKIPPED}: skipped")),
         "the skipped script in the log:\n{log}"
     );
+    // The services and their logins are on the page's Services tab.
+    b.click(r#"a[data-test="tab-services"]"#).await?;
+    b.find_visible(r#"[data-test="services"]"#).await?;
     let units = b.attrs(r#"[data-test="service"]"#, "data-unit").await?;
     println!("[e2e]     services: {units:?}");
     ensure!(
@@ -414,6 +416,7 @@ async fn manage(b: &Browser, db: i64) -> anyhow::Result<()> {
     let names = b
         .texts(r#"[data-test="guest"] [data-test="guest-name"]"#)
         .await?;
+    b.click(r#"a[data-test="tab-overview"]"#).await?;
     ensure!(
         names == ["e2e-a", "e2e-b", HOSTNAME],
         "sorted by name, filtered by q: {names:?}"

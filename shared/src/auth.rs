@@ -52,6 +52,10 @@ pub struct Actor {
     pub is_admin: bool,
     /// The client address (`local` for the CLI and start-up), for the audit log and limits.
     pub address: String,
+    /// When (Unix seconds) the acting session last proved the user's password — its sign-in,
+    /// or the password asked again since; `None` when unknown (no session). What reveals a
+    /// secret asks for the password again once this is too old ([`Actor::password_recent`]).
+    pub password_proved_at: Option<i64>,
 }
 
 impl Actor {
@@ -65,7 +69,25 @@ impl Actor {
             username: user.username.clone(),
             is_admin: user.is_admin,
             address: address.into(),
+            password_proved_at: None,
         }
+    }
+
+    /// This actor, whose session last proved the password at `at` (Unix seconds).
+    pub fn with_password_proved_at(self, at: Option<i64>) -> Self {
+        Actor {
+            password_proved_at: at,
+            ..self
+        }
+    }
+
+    /// Whether the password was proved less than `max_age_secs` before `now` (Unix seconds).
+    /// Kiln itself (no user, no password) always counts as recent.
+    pub fn password_recent(&self, now: i64, max_age_secs: i64) -> bool {
+        self.id().is_none()
+            || self
+                .password_proved_at
+                .is_some_and(|at| at <= now && now - at < max_age_secs)
     }
 
     /// Kiln itself (`name` = `cli`, `system`): an administrator without a user row.
@@ -75,6 +97,7 @@ impl Actor {
             username: name.to_owned(),
             is_admin: true,
             address: "local".to_owned(),
+            password_proved_at: None,
         }
     }
 
@@ -145,6 +168,26 @@ mod tests {
         let cli = Actor::system("cli");
         assert_eq!(cli.id(), None);
         assert!(cli.require_admin().is_ok());
+    }
+
+    #[test]
+    fn a_password_proved_long_ago_is_not_recent() {
+        let user = CurrentUser {
+            id: 7,
+            username: "ann".into(),
+            is_admin: false,
+        };
+        let ann = Actor::user(&user, "192.0.2.1");
+        assert!(!ann.password_recent(1_000, 600), "unknown: not recent");
+        let ann = ann.with_password_proved_at(Some(1_000));
+        assert!(ann.password_recent(1_000, 600));
+        assert!(ann.password_recent(1_599, 600));
+        assert!(!ann.password_recent(1_600, 600));
+        assert!(
+            !ann.password_recent(999, 600),
+            "a proof from the future is not trusted"
+        );
+        assert!(Actor::system("cli").password_recent(1_000, 600));
     }
 
     #[test]

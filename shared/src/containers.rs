@@ -1025,7 +1025,7 @@ mod tests {
         let name = free_hostname(7, &all);
         assert!(!all.contains(&name), "{name}");
         assert_eq!(validate_hostname(&name), Ok(()));
-        let again = free_hostname(7, &[name.clone()]);
+        let again = free_hostname(7, std::slice::from_ref(&name));
         assert_ne!(again, name);
     }
 

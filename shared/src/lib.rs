@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod container_page;
 pub mod containers;
 pub mod error;
 pub mod inventory;

@@ -3,6 +3,9 @@
 //! credential revealed on request.
 
 use kiln_shared::AppError;
+use kiln_shared::container_page::{
+    ContainerOverview, EventPage, PveConfig, Refreshed, ServiceLogs,
+};
 use kiln_shared::containers::{
     ContainerDetail, ContainerSummary, CreateRequest, NodeChoices, WizardStart,
 };
@@ -125,14 +128,22 @@ pub async fn check_vmid(node_id: i64, vmid: u32) -> Result<(), AppError> {
     )
 }
 
-/// One credential's value, revealed on request (owner or administrator; audited).
+/// One credential's value, revealed on request (owner or administrator; audited). After 10
+/// minutes since the session last proved the password, `password` must be given again (a
+/// 422 on `password` asks for it).
 #[server(prefix = "/api/fn", endpoint = "reveal_credential", output = kiln_shared::wire::JsonText)]
-pub async fn reveal_credential(id: i64, service: String, key: String) -> Result<String, AppError> {
+pub async fn reveal_credential(
+    id: i64,
+    service: String,
+    key: String,
+    #[server(default)] password: Option<String>,
+) -> Result<String, AppError> {
     ssr::respond(
         async {
             let actor = ssr::require_user()?;
+            let session = ssr::request_ctx().session_id;
             ssr::containers_backend()?
-                .reveal_credential(&actor, id, service, key)
+                .reveal_credential(&actor, id, service, key, session, password)
                 .await
         }
         .await,
@@ -239,6 +250,83 @@ pub async fn adopt_container(node_id: i64, vmid: u32) -> Result<i64, AppError> {
             let actor = ssr::require_user()?;
             ssr::containers_backend()?
                 .adopt(&actor, node_id, vmid)
+                .await
+        }
+        .await,
+    )
+}
+
+/// The Overview tab of a container's page (the node's live view, or a note when it does not
+/// answer).
+#[server(prefix = "/api/fn", endpoint = "container_overview", output = kiln_shared::wire::JsonText)]
+pub async fn get_container_overview(id: i64) -> Result<ContainerOverview, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.overview(&actor, id).await
+        }
+        .await,
+    )
+}
+
+/// The container's PVE config exactly as the node returns it.
+#[server(prefix = "/api/fn", endpoint = "container_config", output = kiln_shared::wire::JsonText)]
+pub async fn container_config(id: i64) -> Result<PveConfig, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?.pve_config(&actor, id).await
+        }
+        .await,
+    )
+}
+
+/// A page of the container's events, newest first, filtered by kind and phase.
+#[server(prefix = "/api/fn", endpoint = "container_event_page", output = kiln_shared::wire::JsonText)]
+pub async fn container_event_page(
+    id: i64,
+    #[server(default)] kind: Option<String>,
+    #[server(default)] phase: Option<String>,
+    #[server(default)] before: Option<i64>,
+) -> Result<EventPage, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            let filter = kiln_shared::container_page::EventFilter {
+                kind,
+                phase,
+                before,
+            };
+            ssr::containers_backend()?
+                .event_page(&actor, id, filter)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Runs service discovery in the container again (its *Refresh* button).
+#[server(prefix = "/api/fn", endpoint = "refresh_services", output = kiln_shared::wire::JsonText)]
+pub async fn refresh_services(id: i64) -> Result<Refreshed, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?
+                .refresh_services(&actor, id)
+                .await
+        }
+        .await,
+    )
+}
+
+/// The last 200 lines of one of the container's services' journal.
+#[server(prefix = "/api/fn", endpoint = "service_logs", output = kiln_shared::wire::JsonText)]
+pub async fn get_service_logs(id: i64, unit: String) -> Result<ServiceLogs, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?
+                .service_logs(&actor, id, unit)
                 .await
         }
         .await,

@@ -1,16 +1,26 @@
-//! `/containers/:id` (and `/containers/:id/progress`): one container — its header, the
-//! creation's live progress (an island over Server-Sent Events), what to do after a failure,
-//! and once it is ready the services, their web links and logins.
+//! `/containers/:id` (and `/containers/:id/progress`): one container — its header with the
+//! `ContainerActions` island, and four tabs from `?tab=` (plain links, so they work without
+//! JavaScript; `tabs`): Overview (status, node, addresses, the template version, live usage
+//! from the node, the config summary, notes — and the creation's live progress, an island over
+//! Server-Sent Events, with what to do after a failure), Services (state, ports, web links,
+//! logins revealed on request, *Refresh*, a unit's journal with `&logs=<unit>`), Events
+//! (newest first, filtered by `&kind=`/`&phase=`) and Config (the PVE config as the node
+//! returns it).
 //!
-//! Without JavaScript the page still shows the state, the phases and the log so far (the
-//! island renders on the server with the persisted events); with it, new events stream in,
-//! and the page reloads once when the creation ends so the services appear.
+//! Without JavaScript the page still shows everything it reads (the progress island renders
+//! on the server with the persisted events); with it, new events stream in, and the page
+//! reloads once when the creation ends.
 
-use kiln_shared::containers::{ContainerDetail, ContainerStatus, ServiceView};
+use kiln_shared::AppError;
+use kiln_shared::container_page::{
+    ContainerOverview, EventFilter, EventPage, PageTab, PveConfig, REAUTH_FIELD, ServiceLogs,
+};
+use kiln_shared::containers::{ContainerDetail, ContainerStatus};
 use kiln_shared::progress::{ContainerEvent, PHASES, percent, phase_index};
 use leptos::html::Pre;
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use serde::{Deserialize, Serialize};
 
 use crate::components::confirm::ConfirmButton;
 use crate::components::copy::copy_text;
@@ -18,9 +28,12 @@ use crate::components::format::short_time;
 use crate::components::nav;
 use crate::components::toast::{ToastKind, use_toaster};
 use crate::functions::containers::{
-    cancel_container, container_events, delete_container, get_container, retry_container,
-    reveal_credential, skip_interrupted_script,
+    cancel_container, container_config, container_event_page, container_events, delete_container,
+    get_container, get_container_overview, get_service_logs, retry_container, reveal_credential,
+    skip_interrupted_script,
 };
+
+mod tabs;
 
 /// The status badge of a container.
 pub fn status_badge(status: ContainerStatus) -> impl IntoView + use<> {
@@ -33,26 +46,104 @@ pub fn status_badge(status: ContainerStatus) -> impl IntoView + use<> {
     view! { <span class=class data-test="status">{status.as_str()}</span> }
 }
 
+/// What the page asks for: the container, the tab, and the tab's own query.
+#[derive(Debug, Clone, PartialEq)]
+struct Ask {
+    id: i64,
+    tab: PageTab,
+    logs: Option<String>,
+    filter: EventFilter,
+}
+
+/// What one tab loaded. A tab's own failure (the node does not answer, a refused filter) is
+/// shown in the tab; only the container's own (404...) is the page's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Loaded {
+    Overview(Box<ContainerOverview>, Vec<ContainerEvent>),
+    Services(Box<ContainerDetail>, Option<Result<ServiceLogs, AppError>>),
+    Events(Box<ContainerDetail>, Result<EventPage, AppError>),
+    Config(Box<ContainerDetail>, Result<PveConfig, AppError>),
+}
+
+impl Loaded {
+    fn detail(&self) -> &ContainerDetail {
+        match self {
+            Loaded::Overview(o, _) => &o.detail,
+            Loaded::Services(d, _) | Loaded::Events(d, _) | Loaded::Config(d, _) => d,
+        }
+    }
+}
+
+async fn load(ask: Ask) -> Result<Loaded, AppError> {
+    let loaded = match ask.tab {
+        PageTab::Overview => {
+            let overview = get_container_overview(ask.id).await?;
+            let events = container_events(ask.id, 0).await?;
+            Loaded::Overview(Box::new(overview), events)
+        }
+        PageTab::Services => {
+            let detail = get_container(ask.id).await?;
+            let logs = match ask.logs {
+                Some(unit) => Some(get_service_logs(ask.id, unit).await),
+                None => None,
+            };
+            Loaded::Services(Box::new(detail), logs)
+        }
+        PageTab::Events => {
+            let detail = get_container(ask.id).await?;
+            let f = ask.filter;
+            let page = container_event_page(ask.id, f.kind, f.phase, f.before).await;
+            Loaded::Events(Box::new(detail), page)
+        }
+        PageTab::Config => {
+            let detail = get_container(ask.id).await?;
+            let config = container_config(ask.id).await;
+            Loaded::Config(Box::new(detail), config)
+        }
+    };
+    // A tab's own refusal (a node that does not answer, a filter the rules refuse) is shown
+    // in the tab: the page itself is fine, whatever status that call set.
+    let tab_failed = match &loaded {
+        Loaded::Overview(..) => false,
+        Loaded::Services(_, logs) => matches!(logs, Some(Err(_))),
+        Loaded::Events(_, page) => page.is_err(),
+        Loaded::Config(_, config) => config.is_err(),
+    };
+    if tab_failed {
+        crate::components::error::set_ssr_status(200);
+    }
+    Ok(loaded)
+}
+
 #[component]
 pub fn ContainerPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || {
-        params
+    let query = use_query_map();
+    let ask = move || {
+        let id = params
             .read()
             .get("id")
             .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0)
+            .unwrap_or(0);
+        let q = query.read();
+        let word = |name: &str| q.get(name).filter(|v| !v.is_empty());
+        Ask {
+            id,
+            tab: PageTab::parse(q.get("tab").as_deref()),
+            logs: word("logs"),
+            filter: EventFilter {
+                kind: word("kind"),
+                phase: word("phase"),
+                before: word("before").and_then(|v| v.parse().ok()),
+            },
+        }
     };
-    let data = Resource::new(id, |id| async move {
-        let detail = get_container(id).await?;
-        let events = container_events(id, 0).await?;
-        Ok::<_, kiln_shared::AppError>((detail, events))
-    });
+    let data = Resource::new(ask, load);
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading the container…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok((detail, events)) => view! { <Detail detail events /> }.into_any(),
+                    Ok(loaded) => view! { <Detail loaded /> }.into_any(),
                     Err(e) => {
                         crate::components::error::set_ssr_status(e.status());
                         view! {
@@ -69,22 +160,21 @@ pub fn ContainerPage() -> impl IntoView {
 }
 
 #[component]
-fn Detail(detail: ContainerDetail, events: Vec<ContainerEvent>) -> impl IntoView {
-    let ContainerDetail {
-        summary,
-        request,
-        phase,
-        elapsed_secs,
-        services,
-        other_credentials,
-    } = detail;
+fn Detail(loaded: Loaded) -> impl IntoView {
+    let tab = match &loaded {
+        Loaded::Overview(..) => PageTab::Overview,
+        Loaded::Services(..) => PageTab::Services,
+        Loaded::Events(..) => PageTab::Events,
+        Loaded::Config(..) => PageTab::Config,
+    };
+    let detail = loaded.detail().clone();
+    let summary = detail.summary.clone();
     let status = summary.status;
-    // The command as it was sent: with the VMID Kiln allocated.
-    let mut asked = request;
-    asked.vmid = asked.vmid.or(summary.vmid);
     // A creation that failed in a script (interrupted by a crash, or exited non-zero) offers
     // re-run / skip / delete.
-    let interrupted = status == ContainerStatus::Failed && phase.as_deref() == Some("scripts");
+    let interrupted =
+        status == ContainerStatus::Failed && detail.phase.as_deref() == Some("scripts");
+    let base = format!("/containers/{}", summary.id);
     view! {
         <leptos_meta::Title text=summary.hostname.clone() />
         <div class="page-header">
@@ -102,106 +192,64 @@ fn Detail(detail: ContainerDetail, events: Vec<ContainerEvent>) -> impl IntoView
             <div class="spacer"></div>
             <ContainerActions id=summary.id status interrupted hostname=summary.hostname.clone() />
         </div>
-        <Progress
-            id=summary.id
-            status
-            error=summary.error.clone()
-            phase=phase
-            elapsed_secs
-            events
-        />
-        {(status == ContainerStatus::Ready).then(|| view! {
-            <Services id=summary.id services other_credentials />
-        })}
-        <section class="card">
-            <h2 class="card-title">"What was asked for"</h2>
-            <pre class="code-block" data-test="request"><code>{kiln_shared::containers::pct_equivalent(&asked)}</code></pre>
-        </section>
+        <nav class="tabs" aria-label="Container" data-test="tabs">
+            {PageTab::ALL.into_iter().map(|t| view! {
+                <a href=format!("{base}?tab={}", t.as_str()) data-test=format!("tab-{}", t.as_str())
+                    aria-current={(t == tab).then_some("page")}>{t.label()}</a>
+            }).collect_view()}
+        </nav>
+        <div class="tab-panel" data-test="tab-panel" data-tab=tab.as_str()>
+            {match loaded {
+                Loaded::Overview(overview, events) => tabs::overview(*overview, events).into_any(),
+                Loaded::Services(detail, logs) => tabs::services(*detail, logs).into_any(),
+                Loaded::Events(detail, page) => tabs::events(&detail, page).into_any(),
+                Loaded::Config(_, config) => tabs::config(config).into_any(),
+            }}
+        </div>
     }
-}
-
-/// The services found in a ready container, their web links and logins.
-#[component]
-fn Services(
-    id: i64,
-    services: Vec<ServiceView>,
-    other_credentials: Vec<(String, Vec<String>)>,
-) -> impl IntoView {
-    if services.is_empty() && other_credentials.is_empty() {
-        return view! {
-            <section class="card" data-test="services">
-                <h2 class="card-title">"Services"</h2>
-                <p class="muted">"No services were found: the template installed no systemd service that Kiln could see."</p>
-            </section>
-        }
-        .into_any();
-    }
-    view! {
-        <section class="card" data-test="services">
-            <h2 class="card-title">"Services"</h2>
-            <div class="table-wrap">
-                <table>
-                    <thead><tr><th>"Service"</th><th>"State"</th><th>"Ports"</th><th>"Web"</th><th>"Logins"</th></tr></thead>
-                    <tbody>
-                        {services.into_iter().map(|s| {
-                            let state_class = if s.state == "active" { "badge badge-ok" } else { "badge badge-warn" };
-                            let ports = s.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
-                            let service = s.name.clone();
-                            view! {
-                                <tr data-test="service" data-unit=s.unit.clone()>
-                                    <td><strong>{s.name.clone()}</strong><div class="muted small mono">{s.unit.clone()}</div></td>
-                                    <td><span class=state_class>{s.state.clone()}</span></td>
-                                    <td class="mono">{if ports.is_empty() { "—".to_owned() } else { ports }}</td>
-                                    <td>{s.web_url.clone().map(|u| {
-                                        let href = u.clone();
-                                        view! { <a href=href target="_blank" rel="noopener noreferrer" data-test="web-url">{u}</a> }
-                                    })}</td>
-                                    <td>{s.credentials.into_iter().map(|key| {
-                                        let (name, shown) = (key.clone(), key.clone());
-                                        view! {
-                                            <div class="credential" data-test="credential" data-key=name><code>{shown}</code><Reveal id service=service.clone() key /></div>
-                                        }
-                                    }).collect_view()}</td>
-                                </tr>
-                            }
-                        }).collect_view()}
-                        {other_credentials.into_iter().map(|(service, keys)| view! {
-                            <tr data-test="service" data-unit="">
-                                <td><strong>{service.clone()}</strong></td>
-                                <td>"—"</td><td>"—"</td><td></td>
-                                <td>{keys.into_iter().map(|key| {
-                                    let (name, shown) = (key.clone(), key.clone());
-                                    view! {
-                                        <div class="credential" data-test="credential" data-key=name><code>{shown}</code><Reveal id service=service.clone() key /></div>
-                                    }
-                                }).collect_view()}</td>
-                            </tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            </div>
-        </section>
-    }
-    .into_any()
 }
 
 /// One credential, masked until *Reveal* asks the server for it (owner or administrator;
-/// audited); then shown with *Copy*. An island.
+/// audited); then shown with *Copy*. When the session proved the password more than 10
+/// minutes ago the server answers with a 422 on `password`: the island then asks for it and
+/// sends it with the next *Reveal*. An island.
 #[island]
 fn Reveal(id: i64, service: String, key: String) -> impl IntoView {
     let toaster = use_toaster();
     let value = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
-    let reveal = move |_| {
+    // `Some(message)` while the server wants the password again.
+    let asking = RwSignal::new(None::<String>);
+    let password = RwSignal::new(String::new());
+    let reveal = move || {
         let (service, key) = (service.clone(), key.clone());
+        let given = asking
+            .get_untracked()
+            .is_some()
+            .then(|| password.get_untracked());
         busy.set(true);
         leptos::task::spawn_local(async move {
-            match reveal_credential(id, service, key).await {
-                Ok(v) => value.set(Some(v)),
-                Err(e) => toaster.error(e.to_string()),
+            match reveal_credential(id, service, key, given).await {
+                Ok(v) => {
+                    asking.set(None);
+                    password.set(String::new());
+                    value.set(Some(v));
+                }
+                Err(e) => match e.field(REAUTH_FIELD) {
+                    Some(message) => asking.set(Some(message.to_owned())),
+                    None => toaster.error(e.to_string()),
+                },
             }
             busy.set(false);
         });
+    };
+    let on_click = {
+        let reveal = reveal.clone();
+        move |_| reveal()
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        reveal();
     };
     view! {
         {move || match value.get() {
@@ -211,11 +259,57 @@ fn Reveal(id: i64, service: String, key: String) -> impl IntoView {
             }.into_any(),
             None => view! {
                 <span class="muted" aria-hidden="true">"••••••"</span>
-                <button type="button" class="btn btn-sm" data-test="reveal" disabled=move || busy.get() on:click=reveal.clone()>
+                <button type="button" class="btn btn-sm" data-test="reveal" disabled=move || busy.get() on:click=on_click.clone()>
                     "Reveal"
                 </button>
             }.into_any(),
         }}
+        {move || asking.get().map(|message| view! {
+            <form class="reauth" data-test="reauth" on:submit=on_submit.clone()>
+                <label class="small">{message}
+                    <input type="password" autocomplete="current-password" required=true data-test="reauth-password"
+                        prop:value=move || password.get()
+                        on:input=move |ev| password.set(event_target_value(&ev)) />
+                </label>
+                <button type="submit" class="btn btn-sm btn-primary" data-test="reauth-confirm" disabled=move || busy.get()>"Confirm"</button>
+            </form>
+        })}
+    }
+}
+
+/// *Refresh* on the Services tab: runs discovery in the container again, then reloads the
+/// page with what it found. An island.
+#[island]
+fn RefreshServices(id: i64) -> impl IntoView {
+    let toaster = use_toaster();
+    let busy = RwSignal::new(false);
+    let refresh = move |_| {
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match crate::functions::containers::refresh_services(id).await {
+                Ok(found) => {
+                    toaster.after_navigation(
+                        ToastKind::Success,
+                        &format!(
+                            "Refreshed: {} service(s), {} credential(s).",
+                            found.services, found.credentials
+                        ),
+                    );
+                    nav::reload();
+                }
+                Err(e) => {
+                    busy.set(false);
+                    toaster.error(e.to_string());
+                }
+            }
+        });
+    };
+    view! {
+        <button type="button" class="btn btn-sm" data-test="refresh-services"
+            title="Looks for the container's services, ports, web links and saved logins again, now"
+            disabled=move || busy.get() aria-busy=move || busy.get().then_some("true") on:click=refresh>
+            "Refresh"
+        </button>
     }
 }
 

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kiln_shared::AppError;
 use kiln_shared::auth::Actor;
+use kiln_shared::container_page::{
+    ContainerOverview, EventFilter, EventPage, PveConfig, Refreshed, ServiceLogs,
+};
 use kiln_shared::containers::{
     ContainerDetail, ContainerSummary, CreateRequest, NodeChoices, WizardStart,
 };
@@ -46,13 +49,18 @@ pub trait ContainersBackend: Send + Sync + 'static {
     /// Whether a typed VMID is free (a 422 on `vmid` when not).
     async fn check_vmid(&self, actor: &Actor, node_id: i64, vmid: u32) -> Result<(), AppError>;
     /// One credential's value, decrypted, for the container's owner or an administrator
-    /// (404 otherwise, or when it does not exist); audited without the value.
+    /// (404 otherwise, or when it does not exist); audited without the value. A session
+    /// that proved the password more than 10 minutes ago must give it again (`password`; a
+    /// 422 on `password` asks for it, or says it is wrong); a correct one is recorded in
+    /// `session` (the cookie's session id).
     async fn reveal_credential(
         &self,
         actor: &Actor,
         id: i64,
         service: String,
         key: String,
+        session: Option<String>,
+        password: Option<String>,
     ) -> Result<String, AppError>;
     /// Runs a creation that failed in its scripts again without running again the script
     /// that did not finish (interrupted or failed); returns that script's name. 409 when no
@@ -84,6 +92,32 @@ pub trait ContainersBackend: Send + Sync + 'static {
     /// Starts managing a container Kiln did not create (nothing changes on the node);
     /// returns its new id.
     async fn adopt(&self, actor: &Actor, node_id: i64, vmid: u32) -> Result<i64, AppError>;
+    /// The page's Overview: what Kiln knows, the template version it was made from, and the
+    /// node's live view (usage, config summary, addresses) — or a note when the node does not
+    /// answer (never an error for that).
+    async fn overview(&self, actor: &Actor, id: i64) -> Result<ContainerOverview, AppError>;
+    /// The container's PVE config exactly as the node returns it (every key, sorted, with the
+    /// `digest`); 503 when the node does not answer.
+    async fn pve_config(&self, actor: &Actor, id: i64) -> Result<PveConfig, AppError>;
+    /// A page of the container's events, newest first, filtered by kind/phase (422 for a
+    /// filter the rules refuse).
+    async fn event_page(
+        &self,
+        actor: &Actor,
+        id: i64,
+        filter: EventFilter,
+    ) -> Result<EventPage, AppError>;
+    /// Runs discovery again over the node's SSH and replaces the stored services and
+    /// credentials (a ready container; audited).
+    async fn refresh_services(&self, actor: &Actor, id: i64) -> Result<Refreshed, AppError>;
+    /// The last 200 lines of a unit's journal; the unit must be one of the container's
+    /// services (422 otherwise). Audited.
+    async fn service_logs(
+        &self,
+        actor: &Actor,
+        id: i64,
+        unit: String,
+    ) -> Result<ServiceLogs, AppError>;
 }
 
 /// The containers backend as provided in context.

@@ -32,14 +32,18 @@ pub struct RequestCtx {
     pub client_ip: String,
     /// Whether the request reached us over HTTPS (decides the cookie's `Secure`).
     pub https: bool,
+    /// When (Unix seconds) the session last proved the user's password: its sign-in, or the
+    /// password asked again since (see `Actor::password_proved_at`).
+    pub password_proved_at: Option<i64>,
 }
 
 impl RequestCtx {
     /// The signed-in user as the services' [`Actor`].
     pub fn actor(&self) -> Option<Actor> {
-        self.user
-            .as_ref()
-            .map(|user| Actor::user(user, self.client_ip.clone()))
+        self.user.as_ref().map(|user| {
+            Actor::user(user, self.client_ip.clone())
+                .with_password_proved_at(self.password_proved_at)
+        })
     }
 }
 

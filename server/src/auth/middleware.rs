@@ -126,6 +126,7 @@ async fn request_ctx(
         session_id: None,
         client_ip,
         https: origin.https,
+        password_proved_at: None,
     };
     // Only the name that matches this request's `Secure` decision is read.
     let secure = session_cookie::is_secure(state.config.cookie_secure, origin.https);
@@ -136,6 +137,7 @@ async fn request_ctx(
             .and_then(|found| found)
             .map_err(|e| crate::errors::redis("looking up a session", e))?;
         if let Some(session) = session {
+            ctx.password_proved_at = Some(session.password_proved_at());
             ctx.user = Some(session.user);
             ctx.session_id = Some(id);
         }

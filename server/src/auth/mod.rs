@@ -10,6 +10,7 @@ pub mod hashing;
 pub mod middleware;
 pub mod password;
 pub mod rate_limit;
+pub mod reauth;
 pub mod service;
 pub mod sessions;
 pub mod tokens;

@@ -22,6 +22,19 @@ pub struct SessionData {
     pub user: CurrentUser,
     /// Unix seconds at sign-in (for the absolute lifetime).
     pub created_at: i64,
+    /// Unix seconds when the user last entered their password again in this session (a
+    /// credential reveal asks for it once the sign-in is older than 10 minutes); `None`
+    /// until then. Absent in sessions from before it existed.
+    #[serde(default)]
+    pub password_confirmed_at: Option<i64>,
+}
+
+impl SessionData {
+    /// When this session last proved the user's password: sign-in, or a confirmation since.
+    pub fn password_proved_at(&self) -> i64 {
+        self.password_confirmed_at
+            .map_or(self.created_at, |at| at.max(self.created_at))
+    }
 }
 
 /// The session store.
@@ -91,6 +104,7 @@ impl SessionStore {
         let data = SessionData {
             user: user.clone(),
             created_at: chrono::Utc::now().timestamp(),
+            password_confirmed_at: None,
         };
         let mut conn = self.redis.get().await?;
         let _: () = deadpool_redis::redis::pipe()
@@ -141,6 +155,32 @@ impl SessionStore {
             return Ok(None);
         }
         Ok(Some(data))
+    }
+
+    /// Records in session `id` that its user entered their password again just now (`at`,
+    /// Unix seconds), keeping its expiry. `false` when the session is gone.
+    pub async fn confirm_password(&self, id: &str, at: i64) -> anyhow::Result<bool> {
+        if !tokens::well_formed(id) {
+            return Ok(false);
+        }
+        let key = self.key(&tokens::digest(id));
+        let mut conn = self.redis.get().await?;
+        let raw: Option<String> = conn.get(&key).await?;
+        let Some(raw) = raw else { return Ok(false) };
+        let Ok(mut data) = serde_json::from_str::<SessionData>(&raw) else {
+            return Ok(false);
+        };
+        data.password_confirmed_at = Some(at);
+        // `XX`: never brings back a session that ended meanwhile; `KEEPTTL`: its idle and
+        // absolute expiry stay as they were.
+        let written: Option<String> = deadpool_redis::redis::cmd("SET")
+            .arg(&key)
+            .arg(serde_json::to_string(&data)?)
+            .arg("XX")
+            .arg("KEEPTTL")
+            .query_async(&mut conn)
+            .await?;
+        Ok(written.is_some())
     }
 
     /// Ends one session.

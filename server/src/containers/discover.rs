@@ -616,6 +616,8 @@ pub fn attach(
     (views, other)
 }
 
+pub mod find;
+
 #[cfg(test)]
 mod shell_tests;
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod discover;
 pub mod delete;
 pub mod events;
 pub mod lock;
+pub mod logs;
 pub mod progress;
 pub mod provision;
 pub mod service;

@@ -9,6 +9,9 @@
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use kiln_shared::auth::Actor;
+use kiln_shared::container_page::{
+    ContainerOverview, EventFilter, EventPage, PveConfig, Refreshed, ServiceLogs,
+};
 use kiln_shared::containers::{
     ContainerDetail, ContainerSummary, CreateRequest, NodeChoices, WizardStart, normalize,
     validate_create,
@@ -461,8 +464,19 @@ impl kiln_app::ssr::ContainersBackend for ContainerService {
         id: i64,
         service: String,
         key: String,
+        session: Option<String>,
+        password: Option<String>,
     ) -> Result<String, AppError> {
-        ContainerService::reveal_credential(self, actor, id, &service, &key).await
+        ContainerService::reveal_credential_with_password(
+            self,
+            actor,
+            id,
+            &service,
+            &key,
+            session.as_deref(),
+            password.as_deref(),
+        )
+        .await
     }
 
     async fn retry_skipping_script(&self, actor: &Actor, id: i64) -> Result<String, AppError> {
@@ -501,6 +515,36 @@ impl kiln_app::ssr::ContainersBackend for ContainerService {
     async fn adopt(&self, actor: &Actor, node_id: i64, vmid: u32) -> Result<i64, AppError> {
         ContainerService::adopt(self, actor, node_id, vmid).await
     }
+
+    async fn overview(&self, actor: &Actor, id: i64) -> Result<ContainerOverview, AppError> {
+        ContainerService::overview(self, actor, id).await
+    }
+
+    async fn pve_config(&self, actor: &Actor, id: i64) -> Result<PveConfig, AppError> {
+        ContainerService::pve_config(self, actor, id).await
+    }
+
+    async fn event_page(
+        &self,
+        actor: &Actor,
+        id: i64,
+        filter: EventFilter,
+    ) -> Result<EventPage, AppError> {
+        ContainerService::event_page(self, actor, id, filter).await
+    }
+
+    async fn refresh_services(&self, actor: &Actor, id: i64) -> Result<Refreshed, AppError> {
+        ContainerService::refresh_services(self, actor, id).await
+    }
+
+    async fn service_logs(
+        &self,
+        actor: &Actor,
+        id: i64,
+        unit: String,
+    ) -> Result<ServiceLogs, AppError> {
+        ContainerService::service_logs(self, actor, id, &unit).await
+    }
 }
 
 // Details, credentials and the retry that skips a script (`service/details.rs`).
@@ -512,3 +556,9 @@ pub use inventory::NODE_TIMEOUT;
 // Lifecycle actions, bulk actions and adoption (`service/lifecycle.rs`).
 mod lifecycle;
 pub use lifecycle::{BULK_CONCURRENCY, SHUTDOWN_TIMEOUT, lock_refusal};
+// The container page's tabs: overview, PVE config, events (`service/page.rs`).
+mod page;
+pub use page::LIVE_TIMEOUT;
+// The Services tab's refresh and a unit's journal (`service/refresh.rs`).
+mod refresh;
+pub use refresh::REFRESH_PHASE;

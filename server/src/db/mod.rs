@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod buckets;
+pub mod container_page;
 pub mod containers;
 pub mod jobs;
 pub mod meta;

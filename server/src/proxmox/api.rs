@@ -273,4 +273,16 @@ impl ProxmoxApi for Client {
         };
         self.send_retrying(&call, None, None).await
     }
+
+    async fn lxc_config_raw(
+        &self,
+        node: &str,
+        vmid: u32,
+    ) -> Result<std::collections::BTreeMap<String, serde_json::Value>> {
+        self.get(
+            &format!("/nodes/{}/lxc/{vmid}/config", seg(node)),
+            Vec::new(),
+        )
+        .await
+    }
 }

@@ -193,4 +193,14 @@ pub trait ProxmoxApi: Send + Sync {
     ) -> Result<AccessTicket> {
         Err(Error::NotImplemented("access_ticket"))
     }
+    /// `GET /nodes/{node}/lxc/{vmid}/config` as sent: every key with its JSON value, none
+    /// interpreted (what the container page's Config tab shows; [`ProxmoxApi::lxc_config`]
+    /// reads the keys Kiln uses).
+    async fn lxc_config_raw(
+        &self,
+        _node: &str,
+        _vmid: u32,
+    ) -> Result<std::collections::BTreeMap<String, serde_json::Value>> {
+        Err(Error::NotImplemented("lxc_config_raw"))
+    }
 }

@@ -191,6 +191,7 @@ async fn who(
         username: row.username.clone(),
         is_admin: row.is_admin,
         address: "local".to_owned(),
+        password_proved_at: None,
     };
     let node_id = match node {
         Some(name) => Some(

@@ -14,6 +14,7 @@ mod client_lab_errors;
 mod client_limits;
 mod container_delete;
 mod container_events;
+mod container_page;
 mod container_vmids;
 mod containers;
 mod crash;

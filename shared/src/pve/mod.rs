@@ -146,6 +146,12 @@ pub struct LxcStatusCurrent {
     pub maxdisk: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_num")]
     pub uptime: Option<u64>,
+    /// Swap in use, bytes.
+    #[serde(default, deserialize_with = "de::opt_num")]
+    pub swap: Option<u64>,
+    /// The swap limit, bytes.
+    #[serde(default, deserialize_with = "de::opt_num")]
+    pub maxswap: Option<u64>,
 }
 
 /// The `ha` object of a guest's status.

@@ -6,11 +6,11 @@
 //! replace what an earlier run stored (one fenced transaction).
 //!
 //! Architecture Invariant: the output of the `credentials` command is never logged, never
-//! put in an event or an error: only counts and file names are.
+//! put in an event or an error: only counts and file names are (`discover::find`).
 
 use super::{Run, failed};
 use crate::containers::{discover, fenced, provision};
-use crate::db::containers::{self, NewCredential, NewService};
+use crate::db::containers;
 use crate::jobs::JobError;
 use crate::ssh::shell::Output;
 
@@ -111,93 +111,27 @@ impl Run<'_> {
     }
 
     /// Phase 8: the template's services (state, ports, web URLs) and the credentials its
-    /// scripts saved; stored, replacing what an earlier run found. Nothing for a plain OS
-    /// container (no template, so nothing was added, and no SSH needed).
+    /// scripts saved (`discover::find`); stored, replacing what an earlier run found. Nothing
+    /// for a plain OS container (no template, so nothing was added, and no SSH needed).
     pub(super) async fn discover(&mut self) -> Result<(), JobError> {
         if self.template.is_none() {
             return self
                 .event("discover", "log", "no template: nothing to discover")
                 .await;
         }
-        let units = self.run_quiet(&discover::command("units", &[])).await?;
-        if !units.success() {
-            return Err(failed(format!(
-                "listing the container's services failed (exit status {}): {}",
-                units.status,
-                provision::tail(&units, 2)
-            )));
+        let vmid = self.vmid()?;
+        let (id, address) = (self.row.id, self.row.address.clone());
+        let key = self.state.secret_key.clone();
+        let found = discover::find::find(self.shell().await?, vmid, id, address.as_deref(), &key)
+            .await
+            .map_err(|e| match e {
+                discover::find::FindError::Failed(message) => failed(message),
+                discover::find::FindError::Internal(message) => JobError::Internal(message),
+            })?;
+        for note in &found.notes {
+            self.event("discover", "log", note).await?;
         }
-        let snapshot = discover::parse_units(&units.stdout_text());
-        if !snapshot.systemd {
-            self.event(
-                "discover",
-                "log",
-                "no systemd in the container: services are not discovered",
-            )
-            .await?;
-        } else if snapshot.baseline.is_none() {
-            self.event(
-                "discover",
-                "log",
-                "no list of the units from before the template: the services listening on a port are reported",
-            )
-            .await?;
-        }
-        if snapshot.systemd && snapshot.listeners.is_none() {
-            self.event(
-                "discover",
-                "log",
-                "`ss` is missing: ports are not discovered",
-            )
-            .await?;
-        }
-        let found = discover::services(&snapshot);
-        let probe = discover::probe_args(&found);
-        let web = if probe.is_empty() {
-            Default::default()
-        } else {
-            let output = self.run_quiet(&discover::command("probe", &probe)).await?;
-            discover::parse_probe(&output.stdout_text())
-        };
-        let address = self.row.address.clone();
-        let mut services = Vec::with_capacity(found.len());
-        for service in &found {
-            let web_url = match &address {
-                Some(address) => service
-                    .reachable
-                    .iter()
-                    .find_map(|(_, port)| web.get(port).map(|scheme| (*scheme, *port)))
-                    .map(|(scheme, port)| discover::web_url(scheme, address, port)),
-                None => None,
-            };
-            self.event(
-                "discover",
-                "log",
-                &discover::describe(service, web_url.as_deref()),
-            )
-            .await?;
-            services.push(NewService {
-                container_id: self.row.id,
-                name: service.name.clone(),
-                unit: service.unit.clone(),
-                state: service.state.clone(),
-                ports: service.ports.iter().map(|p| i32::from(*p)).collect(),
-                web_url,
-            });
-        }
-        if snapshot.systemd && found.is_empty() {
-            self.event("discover", "log", "no service added by the template")
-                .await?;
-        }
-        for port in discover::unowned_ports(&snapshot) {
-            self.event(
-                "discover",
-                "log",
-                &format!("port {port} listens, but not for a systemd service"),
-            )
-            .await?;
-        }
-        let credentials = self.read_credentials().await?;
+        let (services, credentials) = (found.services, found.credentials);
         fenced!(self, |conn, id| containers::replace_discovered(
             conn,
             id,
@@ -205,49 +139,5 @@ impl Run<'_> {
             &credentials
         ))?;
         Ok(())
-    }
-
-    /// The credential files, sealed (values never leave this function in clear).
-    async fn read_credentials(&mut self) -> Result<Vec<NewCredential>, JobError> {
-        let output = self
-            .run_quiet(&discover::command("credentials", &[]))
-            .await?;
-        if !output.success() {
-            // Neither its output nor its errors are shown: they may hold values.
-            return Err(failed(format!(
-                "reading the credential files failed (exit status {})",
-                output.status
-            )));
-        }
-        let (found, notes) = discover::parse_credentials(&output.stdout_text());
-        drop(output);
-        for note in notes {
-            self.event("discover", "log", &note).await?;
-        }
-        if found.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.event(
-            "discover",
-            "log",
-            &format!("found credentials: {}", discover::summary(&found)),
-        )
-        .await?;
-        let mut sealed = Vec::with_capacity(found.len());
-        for credential in found {
-            let context =
-                containers::credential_context(self.row.id, &credential.service, &credential.key);
-            let value = self
-                .state
-                .secret_key
-                .encrypt(credential.value.as_bytes(), &context)
-                .map_err(|e| JobError::Internal(format!("sealing a credential: {e}")))?;
-            sealed.push(NewCredential {
-                service: credential.service,
-                key: credential.key,
-                sealed: value,
-            });
-        }
-        Ok(sealed)
     }
 }

@@ -63,7 +63,9 @@ impl ContainerService {
 
     /// The value of the credential `service`/`key` of container `id`, decrypted, for its
     /// owner or an administrator (404 for anyone else, and for a credential that does not
-    /// exist). Audited as `container.credential.reveal`, without the value.
+    /// exist) whose session proved the password in the last 10 minutes (else a 422 on
+    /// `password` asking for it: see [`ContainerService::reveal_credential_with_password`]).
+    /// Audited as `container.credential.reveal`, without the value.
     pub async fn reveal_credential(
         &self,
         actor: &Actor,
@@ -71,11 +73,30 @@ impl ContainerService {
         service: &str,
         key: &str,
     ) -> Result<String, AppError> {
+        self.reveal_credential_with_password(actor, id, service, key, None, None)
+            .await
+    }
+
+    /// [`ContainerService::reveal_credential`], with the password the user entered again
+    /// when their session proved it more than 10 minutes ago (`auth::reauth`): a correct one
+    /// is recorded in `session` (the cookie's session id) so the next reveals do not ask; a
+    /// wrong one is refused (422 on `password`), counted against the sign-in limit and
+    /// audited.
+    pub async fn reveal_credential_with_password(
+        &self,
+        actor: &Actor,
+        id: i64,
+        service: &str,
+        key: &str,
+        session: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<String, AppError> {
         let row = self.get(actor, id).await?;
         let not_found = || AppError::NotFound(format!("credential of container {id}"));
         if service.len() > MAX_NAME || key.len() > MAX_NAME {
             return Err(not_found());
         }
+        crate::auth::reauth::require_recent_password(&self.state, actor, session, password).await?;
         let mut conn = self.state.conn().await?;
         let sealed = containers::credential_value(&mut conn, id, service, key)
             .await
