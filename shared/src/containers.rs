@@ -640,6 +640,9 @@ pub struct ContainerSummary {
     pub error: Option<String>,
     /// When it was asked for (RFC 3339, UTC).
     pub created_at: String,
+    /// Its power state on the node when Kiln last saw it (`running`, `stopped`).
+    #[serde(default)]
+    pub power: Option<String>,
 }
 
 /// A service found in a container: a systemd unit the template installed.

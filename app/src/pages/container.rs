@@ -16,21 +16,22 @@ use kiln_shared::container_page::{
     ContainerOverview, EventFilter, EventPage, PageTab, PveConfig, REAUTH_FIELD, ServiceLogs,
 };
 use kiln_shared::containers::{ContainerDetail, ContainerStatus};
+use kiln_shared::inventory::Action;
 use kiln_shared::progress::{ContainerEvent, PHASES, percent, phase_index};
 use leptos::html::Pre;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
-use crate::components::confirm::ConfirmButton;
+use crate::components::confirm::{ConfirmButton, TypedConfirmButton};
 use crate::components::copy::copy_text;
 use crate::components::format::short_time;
 use crate::components::nav;
 use crate::components::toast::{ToastKind, use_toaster};
 use crate::functions::containers::{
-    cancel_container, container_config, container_event_page, container_events, delete_container,
-    get_container, get_container_overview, get_service_logs, retry_container, reveal_credential,
-    skip_interrupted_script,
+    cancel_container, container_action, container_config, container_event_page, container_events,
+    delete_container, get_container, get_container_overview, get_service_logs, retry_container,
+    reveal_credential, skip_interrupted_script,
 };
 
 mod tabs;
@@ -190,7 +191,7 @@ fn Detail(loaded: Loaded) -> impl IntoView {
                 </div>
             </div>
             <div class="spacer"></div>
-            <ContainerActions id=summary.id status interrupted hostname=summary.hostname.clone() />
+            <ContainerActions id=summary.id status interrupted hostname=summary.hostname.clone() power=summary.power.clone() />
         </div>
         <nav class="tabs" aria-label="Container" data-test="tabs">
             {PageTab::ALL.into_iter().map(|t| view! {
@@ -321,9 +322,69 @@ fn ContainerActions(
     status: ContainerStatus,
     interrupted: bool,
     hostname: String,
+    /// The power state Kiln last saw (`running`, `stopped`), for a ready container.
+    power: Option<String>,
 ) -> impl IntoView {
     let toaster = use_toaster();
     let busy = RwSignal::new(false);
+    // A shutdown that did not finish in time: *Stop* is offered.
+    let offer_stop = RwSignal::new(None::<String>);
+    let act = move |action: Action| {
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match container_action(id, action).await {
+                Ok(done) if done.offer_stop => {
+                    busy.set(false);
+                    toaster.error(done.message.clone());
+                    offer_stop.set(Some(done.message));
+                }
+                Ok(done) => {
+                    let kind = if done.ok {
+                        ToastKind::Success
+                    } else {
+                        ToastKind::Error
+                    };
+                    toaster.after_navigation(kind, &done.message);
+                    nav::reload();
+                }
+                Err(e) => {
+                    busy.set(false);
+                    toaster.error(e.to_string());
+                }
+            }
+        });
+    };
+    let ready = status == ContainerStatus::Ready;
+    let running = power.as_deref() != Some("stopped");
+    let stopped = power.as_deref() != Some("running");
+    let power_action = move |action: Action, question: String| {
+        let class = if action == Action::Start {
+            "btn btn-primary"
+        } else {
+            "btn"
+        };
+        if action.needs_confirmation() {
+            view! {
+                <ConfirmButton
+                    label=action.label().to_owned()
+                    question=question
+                    confirm_label=action.label().to_owned()
+                    class=class
+                    danger={action == Action::Stop}
+                    on_confirm=Callback::new(move |()| act(action))
+                />
+            }
+            .into_any()
+        } else {
+            view! {
+                <button type="button" class=class data-test=format!("action-{}", action.as_str())
+                    disabled=move || busy.get() on:click=move |_| act(action)>
+                    {action.label()}
+                </button>
+            }
+            .into_any()
+        }
+    };
     let cancel = Callback::new(move |()| {
         busy.set(true);
         leptos::task::spawn_local(async move {
@@ -376,8 +437,31 @@ fn ContainerActions(
             }
         });
     });
+    let name = hostname.clone();
     view! {
         <div class="page-actions" data-test="container-actions">
+            {(ready && stopped).then(|| power_action(Action::Start, String::new()))}
+            {(ready && running).then(|| power_action(
+                Action::Shutdown,
+                format!("Shut {name} down? Its services stop; Kiln waits up to a minute for a clean shutdown."),
+            ))}
+            {(ready && running).then(|| power_action(
+                Action::Reboot,
+                format!("Reboot {name}? Its services restart."),
+            ))}
+            {(ready && running).then(|| power_action(
+                Action::Stop,
+                format!("Stop {name} now? Like pulling the plug: its services get no chance to finish."),
+            ))}
+            {move || offer_stop.get().map(|message| view! {
+                <div class="alert alert-warn" role="status" data-test="offer-stop">
+                    <span>{message}</span>
+                    <button type="button" class="btn btn-sm btn-danger" data-test="stop-now"
+                        on:click=move |_| { offer_stop.set(None); act(Action::Stop); }>
+                        "Stop now"
+                    </button>
+                </div>
+            })}
             {(status == ContainerStatus::Creating).then(|| view! {
                 <ConfirmButton
                     label="Cancel".to_owned()
@@ -398,12 +482,12 @@ fn ContainerActions(
                 </button>
             })}
             {(status != ContainerStatus::Deleting).then(|| view! {
-                <ConfirmButton
+                <TypedConfirmButton
                     label="Delete".to_owned()
-                    question=format!("Delete {hostname}? Kiln destroys the container on its node (only one Kiln created) with its disk, then forgets it, its services and logins. This cannot be undone.")
+                    question=format!("Delete {hostname}? Kiln destroys the container on its node (only one Kiln created or adopted) with its disk, then forgets it, its services and logins. This cannot be undone.")
+                    typed=hostname.clone()
                     confirm_label="Delete the container".to_owned()
                     class="btn"
-                    danger=true
                     on_confirm=delete
                 />
             })}

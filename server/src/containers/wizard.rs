@@ -257,6 +257,7 @@ pub fn summary(row: &ContainerRow, node_name: String) -> ContainerSummary {
         address: row.address.clone(),
         error: row.error.clone(),
         created_at: row.created_at.to_rfc3339(),
+        power: row.power.clone(),
     }
 }
 

@@ -32,6 +32,24 @@ impl ContainerService {
     /// docs). 409 unless `ready`; 503 when the node or its SSH does not answer.
     pub async fn refresh_services(&self, actor: &Actor, id: i64) -> Result<Refreshed, AppError> {
         let row = self.ready(actor, id).await?;
+        // One thing at a time per container: not while an action (or another refresh) runs.
+        let held = crate::containers::lock::GuestLocks::new(&self.state)
+            .acquire(id, "refresh", &actor.username)
+            .await
+            .map_err(super::lock_refusal)?
+            .keep_alive();
+        let result = self.refresh_locked(actor, id, row).await;
+        held.release().await;
+        result
+    }
+
+    /// [`Self::refresh_services`] under the container's lock.
+    async fn refresh_locked(
+        &self,
+        actor: &Actor,
+        id: i64,
+        row: crate::db::containers::ContainerRow,
+    ) -> Result<Refreshed, AppError> {
         let at = self.locate(&row).await?;
         // Where the node says eth0 is now (DHCP); the recorded address when it does not say
         // (a stopped container has no interfaces: the commands below then say why).
