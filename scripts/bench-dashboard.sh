@@ -168,7 +168,8 @@ before=$(lab_counts); sleep 5; after=$(lab_counts)
 echo "Proxmox calls while idle (Kiln's background work, all nodes): $(calls_between "$before" "$after" 5) per second"
 
 wrk_run() { # connections seconds url -> $WORK/wrk.txt
-  wrk -t2 -c"$1" -d"$2"s --latency -H "Cookie: kiln_session=$COOKIE" "$3" >"$WORK/wrk.txt"
+  local threads=2; [ "$1" -ge 2 ] || threads=1
+  wrk -t"$threads" -c"$1" -d"$2"s --latency -H "Cookie: kiln_session=$COOKIE" "$3" >"$WORK/wrk.txt"
 }
 pct() { awk -v q="$1" '$1 == q {print $2}' "$WORK/wrk.txt"; }
 for page in $PAGES; do
