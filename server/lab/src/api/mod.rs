@@ -1,6 +1,7 @@
-//! The HTTP side of the lab: one entry point ([`handle`]) that applies faults, reads the
-//! parameters (query string, form or JSON body), authenticates, validates against the schema
-//! and dispatches to the handler modules (one per API area).
+//! The HTTP side of the lab: one entry point ([`handle`]) that serves the lab's own routes
+//! (`/lab/faults`, `/lab/requests`), counts the call, applies faults, reads the parameters
+//! (query string, form or JSON body), authenticates, validates against the schema and
+//! dispatches to the handler modules (one per API area).
 //!
 //! Order, as in PVE: path lookup (501 when unknown) → authentication (401) → CSRF → schema
 //! validation (400) → node checks (596 fault, unknown node) → handler.
