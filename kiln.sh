@@ -6,8 +6,9 @@
 #   ./kiln.sh test    the whole suite: fmt, clippy (ssr + hydrate), unit, integration and
 #                     browser tests against real PostgreSQL, Redis and Chromium
 #   ./kiln.sh build   the release binary only (target/release/kiln, assets embedded)
-#   ./kiln.sh bench   build, then measure start-up, memory, bundle size, SSR throughput and
-#                     100 container creations at once against the lab
+#   ./kiln.sh bench   build, then measure start-up, memory, bundle size, SSR throughput,
+#                     100 container creations at once against the lab and the dashboard
+#                     with 1,000 containers on 10 lab nodes
 #   ./kiln.sh setup   only install the tools (Debian packages, wasm32 target, trunk, ...)
 #
 # Everything comes from Debian's packages and crates.io; nothing else is downloaded.
@@ -294,6 +295,7 @@ cmd_bench() {
   ensure_test_services
   KILN_BIN="$TARGET_DIR/release/kiln" bash "$ROOT/scripts/bench.sh"
   KILN_BIN="$TARGET_DIR/release/kiln" bash "$ROOT/scripts/bench-create.sh"
+  KILN_BIN="$TARGET_DIR/release/kiln" bash "$ROOT/scripts/bench-dashboard.sh"
   setup_lab_tools
   KILN_BIN="$TARGET_DIR/release/kiln" bash "$ROOT/scripts/bench-lab.sh"
 }
@@ -304,5 +306,5 @@ case "${1:-}" in
   build) setup_tools; build_release; say "built $TARGET_DIR/release/kiln" ;;
   bench) cmd_bench ;;
   setup) setup_tools; setup_test_tools ;;
-  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

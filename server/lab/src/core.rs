@@ -44,6 +44,10 @@ pub struct Lab {
     pub reachable: watch::Sender<bool>,
     /// Resource history of real containers, by id.
     history: Mutex<BTreeMap<u32, Rrd>>,
+    /// Whether the API listens on a loopback address (`/lab/requests` then needs no auth).
+    pub loopback: bool,
+    /// API calls received, by `METHOD /path/{template}` (see [`Lab::count_request`]).
+    requests: Mutex<BTreeMap<String, u64>>,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (the lab's state
@@ -73,6 +77,8 @@ pub struct LabParts {
     pub faults: Faults,
     /// See [`Lab::runtime`].
     pub runtime: Arc<dyn ContainerRuntime>,
+    /// See [`Lab::loopback`].
+    pub loopback: bool,
 }
 
 impl Lab {
@@ -93,6 +99,8 @@ impl Lab {
             runtime: parts.runtime,
             reachable: watch::Sender::new(reachable),
             history: Mutex::new(BTreeMap::new()),
+            loopback: parts.loopback,
+            requests: Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -175,6 +183,17 @@ impl Lab {
             None => Rrd::default().rows(timeframe, max, now(), base),
         };
         Some(rows)
+    }
+
+    /// Counts one API call under `key` (`GET /nodes/{node}/lxc`: the schema's path, so the
+    /// keys stay few whatever the ids).
+    pub fn count_request(&self, key: String) {
+        *lock(&self.requests).entry(key).or_insert(0) += 1;
+    }
+
+    /// The API calls received so far, by key.
+    pub fn requests(&self) -> BTreeMap<String, u64> {
+        lock(&self.requests).clone()
     }
 
     /// Seconds a task of base duration `base` takes at this speed.

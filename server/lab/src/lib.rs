@@ -13,6 +13,7 @@
 //! - `state` — persisted JSON state; `tasks` — UPID tasks; `faults` — injected failures;
 //!   `runtime` — the [`runtime::ContainerRuntime`] seam (in-memory today) and the
 //!   [`runtime::ContainerShell`] seam (the inside of containers); `rng` — seeded values.
+//! - `preload` — `--preload N`: containers written into a fresh state at start (scratch).
 //! - `pct` — `kiln lab pct`: the node shell's `pct` (list, status, exec, push, pull);
 //!   `scratch` — per-container scratch roots under `<data dir>/rootfs/` run with bubblewrap.
 //! - `sshd` — the node's SSH: a private Debian sshd whose `pct` is `kiln lab pct`;
@@ -31,6 +32,7 @@ mod listener;
 pub mod lxc;
 mod nofollow;
 pub mod pct;
+mod preload;
 mod reply;
 mod rng;
 mod rrd;
@@ -102,6 +104,10 @@ pub struct LabArgs {
     /// Run no sshd: the node then has no `pct` over SSH (Kiln cannot provision on it).
     #[arg(long)]
     pub no_ssh: bool,
+    /// Start with N containers (VMIDs from 100, about 2/3 running, names, tags and members
+    /// drawn from --seed) when the state has none yet; scratch runtime only.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub preload: u32,
 }
 
 /// `kiln lab <command>`.
@@ -187,6 +193,8 @@ pub struct LabOptions {
     pub runtime: RuntimeKind,
     /// The node's sshd (`pct` over SSH); `None`: none.
     pub ssh: Option<sshd::LabSsh>,
+    /// Containers to write into a state that has none (scratch runtime only; 0: none).
+    pub preload: u32,
 }
 
 impl LabOptions {
@@ -204,6 +212,7 @@ impl LabOptions {
             ticket_lifetime: 7200,
             runtime: RuntimeKind::Scratch,
             ssh: None,
+            preload: 0,
         }
     }
 }
@@ -221,6 +230,8 @@ impl TryFrom<LabArgs> for LabOptions {
             args.speed >= 0.0 && args.speed.is_finite(),
             "--speed must be >= 0"
         );
+        let runtime = choose_runtime(args.runtime)?;
+        check_preload(args.preload, runtime)?;
         let ssh = choose_ssh(args.ssh_listen, args.no_ssh, args.listen)?;
         Ok(LabOptions {
             ssh,
@@ -235,7 +246,8 @@ impl TryFrom<LabArgs> for LabOptions {
             seed: args.seed,
             faults,
             ticket_lifetime: args.ticket_lifetime,
-            runtime: choose_runtime(args.runtime)?,
+            runtime,
+            preload: args.preload,
         })
     }
 }
@@ -255,6 +267,8 @@ pub struct LabHandle {
     pub password: String,
     /// The node names.
     pub nodes: Vec<String>,
+    /// How many containers `--preload` wrote at this start (0 when the state had some).
+    pub preloaded: u32,
     /// Shared lab state (faults).
     lab: Arc<Lab>,
     /// Tells the listener to stop.
@@ -296,6 +310,11 @@ impl LabHandle {
     pub fn bridge(&self) -> Option<String> {
         self.lab.runtime.bridge_cidr().map(|(cidr, _)| cidr)
     }
+    /// The API calls received so far (what `GET /lab/requests` answers): `{"total": N,
+    /// "paths": {"GET /cluster/resources": N, ...}}`.
+    pub fn requests(&self) -> serde_json::Value {
+        api::request_counts(&self.lab)
+    }
     /// The node's sshd (address, host key, `authorized_keys`), if it has one.
     pub fn sshd(&self) -> Option<&sshd::Sshd> {
         self.sshd.as_ref()
@@ -333,6 +352,7 @@ fn node_names(nodes: Option<u32>) -> Vec<String> {
 
 /// Starts a lab with the runtime its options name.
 pub async fn start(opts: LabOptions) -> anyhow::Result<LabHandle> {
+    check_preload(opts.preload, opts.runtime)?;
     std::fs::create_dir_all(&opts.data_dir)
         .with_context(|| format!("creating {}", opts.data_dir.display()))?;
     let runtime: Arc<dyn ContainerRuntime> = match opts.runtime {
@@ -344,6 +364,16 @@ pub async fn start(opts: LabOptions) -> anyhow::Result<LabHandle> {
         ),
     };
     start_with_runtime(opts, runtime).await
+}
+
+/// `--preload` writes simulated containers into the state: only the scratch runtime has
+/// nothing real behind a container.
+fn check_preload(preload: u32, runtime: RuntimeKind) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        preload == 0 || runtime == RuntimeKind::Scratch,
+        "--preload works with the scratch runtime only (add --runtime scratch)"
+    );
+    Ok(())
 }
 
 /// Whether this runs under CI (`CI=true`), where a missing capability is an error.
@@ -466,6 +496,14 @@ pub async fn start_with_runtime(
     if kind == RuntimeKind::Lxc {
         mark_stopped(&mut state);
     }
+    check_preload(opts.preload, kind)?;
+    let preloaded = preload::preload(
+        &mut state,
+        &nodes,
+        opts.seed,
+        opts.preload,
+        self::core::now(),
+    );
     let token = prepare_credentials(&mut state, &opts)?;
     let password = state.root_password.clone();
     state::save(&opts.data_dir, &state)?;
@@ -479,6 +517,7 @@ pub async fn start_with_runtime(
         state,
         faults: opts.faults.clone(),
         runtime,
+        loopback: opts.listen.ip().is_loopback(),
     })?;
     let sshd = match &opts.ssh {
         None => None,
@@ -523,6 +562,7 @@ pub async fn start_with_runtime(
     ));
     let sampler = (kind == RuntimeKind::Lxc).then(|| tokio::spawn(sample(Arc::clone(&lab))));
     Ok(LabHandle {
+        preloaded,
         sampler,
         sshd,
         addr,
@@ -594,6 +634,9 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
     println!("Kiln lab node (Proxmox VE API) on https://{}", handle.addr);
     println!("  nodes:        {}", handle.nodes.join(", "));
     println!("  runtime:      {}", handle.runtime().as_str());
+    if handle.preloaded > 0 {
+        println!("  preloaded:    {} containers", handle.preloaded);
+    }
     if let Some(bridge) = handle.bridge() {
         println!("  vmbr0:        {bridge} (containers get addresses by DHCP)");
         if lxc::image::built(lxc::image::DEBIAN_12).is_none() {
@@ -618,8 +661,21 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
     println!("  fingerprint:  {}", handle.fingerprint);
     println!("  API token:    {}", handle.token);
     println!("  root@pam password: {}", handle.password);
+    println!(
+        "  API calls:    GET https://{}/lab/requests (counted by path; printed at exit)",
+        handle.addr
+    );
     wait_for_signal().await?;
+    print_requests(&handle.requests());
     handle.shutdown().await
+}
+
+/// The API calls a lab received, one line per path, at exit.
+fn print_requests(counts: &serde_json::Value) {
+    println!("API calls received: {}", counts["total"]);
+    for (path, n) in counts["paths"].as_object().into_iter().flatten() {
+        println!("  {n:>8}  {path}");
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {
@@ -629,4 +685,54 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        lab: LabArgs,
+    }
+
+    fn options(args: &[&str]) -> anyhow::Result<LabOptions> {
+        let cli = Cli::try_parse_from(
+            ["kiln", "--data-dir", "/nonexistent/lab", "--no-ssh"]
+                .iter()
+                .chain(args),
+        )?;
+        LabOptions::try_from(cli.lab)
+    }
+
+    #[test]
+    fn preload_is_refused_with_the_lxc_runtime() -> anyhow::Result<()> {
+        let err = options(&["--runtime", "lxc", "--preload", "5"])
+            .err()
+            .context("refused")?;
+        assert_eq!(
+            err.to_string(),
+            "--preload works with the scratch runtime only (add --runtime scratch)"
+        );
+        assert!(options(&["--runtime", "lxc"]).is_ok());
+        assert_eq!(
+            options(&["--runtime", "scratch", "--preload", "5"])?.preload,
+            5
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn preload_is_refused_with_the_lxc_runtime_from_options() {
+        let mut opts = LabOptions::new("/nonexistent/lab");
+        opts.runtime = RuntimeKind::Lxc;
+        opts.preload = 1;
+        let err = start(opts).await.err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("--preload works with the scratch runtime only (add --runtime scratch)")
+        );
+    }
 }

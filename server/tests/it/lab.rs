@@ -947,3 +947,142 @@ async fn lab_is_deterministic_with_a_seed() -> R {
     assert_ne!(seen[0], seen[2], "another seed, other answers");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lab_preload_lists_and_powers_the_containers() -> R {
+    let lab = TestLab::start(|o| {
+        o.nodes = Some(3);
+        o.seed = 11;
+        o.preload = 60;
+    })
+    .await?;
+    assert_eq!(lab.handle.preloaded, 60);
+    let a = lab
+        .call("GET", "/cluster/resources", &[("type", "vm")])
+        .await?;
+    let cts = a.data().as_array().ok_or("a list")?.clone();
+    let vmids: Vec<u64> = cts.iter().filter_map(|c| c["vmid"].as_u64()).collect();
+    assert_eq!(vmids, (100..160).collect::<Vec<u64>>(), "{a:?}");
+    assert!(
+        cts.iter()
+            .all(|c| c["type"] == "lxc" && c["id"] == format!("lxc/{}", c["vmid"]))
+    );
+    let running: Vec<&Value> = cts.iter().filter(|c| c["status"] == "running").collect();
+    assert!((25..=55).contains(&running.len()), "{}", running.len());
+    assert!(
+        running
+            .iter()
+            .all(|c| c["uptime"].as_u64() > Some(0) && c["mem"].as_u64() > Some(0))
+    );
+    assert!(
+        cts.iter()
+            .any(|c| c["status"] == "stopped" && c["mem"] == 0)
+    );
+    assert!(cts.iter().any(|c| c["tags"].is_string()));
+    assert!(
+        cts.iter()
+            .any(|c| c["name"].as_str().is_some_and(|n| n.starts_with("ct-")))
+    );
+
+    // Each member lists its own, and together they are all.
+    let mut listed = 0;
+    for node in ["pve1", "pve2", "pve3"] {
+        let a = lab.get(&format!("/nodes/{node}/lxc")).await?;
+        let here = a.data().as_array().map(Vec::len).unwrap_or_default();
+        assert!(here > 0, "{node} has containers");
+        listed += here;
+    }
+    assert_eq!(listed, 60);
+    assert_eq!(lab.get("/cluster/nextid").await?.data(), "160");
+
+    // Power actions work on them like on any other.
+    let node_of = |c: &Value| c["node"].as_str().unwrap_or_default().to_owned();
+    let stopped = cts
+        .iter()
+        .find(|c| c["status"] == "stopped")
+        .ok_or("a stopped one")?;
+    let (node, vmid) = (node_of(stopped), stopped["vmid"].clone());
+    let a = lab
+        .call(
+            "POST",
+            &format!("/nodes/{node}/lxc/{vmid}/status/start"),
+            &[],
+        )
+        .await?;
+    assert_eq!(a.status, 200, "{a:?}");
+    lab.wait_task(a.data().as_str().ok_or("upid")?).await?;
+    let status = lab
+        .get(&format!("/nodes/{node}/lxc/{vmid}/status/current"))
+        .await?;
+    assert_eq!(status.data()["status"], "running");
+    let up = running.first().ok_or("a running one")?;
+    let (node, vmid) = (node_of(up), up["vmid"].clone());
+    let a = lab
+        .call(
+            "POST",
+            &format!("/nodes/{node}/lxc/{vmid}/status/stop"),
+            &[],
+        )
+        .await?;
+    assert_eq!(a.status, 200, "{a:?}");
+    lab.wait_task(a.data().as_str().ok_or("upid")?).await?;
+    let status = lab
+        .get(&format!("/nodes/{node}/lxc/{vmid}/status/current"))
+        .await?;
+    assert_eq!(status.data()["status"], "stopped");
+
+    // A restart with --preload keeps the state as it is.
+    let dir = lab.stop().await?;
+    let lab = TestLab::start_in(dir, |o| {
+        o.nodes = Some(3);
+        o.seed = 12;
+        o.preload = 10;
+    })
+    .await?;
+    assert_eq!(lab.handle.preloaded, 0);
+    let a = lab
+        .call("GET", "/cluster/resources", &[("type", "vm")])
+        .await?;
+    assert_eq!(a.data().as_array().map(Vec::len), Some(60));
+    let status = lab
+        .get(&format!("/nodes/{node}/lxc/{vmid}/status/current"))
+        .await?;
+    assert_eq!(status.data()["status"], "stopped");
+    cleanup(lab.stop().await?);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lab_counts_the_calls_it_receives() -> R {
+    let lab = TestLab::start(|_| {}).await?;
+    let counts = |client: reqwest::Client, url: String| async move {
+        let r = client.get(url).send().await?;
+        assert_eq!(r.status().as_u16(), 200);
+        Ok::<Value, Box<dyn std::error::Error + Send + Sync>>(
+            r.json::<Value>().await?["data"].clone(),
+        )
+    };
+    let url = format!("https://{}/lab/requests", lab.handle.addr);
+    // On loopback without credentials; reading the counts is not counted.
+    let before = counts(lab.client.clone(), url.clone()).await?;
+    assert_eq!(before["total"], 0, "{before}");
+    lab.get("/version").await?;
+    lab.get("/nodes/pve/lxc").await?;
+    lab.get("/nodes/pve/lxc").await?;
+    lab.get("/nodes/pve/nothing-here").await?;
+    let unauthorized = lab
+        .client
+        .get(format!("{}/cluster/resources", lab.handle.base_url()))
+        .send()
+        .await?;
+    assert_eq!(unauthorized.status().as_u16(), 401);
+    let after = counts(lab.client.clone(), url).await?;
+    assert_eq!(after["total"], 5, "{after}");
+    assert_eq!(after["paths"]["GET /version"], 1);
+    assert_eq!(after["paths"]["GET /nodes/{node}/lxc"], 2);
+    assert_eq!(after["paths"]["GET /cluster/resources"], 1);
+    assert_eq!(after["paths"]["GET (unknown)"], 1);
+    assert_eq!(lab.handle.requests(), after);
+    cleanup(lab.stop().await?);
+    Ok(())
+}

@@ -53,7 +53,7 @@ pub fn dhcp_ip(seed: u64, vmid: u32, index: u32) -> String {
 }
 
 /// A deterministic unicast MAC with Proxmox's prefix.
-fn mac(seed: u64, vmid: u32, index: u32) -> String {
+pub(crate) fn mac(seed: u64, vmid: u32, index: u32) -> String {
     let h = rng::hash(seed, &[u64::from(vmid), u64::from(index), 0x3AC]);
     format!(
         "BC:24:11:{:02X}:{:02X}:{:02X}",

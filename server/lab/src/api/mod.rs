@@ -1,6 +1,7 @@
-//! The HTTP side of the lab: one entry point ([`handle`]) that applies faults, reads the
-//! parameters (query string, form or JSON body), authenticates, validates against the schema
-//! and dispatches to the handler modules (one per API area).
+//! The HTTP side of the lab: one entry point ([`handle`]) that serves the lab's own routes
+//! (`/lab/faults`, `/lab/requests`), counts the call, applies faults, reads the parameters
+//! (query string, form or JSON body), authenticates, validates against the schema and
+//! dispatches to the handler modules (one per API area).
 //!
 //! Order, as in PVE: path lookup (501 when unknown) → authentication (401) → CSRF → schema
 //! validation (400) → node checks (596 fault, unknown node) → handler.
@@ -19,6 +20,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request, Response};
 
+pub(crate) use self::lxc::mac;
 use super::auth::{self, Principal};
 use super::core::{Lab, now};
 use super::faults::FaultRequest;
@@ -81,6 +83,10 @@ pub async fn handle(State(lab): State<Arc<Lab>>, request: Request<Body>) -> Resp
     if path == "/lab/faults" {
         return respond(faults_admin(&lab, &parts.method, &parts.headers, &body));
     }
+    if path == "/lab/requests" {
+        return respond(requests_admin(&lab, &parts.method, &parts.headers));
+    }
+    lab.count_request(request_key(&lab, parts.method.as_str(), &path));
     let faults = lab.faults();
     if faults.latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(faults.latency_ms)).await;
@@ -284,6 +290,38 @@ fn faults_admin(lab: &Arc<Lab>, method: &Method, headers: &HeaderMap, body: &[u8
     }
     let faults = serde_json::to_value(lab.faults()).map_err(|e| ApiError::fail(e.to_string()))?;
     ok(faults)
+}
+
+/// What a call is counted as: `METHOD /template` for the API's paths (`GET
+/// /nodes/{node}/lxc`), `METHOD (unknown)` for other `/api2/json` paths, `(other)` else.
+fn request_key(lab: &Lab, method: &str, path: &str) -> String {
+    match path.strip_prefix("/api2/json") {
+        Some(api_path) => match lab.schema.find(api_path) {
+            Some((endpoint, _)) => format!("{method} {}", endpoint.path),
+            None => format!("{method} (unknown)"),
+        },
+        None => "(other)".to_owned(),
+    }
+}
+
+/// The calls counted so far as `{"total": N, "paths": {"GET /cluster/resources": N, ...}}`.
+pub fn request_counts(lab: &Lab) -> serde_json::Value {
+    let paths = lab.requests();
+    let total: u64 = paths.values().sum();
+    serde_json::json!({"total": total, "paths": paths})
+}
+
+/// `GET /lab/requests`: the API calls the lab received since it started, by path (for
+/// benchmarks: how many Proxmox calls a client made). Without authentication when the lab
+/// listens on loopback, else with the root token or ticket.
+fn requests_admin(lab: &Arc<Lab>, method: &Method, headers: &HeaderMap) -> ApiResult {
+    if *method != Method::GET {
+        return Err(ApiError::Status(501, "Method not implemented".into()));
+    }
+    if !lab.loopback {
+        authenticate(lab, headers, method.as_str())?.require_root("/lab")?;
+    }
+    ok(request_counts(lab))
 }
 
 /// Records that container `vmid` stopped on its own (seen by the lab's sampler).
