@@ -43,6 +43,9 @@ pub struct AppState {
     pub container_events: crate::containers::events::EventHub,
     /// The jobs' API client per node (`nodes::ClientCache`).
     pub node_clients: crate::nodes::ClientCache,
+    /// Each user's last dashboard inventory, shared for a second by everyone asking
+    /// (`containers::service::InventoryCache`).
+    pub inventories: crate::containers::service::InventoryCache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -100,6 +103,7 @@ impl AppState {
             jobs: crate::jobs::Jobs::new(),
             container_events: crate::containers::events::EventHub::new(),
             node_clients: crate::nodes::ClientCache::default(),
+            inventories: crate::containers::service::InventoryCache::default(),
         }
     }
 

@@ -569,7 +569,12 @@ pub struct Filter {
     pub sort: Sort,
     /// The view asked for in the URL (else the cookie's, else cards).
     pub view: Option<View>,
+    /// The page of the filtered rows (1-based; [`PAGE_SIZE`] rows each).
+    pub page: usize,
 }
+
+/// Rows per dashboard page.
+pub const PAGE_SIZE: usize = 50;
 
 /// The longest search text kept from a URL.
 const MAX_Q: usize = 100;
@@ -577,7 +582,10 @@ const MAX_Q: usize = 100;
 impl Filter {
     /// From the URL query's pairs; unknown keys and bad values are ignored.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let mut filter = Filter::default();
+        let mut filter = Filter {
+            page: 1,
+            ..Filter::default()
+        };
         let text = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty() && v.len() <= 64);
         for (key, value) in pairs {
             match key {
@@ -588,6 +596,7 @@ impl Filter {
                 "q" => filter.q = value.trim().chars().take(MAX_Q).collect(),
                 "sort" => filter.sort = Sort::parse(value),
                 "view" => filter.view = View::parse(value),
+                "page" => filter.page = value.parse().unwrap_or(1).clamp(1, 100_000),
                 _ => {}
             }
         }
@@ -617,6 +626,9 @@ impl Filter {
         }
         if let Some(view) = self.view {
             pairs.push(("view", view.as_str().to_owned()));
+        }
+        if self.page > 1 {
+            pairs.push(("page", self.page.to_string()));
         }
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (k, v) in pairs {
@@ -709,6 +721,16 @@ impl Filter {
         out
     }
 
+    /// The page [`Filter::page`] of `rows` (already filtered and sorted) and the number of
+    /// pages; a page past the end is the last one.
+    pub fn page_of<'a>(&self, rows: &'a [GuestRow]) -> (&'a [GuestRow], usize, usize) {
+        let pages = rows.len().div_ceil(PAGE_SIZE).max(1);
+        let page = self.page.clamp(1, pages);
+        let start = (page - 1) * PAGE_SIZE;
+        let end = (start + PAGE_SIZE).min(rows.len());
+        (&rows[start.min(end)..end], page, pages)
+    }
+
     /// The templates, tags and nodes the rows have (for the filter's selects), sorted.
     pub fn choices(rows: &[GuestRow]) -> (Vec<String>, Vec<String>) {
         let mut templates = std::collections::BTreeSet::new();
@@ -790,6 +812,7 @@ mod tests {
             ("q", " db 1 "),
             ("sort", "cpu"),
             ("view", "table"),
+            ("page", "2"),
             ("bogus", "x"),
         ]);
         assert_eq!(filter.node, Some(3));
@@ -801,7 +824,7 @@ mod tests {
         let query = filter.to_query();
         assert_eq!(
             query,
-            "node=3&status=running&template=nginx&tag=web&q=db+1&sort=cpu&view=table"
+            "node=3&status=running&template=nginx&tag=web&q=db+1&sort=cpu&view=table&page=2"
         );
         let again = Filter::from_pairs([
             ("node", "3"),
@@ -811,12 +834,14 @@ mod tests {
             ("q", "db 1"),
             ("sort", "cpu"),
             ("view", "table"),
+            ("page", "2"),
         ]);
         assert_eq!(again, filter);
         assert_eq!(
-            Filter::from_pairs([("status", "nope"), ("node", "x")]),
-            Filter::default()
+            Filter::from_pairs([("status", "nope"), ("node", "x"), ("page", "-3")]),
+            Filter::from_pairs([])
         );
+        assert_eq!(Filter::from_pairs([]).page, 1);
     }
 
     #[test]
@@ -842,6 +867,32 @@ mod tests {
         assert_eq!(pick(&[("q", "WEB")]), ["web-1"]);
         assert_eq!(pick(&[("sort", "name")]), ["db-1", "web-1"]);
         assert!(pick(&[("q", "zzz")]).is_empty());
+    }
+
+    #[test]
+    fn rows_come_in_pages() {
+        let rows: Vec<GuestRow> = (0..120)
+            .map(|i| row(&format!("ct-{i:03}"), 1, State::Running))
+            .collect();
+        let at = |page: &str| {
+            let f = Filter::from_pairs([("page", page)]);
+            let (slice, page, pages) = f.page_of(&rows);
+            (
+                slice.first().map(|r| r.name.clone()),
+                slice.len(),
+                page,
+                pages,
+            )
+        };
+        assert_eq!(at("1"), (Some("ct-000".into()), PAGE_SIZE, 1, 3));
+        assert_eq!(at("3"), (Some("ct-100".into()), 20, 3, 3));
+        assert_eq!(
+            at("9"),
+            (Some("ct-100".into()), 20, 3, 3),
+            "past the end: the last"
+        );
+        let none: Vec<GuestRow> = Vec::new();
+        assert_eq!(Filter::from_pairs([]).page_of(&none).2, 1);
     }
 
     #[test]

@@ -28,11 +28,12 @@ fn use_filter() -> Memo<Filter> {
     let query = use_query_map();
     Memo::new(move |_| {
         let query = query.read();
-        let pairs: Vec<(String, String)> =
-            ["node", "status", "template", "tag", "q", "sort", "view"]
-                .into_iter()
-                .filter_map(|k| Some((k.to_owned(), query.get(k)?)))
-                .collect();
+        let pairs: Vec<(String, String)> = [
+            "node", "status", "template", "tag", "q", "sort", "view", "page",
+        ]
+        .into_iter()
+        .filter_map(|k| Some((k.to_owned(), query.get(k)?)))
+        .collect();
         Filter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     })
 }
@@ -129,9 +130,29 @@ fn Dashboard(inv: Inventory, filter: Filter, path: &'static str) -> impl IntoVie
         .into_any();
     }
     let view_mode = chosen_view(&filter);
-    let rows = filter.apply(&inv.rows);
+    let matching = filter.apply(&inv.rows);
+    let (rows, page, pages) = filter.page_of(&matching);
+    let rows = rows.to_vec();
+    let pager = (pages > 1).then(|| {
+        let at = |n: usize| {
+            href(
+                path,
+                &Filter {
+                    page: n,
+                    ..filter.clone()
+                },
+            )
+        };
+        view! {
+            <nav class="pager" aria-label="Pages" data-test="pager">
+                {(page > 1).then(|| view! { <a class="btn btn-sm" href=at(page - 1) rel="prev">"← Previous"</a> })}
+                <span class="muted">{format!("Page {page} of {pages}")}</span>
+                {(page < pages).then(|| view! { <a class="btn btn-sm" href=at(page + 1) rel="next">"Next →"</a> })}
+            </nav>
+        }
+    });
     let total = inv.rows.len();
-    let shown = rows.len();
+    let shown = matching.len();
     let offline: Vec<_> = inv.nodes.iter().filter(|n| !n.online).cloned().collect();
     let setup = BoardSetup {
         total,
@@ -176,6 +197,7 @@ fn Dashboard(inv: Inventory, filter: Filter, path: &'static str) -> impl IntoVie
         <BoardIsland setup=setup>
             {list}
         </BoardIsland>
+        {pager}
     }
     .into_any()
 }
@@ -457,7 +479,7 @@ fn figures(
 fn Cards(rows: Vec<GuestRow>) -> impl IntoView {
     view! {
         <div class="select-all-bar">
-            <label><input type="checkbox" data-select-all="" data-test="select-all" />" Select all shown"</label>
+            <label><input type="checkbox" data-select-all="" data-test="select-all" />" Select all on this page"</label>
         </div>
         <div class="guest-grid" data-test="guests">
             {rows.into_iter().map(|row| {
@@ -515,7 +537,7 @@ fn Table(rows: Vec<GuestRow>, filter: Filter, path: &'static str) -> impl IntoVi
             <table class="data guests" data-test="guests">
                 <thead>
                     <tr>
-                        <th><input type="checkbox" data-select-all="" aria-label="Select all shown" data-test="select-all" /></th>
+                        <th><input type="checkbox" data-select-all="" aria-label="Select all on this page" data-test="select-all" /></th>
                         {head("Name", Sort::Name)}
                         {head("Status", Sort::State)}
                         {head("VMID", Sort::Vmid)}

@@ -178,6 +178,7 @@ impl ContainerService {
         // The audit takes a connection of its own: give this one back first.
         drop(pooled);
         self.state.jobs.wake();
+        self.state.inventories.forget(actor.user_id);
         let action = if test.is_some() {
             "container.test"
         } else {
@@ -492,7 +493,9 @@ impl kiln_app::ssr::ContainersBackend for ContainerService {
     }
 
     async fn inventory(&self, actor: &Actor) -> Result<Inventory, AppError> {
-        ContainerService::inventory(self, actor).await
+        ContainerService::inventory(self, actor)
+            .await
+            .map(std::sync::Arc::unwrap_or_clone)
     }
 
     async fn inventory_live(&self, actor: &Actor) -> Result<InventoryLive, AppError> {
@@ -552,7 +555,7 @@ mod details;
 pub use details::discovered;
 // The dashboard's inventory (`service/inventory.rs`).
 mod inventory;
-pub use inventory::NODE_TIMEOUT;
+pub use inventory::{INVENTORY_TTL, InventoryCache, NODE_TIMEOUT};
 // Lifecycle actions, bulk actions and adoption (`service/lifecycle.rs`).
 mod lifecycle;
 pub use lifecycle::{BULK_CONCURRENCY, SHUTDOWN_TIMEOUT, lock_refusal};

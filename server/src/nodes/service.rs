@@ -144,6 +144,7 @@ impl NodeService {
             .await
             .map_err(|e| e.into_app("adding a node"))?;
         drop(pooled);
+        self.state.inventories.forget(actor.user_id);
         tracing::info!(node.id = row.id, node.name = %row.name, user.name = ?actor.username, "node added");
         self.state
             .audit(Entry {
@@ -471,6 +472,8 @@ impl NodesBackend for NodeService {
             .await
             .map_err(|e| e.into_app("updating a node"))?;
         drop(pooled);
+        self.state.inventories.forget(actor.user_id);
+        self.state.node_clients.forget_resources(row.id);
         self.state
             .audit(Entry {
                 detail: json!({ "host": row.host, "port": row.port, "fingerprint": row.fingerprint }),
@@ -499,6 +502,8 @@ impl NodesBackend for NodeService {
             Err(e) => return Err(errors::db("deleting a node", e)),
         }
         drop(conn);
+        self.state.inventories.forget(actor.user_id);
+        self.state.node_clients.forget_resources(id);
         ssh::keys::forget(&self.state.config.data_dir, id);
         self.state
             .audit(Entry::by(actor, "node.delete").on(&row.name))

@@ -163,7 +163,10 @@ async fn containers_empty_state_tells_the_truth() -> R {
     let none = page(&app, "/containers", &ada).await?;
     assert!(none.contains("Add a node first"), "no nodes: ask for one");
 
+    // Written straight to the database (no service forgets the dashboard's last look): wait
+    // until that look is too old to serve.
     insert_node(&app, "ada").await?;
+    tokio::time::sleep(kiln_server::containers::service::INVENTORY_TTL).await;
     let some = page(&app, "/containers", &ada).await?;
     assert!(!some.contains("Add a node first"), "a node exists: {some}");
     assert!(

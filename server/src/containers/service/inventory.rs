@@ -9,7 +9,8 @@
 //! changed or is older than [`RECORD_EVERY_SECS`]).
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use kiln_shared::AppError;
 use kiln_shared::auth::Actor;
@@ -42,10 +43,58 @@ fn live_of(guest: &ClusterResource) -> Live {
     }
 }
 
+/// How long one user's assembled inventory serves every dashboard of theirs that asks (tabs,
+/// refreshes, a burst of page loads): the nodes are asked at most once per
+/// `nodes::RESOURCES_TTL` anyway; this spares the database and the rendering's input too.
+pub const INVENTORY_TTL: Duration = Duration::from_secs(1);
+
+/// One user's slot: the last inventory and when it was made. Assembling holds the slot's
+/// lock, so requests at once wait for one assembly.
+type InventorySlot = Arc<tokio::sync::Mutex<Option<(Instant, Arc<Inventory>)>>>;
+
+/// Each user's last inventory (in this process), dropped when they act on a container.
+#[derive(Debug, Clone, Default)]
+pub struct InventoryCache {
+    slots: Arc<std::sync::Mutex<HashMap<i64, InventorySlot>>>,
+}
+
+impl InventoryCache {
+    fn slot(&self, user: i64) -> Option<InventorySlot> {
+        self.slots
+            .lock()
+            .ok()
+            .map(|mut slots| slots.entry(user).or_default().clone())
+    }
+
+    /// Forgets user `user`'s inventory (an action, a creation or an adoption changed it).
+    pub fn forget(&self, user: i64) {
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.remove(&user);
+        }
+    }
+}
+
 impl ContainerService {
-    /// The inventory of the actor's nodes (see the module docs). Only the actor's own nodes
-    /// and containers: an administrator manages others' containers by their pages.
-    pub async fn inventory(&self, actor: &Actor) -> Result<Inventory, AppError> {
+    /// The inventory of the actor's nodes (see the module docs), at most [`INVENTORY_TTL`]
+    /// old. Only the actor's own nodes and containers: an administrator manages others'
+    /// containers by their pages.
+    pub async fn inventory(&self, actor: &Actor) -> Result<Arc<Inventory>, AppError> {
+        let Some(slot) = self.state().inventories.slot(actor.user_id) else {
+            return self.assemble(actor).await.map(Arc::new);
+        };
+        let mut slot = slot.lock().await;
+        if let Some((at, inventory)) = slot.as_ref()
+            && at.elapsed() < INVENTORY_TTL
+        {
+            return Ok(inventory.clone());
+        }
+        let inventory = Arc::new(self.assemble(actor).await?);
+        *slot = Some((Instant::now(), inventory.clone()));
+        Ok(inventory)
+    }
+
+    /// Assembles the inventory now.
+    async fn assemble(&self, actor: &Actor) -> Result<Inventory, AppError> {
         let state = self.state();
         let mut conn = state.conn().await?;
         let nodes = crate::db::nodes::list(&mut conn, actor.user_id)
@@ -269,7 +318,7 @@ impl ContainerService {
         let inventory = self.inventory(actor).await?;
         Ok(InventoryLive {
             rows: inventory.rows.iter().map(RowLive::from).collect(),
-            totals: inventory.totals,
+            totals: inventory.totals.clone(),
         })
     }
 }

@@ -68,6 +68,7 @@ impl ContainerService {
         let row = self.get(actor, id).await?;
         if action == Action::Delete {
             self.delete(actor, id).await?;
+            self.changed(&row);
             return Ok(ActionDone {
                 id,
                 name: row.hostname.clone(),
@@ -102,6 +103,7 @@ impl ContainerService {
             .keep_alive();
         let result = self.power(actor, &row, vmid, action).await;
         held.release().await;
+        self.changed(&row);
         result
     }
 
@@ -343,7 +345,17 @@ impl ContainerService {
         )
         .await;
         self.audit(actor, "container.adopt", &hostname, id).await;
+        self.state().inventories.forget(actor.user_id);
         Ok(id)
+    }
+
+    /// Forgets what the dashboards show of the container's owner and node (an action changed
+    /// it), so the next look asks the node.
+    fn changed(&self, row: &ContainerRow) {
+        if let Some(owner) = row.owner_id {
+            self.state().inventories.forget(owner);
+        }
+        self.state().node_clients.forget_resources(row.node_id);
     }
 
     /// The API client of a container's node.
