@@ -373,6 +373,11 @@ impl Run<'_> {
             audit::record(conn, &entry).await
         })?;
         self.hub.notify(self.row.id, 0);
+        // The dashboards' last look at the node still lists it: look again.
+        self.state.node_clients.forget_resources(self.row.node_id);
+        if let Some(owner) = self.row.owner_id {
+            self.state.inventories.forget(owner);
+        }
         Ok(())
     }
 
