@@ -5,7 +5,12 @@
 //! bucket turned off, a script skipped; Review shows all three and the `pct` equivalent) →
 //! *Create* → the container's page follows the creation live (phases, bar, log), keeps its log
 //! over a reload half-way, and ends `ready` with its services listed and the database
-//! password the template generated revealed on click.
+//! password the template generated revealed on click. Then managing: two plain containers
+//! made through the server functions; the dashboard filtered and sorted in the URL and through
+//! its form; a container stopped (confirmed) and started from its card; two stopped at once
+//! with the bulk bar (one confirmation, an outcome each); the database container opened from
+//! the dashboard and its password revealed again (the password asked again when the session
+//! is older than 10 minutes); one container deleted with its name typed, gone from the list.
 //!
 //! Needs what `nodes.rs` needs, and a machine that can run the lab's LXC runtime and sshd
 //! (root, Debian's lxc, dnsmasq-base, apt-cacher-ng, uidmap, openssh-server: `./kiln.sh setup`)

@@ -438,10 +438,85 @@ impl From<&GuestRow> for RowLive {
 /// What the dashboard's live refresh receives.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InventoryLive {
-    /// Every row's live part.
+    /// The live part of the page's rows.
     pub rows: Vec<RowLive>,
     /// The summary.
     pub totals: Totals,
+    /// [`keys_digest`] of all rows.
+    pub keys: u64,
+}
+
+/// What one dashboard page shows: the filtered, sorted page of rows and what the rest of the
+/// page needs — made on the server from the inventory, so a page carries 50 rows, not all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DashboardView {
+    /// The page's rows.
+    pub rows: Vec<GuestRow>,
+    /// The user's nodes.
+    pub nodes: Vec<NodeState>,
+    /// The summary (of all rows, not only the filtered ones).
+    pub totals: Totals,
+    /// Templates among all rows (`plain` for none), for the filter's select.
+    pub templates: Vec<String>,
+    /// Tags among all rows.
+    pub tags: Vec<String>,
+    /// All rows.
+    pub total: usize,
+    /// Rows that pass the filter.
+    pub matching: usize,
+    /// This page (1-based).
+    pub page: usize,
+    /// Pages.
+    pub pages: usize,
+    /// [`keys_digest`] of all rows: the live refresh compares it to notice rows that
+    /// appeared or went away.
+    pub keys: u64,
+}
+
+/// A digest of a set of row keys (FNV-1a over the sorted keys), the same on both sides.
+pub fn keys_digest<'a>(keys: impl Iterator<Item = &'a str>) -> u64 {
+    let mut keys: Vec<&str> = keys.collect();
+    keys.sort_unstable();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for key in keys {
+        for b in key.bytes().chain(std::iter::once(b'\n')) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+impl Inventory {
+    /// The dashboard page `filter` asks for.
+    pub fn view(&self, filter: &Filter) -> DashboardView {
+        let matching = filter.apply(&self.rows);
+        let (rows, page, pages) = filter.page_of(&matching);
+        let (templates, tags) = Filter::choices(&self.rows);
+        DashboardView {
+            rows: rows.iter().map(|r| (*r).clone()).collect(),
+            nodes: self.nodes.clone(),
+            totals: self.totals.clone(),
+            templates,
+            tags,
+            total: self.rows.len(),
+            matching: matching.len(),
+            page,
+            pages,
+            keys: keys_digest(self.rows.iter().map(|r| r.key.as_str())),
+        }
+    }
+
+    /// The live part of the dashboard page `filter` asks for.
+    pub fn live(&self, filter: &Filter) -> InventoryLive {
+        let matching = filter.apply(&self.rows);
+        let (rows, _, _) = filter.page_of(&matching);
+        InventoryLive {
+            rows: rows.iter().map(|r| RowLive::from(*r)).collect(),
+            totals: self.totals.clone(),
+            keys: keys_digest(self.rows.iter().map(|r| r.key.as_str())),
+        }
+    }
 }
 
 /// At most this many containers in one bulk action.
@@ -603,6 +678,15 @@ impl Filter {
         filter
     }
 
+    /// From a URL query (`node=3&q=db`, with or without the leading `?`).
+    pub fn from_query(query: &str) -> Self {
+        let pairs: Vec<(String, String)> =
+            form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
+                .into_owned()
+                .collect();
+        Filter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
     /// The URL query (without `?`; empty for no filter), keys in a fixed order.
     pub fn to_query(&self) -> String {
         let mut pairs: Vec<(&str, String)> = Vec::new();
@@ -685,9 +769,9 @@ impl Filter {
         true
     }
 
-    /// The rows that pass, sorted.
-    pub fn apply(&self, rows: &[GuestRow]) -> Vec<GuestRow> {
-        let mut out: Vec<GuestRow> = rows.iter().filter(|r| self.matches(r)).cloned().collect();
+    /// The rows that pass, sorted (references into `rows`).
+    pub fn apply<'a>(&self, rows: &'a [GuestRow]) -> Vec<&'a GuestRow> {
+        let mut out: Vec<&GuestRow> = rows.iter().filter(|r| self.matches(r)).collect();
         let by_name = |a: &GuestRow, b: &GuestRow| a.name.cmp(&b.name).then(a.vmid.cmp(&b.vmid));
         let desc = |x: Option<f64>, y: Option<f64>| {
             y.unwrap_or(-1.0)
@@ -696,7 +780,7 @@ impl Filter {
         };
         match self.sort {
             Sort::Default => {}
-            Sort::Name => out.sort_by(by_name),
+            Sort::Name => out.sort_by(|a, b| by_name(a, b)),
             Sort::Vmid => out.sort_by(|a, b| a.vmid.cmp(&b.vmid).then_with(|| by_name(a, b))),
             Sort::Node => {
                 out.sort_by(|a, b| a.node_name.cmp(&b.node_name).then_with(|| by_name(a, b)));
@@ -723,7 +807,7 @@ impl Filter {
 
     /// The page [`Filter::page`] of `rows` (already filtered and sorted) and the number of
     /// pages; a page past the end is the last one.
-    pub fn page_of<'a>(&self, rows: &'a [GuestRow]) -> (&'a [GuestRow], usize, usize) {
+    pub fn page_of<'a, T>(&self, rows: &'a [T]) -> (&'a [T], usize, usize) {
         let pages = rows.len().div_ceil(PAGE_SIZE).max(1);
         let page = self.page.clamp(1, pages);
         let start = (page - 1) * PAGE_SIZE;
@@ -837,6 +921,7 @@ mod tests {
             ("page", "2"),
         ]);
         assert_eq!(again, filter);
+        assert_eq!(Filter::from_query(&format!("?{query}")), filter);
         assert_eq!(
             Filter::from_pairs([("status", "nope"), ("node", "x"), ("page", "-3")]),
             Filter::from_pairs([])
@@ -856,7 +941,7 @@ mod tests {
             Filter::from_pairs(pairs.iter().copied())
                 .apply(&rows)
                 .into_iter()
-                .map(|r| r.name)
+                .map(|r| r.name.clone())
                 .collect()
         };
         assert_eq!(pick(&[("node", "2")]), ["db-1"]);
@@ -867,6 +952,14 @@ mod tests {
         assert_eq!(pick(&[("q", "WEB")]), ["web-1"]);
         assert_eq!(pick(&[("sort", "name")]), ["db-1", "web-1"]);
         assert!(pick(&[("q", "zzz")]).is_empty());
+    }
+
+    #[test]
+    fn the_keys_digest_ignores_order_and_sees_a_change() {
+        let a = keys_digest(["c1", "n2-100"].into_iter());
+        assert_eq!(a, keys_digest(["n2-100", "c1"].into_iter()));
+        assert_ne!(a, keys_digest(["c1"].into_iter()));
+        assert_ne!(a, keys_digest(["c1", "n2-101"].into_iter()));
     }
 
     #[test]
@@ -908,10 +1001,11 @@ mod tests {
             ..Live::default()
         });
         let c = row("c", 1, State::Stopped);
+        let rows = [a, c, b];
         let names: Vec<String> = Filter::from_pairs([("sort", "cpu")])
-            .apply(&[a, c, b])
+            .apply(&rows)
             .into_iter()
-            .map(|r| r.name)
+            .map(|r| r.name.clone())
             .collect();
         assert_eq!(names, ["b", "a", "c"]);
     }

@@ -9,7 +9,7 @@ use kiln_shared::container_page::{
 use kiln_shared::containers::{
     ContainerDetail, ContainerSummary, CreateRequest, NodeChoices, WizardStart,
 };
-use kiln_shared::inventory::{Action, ActionDone, Inventory, InventoryLive};
+use kiln_shared::inventory::{Action, ActionDone, DashboardView, Filter, Inventory, InventoryLive};
 use kiln_shared::progress::ContainerEvent;
 use leptos::prelude::*;
 
@@ -205,13 +205,29 @@ pub async fn load_inventory() -> Result<Inventory, AppError> {
     )
 }
 
-/// The dashboard's live refresh: each row's state, figures, busy text and offered actions.
-#[server(prefix = "/api/fn", endpoint = "refresh_inventory", output = kiln_shared::wire::JsonText)]
-pub async fn refresh_inventory() -> Result<InventoryLive, AppError> {
+/// One dashboard page: the rows `filter` selects (sorted, 50 a page), the nodes, the summary
+/// and the filter's choices.
+#[server(prefix = "/api/fn", endpoint = "load_dashboard", input = server_fn::codec::Json, output = kiln_shared::wire::JsonText)]
+pub async fn load_dashboard(filter: Filter) -> Result<DashboardView, AppError> {
     ssr::respond(
         async {
             let actor = ssr::require_user()?;
-            ssr::containers_backend()?.inventory_live(&actor).await
+            ssr::containers_backend()?.dashboard(&actor, filter).await
+        }
+        .await,
+    )
+}
+
+/// The dashboard's live refresh of the page `filter` shows: each row's state, figures, busy
+/// text and offered actions, the summary, and a digest of all rows' keys.
+#[server(prefix = "/api/fn", endpoint = "refresh_inventory", input = server_fn::codec::Json, output = kiln_shared::wire::JsonText)]
+pub async fn refresh_inventory(filter: Filter) -> Result<InventoryLive, AppError> {
+    ssr::respond(
+        async {
+            let actor = ssr::require_user()?;
+            ssr::containers_backend()?
+                .dashboard_live(&actor, filter)
+                .await
         }
         .await,
     )

@@ -12,7 +12,7 @@
 //! announced with a link to reload.
 
 use kiln_shared::inventory::{
-    Action, Filter, GuestRow, Inventory, Sort, State, View, bytes, uptime,
+    Action, DashboardView, Filter, GuestRow, Sort, State, Totals, View, bytes, uptime,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::components::format::short_time;
 use crate::components::layout::{EmptyState, PageHeader};
 use crate::components::toast::use_toaster;
-use crate::functions::containers::load_inventory;
+use crate::functions::containers::load_dashboard;
 
 /// The filter in the current URL.
 fn use_filter() -> Memo<Filter> {
@@ -95,7 +95,7 @@ pub fn ContainersPage() -> impl IntoView {
 #[component]
 fn Board(path: &'static str, title: &'static str) -> impl IntoView {
     let filter = use_filter();
-    let data = Resource::new(|| (), |_| load_inventory());
+    let data = Resource::new(move || filter.get(), load_dashboard);
     view! {
         <PageHeader title=title subtitle="Every container on your nodes, at a glance.">
             <a class="btn btn-primary" href="/containers/new" data-test="create-container">"Create container"</a>
@@ -104,7 +104,7 @@ fn Board(path: &'static str, title: &'static str) -> impl IntoView {
             {move || Suspend::new(async move {
                 let filter = filter.get();
                 match data.await {
-                    Ok(inv) => view! { <Dashboard inv=inv filter=filter path=path /> }.into_any(),
+                    Ok(view) => view! { <Dashboard view=view filter=filter path=path /> }.into_any(),
                     Err(e) => view! { <div class="alert alert-error" role="alert">{e.to_string()}</div> }.into_any(),
                 }
             })}
@@ -113,7 +113,8 @@ fn Board(path: &'static str, title: &'static str) -> impl IntoView {
 }
 
 #[component]
-fn Dashboard(inv: Inventory, filter: Filter, path: &'static str) -> impl IntoView {
+fn Dashboard(view: DashboardView, filter: Filter, path: &'static str) -> impl IntoView {
+    let inv = view;
     if inv.nodes.is_empty() {
         return view! {
             <EmptyState icon="containers" title="No nodes yet">
@@ -130,9 +131,8 @@ fn Dashboard(inv: Inventory, filter: Filter, path: &'static str) -> impl IntoVie
         .into_any();
     }
     let view_mode = chosen_view(&filter);
-    let matching = filter.apply(&inv.rows);
-    let (rows, page, pages) = filter.page_of(&matching);
-    let rows = rows.to_vec();
+    let (page, pages) = (inv.page, inv.pages);
+    let rows = inv.rows.clone();
     let pager = (pages > 1).then(|| {
         let at = |n: usize| {
             href(
@@ -151,14 +151,13 @@ fn Dashboard(inv: Inventory, filter: Filter, path: &'static str) -> impl IntoVie
             </nav>
         }
     });
-    let total = inv.rows.len();
-    let shown = matching.len();
+    let total = inv.total;
     let offline: Vec<_> = inv.nodes.iter().filter(|n| !n.online).cloned().collect();
     let setup = BoardSetup {
         total,
-        keys: inv.rows.iter().map(|r| r.key.clone()).collect(),
+        keys: inv.keys,
     };
-    let list = if inv.rows.is_empty() {
+    let list = if total == 0 {
         view! {
             <EmptyState icon="containers" title="No containers yet">
                 <p class="muted" data-test="containers-empty">
@@ -186,14 +185,14 @@ fn Dashboard(inv: Inventory, filter: Filter, path: &'static str) -> impl IntoVie
         }
     };
     view! {
-        <Summary inv=inv.clone() path=path />
+        <Summary totals=inv.totals.clone() path=path />
         {offline.into_iter().map(|n| view! {
             <div class="alert alert-warn" role="status" data-test="node-offline">
                 <strong>{format!("{} does not answer", n.name)}</strong>
                 {format!(": {}. Its containers show their last known state.", n.error.unwrap_or_default())}
             </div>
         }).collect_view()}
-        <Filters filter=filter.clone() inv=inv path=path view_mode=view_mode shown=shown />
+        <Filters filter=filter.clone() view=inv path=path view_mode=view_mode />
         <BoardIsland setup=setup>
             {list}
         </BoardIsland>
@@ -204,8 +203,8 @@ fn Dashboard(inv: Inventory, filter: Filter, path: &'static str) -> impl IntoVie
 
 /// The summary bar: containers by state (each a filter link), nodes online, CPU and RAM.
 #[component]
-fn Summary(inv: Inventory, path: &'static str) -> impl IntoView {
-    let t = inv.totals;
+fn Summary(totals: Totals, path: &'static str) -> impl IntoView {
+    let t = totals;
     let link = |s: State| {
         href(
             path,
@@ -249,13 +248,18 @@ fn Summary(inv: Inventory, path: &'static str) -> impl IntoView {
 #[component]
 fn Filters(
     filter: Filter,
-    inv: Inventory,
+    view: DashboardView,
     path: &'static str,
     view_mode: View,
-    shown: usize,
 ) -> impl IntoView {
-    let (templates, tags) = Filter::choices(&inv.rows);
-    let total = inv.rows.len();
+    let DashboardView {
+        nodes,
+        templates,
+        tags,
+        total,
+        matching: shown,
+        ..
+    } = view;
     let view_link = |v: View| {
         href(
             path,
@@ -275,7 +279,7 @@ fn Filters(
             <input type="search" name="q" value=filter.q.clone() placeholder="Name, VMID, address, tag…" aria-label="Search" data-test="filter-q" />
             <select name="node" aria-label="Node" data-test="filter-node">
                 <option value="">"All nodes"</option>
-                {inv.nodes.iter().map(|n| view! {
+                {nodes.iter().map(|n| view! {
                     <option value=n.id.to_string() selected={node == Some(n.id)}>{n.name.clone()}</option>
                 }).collect_view()}
             </select>
@@ -588,8 +592,8 @@ fn Table(rows: Vec<GuestRow>, filter: Filter, path: &'static str) -> impl IntoVi
 pub struct BoardSetup {
     /// How many rows the inventory had.
     pub total: usize,
-    /// Their keys.
-    pub keys: Vec<String>,
+    /// The digest of all rows' keys (`kiln_shared::inventory::keys_digest`).
+    pub keys: u64,
 }
 
 /// What the confirmation dialog is asking about.
@@ -632,7 +636,7 @@ fn BoardIsland(setup: BoardSetup, children: Children) -> impl IntoView {
         root,
         dialog,
         toaster,
-        keys: StoredValue::new(setup.keys),
+        keys: setup.keys,
     };
     #[cfg(feature = "hydrate")]
     browser::start(state);
@@ -760,7 +764,7 @@ struct BoardState {
     root: NodeRef<leptos::html::Div>,
     dialog: NodeRef<leptos::html::Dialog>,
     toaster: crate::components::toast::Toaster,
-    keys: StoredValue<Vec<String>>,
+    keys: u64,
 }
 
 /// Opens the confirmation dialog for `asked`.
@@ -825,8 +829,10 @@ mod browser {
 
     /// Reads the live inventory and patches the rows on the page.
     pub(super) fn refresh(state: BoardState) {
+        let query = window().location().search().unwrap_or_default();
+        let filter = Filter::from_query(&query);
         leptos::task::spawn_local(async move {
-            if let Ok(live) = refresh_inventory().await {
+            if let Ok(live) = refresh_inventory(filter).await {
                 patch(state, &live);
             }
         });
@@ -834,11 +840,7 @@ mod browser {
 
     fn patch(state: BoardState, live: &InventoryLive) {
         let Some(root) = root(state) else { return };
-        let keys: Vec<&str> = live.rows.iter().map(|r| r.key.as_str()).collect();
-        let same = state.keys.with_value(|known| {
-            known.len() == keys.len() && known.iter().all(|k| keys.contains(&k.as_str()))
-        });
-        if !same {
+        if live.keys != state.keys {
             state.changed.set(true);
         }
         for row in &live.rows {

@@ -11,7 +11,7 @@ use kiln_shared::container_page::{
 use kiln_shared::containers::{
     ContainerDetail, ContainerSummary, CreateRequest, NodeChoices, WizardStart,
 };
-use kiln_shared::inventory::{Action, ActionDone, Inventory, InventoryLive};
+use kiln_shared::inventory::{Action, ActionDone, DashboardView, Filter, Inventory, InventoryLive};
 use kiln_shared::progress::ContainerEvent;
 
 /// Implemented by the server's `ContainerService`. A user creates containers on their own
@@ -77,8 +77,14 @@ pub trait ContainersBackend: Send + Sync + 'static {
     /// Every container on the actor's nodes — Kiln's and the others — with live figures; a
     /// node that does not answer leaves its rows with their last known state.
     async fn inventory(&self, actor: &Actor) -> Result<Inventory, AppError>;
-    /// The live part of the inventory (the dashboard's refresh).
-    async fn inventory_live(&self, actor: &Actor) -> Result<InventoryLive, AppError>;
+    /// The dashboard page `filter` asks for: its rows only, filtered, sorted and paged.
+    async fn dashboard(&self, actor: &Actor, filter: Filter) -> Result<DashboardView, AppError>;
+    /// The live part of that page (the dashboard's refresh).
+    async fn dashboard_live(
+        &self,
+        actor: &Actor,
+        filter: Filter,
+    ) -> Result<InventoryLive, AppError>;
     /// A lifecycle action on a container (owner or admin, else 404); 409 "busy: …" while
     /// another action holds the container's lock, or when its state does not allow it.
     async fn act(&self, actor: &Actor, id: i64, action: Action) -> Result<ActionDone, AppError>;

@@ -16,7 +16,7 @@ use kiln_shared::containers::{
     ContainerDetail, ContainerSummary, CreateRequest, NodeChoices, WizardStart, normalize,
     validate_create,
 };
-use kiln_shared::inventory::{Action, ActionDone, Inventory, InventoryLive};
+use kiln_shared::inventory::{Action, ActionDone, DashboardView, Filter, Inventory, InventoryLive};
 use kiln_shared::progress::ContainerEvent;
 use kiln_shared::{AppError, FieldErrors};
 use serde_json::json;
@@ -498,8 +498,16 @@ impl kiln_app::ssr::ContainersBackend for ContainerService {
             .map(std::sync::Arc::unwrap_or_clone)
     }
 
-    async fn inventory_live(&self, actor: &Actor) -> Result<InventoryLive, AppError> {
-        ContainerService::inventory_live(self, actor).await
+    async fn dashboard(&self, actor: &Actor, filter: Filter) -> Result<DashboardView, AppError> {
+        ContainerService::dashboard(self, actor, &filter).await
+    }
+
+    async fn dashboard_live(
+        &self,
+        actor: &Actor,
+        filter: Filter,
+    ) -> Result<InventoryLive, AppError> {
+        ContainerService::dashboard_live(self, actor, &filter).await
     }
 
     async fn act(&self, actor: &Actor, id: i64, action: Action) -> Result<ActionDone, AppError> {

@@ -16,7 +16,7 @@ use kiln_shared::AppError;
 use kiln_shared::auth::Actor;
 use kiln_shared::containers::ContainerStatus;
 use kiln_shared::inventory::{
-    GuestRow, Inventory, InventoryLive, Link, Live, NodeState, RowLive, State, Totals,
+    DashboardView, Filter, GuestRow, Inventory, InventoryLive, Link, Live, NodeState, State, Totals,
 };
 use kiln_shared::pve::ClusterResource;
 
@@ -313,12 +313,22 @@ impl ContainerService {
         })
     }
 
-    /// What the dashboard's live refresh patches into the page.
-    pub async fn inventory_live(&self, actor: &Actor) -> Result<InventoryLive, AppError> {
-        let inventory = self.inventory(actor).await?;
-        Ok(InventoryLive {
-            rows: inventory.rows.iter().map(RowLive::from).collect(),
-            totals: inventory.totals.clone(),
-        })
+    /// The dashboard page `filter` asks for (filtered, sorted and paged here, so the page
+    /// carries only its rows).
+    pub async fn dashboard(
+        &self,
+        actor: &Actor,
+        filter: &Filter,
+    ) -> Result<DashboardView, AppError> {
+        Ok(self.inventory(actor).await?.view(filter))
+    }
+
+    /// What the dashboard's live refresh patches into the page `filter` shows.
+    pub async fn dashboard_live(
+        &self,
+        actor: &Actor,
+        filter: &Filter,
+    ) -> Result<InventoryLive, AppError> {
+        Ok(self.inventory(actor).await?.live(filter))
     }
 }
