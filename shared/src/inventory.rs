@@ -361,9 +361,30 @@ pub struct Inventory {
     pub totals: Totals,
     /// When it was read (RFC 3339).
     pub at: String,
+    /// Templates among the rows (`plain` for none), sorted: the filter's choices.
+    pub templates: Vec<String>,
+    /// Tags among the rows, sorted.
+    pub tags: Vec<String>,
+    /// [`keys_digest`] of the rows.
+    pub keys: u64,
 }
 
 impl Inventory {
+    /// The inventory of `rows`, with the choices and the keys' digest worked out once.
+    pub fn new(rows: Vec<GuestRow>, nodes: Vec<NodeState>, totals: Totals, at: String) -> Self {
+        let (templates, tags) = Filter::choices(&rows);
+        let keys = keys_digest(rows.iter().map(|r| r.key.as_str()));
+        Inventory {
+            rows,
+            nodes,
+            totals,
+            at,
+            templates,
+            tags,
+            keys,
+        }
+    }
+
     /// Counts the rows per state.
     pub fn count_states(rows: &[GuestRow]) -> Vec<(State, usize)> {
         State::ALL
@@ -447,7 +468,7 @@ pub struct InventoryLive {
 }
 
 /// What one dashboard page shows: the filtered, sorted page of rows and what the rest of the
-/// page needs — made on the server from the inventory, so a page carries 50 rows, not all.
+/// page needs — made on the server from the inventory, so a page carries its rows, not all.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DashboardView {
     /// The page's rows.
@@ -492,18 +513,17 @@ impl Inventory {
     pub fn view(&self, filter: &Filter) -> DashboardView {
         let matching = filter.apply(&self.rows);
         let (rows, page, pages) = filter.page_of(&matching);
-        let (templates, tags) = Filter::choices(&self.rows);
         DashboardView {
             rows: rows.iter().map(|r| (*r).clone()).collect(),
             nodes: self.nodes.clone(),
             totals: self.totals.clone(),
-            templates,
-            tags,
+            templates: self.templates.clone(),
+            tags: self.tags.clone(),
             total: self.rows.len(),
             matching: matching.len(),
             page,
             pages,
-            keys: keys_digest(self.rows.iter().map(|r| r.key.as_str())),
+            keys: self.keys,
         }
     }
 
@@ -514,7 +534,7 @@ impl Inventory {
         InventoryLive {
             rows: rows.iter().map(|r| RowLive::from(*r)).collect(),
             totals: self.totals.clone(),
-            keys: keys_digest(self.rows.iter().map(|r| r.key.as_str())),
+            keys: self.keys,
         }
     }
 }
@@ -648,8 +668,8 @@ pub struct Filter {
     pub page: usize,
 }
 
-/// Rows per dashboard page.
-pub const PAGE_SIZE: usize = 50;
+/// Rows per dashboard page (a multiple of 2, 3 and 4: full rows of cards).
+pub const PAGE_SIZE: usize = 24;
 
 /// The longest search text kept from a URL.
 const MAX_Q: usize = 100;
@@ -964,8 +984,9 @@ mod tests {
 
     #[test]
     fn rows_come_in_pages() {
-        let rows: Vec<GuestRow> = (0..120)
-            .map(|i| row(&format!("ct-{i:03}"), 1, State::Running))
+        let n = 2 * PAGE_SIZE + 20;
+        let rows: Vec<GuestRow> = (0..n)
+            .map(|i| row(&format!("ct-{i:04}"), 1, State::Running))
             .collect();
         let at = |page: &str| {
             let f = Filter::from_pairs([("page", page)]);
@@ -977,13 +998,10 @@ mod tests {
                 pages,
             )
         };
-        assert_eq!(at("1"), (Some("ct-000".into()), PAGE_SIZE, 1, 3));
-        assert_eq!(at("3"), (Some("ct-100".into()), 20, 3, 3));
-        assert_eq!(
-            at("9"),
-            (Some("ct-100".into()), 20, 3, 3),
-            "past the end: the last"
-        );
+        assert_eq!(at("1"), (Some("ct-0000".into()), PAGE_SIZE, 1, 3));
+        let third = format!("ct-{:04}", 2 * PAGE_SIZE);
+        assert_eq!(at("3"), (Some(third.clone()), 20, 3, 3));
+        assert_eq!(at("9"), (Some(third), 20, 3, 3), "past the end: the last");
         let none: Vec<GuestRow> = Vec::new();
         assert_eq!(Filter::from_pairs([]).page_of(&none).2, 1);
     }

@@ -205,7 +205,7 @@ pub async fn load_inventory() -> Result<Inventory, AppError> {
     )
 }
 
-/// One dashboard page: the rows `filter` selects (sorted, 50 a page), the nodes, the summary
+/// One dashboard page: the rows `filter` selects (sorted, 24 a page), the nodes, the summary
 /// and the filter's choices.
 #[server(prefix = "/api/fn", endpoint = "load_dashboard", input = server_fn::codec::Json, output = kiln_shared::wire::JsonText)]
 pub async fn load_dashboard(filter: Filter) -> Result<DashboardView, AppError> {

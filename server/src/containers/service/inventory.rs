@@ -305,12 +305,12 @@ impl ContainerService {
                 tracing::warn!(error = %e, "cannot record what the nodes said of the containers");
             }
         }
-        Ok(Inventory {
-            rows: out,
-            nodes: node_states,
+        Ok(Inventory::new(
+            out,
+            node_states,
             totals,
-            at: chrono::Utc::now().to_rfc3339(),
-        })
+            chrono::Utc::now().to_rfc3339(),
+        ))
     }
 
     /// The dashboard page `filter` asks for (filtered, sorted and paged here, so the page
