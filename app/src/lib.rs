@@ -91,15 +91,8 @@ fn islands_loader(js: &str, wasm: &str) -> String {
 fn request_theme() -> Option<kiln_shared::theme::Theme> {
     #[cfg(feature = "ssr")]
     {
-        use_context::<http::request::Parts>().and_then(|parts| {
-            parts
-                .headers
-                .get_all(http::header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(|v| kiln_shared::cookie_value(v, kiln_shared::theme::THEME_COOKIE))
-                .and_then(kiln_shared::theme::Theme::parse)
-        })
+        ssr::request_cookie(kiln_shared::theme::THEME_COOKIE)
+            .and_then(|v| kiln_shared::theme::Theme::parse(&v))
     }
     #[cfg(not(feature = "ssr"))]
     None

@@ -4,6 +4,8 @@ pub mod badges;
 pub mod call;
 pub mod confirm;
 pub mod copy;
+#[cfg(feature = "hydrate")]
+pub mod dom;
 pub mod error;
 pub mod form;
 pub mod format;

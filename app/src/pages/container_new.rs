@@ -835,6 +835,7 @@ mod browser {
 
     use super::*;
     use crate::components::copy::copy_text;
+    use crate::components::dom::{all, one, set_hidden};
     use crate::functions::containers::{check_vmid, node_offers};
 
     type Body = NodeRef<leptos::html::Section>;
@@ -851,28 +852,6 @@ mod browser {
         if let Some(s) = storage() {
             let _ = s.remove_item(SAVED_KEY);
         }
-    }
-
-    /// The elements under `root` matching `css`.
-    fn all(root: &Element, css: &str) -> Vec<Element> {
-        let Ok(list) = root.query_selector_all(css) else {
-            return Vec::new();
-        };
-        (0..list.length())
-            .filter_map(|i| list.item(i)?.dyn_into::<Element>().ok())
-            .collect()
-    }
-
-    fn one(root: &Element, css: &str) -> Option<Element> {
-        root.query_selector(css).ok().flatten()
-    }
-
-    fn set_hidden(el: &Element, hidden: bool) {
-        let _ = if hidden {
-            el.set_attribute("hidden", "")
-        } else {
-            el.remove_attribute("hidden")
-        };
     }
 
     /// `value`, `checked` and `disabled` are properties of inputs, selects and textareas

@@ -43,27 +43,15 @@ fn chosen_view(filter: &Filter) -> View {
     #[cfg(feature = "ssr")]
     {
         if let Some(view) = filter.view {
-            if let Some(response) = use_context::<leptos_axum::ResponseOptions>()
-                && let Ok(value) = http::HeaderValue::from_str(&format!(
-                    "{}={}; Path=/; Max-Age=31536000; SameSite=Lax",
-                    kiln_shared::inventory::VIEW_COOKIE,
-                    view.as_str()
-                ))
-            {
-                response.append_header(http::header::SET_COOKIE, value);
-            }
+            crate::ssr::set_cookie(&format!(
+                "{}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+                kiln_shared::inventory::VIEW_COOKIE,
+                view.as_str()
+            ));
             return view;
         }
-        use_context::<http::request::Parts>()
-            .and_then(|parts| {
-                parts
-                    .headers
-                    .get_all(http::header::COOKIE)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .find_map(|v| kiln_shared::cookie_value(v, kiln_shared::inventory::VIEW_COOKIE))
-                    .and_then(View::parse)
-            })
+        crate::ssr::request_cookie(kiln_shared::inventory::VIEW_COOKIE)
+            .and_then(|v| View::parse(&v))
             .unwrap_or_default()
     }
     #[cfg(not(feature = "ssr"))]
@@ -789,6 +777,7 @@ mod browser {
     use web_sys::{Element, HtmlInputElement};
 
     use super::*;
+    use crate::components::dom::{all, set_hidden};
     use crate::components::nav;
     use crate::components::toast::ToastKind;
     use crate::functions::containers::{
@@ -797,15 +786,6 @@ mod browser {
 
     /// How often the list is refreshed while the tab is visible.
     const REFRESH_MS: u64 = 10_000;
-
-    fn all(root: &Element, css: &str) -> Vec<Element> {
-        let Ok(list) = root.query_selector_all(css) else {
-            return Vec::new();
-        };
-        (0..list.length())
-            .filter_map(|i| list.item(i)?.dyn_into::<Element>().ok())
-            .collect()
-    }
 
     fn root(state: BoardState) -> Option<Element> {
         state
@@ -895,14 +875,6 @@ mod browser {
             for el in all(&html, &format!("[data-summary={}]", s.as_str())) {
                 el.set_text_content(Some(&t.count(s).to_string()));
             }
-        }
-    }
-
-    fn set_hidden(el: &Element, hidden: bool) {
-        if hidden {
-            let _ = el.set_attribute("hidden", "");
-        } else {
-            let _ = el.remove_attribute("hidden");
         }
     }
 

@@ -159,6 +159,19 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// The value of cookie `name` in the request being rendered.
+pub fn request_cookie(name: &str) -> Option<String> {
+    use_context::<http::request::Parts>().and_then(|parts| {
+        parts
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| kiln_shared::cookie_value(v, name))
+            .map(str::to_owned)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::{safe_next, with_error};

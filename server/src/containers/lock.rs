@@ -163,16 +163,7 @@ impl GuestLocks {
             .await
             .map_err(|e| unavailable(&e))?;
         if set.is_some() {
-            return Ok(Held {
-                inner: Arc::new(Inner {
-                    redis: self.redis.clone(),
-                    key,
-                    value,
-                    ttl: self.ttl,
-                }),
-                renewer: None,
-                released: false,
-            });
+            return Ok(self.held(key, value));
         }
         let current: Option<String> = conn.get(&key).await.map_err(|e| unavailable(&e))?;
         let parsed = current
@@ -195,16 +186,7 @@ impl GuestLocks {
                     job.id = job,
                     "took over the lock an earlier run of the job left"
                 );
-                return Ok(Held {
-                    inner: Arc::new(Inner {
-                        redis: self.redis.clone(),
-                        key,
-                        value,
-                        ttl: self.ttl,
-                    }),
-                    renewer: None,
-                    released: false,
-                });
+                return Ok(self.held(key, value));
             }
         }
         let busy = parsed.map_or_else(
@@ -217,6 +199,20 @@ impl GuestLocks {
             |h| h.busy(),
         );
         Err(LockError::Busy(busy))
+    }
+
+    /// The guard of a lock just taken with `value` under `key`.
+    fn held(&self, key: String, value: String) -> Held {
+        Held {
+            inner: Arc::new(Inner {
+                redis: self.redis.clone(),
+                key,
+                value,
+                ttl: self.ttl,
+            }),
+            renewer: None,
+            released: false,
+        }
     }
 
     /// Takes the lock for durable job `job`, waiting while it is busy (polling every `poll`)

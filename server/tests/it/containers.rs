@@ -77,12 +77,22 @@ pub(crate) async fn setup_paused_with(
 
 /// Registers `lab` as `actor`'s node named `lab` (as Kiln registers its lab node); its id.
 pub(crate) async fn register_lab(app: &TestApp, actor: &Actor, lab: &TestLab) -> R<i64> {
+    register_lab_as(app, actor, lab, "lab").await
+}
+
+/// Registers `lab` as `actor`'s node named `name`; its id.
+pub(crate) async fn register_lab_as(
+    app: &TestApp,
+    actor: &Actor,
+    lab: &TestLab,
+    name: &str,
+) -> R<i64> {
     let (token_id, secret) = lab.handle.token.split_once('=').ok_or("token")?;
     let node = NodeService::new(app.state.clone())
         .add_lab_node(
             actor,
             NodeInput {
-                name: "lab".into(),
+                name: name.into(),
                 host: "127.0.0.1".into(),
                 port: lab.handle.addr.port(),
                 is_cluster: false,

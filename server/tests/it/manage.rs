@@ -10,33 +10,10 @@ use kiln_server::containers::lock::GuestLocks;
 use kiln_server::lab::RuntimeKind;
 use kiln_server::proxmox::ProxmoxApi;
 use kiln_shared::AppError;
-use kiln_shared::auth::Actor;
 use kiln_shared::inventory::{Action, State};
-use kiln_shared::nodes::NodeInput;
 
-use crate::containers::{Setup, actor, request, setup_paused_with};
-use crate::harness::TestApp;
+use crate::containers::{Setup, actor, register_lab_as, request, setup_paused_with};
 use crate::lab_fixture::{R, TestLab, container};
-
-/// Registers `lab` as `actor`'s node called `name`.
-async fn register_as(app: &TestApp, actor: &Actor, lab: &TestLab, name: &str) -> R<i64> {
-    let (token_id, secret) = lab.handle.token.split_once('=').ok_or("token")?;
-    let node = kiln_server::nodes::NodeService::new(app.state.clone())
-        .add_lab_node(
-            actor,
-            NodeInput {
-                name: name.into(),
-                host: "127.0.0.1".into(),
-                port: lab.handle.addr.port(),
-                is_cluster: false,
-                fingerprint: lab.handle.fingerprint.clone(),
-                token_id: token_id.into(),
-                token_secret: secret.into(),
-            },
-        )
-        .await?;
-    Ok(node.id)
-}
 
 /// A container made on the lab directly (not by Kiln), running.
 async fn foreign(lab: &TestLab, vmid: u32) -> R {
@@ -89,7 +66,7 @@ async fn the_inventory_merges_kilns_and_other_containers_from_two_nodes_and_keep
 -> R {
     let (s, ids) = with_containers(0.0, 1).await?;
     let lab2 = TestLab::start(|o| o.runtime = RuntimeKind::Scratch).await?;
-    let node2 = register_as(&s.app, &s.actor, &lab2, "lab2").await?;
+    let node2 = register_lab_as(&s.app, &s.actor, &lab2, "lab2").await?;
     foreign(&s.lab, 500).await?;
     foreign(&lab2, 600).await?;
     foreign(&lab2, 601).await?;
@@ -472,5 +449,104 @@ async fn another_user_cannot_list_act_on_adopt_or_reveal() -> R {
     );
     assert!(stopped.body.contains("\"ok\":true"), "{}", stopped.body);
     assert!(mallory.user_id != s.actor.user_id);
+    s.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_page_filters_in_the_url_pages_and_keeps_the_view() -> R {
+    let (s, ids) = with_containers(0.0, 2).await?;
+    for vmid in 500..530 {
+        foreign(&s.lab, vmid).await?;
+    }
+    let session = s.app.login("creator", crate::harness::PASSWORD).await?;
+    let get = async |path: &str, cookie: &str| -> R<crate::harness::Reply> {
+        let req = axum::http::Request::get(path)
+            .header(
+                axum::http::header::COOKIE,
+                format!("kiln_session={session}{cookie}"),
+            )
+            .body(axum::body::Body::empty())?;
+        let reply = s.app.send_from([192, 0, 2, 1], req).await?;
+        assert_eq!(reply.status, axum::http::StatusCode::OK, "{path}");
+        Ok(reply)
+    };
+    let rows = |body: &str| body.matches("data-test=\"guest\"").count();
+
+    // Everything: 32 containers, 24 a page, cards by default; the summary counts them all.
+    let all = get("/containers", "").await?;
+    assert_eq!(rows(&all.body), kiln_shared::inventory::PAGE_SIZE);
+    assert!(all.body.contains("class=\"guest-grid\""), "cards");
+    // `<span data-summary="running" …>32</span>` (attributes in any order).
+    let summary = all
+        .body
+        .split("data-summary=\"running\"")
+        .nth(1)
+        .and_then(|rest| rest.split_once('>'))
+        .and_then(|(_, text)| text.split('<').next())
+        .unwrap_or_default();
+    assert_eq!(summary, "32", "the summary counts every row");
+    assert!(all.body.contains("Page 1 of 2"));
+    assert!(all.body.contains("not managed by Kiln"));
+    let second = get("/containers?page=2", "").await?;
+    assert_eq!(rows(&second.body), 32 - kiln_shared::inventory::PAGE_SIZE);
+
+    // Filters from the URL: by text, by state, unmanaged hidden by a template filter.
+    let one = get("/containers?q=ct-2", "").await?;
+    assert_eq!(rows(&one.body), 1, "only ct-2");
+    assert!(one.body.contains(&format!("data-id=\"{}\"", ids[1])));
+    let plain = get("/containers?status=stopped", "").await?;
+    assert!(
+        plain.body.contains("data-test=\"no-match\""),
+        "none stopped"
+    );
+
+    // The table, asked for in the URL, is remembered in a cookie for the next visit.
+    let table = get("/containers?view=table", "").await?;
+    assert!(table.body.contains("class=\"data guests\""), "table");
+    let cookie = table
+        .headers
+        .get_all(axum::http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("kiln_view="))
+        .ok_or("the view cookie")?
+        .to_owned();
+    assert!(cookie.starts_with("kiln_view=table;"), "{cookie}");
+    let again = get("/containers", "; kiln_view=table").await?;
+    assert!(again.body.contains("class=\"data guests\""), "kept");
+    s.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shutdown_that_does_not_finish_offers_stop_and_stop_then_works() -> R {
+    let (s, ids) = with_containers(0.0, 1).await?;
+    let id = ids[0];
+    let vmid = vmid_of(&s, id).await?;
+    // The node's shutdown task ends in an error, as PVE's does when the timeout passes.
+    let mut faults = kiln_server::lab::Faults::default();
+    faults.task_failures.insert(
+        "vzshutdown".into(),
+        "shutdown timeout: container still running".into(),
+    );
+    s.lab.handle.set_faults(faults);
+    let done = s.service().act(&s.actor, id, Action::Shutdown).await?;
+    assert!(!done.ok && done.offer_stop, "{done:?}");
+    assert!(
+        done.message.contains("did not shut down within 60 s")
+            && done.message.contains("stop it instead?"),
+        "{done:?}"
+    );
+    assert_eq!(power(&s.lab, vmid).await?, "running");
+    s.lab.handle.set_faults(kiln_server::lab::Faults::default());
+    let stopped = s.service().act(&s.actor, id, Action::Stop).await?;
+    assert!(stopped.ok, "{stopped:?}");
+    assert_eq!(power(&s.lab, vmid).await?, "stopped");
+    let events = s.events(id).await?;
+    assert!(
+        events.iter().any(|e| e.phase == "shutdown"
+            && e.kind == "outcome"
+            && e.text.contains("stop it instead?")),
+        "the failed shutdown is in the events"
+    );
     s.finish().await
 }

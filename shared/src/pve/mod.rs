@@ -197,6 +197,19 @@ pub struct LxcConfig {
     pub other: BTreeMap<String, serde_json::Value>,
 }
 
+impl LxcConfig {
+    /// Its tags (`tags: "db;prod"` — PVE also accepts `,` and spaces between them).
+    pub fn tag_list(&self) -> Vec<String> {
+        self.tags
+            .as_deref()
+            .unwrap_or_default()
+            .split([';', ',', ' '])
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
 /// `GET /nodes/{node}/tasks/{upid}/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskStatus {

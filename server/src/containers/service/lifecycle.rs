@@ -498,14 +498,7 @@ fn adopted_request(node_id: i64, vmid: u32, hostname: &str, config: &LxcConfig) 
         keyctl: feature("keyctl"),
         fuse: feature("fuse"),
         onboot: config.onboot,
-        tags: config
-            .tags
-            .as_deref()
-            .unwrap_or_default()
-            .split([';', ',', ' '])
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        tags: config.tag_list(),
         root_password: None,
         ssh_public_keys: None,
         buckets_off: vec![],

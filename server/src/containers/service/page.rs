@@ -233,14 +233,7 @@ fn summary(c: &LxcConfig) -> ConfigSummary {
         features: c.features.clone(),
         onboot: c.onboot,
         unprivileged: c.unprivileged,
-        tags: c
-            .tags
-            .as_deref()
-            .unwrap_or_default()
-            .split([';', ',', ' '])
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        tags: c.tag_list(),
         notes: c.description.as_deref().and_then(notes_without_marker),
     }
 }
