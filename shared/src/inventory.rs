@@ -235,6 +235,20 @@ impl Live {
     pub fn disk_share(&self) -> Option<f64> {
         share(self.disk, self.maxdisk)
     }
+
+    /// The bars' texts: CPU `10%`, memory and disk `73 MiB / 256 MiB` (`—` when unknown).
+    pub fn texts(&self) -> [String; 3] {
+        let pair = |used: Option<u64>, total: Option<u64>| match (used, total) {
+            (Some(u), Some(t)) => format!("{} / {}", bytes(u), bytes(t)),
+            _ => "—".to_owned(),
+        };
+        [
+            self.cpu_share()
+                .map_or_else(|| "—".to_owned(), |c| format!("{:.0}%", c * 100.0)),
+            pair(self.mem, self.maxmem),
+            pair(self.disk, self.maxdisk),
+        ]
+    }
 }
 
 /// A web link of a service found in a container.
@@ -430,6 +444,8 @@ pub struct RowLive {
     pub mem: Option<f64>,
     /// Disk share.
     pub disk: Option<f64>,
+    /// The bars' texts (CPU, memory, disk; [`Live::texts`]).
+    pub texts: [String; 3],
     /// Its node did not answer.
     pub stale: bool,
     /// The actions offered now.
@@ -450,6 +466,7 @@ impl From<&GuestRow> for RowLive {
             cpu: live.cpu_share(),
             mem: live.mem_share(),
             disk: live.disk_share(),
+            texts: live.texts(),
             stale: row.stale,
             offers: Action::ALL.into_iter().filter(|a| row.offers(*a)).collect(),
         }

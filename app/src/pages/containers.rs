@@ -322,15 +322,15 @@ fn bar(name: &'static str, label: &'static str, value: Option<f64>, text: String
     view! {
         <div class="bar">
             <span class="bar-label">{label}</span>
-            <meter class="meter" min="0" max="1" value=value.unwrap_or(0.0) data-bar=name title=text.clone()></meter>
+            <meter class="meter" min="0" max="1" value=rounded(value) data-bar=name></meter>
             <span class="bar-text muted" data-bar-text=name>{text}</span>
         </div>
     }
 }
 
-/// A share as `42%`, or `—`.
-fn percent(value: Option<f64>) -> String {
-    value.map_or_else(|| "—".to_owned(), |v| format!("{:.0}%", v * 100.0))
+/// A 0–1 share as the meter's value, rounded (`0.101`; 0 when unknown).
+fn rounded(value: Option<f64>) -> f64 {
+    (value.unwrap_or(0.0) * 1000.0).round() / 1000.0
 }
 
 /// The row's action buttons (hidden when not offered now; the refresh shows them), or
@@ -354,8 +354,7 @@ fn actions(row: &GuestRow) -> impl IntoView + use<> {
             "btn btn-sm"
         };
         view! {
-            <button type="button" class=class data-action=a.as_str() hidden={!row.offers(a)}
-                data-test=format!("action-{}", a.as_str())>
+            <button type="button" class=class data-action=a.as_str() hidden={!row.offers(a)}>
                 {a.label()}
             </button>
         }
@@ -430,7 +429,7 @@ fn tags(row: &GuestRow) -> impl IntoView + use<> {
     })
 }
 
-/// The live figures as text.
+/// The live figures: the three shares, the three bars' texts, the uptime.
 fn figures(
     row: &GuestRow,
 ) -> (
@@ -448,21 +447,14 @@ fn figures(
         .filter(|u| *u > 0 && row.state == State::Running)
         .map(uptime)
         .unwrap_or_else(|| "—".to_owned());
-    let mem = match (live.mem, live.maxmem) {
-        (Some(m), Some(x)) => format!("{} / {}", bytes(m), bytes(x)),
-        _ => "—".to_owned(),
-    };
-    let disk = match (live.disk, live.maxdisk) {
-        (Some(d), Some(x)) => format!("{} / {}", bytes(d), bytes(x)),
-        _ => "—".to_owned(),
-    };
+    let [cpu_text, mem_text, disk_text] = live.texts();
     (
         live.cpu_share(),
         live.mem_share(),
         live.disk_share(),
-        percent(live.cpu_share()),
-        mem,
-        disk,
+        cpu_text,
+        mem_text,
+        disk_text,
         up,
     )
 }
@@ -559,9 +551,9 @@ fn Table(rows: Vec<GuestRow>, filter: Filter, path: &'static str) -> impl IntoVi
                                 <td>{row.template.clone().unwrap_or_else(|| "—".to_owned())}</td>
                                 <td class="mono">{row.address.clone().unwrap_or_else(|| "—".to_owned())}</td>
                                 <td data-field="uptime">{up}</td>
-                                <td><meter class="meter" min="0" max="1" value=cpu.unwrap_or(0.0) data-bar="cpu" title=cpu_text></meter></td>
-                                <td><meter class="meter" min="0" max="1" value=mem.unwrap_or(0.0) data-bar="mem" title=mem_text></meter></td>
-                                <td><meter class="meter" min="0" max="1" value=disk.unwrap_or(0.0) data-bar="disk" title=disk_text></meter></td>
+                                <td><meter class="meter" min="0" max="1" value=rounded(cpu) data-bar="cpu" title=cpu_text></meter></td>
+                                <td><meter class="meter" min="0" max="1" value=rounded(mem) data-bar="mem" title=mem_text></meter></td>
+                                <td><meter class="meter" min="0" max="1" value=rounded(disk) data-bar="disk" title=disk_text></meter></td>
                                 <td>{tags(&row)}</td>
                                 <td>{links(&row)}</td>
                                 <td>{actions(&row)}</td>
@@ -849,9 +841,18 @@ mod browser {
                 busy.set_text_content(Some(row.busy.as_deref().unwrap_or_default()));
                 set_hidden(&busy, row.busy.is_none());
             }
-            for (name, value) in [("cpu", row.cpu), ("mem", row.mem), ("disk", row.disk)] {
+            for ((name, value), text) in [("cpu", row.cpu), ("mem", row.mem), ("disk", row.disk)]
+                .into_iter()
+                .zip(&row.texts)
+            {
                 for meter in all(&el, &format!("[data-bar={name}]")) {
-                    let _ = meter.set_attribute("value", &value.unwrap_or(0.0).to_string());
+                    let _ = meter.set_attribute("value", &rounded(value).to_string());
+                    if meter.has_attribute("title") {
+                        let _ = meter.set_attribute("title", text);
+                    }
+                }
+                for label in all(&el, &format!("[data-bar-text={name}]")) {
+                    label.set_text_content(Some(text));
                 }
             }
             for button in all(&el, "[data-action]") {

@@ -474,6 +474,9 @@ async fn the_dashboard_page_filters_in_the_url_pages_and_keeps_the_view() -> R {
 
     // Everything: 32 containers, 24 a page, cards by default; the summary counts them all.
     let all = get("/containers", "").await?;
+    if let Some(path) = std::env::var_os("KILN_DUMP_DASHBOARD") {
+        std::fs::write(path, &all.body)?;
+    }
     assert_eq!(rows(&all.body), kiln_shared::inventory::PAGE_SIZE);
     assert!(all.body.contains("class=\"guest-grid\""), "cards");
     // `<span data-summary="running" …>32</span>` (attributes in any order).
