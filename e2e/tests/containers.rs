@@ -490,7 +490,10 @@ async fn manage(b: &Browser, db: i64) -> anyhow::Result<()> {
         b.click(&format!(r#"{} [data-test="select"]"#, row(id)))
             .await?;
     }
-    b.wait_text(r#"[data-test="bulk-bar"] span"#, "2 selected")
+    b.wait_text(r#"[data-test="selected-count"]"#, "2 selected")
+        .await?;
+    // Beyond the two: every row the filter selects (here the database container too).
+    b.wait_text(r#"[data-test="select-matching"]"#, "Select all 3 matching")
         .await?;
     b.click(r#"[data-test="bulk-stop"]"#).await?;
     b.click(r#"[data-test="board-confirm"] [data-test="confirm"]"#)

@@ -509,6 +509,9 @@ pub struct DashboardView {
     /// [`keys_digest`] of all rows: the live refresh compares it to notice rows that
     /// appeared or went away.
     pub keys: u64,
+    /// Kiln's ids of every managed row that passes the filter, on every page (*Select all
+    /// matching* of the bulk bar).
+    pub selectable: Vec<i64>,
 }
 
 /// A digest of a set of row keys (FNV-1a over the sorted keys), the same on both sides.
@@ -541,6 +544,7 @@ impl Inventory {
             page,
             pages,
             keys: self.keys,
+            selectable: matching.iter().filter_map(|r| r.id).collect(),
         }
     }
 
@@ -989,6 +993,46 @@ mod tests {
         assert_eq!(pick(&[("q", "WEB")]), ["web-1"]);
         assert_eq!(pick(&[("sort", "name")]), ["db-1", "web-1"]);
         assert!(pick(&[("q", "zzz")]).is_empty());
+    }
+
+    #[test]
+    fn a_view_carries_its_page_and_every_matching_managed_id() {
+        let mut rows: Vec<GuestRow> = (0..(PAGE_SIZE as i64 + 6))
+            .map(|i| {
+                let mut r = row(&format!("web-{i:03}"), 1, State::Running);
+                r.id = Some(i + 1);
+                r.key = format!("c{}", i + 1);
+                r
+            })
+            .collect();
+        let mut other = row("db", 1, State::Running);
+        other.id = None;
+        other.key = "n1-900".into();
+        rows.push(other);
+        let totals = Totals::default();
+        let inventory = Inventory::new(rows, Vec::new(), totals, String::new());
+        let view = inventory.view(&Filter::from_pairs([("q", "web"), ("sort", "name")]));
+        assert_eq!(view.rows.len(), PAGE_SIZE);
+        assert_eq!(
+            (view.matching, view.total, view.pages),
+            (PAGE_SIZE + 6, PAGE_SIZE + 7, 2)
+        );
+        assert_eq!(
+            view.selectable.len(),
+            PAGE_SIZE + 6,
+            "every page's managed rows"
+        );
+        assert_eq!(view.selectable.first(), Some(&1));
+        let everything = inventory.view(&Filter::from_pairs([]));
+        assert_eq!(
+            everything.selectable.len(),
+            PAGE_SIZE + 6,
+            "not the unmanaged one"
+        );
+        assert_eq!(
+            everything.keys,
+            inventory.live(&Filter::from_pairs([])).keys
+        );
     }
 
     #[test]

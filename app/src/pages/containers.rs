@@ -144,6 +144,7 @@ fn Dashboard(view: DashboardView, filter: Filter, path: &'static str) -> impl In
     let setup = BoardSetup {
         total,
         keys: inv.keys,
+        selectable: inv.selectable.clone(),
     };
     let list = if total == 0 {
         view! {
@@ -574,6 +575,8 @@ pub struct BoardSetup {
     pub total: usize,
     /// The digest of all rows' keys (`kiln_shared::inventory::keys_digest`).
     pub keys: u64,
+    /// The ids of every managed row the filter selects, on all pages.
+    pub selectable: Vec<i64>,
 }
 
 /// What the confirmation dialog is asking about.
@@ -621,6 +624,29 @@ fn BoardIsland(setup: BoardSetup, children: Children) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     browser::start(state);
     let _ = setup.total;
+    // *Select all matching*: every managed row the filter selects, beyond this page.
+    let selectable = StoredValue::new(setup.selectable);
+    let more_than_page = move || {
+        let n = selected.with(Vec::len);
+        n > 0 && selectable.with_value(|all| all.len() > n)
+    };
+    let select_matching = move |_| {
+        let names: std::collections::HashMap<i64, String> =
+            selected.get_untracked().into_iter().collect();
+        selected.set(selectable.with_value(|all| {
+            all.iter()
+                .map(|id| {
+                    (
+                        *id,
+                        names
+                            .get(id)
+                            .cloned()
+                            .unwrap_or_else(|| format!("container {id}")),
+                    )
+                })
+                .collect()
+        }));
+    };
 
     let on_click = move |ev: leptos::ev::MouseEvent| {
         #[cfg(feature = "hydrate")]
@@ -688,7 +714,11 @@ fn BoardIsland(setup: BoardSetup, children: Children) -> impl IntoView {
                 <a href="" data-test="reload">"Reload the list"</a>
             </div>
             <div class="bulk-bar" hidden=move || selected.with(Vec::is_empty) data-test="bulk-bar" role="toolbar" aria-label="With the selected containers">
-                <span>{move || format!("{} selected", selected.with(Vec::len))}</span>
+                <span data-test="selected-count">{move || format!("{} selected", selected.with(Vec::len))}</span>
+                <button type="button" class="btn btn-sm btn-ghost" hidden=move || !more_than_page()
+                    data-test="select-matching" on:click=select_matching>
+                    {move || format!("Select all {} matching", selectable.with_value(Vec::len))}
+                </button>
                 {Action::BULK.into_iter().map(|a| view! {
                     <button type="button" class=if a == Action::Delete { "btn btn-sm btn-danger" } else { "btn btn-sm" }
                         data-test=format!("bulk-{}", a.as_str()) on:click=move |_| bulk(a)>
