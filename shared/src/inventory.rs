@@ -719,6 +719,21 @@ impl Filter {
         filter
     }
 
+    /// The filter as the URL rules allow it (a filter that arrived as JSON, from a script or
+    /// the live refresh): text cut to 100 characters, a template or tag over 64 bytes dropped,
+    /// tags lower case, the page at least 1.
+    pub fn normalized(mut self) -> Self {
+        let short = |v: Option<String>| {
+            v.map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty() && v.len() <= 64)
+        };
+        self.q = self.q.trim().chars().take(MAX_Q).collect();
+        self.template = short(self.template);
+        self.tag = short(self.tag).map(|t| t.to_ascii_lowercase());
+        self.page = self.page.clamp(1, 100_000);
+        self
+    }
+
     /// From a URL query (`node=3&q=db`, with or without the leading `?`).
     pub fn from_query(query: &str) -> Self {
         let pairs: Vec<(String, String)> =
@@ -1033,6 +1048,22 @@ mod tests {
             everything.keys,
             inventory.live(&Filter::from_pairs([])).keys
         );
+    }
+
+    #[test]
+    fn a_filter_from_json_is_held_to_the_url_rules() {
+        let wild = Filter {
+            q: "x".repeat(1_000_000),
+            template: Some("t".repeat(65)),
+            tag: Some(" Web ".into()),
+            page: 0,
+            ..Filter::default()
+        };
+        let f = wild.normalized();
+        assert_eq!(f.q.len(), 100);
+        assert_eq!(f.template, None);
+        assert_eq!(f.tag.as_deref(), Some("web"));
+        assert_eq!(f.page, 1);
     }
 
     #[test]

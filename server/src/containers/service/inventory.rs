@@ -320,7 +320,8 @@ impl ContainerService {
         actor: &Actor,
         filter: &Filter,
     ) -> Result<DashboardView, AppError> {
-        Ok(self.inventory(actor).await?.view(filter))
+        let filter = filter.clone().normalized();
+        Ok(self.inventory(actor).await?.view(&filter))
     }
 
     /// What the dashboard's live refresh patches into the page `filter` shows.
@@ -329,6 +330,7 @@ impl ContainerService {
         actor: &Actor,
         filter: &Filter,
     ) -> Result<InventoryLive, AppError> {
-        Ok(self.inventory(actor).await?.live(filter))
+        let filter = filter.clone().normalized();
+        Ok(self.inventory(actor).await?.live(&filter))
     }
 }
