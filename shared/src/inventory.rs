@@ -446,8 +446,6 @@ pub struct RowLive {
     pub disk: Option<f64>,
     /// The bars' texts (CPU, memory, disk; [`Live::texts`]).
     pub texts: [String; 3],
-    /// Its node did not answer.
-    pub stale: bool,
     /// The actions offered now.
     pub offers: Vec<Action>,
 }
@@ -467,7 +465,6 @@ impl From<&GuestRow> for RowLive {
             mem: live.mem_share(),
             disk: live.disk_share(),
             texts: live.texts(),
-            stale: row.stale,
             offers: Action::ALL.into_iter().filter(|a| row.offers(*a)).collect(),
         }
     }

@@ -23,7 +23,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
-use crate::components::confirm::{ConfirmButton, TypedConfirmButton};
+use crate::components::confirm::ConfirmButton;
 use crate::components::copy::copy_text;
 use crate::components::format::short_time;
 use crate::components::nav;
@@ -482,12 +482,13 @@ fn ContainerActions(
                 </button>
             })}
             {(status != ContainerStatus::Deleting).then(|| view! {
-                <TypedConfirmButton
+                <ConfirmButton
                     label="Delete".to_owned()
                     question=format!("Delete {hostname}? Kiln destroys the container on its node (only one Kiln created or adopted) with its disk, then forgets it, its services and logins. This cannot be undone.")
                     typed=hostname.clone()
                     confirm_label="Delete the container".to_owned()
                     class="btn"
+                    danger=true
                     on_confirm=delete
                 />
             })}

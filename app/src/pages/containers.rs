@@ -142,7 +142,6 @@ fn Dashboard(view: DashboardView, filter: Filter, path: &'static str) -> impl In
     let total = inv.total;
     let offline: Vec<_> = inv.nodes.iter().filter(|n| !n.online).cloned().collect();
     let setup = BoardSetup {
-        total,
         keys: inv.keys,
         selectable: inv.selectable.clone(),
     };
@@ -571,8 +570,6 @@ fn Table(rows: Vec<GuestRow>, filter: Filter, path: &'static str) -> impl IntoVi
 /// notice rows that appear or go away.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoardSetup {
-    /// How many rows the inventory had.
-    pub total: usize,
     /// The digest of all rows' keys (`kiln_shared::inventory::keys_digest`).
     pub keys: u64,
     /// The ids of every managed row the filter selects, on all pages.
@@ -623,7 +620,6 @@ fn BoardIsland(setup: BoardSetup, children: Children) -> impl IntoView {
     };
     #[cfg(feature = "hydrate")]
     browser::start(state);
-    let _ = setup.total;
     // *Select all matching*: every managed row the filter selects, beyond this page.
     let selectable = StoredValue::new(setup.selectable);
     let more_than_page = move || {

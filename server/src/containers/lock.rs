@@ -328,15 +328,6 @@ impl Held {
         self
     }
 
-    /// Whether this holder still has the lock.
-    pub async fn still_held(&self) -> bool {
-        let Ok(mut conn) = self.inner.redis.get().await else {
-            return false;
-        };
-        let value: Option<String> = conn.get(&self.inner.key).await.unwrap_or(None);
-        value.as_deref() == Some(self.inner.value.as_str())
-    }
-
     /// Releases the lock (only if still this holder's).
     pub async fn release(mut self) {
         self.released = true;

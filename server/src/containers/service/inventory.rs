@@ -173,6 +173,8 @@ impl ContainerService {
             }
         }
 
+        // When the nodes answered: every row seen now, and the inventory, carry it.
+        let now = chrono::Utc::now().to_rfc3339();
         let mut out = Vec::with_capacity(rows.len());
         let mut seen = Vec::new();
         let mut managed: HashSet<(i64, u32)> = HashSet::new();
@@ -232,7 +234,7 @@ impl ContainerService {
                                 });
                             }
                             guest_row.live = Some(live);
-                            guest_row.seen_at = Some(chrono::Utc::now().to_rfc3339());
+                            guest_row.seen_at = Some(now.clone());
                         }
                         None => {
                             guest_row.state = State::of(kiln, None);
@@ -285,7 +287,7 @@ impl ContainerService {
                     live: Some(live_of(g)),
                     tags: g.tags.clone(),
                     links: Vec::new(),
-                    seen_at: Some(chrono::Utc::now().to_rfc3339()),
+                    seen_at: Some(now.clone()),
                     stale: false,
                     last_power: None,
                     busy: None,
@@ -305,12 +307,7 @@ impl ContainerService {
                 tracing::warn!(error = %e, "cannot record what the nodes said of the containers");
             }
         }
-        Ok(Inventory::new(
-            out,
-            node_states,
-            totals,
-            chrono::Utc::now().to_rfc3339(),
-        ))
+        Ok(Inventory::new(out, node_states, totals, now))
     }
 
     /// The dashboard page `filter` asks for (filtered, sorted and paged here, so the page

@@ -25,7 +25,7 @@ use kiln_shared::pve::{ClusterResource, LxcConfig};
 use super::ContainerService;
 use crate::containers::lock::{GuestLocks, LockError};
 use crate::db::containers::{self, ContainerRow};
-use crate::proxmox::{Client, ProxmoxApi, ShutdownOptions};
+use crate::proxmox::{ProxmoxApi, ShutdownOptions};
 
 /// How long a graceful shutdown may take before the user is offered *Stop*.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -48,7 +48,7 @@ pub fn lock_refusal(e: LockError) -> AppError {
 }
 
 /// The guest with `vmid` among a cluster's resources, if it is a container.
-fn container_in(guests: Vec<ClusterResource>, vmid: u32) -> Option<ClusterResource> {
+pub(super) fn container_in(guests: Vec<ClusterResource>, vmid: u32) -> Option<ClusterResource> {
     guests
         .into_iter()
         .find(|g| g.vmid == Some(vmid) && g.kind == "lxc")
@@ -90,18 +90,12 @@ impl ContainerService {
                 )));
             }
         }
-        let Some(vmid) = row.vmid.and_then(|v| u32::try_from(v).ok()) else {
-            return Err(AppError::Conflict(format!(
-                "{} has no VMID on its node",
-                row.hostname
-            )));
-        };
         let held = GuestLocks::new(self.state())
             .acquire(id, action.as_str(), &actor.username)
             .await
             .map_err(lock_refusal)?
             .keep_alive();
-        let result = self.power(actor, &row, vmid, action).await;
+        let result = self.power(actor, &row, action).await;
         held.release().await;
         self.changed(&row);
         result
@@ -112,10 +106,8 @@ impl ContainerService {
         &self,
         actor: &Actor,
         row: &ContainerRow,
-        vmid: u32,
         action: Action,
     ) -> Result<ActionDone, AppError> {
-        let client = self.client_of(row).await?;
         let name = row.hostname.clone();
         self.record(
             row.id,
@@ -131,16 +123,16 @@ impl ContainerService {
             row.id,
         )
         .await;
-        let guests = client.cluster_resources_vm().await.map_err(|e| {
-            AppError::Unavailable(format!("the node of {name} does not answer: {e}"))
-        })?;
-        let Some(guest) = container_in(guests, vmid) else {
-            let text = format!("CT {vmid} is not on the node any more");
-            self.record(row.id, action.as_str(), "outcome", &text).await;
-            return Err(AppError::Conflict(format!("{name}: {text}")));
+        let at = match self.locate(row).await {
+            Ok(at) => at,
+            Err(AppError::Conflict(text)) => {
+                self.record(row.id, action.as_str(), "outcome", &text).await;
+                return Err(AppError::Conflict(format!("{name}: {text}")));
+            }
+            Err(e) => return Err(e),
         };
-        let member = guest.node.clone().unwrap_or_default();
-        let running = guest.status.as_deref() == Some("running");
+        let (client, member, vmid) = (at.client, at.member, at.vmid);
+        let running = at.status.as_deref() == Some("running");
         let done = |ok: bool, message: String, state: Option<State>, offer_stop: bool| ActionDone {
             id: row.id,
             name: name.clone(),
@@ -356,20 +348,6 @@ impl ContainerService {
             self.state().inventories.forget(owner);
         }
         self.state().node_clients.forget_resources(row.node_id);
-    }
-
-    /// The API client of a container's node.
-    async fn client_of(&self, row: &ContainerRow) -> Result<std::sync::Arc<Client>, AppError> {
-        let mut conn = self.state().conn().await?;
-        let owner = row.owner_id.unwrap_or_default();
-        let node = crate::db::nodes::get(&mut conn, owner, row.node_id)
-            .await
-            .map_err(|e| crate::errors::db("reading a node", e))?
-            .ok_or_else(|| AppError::NotFound(format!("the node of {}", row.hostname)))?;
-        self.state()
-            .node_clients
-            .client(&node, &self.state().secret_key)
-            .map_err(|e| crate::errors::internal("opening a node's client", e))
     }
 
     /// Appends an event to a container's history and tells its watchers (best effort: an

@@ -31,12 +31,14 @@ use crate::proxmox::{Client, ProxmoxApi};
 /// The longest the page waits for the node (all its calls together).
 pub const LIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where a container is: its node row, that node's API client, the cluster member and VMID.
+/// Where a container is: its node row, that node's API client, the cluster member and VMID,
+/// and its power state as the cluster listed it (`running`, `stopped`).
 pub(super) struct Located {
     pub(super) node: NodeRow,
     pub(super) client: Arc<Client>,
     pub(super) member: String,
     pub(super) vmid: u32,
+    pub(super) status: Option<String>,
 }
 
 impl ContainerService {
@@ -123,10 +125,8 @@ impl ContainerService {
             .cluster_resources_vm()
             .await
             .map_err(|e| AppError::Unavailable(format!("the node is not answering: {e}")))?;
-        let member = guests
-            .into_iter()
-            .find(|g| g.vmid == Some(vmid) && g.kind == "lxc")
-            .and_then(|g| g.node)
+        let (member, status) = super::lifecycle::container_in(guests, vmid)
+            .and_then(|g| Some((g.node?, g.status)))
             .ok_or_else(|| {
                 AppError::Conflict(format!("CT {vmid} is not on the node (any more)"))
             })?;
@@ -135,6 +135,7 @@ impl ContainerService {
             client,
             member,
             vmid,
+            status,
         })
     }
 
