@@ -46,6 +46,8 @@ pub struct AppState {
     /// Each user's last dashboard inventory, shared for a second by everyone asking
     /// (`containers::service::InventoryCache`).
     pub inventories: crate::containers::service::InventoryCache,
+    /// What the monitor saw at each poll, for whoever listens (the alerts).
+    pub observations: crate::monitor::Observations,
 }
 
 impl std::fmt::Debug for AppState {
@@ -104,6 +106,7 @@ impl AppState {
             container_events: crate::containers::events::EventHub::new(),
             node_clients: crate::nodes::ClientCache::default(),
             inventories: crate::containers::service::InventoryCache::default(),
+            observations: crate::monitor::Observations::default(),
         }
     }
 

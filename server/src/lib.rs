@@ -24,6 +24,7 @@ pub mod errors;
 pub mod headers;
 pub mod http;
 pub mod jobs;
+pub mod monitor;
 pub use kiln_lab as lab;
 pub mod nodes;
 pub mod proxmox;

@@ -304,6 +304,9 @@ pub struct GuestRow {
     pub busy: Option<Busy>,
     /// Why its creation failed.
     pub error: Option<String>,
+    /// CPU over the last hour (filled for the rows of a dashboard page).
+    #[serde(default)]
+    pub spark: Option<crate::metrics::Sparkline>,
 }
 
 impl GuestRow {
@@ -936,6 +939,7 @@ mod tests {
             last_power: None,
             busy: None,
             error: None,
+            spark: None,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod container_page;
 pub mod containers;
 pub mod error;
 pub mod inventory;
+pub mod metrics;
 pub mod nodes;
 pub mod progress;
 pub mod pve;

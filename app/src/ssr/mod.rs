@@ -9,11 +9,13 @@
 
 mod auth;
 mod containers;
+mod metrics;
 mod nodes;
 mod templates;
 
 pub use auth::{AuthBackend, SetCookie, SharedAuth, auth_backend};
 pub use containers::{ContainersBackend, SharedContainers, containers_backend};
+pub use metrics::{MetricsBackend, SharedMetrics, metrics_backend};
 pub use nodes::{NodesBackend, SharedNodes, nodes_backend};
 pub use templates::{SharedTemplates, TemplatesBackend, templates_backend};
 

@@ -211,6 +211,7 @@ impl ContainerService {
                 last_power: None,
                 busy: busy.get(&row.id).cloned(),
                 error: row.error.clone(),
+                spark: None,
             };
             match guests.get(&row.node_id) {
                 Some(on_node) => {
@@ -292,6 +293,7 @@ impl ContainerService {
                     last_power: None,
                     busy: None,
                     error: None,
+                    spark: None,
                 });
             }
         }
