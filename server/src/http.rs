@@ -1,5 +1,6 @@
 //! The axum router: Leptos pages and server functions, health checks, assets, the template
-//! export download, a container's progress events (SSE), and the layers around them (outermost first): tracing, compression,
+//! export download, a container's progress events (SSE), the metrics exports (CSV/JSON,
+//! `routes::metrics_export`), and the layers around them (outermost first): tracing, compression,
 //! security headers with the CSP nonce (`headers`), body limit, request timeout, request
 //! gate, undecodable server-function arguments answered 400.
 //!
@@ -19,7 +20,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kiln_app::ssr::{SharedAuth, SharedNodes, SharedTemplates};
+use kiln_app::ssr::{SharedAuth, SharedMetrics, SharedNodes, SharedTemplates};
 use kiln_app::{App, shell};
 use kiln_shared::AppError;
 use leptos::prelude::provide_context;
@@ -33,7 +34,7 @@ use crate::app_state::AppState;
 use crate::auth::middleware::gate;
 use crate::auth::service::AuthService;
 use crate::nodes::NodeService;
-use crate::routes::{assets, container_events, export, health, theme};
+use crate::routes::{assets, container_events, export, health, metrics_export, theme};
 use crate::templates::TemplateService;
 
 /// Largest request body accepted: a template with its scripts and files is posted as JSON.
@@ -57,12 +58,18 @@ pub fn router(state: AppState) -> Router {
     let containers: kiln_app::ssr::SharedContainers = Arc::new(
         crate::containers::service::ContainerService::new(state.clone()),
     );
+    // Resource history: the charts' series and the exports (until the monitor's store
+    // lands, `NoHistory`: access checked, no values).
+    let metrics: SharedMetrics =
+        Arc::new(crate::monitor::no_history::NoHistory::new(state.clone()));
+    let exports = metrics_export::routes(metrics.clone());
     let context = move || {
         crate::headers::provide_leptos_nonce();
         provide_context(backend.clone());
         provide_context(nodes.clone());
         provide_context(templates.clone());
         provide_context(containers.clone());
+        provide_context(metrics.clone());
     };
     let routes = generate_route_list(App);
     let page_assets = state.assets.clone();
@@ -88,6 +95,7 @@ pub fn router(state: AppState) -> Router {
             "/containers/{id}/events",
             get(container_events::container_events),
         )
+        .merge(exports)
         .leptos_routes_with_context(&state, routes, context, app)
         .fallback(not_found)
         .layer(middleware::from_fn(undecodable_is_bad_request))

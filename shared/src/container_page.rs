@@ -19,16 +19,19 @@ pub enum PageTab {
     Services,
     /// The creation's events and every later action, newest first.
     Events,
+    /// Charts of its history (`&range=`), with CSV/JSON exports.
+    Metrics,
     /// The Proxmox config, every key as the node sends it.
     Config,
 }
 
 impl PageTab {
     /// Every tab, in the order the page shows them.
-    pub const ALL: [PageTab; 4] = [
+    pub const ALL: [PageTab; 5] = [
         PageTab::Overview,
         PageTab::Services,
         PageTab::Events,
+        PageTab::Metrics,
         PageTab::Config,
     ];
 
@@ -37,6 +40,7 @@ impl PageTab {
         match value {
             Some("services") => PageTab::Services,
             Some("events") => PageTab::Events,
+            Some("metrics") => PageTab::Metrics,
             Some("config") => PageTab::Config,
             _ => PageTab::Overview,
         }
@@ -48,6 +52,7 @@ impl PageTab {
             PageTab::Overview => "overview",
             PageTab::Services => "services",
             PageTab::Events => "events",
+            PageTab::Metrics => "metrics",
             PageTab::Config => "config",
         }
     }
@@ -58,6 +63,7 @@ impl PageTab {
             PageTab::Overview => "Overview",
             PageTab::Services => "Services",
             PageTab::Events => "Events",
+            PageTab::Metrics => "Metrics",
             PageTab::Config => "Config",
         }
     }

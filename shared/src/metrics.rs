@@ -35,13 +35,13 @@ impl Range {
 
     /// The range `?range=` names; the hour for anything else.
     pub fn parse(value: Option<&str>) -> Range {
-        match value {
-            Some("24h") => Range::Day,
-            Some("7d") => Range::Week,
-            Some("30d") => Range::Month,
-            Some("1y") => Range::Year,
-            _ => Range::Hour,
-        }
+        value.and_then(Range::from_word).unwrap_or_default()
+    }
+
+    /// The range `word` names exactly (as in [`Range::as_str`]); `None` for anything else
+    /// (an export refuses it rather than guess).
+    pub fn from_word(word: &str) -> Option<Range> {
+        Range::ALL.into_iter().find(|r| r.as_str() == word)
     }
 
     /// Its word in the URL.
@@ -115,6 +115,27 @@ pub enum Subject {
     },
 }
 
+/// The longest cluster member name [`validate_member`] accepts.
+pub const MEMBER_NAME_MAX: usize = 64;
+
+/// A cluster member's name as a URL may give it (`?member=`): a PVE node name — letters,
+/// digits, `-`, `_` and `.`, starting with a letter or digit, at most 64.
+pub fn validate_member(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MEMBER_NAME_MAX {
+        return Err(format!(
+            "a member's name is 1 to {MEMBER_NAME_MAX} characters"
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err("a member's name has only letters, digits, - _ .".into());
+    }
+    Ok(())
+}
+
 /// One measured quantity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Field {
@@ -141,6 +162,29 @@ pub enum Field {
 }
 
 impl Field {
+    /// A guest's fields (everything but the load).
+    pub const GUEST: [Field; 9] = [
+        Field::Cpu,
+        Field::Mem,
+        Field::MaxMem,
+        Field::Disk,
+        Field::MaxDisk,
+        Field::NetIn,
+        Field::NetOut,
+        Field::DiskRead,
+        Field::DiskWrite,
+    ];
+
+    /// A cluster member's fields.
+    pub const MEMBER: [Field; 6] = [
+        Field::Cpu,
+        Field::Mem,
+        Field::MaxMem,
+        Field::Disk,
+        Field::MaxDisk,
+        Field::Load,
+    ];
+
     /// Every field, in storage order.
     pub const ALL: [Field; 10] = [
         Field::Cpu,
@@ -223,6 +267,42 @@ pub struct Series {
 }
 
 impl Series {
+    /// A series over `range` ending at `now` (unix seconds) with no value in any slot.
+    pub fn empty(range: Range, now: i64, fields: &[Field]) -> Series {
+        let slots = range.slots();
+        Series {
+            range,
+            from: range.start(now),
+            step: range.step(),
+            lines: fields
+                .iter()
+                .map(|&field| Line {
+                    field,
+                    avg: vec![None; slots],
+                    min: vec![None; slots],
+                    max: vec![None; slots],
+                })
+                .collect(),
+        }
+    }
+
+    /// `field`'s averages squeezed into [`SPARKLINE_SLOTS`] slots (each the mean of the
+    /// values its share of the series has; `None` where that share has none): e.g. the last
+    /// hour's 360 slots of 10 s as a card's 60 minutes.
+    pub fn sparkline(&self, field: Field) -> Sparkline {
+        let Some(line) = self.line(field) else {
+            return vec![None; SPARKLINE_SLOTS];
+        };
+        let n = line.avg.len();
+        (0..SPARKLINE_SLOTS)
+            .map(|i| {
+                let (a, b) = (i * n / SPARKLINE_SLOTS, (i + 1) * n / SPARKLINE_SLOTS);
+                let values: Vec<f32> = line.avg[a..b].iter().flatten().copied().collect();
+                (!values.is_empty()).then(|| values.iter().sum::<f32>() / values.len() as f32)
+            })
+            .collect()
+    }
+
     /// The line of `field`, if the series has it.
     pub fn line(&self, field: Field) -> Option<&Line> {
         self.lines.iter().find(|l| l.field == field)
@@ -245,9 +325,7 @@ impl Series {
 
     /// Whether any slot has a value.
     pub fn has_data(&self) -> bool {
-        self.lines
-            .iter()
-            .any(|l| l.avg.iter().any(Option::is_some))
+        self.lines.iter().any(|l| l.avg.iter().any(Option::is_some))
     }
 }
 
@@ -289,7 +367,10 @@ impl NodeWatch {
             Some(t) => format!("showing data from {}", time(t)),
             None => "no data from it yet".to_owned(),
         };
-        Some(format!("node {} unreachable{since} — {data}", self.node_name))
+        Some(format!(
+            "node {} unreachable{since} — {data}",
+            self.node_name
+        ))
     }
 }
 
@@ -311,6 +392,44 @@ mod tests {
         assert_eq!(Range::parse(Some("bogus")), Range::Hour);
         assert_eq!(Range::parse(None), Range::Hour);
         assert_eq!(Range::Month.slots(), 720);
+    }
+
+    #[test]
+    fn strict_words_and_empty_series() {
+        assert_eq!(Range::from_word("7d"), Some(Range::Week));
+        assert_eq!(Range::from_word("7D"), None);
+        assert_eq!(Range::from_word(""), None);
+        let s = Series::empty(Range::Day, 1_800_000_007, &Field::GUEST);
+        assert_eq!(s.len(), 288);
+        assert_eq!(s.lines.len(), 9);
+        assert!(!s.has_data());
+        assert_eq!(s.from, Range::Day.start(1_800_000_007));
+    }
+
+    #[test]
+    fn a_sparkline_squeezes_the_hour_and_keeps_its_gaps() {
+        let mut s = Series::empty(Range::Hour, 1_800_000_000, &[Field::Cpu]);
+        let line = &mut s.lines[0];
+        // Minute 0: six values averaging 0.35; minute 1: one value; minute 2: none.
+        for (i, v) in [0.1, 0.2, 0.3, 0.4, 0.5, 0.6].into_iter().enumerate() {
+            line.avg[i] = Some(v);
+        }
+        line.avg[10] = Some(0.9);
+        let spark = s.sparkline(Field::Cpu);
+        assert_eq!(spark.len(), SPARKLINE_SLOTS);
+        assert!((spark[0].unwrap_or(0.0) - 0.35).abs() < 1e-6);
+        assert_eq!(spark[1], Some(0.9));
+        assert_eq!(spark[2], None);
+        assert_eq!(s.sparkline(Field::Load), vec![None; SPARKLINE_SLOTS]);
+    }
+
+    #[test]
+    fn member_names_are_node_names() {
+        assert!(validate_member("pve-a").is_ok());
+        assert!(validate_member("node1.lan").is_ok());
+        for bad in ["", "-x", "a b", "a/b", "ä", &"x".repeat(65)] {
+            assert!(validate_member(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod badges;
 pub mod call;
+pub mod chart;
 pub mod confirm;
 pub mod copy;
 #[cfg(feature = "hydrate")]

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod containers;
+pub mod metrics;
 pub mod nodes;
 pub mod templates;
 pub mod users;

@@ -4,8 +4,8 @@
 //! from the node, the config summary, notes — and the creation's live progress, an island over
 //! Server-Sent Events, with what to do after a failure), Services (state, ports, web links,
 //! logins revealed on request, *Refresh*, a unit's journal with `&logs=<unit>`), Events
-//! (newest first, filtered by `&kind=`/`&phase=`) and Config (the PVE config as the node
-//! returns it).
+//! (newest first, filtered by `&kind=`/`&phase=`), Metrics (charts of its history over
+//! `&range=`, `metrics`) and Config (the PVE config as the node returns it).
 //!
 //! Without JavaScript the page still shows everything it reads (the progress island renders
 //! on the server with the persisted events); with it, new events stream in, and the page
@@ -17,6 +17,7 @@ use kiln_shared::container_page::{
 };
 use kiln_shared::containers::{ContainerDetail, ContainerStatus};
 use kiln_shared::inventory::Action;
+use kiln_shared::metrics::{Range, Series};
 use kiln_shared::progress::{ContainerEvent, PHASES, percent, phase_index};
 use leptos::html::Pre;
 use leptos::prelude::*;
@@ -33,7 +34,9 @@ use crate::functions::containers::{
     delete_container, get_container, get_container_overview, get_service_logs, retry_container,
     reveal_credential, skip_interrupted_script,
 };
+use crate::functions::metrics::container_metrics;
 
+mod metrics;
 mod tabs;
 
 /// The status badge of a container.
@@ -54,6 +57,8 @@ struct Ask {
     tab: PageTab,
     logs: Option<String>,
     filter: EventFilter,
+    /// The Metrics tab's range (`&range=`).
+    range: Range,
 }
 
 /// What one tab loaded. A tab's own failure (the node does not answer, a refused filter) is
@@ -64,13 +69,17 @@ enum Loaded {
     Services(Box<ContainerDetail>, Option<Result<ServiceLogs, AppError>>),
     Events(Box<ContainerDetail>, Result<EventPage, AppError>),
     Config(Box<ContainerDetail>, Result<PveConfig, AppError>),
+    Metrics(Box<ContainerDetail>, Range, Result<Series, AppError>),
 }
 
 impl Loaded {
     fn detail(&self) -> &ContainerDetail {
         match self {
             Loaded::Overview(o, _) => &o.detail,
-            Loaded::Services(d, _) | Loaded::Events(d, _) | Loaded::Config(d, _) => d,
+            Loaded::Services(d, _)
+            | Loaded::Events(d, _)
+            | Loaded::Config(d, _)
+            | Loaded::Metrics(d, ..) => d,
         }
     }
 }
@@ -101,6 +110,11 @@ async fn load(ask: Ask) -> Result<Loaded, AppError> {
             let config = container_config(ask.id).await;
             Loaded::Config(Box::new(detail), config)
         }
+        PageTab::Metrics => {
+            let detail = get_container(ask.id).await?;
+            let series = container_metrics(ask.id, ask.range.as_str().to_owned()).await;
+            Loaded::Metrics(Box::new(detail), ask.range, series)
+        }
     };
     // A tab's own refusal (a node that does not answer, a filter the rules refuse) is shown
     // in the tab: the page itself is fine, whatever status that call set.
@@ -109,6 +123,7 @@ async fn load(ask: Ask) -> Result<Loaded, AppError> {
         Loaded::Services(_, logs) => matches!(logs, Some(Err(_))),
         Loaded::Events(_, page) => page.is_err(),
         Loaded::Config(_, config) => config.is_err(),
+        Loaded::Metrics(_, _, series) => series.is_err(),
     };
     if tab_failed {
         crate::components::error::set_ssr_status(200);
@@ -137,6 +152,7 @@ pub fn ContainerPage() -> impl IntoView {
                 phase: word("phase"),
                 before: word("before").and_then(|v| v.parse().ok()),
             },
+            range: Range::parse(q.get("range").as_deref()),
         }
     };
     let data = Resource::new(ask, load);
@@ -167,6 +183,7 @@ fn Detail(loaded: Loaded) -> impl IntoView {
         Loaded::Services(..) => PageTab::Services,
         Loaded::Events(..) => PageTab::Events,
         Loaded::Config(..) => PageTab::Config,
+        Loaded::Metrics(..) => PageTab::Metrics,
     };
     let detail = loaded.detail().clone();
     let summary = detail.summary.clone();
@@ -205,6 +222,7 @@ fn Detail(loaded: Loaded) -> impl IntoView {
                 Loaded::Services(detail, logs) => tabs::services(*detail, logs).into_any(),
                 Loaded::Events(detail, page) => tabs::events(&detail, page).into_any(),
                 Loaded::Config(_, config) => tabs::config(config).into_any(),
+                Loaded::Metrics(detail, range, series) => metrics::tab(&detail, range, series).into_any(),
             }}
         </div>
     }
