@@ -127,6 +127,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("packages") view=PackagesPage ssr=SsrMode::Async />
                     <Route path=path!("nodes") view=NodesPage ssr=SsrMode::Async />
                     <Route path=path!("nodes/new") view=NodeNewPage ssr=SsrMode::Async />
+                    <Route path=path!("nodes/:id") view=NodePage ssr=SsrMode::Async />
                     <Route path=path!("nodes/:id/edit") view=NodeEditPage ssr=SsrMode::Async />
                     <Route path=path!("nodes/:id/ssh") view=NodeSshPage ssr=SsrMode::Async />
                     <Route path=path!("settings") view=SettingsPage ssr=SsrMode::Async />

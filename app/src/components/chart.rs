@@ -448,7 +448,7 @@ pub fn draw(series: &Series, spec: &ChartSpec, subject: &str) -> Drawn {
         escape(&title),
     );
     // Grid and y labels.
-    svg.push_str(r#"<g class="chart-grid">"#);
+    svg.push_str(r#"<g class="chart-gridlines">"#);
     for (value, label) in &axis.ticks {
         let y = y_of(*value);
         let _ = write!(
@@ -646,7 +646,7 @@ pub fn sparkline_svg(values: &[Option<f32>]) -> (String, String) {
         _ => "CPU over the last hour: no data".to_owned(),
     };
     let svg = format!(
-        r#"<svg viewBox="0 0 {W} {H}" role="img" aria-label="{}"><path d="{d}"/></svg>"#,
+        r#"<svg viewBox="0 0 {W} {H}" preserveAspectRatio="none" role="img" aria-label="{}"><path d="{d}"/></svg>"#,
         escape(&label)
     );
     (svg, label)

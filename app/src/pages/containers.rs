@@ -18,6 +18,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
+use crate::components::chart::Sparkline;
 use crate::components::format::short_time;
 use crate::components::layout::{EmptyState, PageHeader};
 use crate::components::toast::use_toaster;
@@ -487,6 +488,9 @@ fn Cards(rows: Vec<GuestRow>) -> impl IntoView {
                             {bar("cpu", "CPU", cpu, cpu_text)}
                             {bar("mem", "RAM", mem, mem_text)}
                             {bar("disk", "Disk", disk, disk_text)}
+                            {row.spark.clone().map(|values| view! {
+                                <div class="bar bar-spark"><span class="bar-label">"CPU 1 h"</span><Sparkline values /></div>
+                            })}
                         </div>
                         {tags(&row)}
                         {links(&row)}

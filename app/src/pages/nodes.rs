@@ -2,24 +2,54 @@
 //! use, then an API token or a one-time Proxmox sign-in that creates one).
 
 use kiln_shared::AppError;
+use kiln_shared::metrics::{Field, Range, Series, Sparkline};
 use kiln_shared::nodes::{NodeInput, NodeSummary, NodeView, PveLogin};
 use kiln_shared::pve::CertificateInfo;
 use leptos::prelude::*;
 
 use crate::components::call::{Call, moved_on};
+use crate::components::chart::Sparkline as ChartSparkline;
 use crate::components::confirm::ConfirmButton;
 use crate::components::form::reveal_first_error;
 use crate::components::layout::{EmptyState, PageHeader};
 use crate::components::route::use_node_from_path;
 use crate::components::toast::use_toaster;
+use crate::functions::metrics::member_metrics;
 use crate::functions::nodes::{
     add_node, add_node_with_login, delete_node, list_nodes, probe_node, set_default_node,
     test_node, update_node,
 };
 
+/// The nodes with their health, and each member's CPU over the last hour (a sparkline;
+/// `None` when its history cannot be read).
+async fn load_nodes() -> Result<Vec<(NodeView, Vec<Option<Sparkline>>)>, AppError> {
+    let nodes = list_nodes().await?;
+    let mut out = Vec::with_capacity(nodes.len());
+    let mut failed = false;
+    for view in nodes {
+        let mut sparks = Vec::with_capacity(view.health.members.len());
+        for m in &view.health.members {
+            let hour =
+                member_metrics(view.node.id, m.name.clone(), Range::Hour.as_str().into()).await;
+            failed |= hour.is_err();
+            sparks.push(
+                hour.ok()
+                    .filter(Series::has_data)
+                    .map(|s| s.sparkline(Field::Cpu)),
+            );
+        }
+        out.push((view, sparks));
+    }
+    // A history that cannot be read only costs its sparkline.
+    if failed {
+        crate::components::error::set_ssr_status(200);
+    }
+    Ok(out)
+}
+
 #[component]
 pub fn NodesPage() -> impl IntoView {
-    let nodes = Resource::new(|| (), |_| list_nodes());
+    let nodes = Resource::new(|| (), |_| load_nodes());
     view! {
         <PageHeader title="Nodes" subtitle="The Proxmox VE nodes and clusters Kiln talks to.">
             <a class="btn btn-primary" href="/nodes/new" data-test="add-node">"Add node"</a>
@@ -41,7 +71,7 @@ pub fn NodesPage() -> impl IntoView {
                     }.into_any(),
                     Ok(list) => view! {
                         <div class="grid">
-                            {list.into_iter().map(|v| view! { <NodeCard view=v /> }).collect_view()}
+                            {list.into_iter().map(|(v, sparks)| view! { <NodeCard view=v sparks /> }).collect_view()}
                         </div>
                     }.into_any(),
                 }
@@ -63,9 +93,10 @@ fn gib(bytes: Option<u64>) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
-/// A node with its health (rendered on the server) and its actions (the [`NodeActions`] island).
+/// A node with its health (rendered on the server), a link to its page, each member's CPU
+/// sparkline (`sparks`, in the members' order) and its actions (the [`NodeActions`] island).
 #[component]
-fn NodeCard(view: NodeView) -> impl IntoView {
+fn NodeCard(view: NodeView, sparks: Vec<Option<Sparkline>>) -> impl IntoView {
     let NodeView { node, health } = view;
     let id = node.id;
     let status = if health.online {
@@ -76,7 +107,7 @@ fn NodeCard(view: NodeView) -> impl IntoView {
     view! {
         <article class="card node-card" data-test="node-card">
             <div class="row">
-                <h2 class="card-title">{node.name.clone()}</h2>
+                <h2 class="card-title"><a href=format!("/nodes/{id}") data-test="node-link">{node.name.clone()}</a></h2>
                 <span class=status.0>{status.1}</span>
                 {node.is_default.then(|| view! { <span class="badge badge-accent">"default"</span> })}
                 {node.is_lab.then(|| view! { <span class="badge badge-warn" title="A simulated Proxmox node: demo data">"lab node"</span> })}
@@ -99,7 +130,7 @@ fn NodeCard(view: NodeView) -> impl IntoView {
                     "The token lacks: " {health.missing_privileges.join(", ")}
                 </div>
             })}
-            {health.members.iter().map(|m| {
+            {health.members.iter().zip(sparks.into_iter().chain(std::iter::repeat(None))).map(|(m, spark)| {
                 let cpu = m.cpu.map(|c| c * 100.0);
                 let mem = percent(m.mem, m.maxmem);
                 view! {
@@ -110,7 +141,9 @@ fn NodeCard(view: NodeView) -> impl IntoView {
                             <span class="spacer"></span>
                             <span class="muted">{format!("{} cores · {} RAM", m.maxcpu.unwrap_or(0), gib(m.maxmem))}</span>
                         </div>
-                        <div class="small muted">"CPU " {cpu.map(|c| format!("{c:.0}%")).unwrap_or_else(|| "–".into())}</div>
+                        <div class="row small muted">"CPU " {cpu.map(|c| format!("{c:.0}%")).unwrap_or_else(|| "–".into())}
+                            {spark.map(|values| view! { <ChartSparkline values /> })}
+                        </div>
                         <meter class="meter" min="0" max="100" aria-label="CPU" value=cpu.unwrap_or(0.0).round()></meter>
                         <div class="small muted">"RAM " {mem.map(|c| format!("{c:.0}%")).unwrap_or_else(|| "–".into())}</div>
                         <meter class="meter" min="0" max="100" aria-label="Memory" value=mem.unwrap_or(0.0).round()></meter>
