@@ -11,6 +11,9 @@
 //! with the bulk bar (one confirmation, an outcome each); the database container opened from
 //! the dashboard and its password revealed again (the password asked again when the session
 //! is older than 10 minutes); one container deleted with its name typed, gone from the list.
+//! On the way, the database container's Metrics tab: its range picker's links change the URL
+//! and the range shown; its charts (once the monitor has recorded the container) show a
+//! slot's time and values as the arrow keys step through them.
 //!
 //! Needs what `nodes.rs` needs, and a machine that can run the lab's LXC runtime and sshd
 //! (root, Debian's lxc, dnsmasq-base, apt-cacher-ng, uidmap, openssh-server: `./kiln.sh setup`)
@@ -70,6 +73,7 @@ async fn create_a_container_from_a_template_on_the_lab_node() -> anyhow::Result<
     let outcome = async {
         build_image(&harness)?;
         let db = walk_through(&harness.browser).await?;
+        metrics(&harness.browser, db).await?;
         manage(&harness.browser, db).await
     }
     .await;
@@ -310,6 +314,97 @@ async fn walk_through(b: &Browser) -> anyhow::Result<i64> {
     path.trim_start_matches("/containers/")
         .parse()
         .context("the container's id")
+}
+
+/// The container's Metrics tab: the hour first; each range's link loads its URL with that
+/// range shown (a chart for each resource, or the empty state while nothing is recorded); on a
+/// chart, → shows the last slot's time and values in its readout.
+async fn metrics(b: &Browser, id: i64) -> anyhow::Result<()> {
+    let mut steps = Steps::default();
+    steps.step("the Metrics tab: ranges from the picker, a chart's values by keyboard");
+    b.goto(&format!("/containers/{id}?tab=metrics")).await?;
+    b.find_visible(r#"[data-test="metrics"][data-range="1h"]"#)
+        .await?;
+    for range in ["24h", "7d", "30d", "1y", "1h"] {
+        b.click(&format!(
+            r#"[data-test="range-picker"] a[data-test="range-{range}"]"#
+        ))
+        .await?;
+        b.wait_for(
+            &format!("the {range} range in the URL and on the page"),
+            async |b| {
+                let url = b.current_url().await;
+                ensure!(
+                    url.contains(&format!("tab=metrics&range={range}")),
+                    "at {url}"
+                );
+                b.find_visible(&format!(r#"[data-test="metrics"][data-range="{range}"]"#))
+                    .await?;
+                let current = b
+                    .attr(
+                        r#"[data-test="range-picker"] a[aria-current="page"]"#,
+                        "data-test",
+                    )
+                    .await?;
+                ensure!(
+                    current.as_deref() == Some(format!("range-{range}").as_str()),
+                    "marked: {current:?}"
+                );
+                Ok(())
+            },
+        )
+        .await?;
+        let charts = b.attrs(r#"figure[data-chart]"#, "data-test").await?;
+        let empty = b.exists(r#"[data-test="metrics-empty"]"#).await?;
+        println!("[e2e]     {range}: charts {charts:?}, empty state {empty}");
+        ensure!(
+            empty
+                || charts
+                    == [
+                        "chart-cpu",
+                        "chart-mem",
+                        "chart-disk",
+                        "chart-net",
+                        "chart-io"
+                    ],
+            "five charts or the empty state, saw {charts:?}"
+        );
+        ensure!(
+            b.exists(&format!(
+                r#"a[data-test="export-csv"][href$="range={range}"]"#
+            ))
+            .await?,
+            "the CSV link follows the range"
+        );
+    }
+    if b.exists(r#"figure[data-test="chart-cpu"] svg path.chart-line"#)
+        .await?
+    {
+        b.wait_for("the page to hydrate", async |b| {
+            ensure!(b.state().await?.hydrated, "not hydrated");
+            Ok(())
+        })
+        .await?;
+        let cpu = r#"figure[data-test="chart-cpu"]"#;
+        b.eval(
+            "const c = document.querySelector(arguments[0]); c.focus(); \
+             c.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowRight', bubbles: true}));",
+            vec![serde_json::json!(cpu)],
+        )
+        .await?;
+        b.wait_for("the CPU chart's readout of its last slot", async |b| {
+            let text = b.text(&format!("{cpu} [data-readout]")).await?;
+            ensure!(text.contains("UTC: "), "readout {text:?}");
+            Ok(())
+        })
+        .await?;
+        ensure!(
+            b.exists(&format!("{cpu} [data-rule]:not([hidden])"))
+                .await?,
+            "the rule shows the slot"
+        );
+    }
+    Ok(())
 }
 
 /// Reveals the credential on the container's page: masked until asked; answers its value.

@@ -365,8 +365,8 @@ pub fn band_path(
         }
         run.clear();
     };
-    for i in 0..low.len().min(high.len()) {
-        match (low[i], high[i]) {
+    for (i, (lo, hi)) in low.iter().zip(high).enumerate() {
+        match (*lo, *hi) {
             (Some(lo), Some(hi)) if lo.is_finite() && hi.is_finite() => run.push((i, lo, hi)),
             _ => close(&mut run),
         }
