@@ -1,5 +1,5 @@
 //! `/containers/:id` (and `/containers/:id/progress`): one container — its header with the
-//! `ContainerActions` island, and four tabs from `?tab=` (plain links, so they work without
+//! `ContainerActions` island, and five tabs from `?tab=` (plain links, so they work without
 //! JavaScript; `tabs`): Overview (status, node, addresses, the template version, live usage
 //! from the node, the config summary, notes — and the creation's live progress, an island over
 //! Server-Sent Events, with what to do after a failure), Services (state, ports, web links,

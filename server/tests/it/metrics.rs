@@ -228,7 +228,10 @@ async fn the_node_page_shows_its_members_history_for_every_range_and_exports_it(
             .await?;
         assert_eq!(page.status, StatusCode::OK, "{r}: {}", page.body);
         let body = &page.body;
-        assert!(body.contains("data-test=\"node-name\">lab<"));
+        assert!(
+            body.contains("data-test=\"node-name\" class=\"page-title\">lab<"),
+            "{body}"
+        );
         assert!(body.contains(&format!("data-test=\"member\" data-member=\"{member}\"")));
         assert!(body.contains(&format!(
             "data-test=\"member-history\" data-member=\"{member}\""
