@@ -394,6 +394,14 @@ fn latest(values: &[Option<f64>]) -> Option<f64> {
     values.iter().rev().flatten().copied().next()
 }
 
+/// One line of a chart: its legend word and its slots' averages, minimums and maximums.
+struct Plot<'a> {
+    label: &'a str,
+    avg: Vec<Option<f64>>,
+    low: Vec<Option<f64>>,
+    high: Vec<Option<f64>>,
+}
+
 /// One chart drawn: the SVG, what the hover reads (`labels`, `values`: per slot, each
 /// line's value formatted, `|` between lines, `;` between slots) and a one-line summary.
 #[derive(Debug, Clone, PartialEq)]
@@ -410,12 +418,22 @@ pub fn draw(series: &Series, spec: &ChartSpec, subject: &str) -> Drawn {
     let n = series.len();
     let unit = spec.lines.first().map_or(Unit::Plain, |(f, _)| f.unit());
     let empty = || vec![None; n];
-    let lines: Vec<(&str, Vec<Option<f64>>, Vec<Option<f64>>, Vec<Option<f64>>)> = spec
+    let lines: Vec<Plot> = spec
         .lines
         .iter()
         .map(|(field, label)| match series.line(*field) {
-            Some(l) => (*label, widen(&l.avg), widen(&l.min), widen(&l.max)),
-            None => (*label, empty(), empty(), empty()),
+            Some(l) => Plot {
+                label,
+                avg: widen(&l.avg),
+                low: widen(&l.min),
+                high: widen(&l.max),
+            },
+            None => Plot {
+                label,
+                avg: empty(),
+                low: empty(),
+                high: empty(),
+            },
         })
         .collect();
     let limit = spec.limit.map(|(field, label)| {
@@ -424,7 +442,7 @@ pub fn draw(series: &Series, spec: &ChartSpec, subject: &str) -> Drawn {
     });
     let max = lines
         .iter()
-        .flat_map(|(_, avg, _, high)| [peak(avg), peak(high)])
+        .flat_map(|p| [peak(&p.avg), peak(&p.high)])
         .chain(limit.iter().map(|(_, v)| peak(v)))
         .flatten()
         .fold(0.0, f64::max);
@@ -476,8 +494,8 @@ pub fn draw(series: &Series, spec: &ChartSpec, subject: &str) -> Drawn {
     }
     svg.push_str("</g>");
     // Bands under lines; the limit; the lines.
-    for (k, (_, _, low, high)) in lines.iter().enumerate() {
-        let d = band_path(low, high, x_of, y_of);
+    for (k, p) in lines.iter().enumerate() {
+        let d = band_path(&p.low, &p.high, x_of, y_of);
         if !d.is_empty() {
             let _ = write!(svg, r#"<path class="chart-band chart-band-{k}" d="{d}"/>"#);
         }
@@ -488,8 +506,8 @@ pub fn draw(series: &Series, spec: &ChartSpec, subject: &str) -> Drawn {
             let _ = write!(svg, r#"<path class="chart-limit" d="{d}"/>"#);
         }
     }
-    for (k, (_, avg, _, _)) in lines.iter().enumerate() {
-        let d = line_path(avg, x_of, y_of);
+    for (k, p) in lines.iter().enumerate() {
+        let d = line_path(&p.avg, x_of, y_of);
         let _ = write!(
             svg,
             r#"<path class="chart-line chart-line-{k}" data-test="chart-line" d="{d}"/>"#
@@ -502,7 +520,7 @@ pub fn draw(series: &Series, spec: &ChartSpec, subject: &str) -> Drawn {
     );
 
     // What the hover reads.
-    let mut labels: Vec<&str> = lines.iter().map(|(label, ..)| *label).collect();
+    let mut labels: Vec<&str> = lines.iter().map(|p| p.label).collect();
     labels.extend(limit.iter().map(|(label, _)| *label));
     let mut values = String::with_capacity(n * 8);
     for i in 0..n {
@@ -511,7 +529,7 @@ pub fn draw(series: &Series, spec: &ChartSpec, subject: &str) -> Drawn {
         }
         let cells = lines
             .iter()
-            .map(|(_, avg, ..)| avg[i])
+            .map(|p| p.avg[i])
             .chain(limit.iter().map(|(_, v)| v[i]));
         for (k, v) in cells.enumerate() {
             if k > 0 {
@@ -535,19 +553,19 @@ pub fn draw(series: &Series, spec: &ChartSpec, subject: &str) -> Drawn {
 fn summary(
     title: &str,
     unit: Unit,
-    lines: &[(&str, Vec<Option<f64>>, Vec<Option<f64>>, Vec<Option<f64>>)],
+    lines: &[Plot],
     limit: Option<&(&str, Vec<Option<f64>>)>,
 ) -> String {
     let one = lines.len() == 1;
     let parts: Vec<String> = lines
         .iter()
-        .map(|(label, avg, _, high)| {
+        .map(|p| {
             let name = if one {
                 String::new()
             } else {
-                format!("{label} ")
+                format!("{} ", p.label)
             };
-            match (latest(avg), peak(high).or(peak(avg))) {
+            match (latest(&p.avg), peak(&p.high).or(peak(&p.avg))) {
                 (Some(last), Some(top)) => format!(
                     "{name}latest {}, highest {}",
                     value_text(unit, last),

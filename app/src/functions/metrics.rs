@@ -3,7 +3,7 @@
 //! call them too). The range is a word of `?range=` (`1h`, `24h`, `7d`, `30d`, `1y`).
 
 use kiln_shared::AppError;
-use kiln_shared::metrics::{Range, Series, Subject, validate_member};
+use kiln_shared::metrics::{Range, Series};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -23,7 +23,7 @@ pub async fn container_metrics(id: i64, range: String) -> Result<Series, AppErro
             let actor = ssr::require_user()?;
             let range = range_of(&range)?;
             ssr::metrics_backend()?
-                .series(&actor, Subject::Container(id), range)
+                .series(&actor, kiln_shared::metrics::Subject::Container(id), range)
                 .await
         }
         .await,
@@ -42,9 +42,14 @@ pub async fn member_metrics(
         async {
             let actor = ssr::require_user()?;
             let range = range_of(&range)?;
-            validate_member(&member).map_err(|m| AppError::invalid("member", m))?;
+            kiln_shared::metrics::validate_member(&member)
+                .map_err(|m| AppError::invalid("member", m))?;
             ssr::metrics_backend()?
-                .series(&actor, Subject::Member { node_id, member }, range)
+                .series(
+                    &actor,
+                    kiln_shared::metrics::Subject::Member { node_id, member },
+                    range,
+                )
                 .await
         }
         .await,
