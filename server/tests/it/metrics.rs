@@ -23,7 +23,7 @@ async fn ready(s: &Setup, hostname: &str) -> R<i64> {
     Ok(created.id)
 }
 
-fn header_of<'a>(reply: &'a Reply, name: header::HeaderName) -> &'a str {
+fn header_of(reply: &Reply, name: header::HeaderName) -> &str {
     reply
         .headers
         .get(name)
