@@ -23,9 +23,11 @@ use leptos::prelude::*;
 use crate::components::format::{SIZE_UNITS, figure, share, size, size_unit};
 
 /// The SVG's coordinate system (`viewBox`), and the plot area inside it.
-pub const WIDTH: f64 = 640.0;
-pub const HEIGHT: f64 = 180.0;
-pub const LEFT: f64 = 64.0;
+/// About the width a chart gets in the page's two-column grid, so its 11 px labels stay
+/// near 11 px.
+pub const WIDTH: f64 = 480.0;
+pub const HEIGHT: f64 = 170.0;
+pub const LEFT: f64 = 60.0;
 pub const RIGHT: f64 = 12.0;
 pub const TOP: f64 = 10.0;
 pub const BOTTOM: f64 = 24.0;

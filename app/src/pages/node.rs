@@ -169,10 +169,10 @@ fn members_table(members: &[NodeMember]) -> impl IntoView + use<> {
         })
         .collect_view();
     view! {
-        <section class="card">
-            <h2 class="card-title">"Members"</h2>
+        <section class="node-members">
+            <h2>"Members"</h2>
             <div class="table-wrap">
-                <table>
+                <table class="data">
                     <thead><tr><th>"Member"</th><th>"State"</th><th>"Cores"</th><th>"CPU"</th><th>"Memory"</th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
