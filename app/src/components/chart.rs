@@ -1098,6 +1098,40 @@ mod tests {
     }
 
     #[test]
+    fn the_figure_carries_what_the_hover_reads() {
+        let s = series_with_gap();
+        let html = Owner::new().with(|| {
+            view! { <Chart series=s.clone() spec=GUEST_CHARTS[3] subject="web-1" /> }.to_html()
+        });
+        for part in [
+            "data-test=\"chart-net\"",
+            "data-chart=\"\"",
+            "data-range=\"1h\"",
+            &format!("data-from=\"{}\"", s.from),
+            "data-step=\"10\"",
+            "data-n=\"360\"",
+            "data-labels=\"In|Out\"",
+            "data-values=\"1000 B/s|1000 B/s;",
+            "tabindex=\"0\"",
+            "data-readout=\"\"",
+            "aria-live=\"polite\"",
+            "<svg class=\"chart-svg\"",
+            "data-rule=\"\"",
+            "chart-swatch chart-swatch-1",
+        ] {
+            assert!(html.contains(part), "{part} in {html}");
+        }
+        let picker = Owner::new().with(|| {
+            view! { <RangePicker current=Range::Week href=|r: Range| format!("?range={}", r.as_str()) /> }
+                .to_html()
+        });
+        assert_eq!(picker.matches("aria-current=\"page\"").count(), 1);
+        assert!(picker.contains(
+            "href=\"?range=7d\" data-test=\"range-7d\" title=\"7 days\" aria-current=\"page\""
+        ));
+    }
+
+    #[test]
     fn a_sparkline_breaks_at_gaps() {
         let mut values = vec![Some(0.2f32); 60];
         values[10] = None;
