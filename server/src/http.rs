@@ -58,18 +58,16 @@ pub fn router(state: AppState) -> Router {
     let containers: kiln_app::ssr::SharedContainers = Arc::new(
         crate::containers::service::ContainerService::new(state.clone()),
     );
-    // Resource history: the charts' series and the exports (until the monitor's store
-    // lands, `NoHistory`: access checked, no values).
-    let metrics: SharedMetrics =
-        Arc::new(crate::monitor::no_history::NoHistory::new(state.clone()));
+    // Resource history: the charts' series (context) and the CSV/JSON exports (routes).
+    let metrics: SharedMetrics = Arc::new(crate::monitor::MonitorService::new(state.clone()));
     let exports = metrics_export::routes(metrics.clone());
     let context = move || {
         crate::headers::provide_leptos_nonce();
+        provide_context(metrics.clone());
         provide_context(backend.clone());
         provide_context(nodes.clone());
         provide_context(templates.clone());
         provide_context(containers.clone());
-        provide_context(metrics.clone());
     };
     let routes = generate_route_list(App);
     let page_assets = state.assets.clone();

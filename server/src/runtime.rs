@@ -175,6 +175,13 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     tokio::spawn(async move { crate::nodes::lab::reconcile(&lab_state).await });
     // Jobs run beside the requests; the stop signal ends both.
     let workers = crate::jobs::Workers::start(&state, crate::jobs::handlers(&state), job_options);
+    // The monitor polls the nodes and keeps the resource history beside them.
+    let monitor = state.config.monitor_interval.map(|interval| {
+        crate::monitor::start(
+            &state,
+            crate::monitor::MonitorOptions::from_config(interval, state.config.retention),
+        )
+    });
     let stop_jobs = workers.stopper();
     let progress_streams = state.container_events.clone();
 
@@ -205,6 +212,9 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     // Within the same grace (counted from the signal), then running jobs are dropped and
     // released for the next start.
     workers.shutdown().await;
+    if let Some(monitor) = monitor {
+        monitor.stop();
+    }
     result
 }
 

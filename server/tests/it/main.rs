@@ -29,6 +29,7 @@ mod lab_lxc;
 mod lab_ssh;
 mod manage;
 mod metrics;
+mod monitoring;
 mod nodes;
 mod operations;
 mod outages;

@@ -2,15 +2,47 @@
 //! page for every range (the range picker marks the one shown, the exports link to it), the
 //! CSV and JSON downloads of a container's and a node member's series (one row per slot, the
 //! `time` column then avg/min/max per field, an attachment), and who may read them (the owner;
-//! anyone else 404; a range or member the rules refuse 422).
+//! anyone else 404; a range or member the rules refuse 422). Samples are recorded by the
+//! monitor itself (two polls of the lab, then its maintenance), so the last hour has values
+//! and older slots are gaps.
+
+use std::time::Duration;
 
 use axum::http::{StatusCode, header};
+use chrono::Utc;
 use kiln_server::lab::RuntimeKind;
+use kiln_server::monitor::{Monitor, MonitorOptions, Retention};
 use kiln_shared::metrics::{Field, Range, Series};
 
 use crate::containers::{Setup, actor, request, setup};
 use crate::harness::{PASSWORD, Reply};
 use crate::lab_fixture::R;
+
+/// Records the setup's node twice, a second apart, and rolls the samples up.
+async fn record(s: &Setup) -> R {
+    let monitor = Monitor::new(
+        s.app.state.clone(),
+        MonitorOptions {
+            interval: Duration::from_millis(200),
+            timeout: Duration::from_secs(3),
+            maintain_every: Duration::from_secs(3_600),
+            retention: Retention::default(),
+            backfill: false,
+        },
+    );
+    monitor.poll_all().await?;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    monitor.poll_all().await?;
+    monitor.maintain(Utc::now()).await?;
+    Ok(())
+}
+
+/// The `data-test` names of the charts on a page, in order.
+fn charts_of(body: &str) -> Vec<&str> {
+    body.match_indices("<figure class=\"chart\" data-test=\"")
+        .filter_map(|(at, m)| body[at + m.len()..].split('"').next())
+        .collect()
+}
 
 /// A ready plain container of the setup's actor; its id.
 async fn ready(s: &Setup, hostname: &str) -> R<i64> {
@@ -105,6 +137,7 @@ async fn a_containers_metrics_tab_and_exports_answer_every_range_for_its_owner_o
         assert!(body.contains(&format!("/containers/{id}/metrics.json?range={r}")));
         // Nothing recorded yet: the empty state, no chart.
         assert!(body.contains("data-test=\"metrics-empty\""), "{r}");
+        assert!(charts_of(body).is_empty());
 
         let csv = s
             .app
@@ -128,6 +161,70 @@ async fn a_containers_metrics_tab_and_exports_answer_every_range_for_its_owner_o
         assert_eq!(series.range, range);
         assert_eq!(series.len(), range.slots());
         assert_eq!(series.step, range.step());
+    }
+
+    // Recorded: the last hour's charts, with the rule and readout the hover uses, and values
+    // in the export's last rows.
+    record(&s).await?;
+    let page = s
+        .app
+        .get(
+            &format!("/containers/{id}?tab=metrics&range=1h"),
+            Some(&owner),
+        )
+        .await?;
+    assert_eq!(
+        charts_of(&page.body),
+        [
+            "chart-cpu",
+            "chart-mem",
+            "chart-disk",
+            "chart-net",
+            "chart-io"
+        ]
+    );
+    for part in [
+        "data-test=\"chart-line\"",
+        "data-rule=\"\"",
+        "data-readout=\"\"",
+        "<title>CPU of metrics-1 over 1 hour</title>",
+        "data-labels=\"Used|Limit\"",
+    ] {
+        assert!(page.body.contains(part), "{part}");
+    }
+    assert!(!page.body.contains("data-test=\"metrics-empty\""));
+    let csv = s
+        .app
+        .get(
+            &format!("/containers/{id}/metrics.csv?range=1h"),
+            Some(&owner),
+        )
+        .await?;
+    check_csv(&csv, Range::Hour, &Field::GUEST, &format!("kiln-ct-{id}"));
+    let rows: Vec<&str> = csv.body.lines().skip(1).collect();
+    let cpu = |row: &str| row.split(',').nth(1).unwrap_or_default().to_owned();
+    assert!(
+        rows.iter().rev().take(3).any(|r| !cpu(r).is_empty()),
+        "the last slots have a CPU value"
+    );
+    assert!(
+        rows[0].split(',').skip(1).all(str::is_empty),
+        "an hour ago is a gap"
+    );
+    for range in Range::ALL {
+        let page = s
+            .app
+            .get(
+                &format!("/containers/{id}?tab=metrics&range={}", range.as_str()),
+                Some(&owner),
+            )
+            .await?;
+        assert_eq!(page.status, StatusCode::OK, "{range:?}");
+        let charts = charts_of(&page.body);
+        assert!(
+            charts.len() == 5 || page.body.contains("data-test=\"metrics-empty\""),
+            "{range:?}: {charts:?}"
+        );
     }
 
     // The same series through the server function.
@@ -214,7 +311,12 @@ async fn the_node_page_shows_its_members_history_for_every_range_and_exports_it(
     let node = s.node_id;
     let member = s.lab.node().to_owned();
 
+    record(&s).await?;
     let list = s.app.get("/nodes", Some(&owner)).await?;
+    assert!(
+        list.body.contains("data-test=\"sparkline\""),
+        "the member's CPU over the hour"
+    );
     assert!(
         list.body.contains(&format!("href=\"/nodes/{node}\"")),
         "cards link to the page"
@@ -244,6 +346,18 @@ async fn the_node_page_shows_its_members_history_for_every_range_and_exports_it(
         assert!(body.contains(&format!(
             "/nodes/{node}/metrics.csv?member={member}&amp;range={r}"
         )));
+        let charts = charts_of(body);
+        if range == Range::Hour {
+            assert_eq!(
+                charts,
+                ["chart-cpu", "chart-mem", "chart-disk", "chart-load"]
+            );
+        } else {
+            assert!(
+                charts.len() == 4 || body.contains("data-test=\"metrics-empty\""),
+                "{r}: {charts:?}"
+            );
+        }
 
         let csv = s
             .app
