@@ -36,11 +36,18 @@ pub fn tab(
         .into_any(),
         Ok(series) if !series.has_data() => view! {
             <section class="card empty-state" data-test="metrics-empty">
-                <h2>"No history yet"</h2>
+                <h2>"Nothing recorded in this range yet"</h2>
                 <p class="muted">{format!(
                     "Kiln records {name}'s CPU, memory, disk and network every few seconds while its node answers; \
-                     the charts fill in from then on. Try a longer range if it was recorded before."
+                     the charts fill in from then on."
                 )}</p>
+                {(range != Range::Hour).then(|| view! {
+                    <p class="muted">
+                        "Longer ranges read the monitor's minute, hour and day rollups, made once a minute: "
+                        <a href=format!("/containers/{id}?tab=metrics&range=1h")>"the last hour"</a>
+                        " shows the newest samples first."
+                    </p>
+                })}
             </section>
         }
         .into_any(),
