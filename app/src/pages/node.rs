@@ -1,5 +1,6 @@
 //! `/nodes/:id`: one node — what its card on `/nodes` shows (address, version, state, the
-//! certificate, privileges, its cluster members with their cores, memory and current load)
+//! offline banner, the certificate, privileges, its cluster members with their cores, memory
+//! and current load)
 //! and each member's history as charts (CPU, memory, disk, load) over `?range=` (plain links),
 //! drawn on the server inside one `ChartHover` island, with CSV/JSON links per member.
 
@@ -11,7 +12,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 use crate::components::chart::{Chart, ChartHover, MEMBER_CHARTS, RangePicker};
-use crate::components::format::{share, size};
+use crate::components::format::{share, short_time, size};
 use crate::functions::metrics::member_metrics;
 use crate::functions::nodes::get_node;
 
@@ -81,8 +82,16 @@ fn Node(loaded: Loaded) -> impl IntoView {
         range,
         members,
     } = loaded;
-    let NodeView { node, health } = view;
+    let NodeView {
+        node,
+        health,
+        watch,
+    } = view;
     let id = node.id;
+    // Not answering: since when, and when it last did (the history below is Kiln's own).
+    let offline = watch
+        .filter(|_| !health.online)
+        .and_then(|w| w.banner(short_time));
     let (status_class, status) = if health.online {
         ("badge badge-ok", "online")
     } else {
@@ -125,6 +134,11 @@ fn Node(loaded: Loaded) -> impl IntoView {
                 <a class="btn" href=format!("/nodes/{id}/edit")>"Edit"</a>
             </div>
         </div>
+        {offline.map(|banner| view! {
+            <div class="alert alert-warn" role="status" data-test="node-offline">
+                <strong>{banner}</strong>". Its history below is what Kiln recorded while it answered."
+            </div>
+        })}
         {health.certificate_changed.clone().map(|cert| view! {
             <div class="alert alert-warn" role="alert">
                 "The node's certificate changed. New fingerprint: " <code>{cert.fingerprint}</code>
