@@ -7,12 +7,14 @@
 //! authorize and audit on their own; nothing here decides what a caller may do beyond "is
 //! anyone signed in". The traits also keep `app` free of a dependency on `server`.
 
+mod alerts;
 mod auth;
 mod containers;
 mod metrics;
 mod nodes;
 mod templates;
 
+pub use alerts::{AlertsBackend, SharedAlerts, alerts_backend};
 pub use auth::{AuthBackend, SetCookie, SharedAuth, auth_backend};
 pub use containers::{ContainersBackend, SharedContainers, containers_backend};
 pub use metrics::{MetricsBackend, SharedMetrics, metrics_backend};

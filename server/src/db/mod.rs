@@ -4,6 +4,7 @@
 //! maps them to `AppError`. Row structs live beside `schema.rs` and convert to `shared` types
 //! with `From`.
 
+pub mod alerts;
 pub mod audit;
 pub mod buckets;
 pub mod container_page;
