@@ -176,6 +176,8 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     // Jobs run beside the requests; the stop signal ends both.
     let workers = crate::jobs::Workers::start(&state, crate::jobs::handlers(&state), job_options);
     let stop_jobs = workers.stopper();
+    // The alerts' evaluator (it follows the monitor's observations) and their deliveries.
+    let alerts = crate::alerts::start(&state);
     let progress_streams = state.container_events.clone();
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -205,6 +207,7 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     // Within the same grace (counted from the signal), then running jobs are dropped and
     // released for the next start.
     workers.shutdown().await;
+    alerts.stop();
     result
 }
 

@@ -244,9 +244,7 @@ pub fn threshold(value: u32) -> Result<(), String> {
     if (THRESHOLD_MIN..=THRESHOLD_MAX).contains(&value) {
         Ok(())
     } else {
-        Err(format!(
-            "Use {THRESHOLD_MIN} to {THRESHOLD_MAX} percent."
-        ))
+        Err(format!("Use {THRESHOLD_MIN} to {THRESHOLD_MAX} percent."))
     }
 }
 

@@ -245,9 +245,7 @@ impl Series {
 
     /// Whether any slot has a value.
     pub fn has_data(&self) -> bool {
-        self.lines
-            .iter()
-            .any(|l| l.avg.iter().any(Option::is_some))
+        self.lines.iter().any(|l| l.avg.iter().any(Option::is_some))
     }
 }
 
@@ -289,7 +287,10 @@ impl NodeWatch {
             Some(t) => format!("showing data from {}", time(t)),
             None => "no data from it yet".to_owned(),
         };
-        Some(format!("node {} unreachable{since} — {data}", self.node_name))
+        Some(format!(
+            "node {} unreachable{since} — {data}",
+            self.node_name
+        ))
     }
 }
 

@@ -12,8 +12,12 @@ use kiln_shared::metrics::{NodeWatch, Range, Series, Subject};
 #[async_trait]
 pub trait MetricsBackend: Send + Sync + 'static {
     /// `subject`'s history over `range`, ending now.
-    async fn series(&self, actor: &Actor, subject: Subject, range: Range)
-    -> Result<Series, AppError>;
+    async fn series(
+        &self,
+        actor: &Actor,
+        subject: Subject,
+        range: Range,
+    ) -> Result<Series, AppError>;
     /// What the monitor knows about the reachability of the actor's nodes.
     async fn watches(&self, actor: &Actor) -> Result<Vec<NodeWatch>, AppError>;
 }

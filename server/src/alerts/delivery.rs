@@ -192,7 +192,13 @@ pub fn ntfy_headers(n: &Notice) -> (String, &'static str, String) {
 fn ascii(text: &str) -> String {
     text.chars()
         .take(250)
-        .map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' })
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 

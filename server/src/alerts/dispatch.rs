@@ -133,7 +133,11 @@ impl Dispatcher {
         let mut conn = self.state.db.get().await?;
         match outcome {
             Ok(()) => {
-                tracing::info!(delivery.id = due.id, channel.id = due.channel_id, "alert delivered");
+                tracing::info!(
+                    delivery.id = due.id,
+                    channel.id = due.channel_id,
+                    "alert delivered"
+                );
                 queries::record_attempt(&mut conn, due.id, Ok(())).await?;
             }
             Err(error) => {

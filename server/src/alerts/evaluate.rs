@@ -190,17 +190,16 @@ pub fn evaluate(
                     Err(_) => Signal::Holds(obs.unreachable_since),
                     Ok(_) => Signal::Clears,
                 };
-                step(node_subject(obs.node_id), signal, &|| node_firing(obs, rule));
+                step(node_subject(obs.node_id), signal, &|| {
+                    node_firing(obs, rule)
+                });
             }
             RuleKind::ContainerDown | RuleKind::Cpu | RuleKind::Memory | RuleKind::Disk => {
                 // A node that does not answer says nothing about its guests.
                 let Ok(seen) = &obs.seen else { continue };
                 let mut present = HashSet::new();
                 for g in seen.guests.iter().filter(|g| is_container(g)) {
-                    if rule
-                        .container_id
-                        .is_some_and(|c| g.container_id != Some(c))
-                    {
+                    if rule.container_id.is_some_and(|c| g.container_id != Some(c)) {
                         continue;
                     }
                     let subject = guest_subject(obs.node_id, g.vmid);

@@ -121,17 +121,27 @@ fn a_threshold_fires_once_after_its_minutes_and_resolves_once() {
     let mut sim = Sim::new(vec![rule(1, RuleKind::Cpu, Some(90), Some(5))]);
     // 95 % for 4 min 50 s: nothing yet.
     for i in 0..30 {
-        sim.poll(&obs(t0() + Duration::seconds(i * 10), vec![cpu_guest(0.95)]));
+        sim.poll(&obs(
+            t0() + Duration::seconds(i * 10),
+            vec![cpu_guest(0.95)],
+        ));
     }
     assert!(sim.fired.is_empty());
     // At 5 minutes: fired, once, however long it stays.
     for i in 30..100 {
-        sim.poll(&obs(t0() + Duration::seconds(i * 10), vec![cpu_guest(0.95)]));
+        sim.poll(&obs(
+            t0() + Duration::seconds(i * 10),
+            vec![cpu_guest(0.95)],
+        ));
     }
     assert_eq!(sim.fired.len(), 1);
     assert_eq!(sim.fired[0].subject, "guest:7:101");
     assert_eq!(sim.fired[0].container_id, Some(1101));
-    assert!(sim.fired[0].title.contains("CPU at 95 %"), "{:?}", sim.fired[0]);
+    assert!(
+        sim.fired[0].title.contains("CPU at 95 %"),
+        "{:?}",
+        sim.fired[0]
+    );
     // Low for 50 s: still open; at 60 s: resolved, once.
     let low = t0() + Duration::seconds(1000);
     for i in 0..6 {
@@ -158,7 +168,10 @@ fn no_flapping_around_the_threshold() {
     // Above for a minute: fires; then hovering between 86 and 92 does not resolve it.
     let high = t0() + Duration::seconds(2000);
     for i in 0..7 {
-        sim.poll(&obs(high + Duration::seconds(i * 10), vec![cpu_guest(0.95)]));
+        sim.poll(&obs(
+            high + Duration::seconds(i * 10),
+            vec![cpu_guest(0.95)],
+        ));
     }
     assert_eq!(sim.fired.len(), 1);
     for i in 7..200 {
@@ -212,7 +225,11 @@ fn a_container_that_stops_by_itself_is_down_once() {
         ));
     }
     assert_eq!(sim.fired.len(), 1);
-    assert!(sim.fired[0].title.contains("CT 101 (ct101) on pve1 is down"));
+    assert!(
+        sim.fired[0]
+            .title
+            .contains("CT 101 (ct101) on pve1 is down")
+    );
     // Started again: resolved after a minute running.
     for i in 20..40 {
         sim.poll(&obs(

@@ -145,17 +145,16 @@ impl Evaluator {
         if ids.is_empty() {
             return Ok(HashSet::new());
         }
-        let mut acted: HashSet<i64> =
-            match crate::containers::lock::GuestLocks::new(&self.state)
-                .holders(ids)
-                .await
-            {
-                Ok(holders) => holders.into_keys().collect(),
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "alerts: cannot read container locks");
-                    HashSet::new()
-                }
-            };
+        let mut acted: HashSet<i64> = match crate::containers::lock::GuestLocks::new(&self.state)
+            .holders(ids)
+            .await
+        {
+            Ok(holders) => holders.into_keys().collect(),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "alerts: cannot read container locks");
+                HashSet::new()
+            }
+        };
         #[derive(QueryableByName)]
         struct Id {
             #[diesel(sql_type = BigInt)]

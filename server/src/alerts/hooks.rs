@@ -61,7 +61,11 @@ async fn fire_failed(state: &AppState, f: &FailedCreation<'_>) -> anyhow::Result
             fired_at: Utc::now(),
         };
         if let Some(row) = queries::fire(&mut conn, &alert).await? {
-            tracing::info!(alert.id = row.id, ct.id = f.container_id, "alert fired: creation failed");
+            tracing::info!(
+                alert.id = row.id,
+                ct.id = f.container_id,
+                "alert fired: creation failed"
+            );
             fired = true;
         }
     }

@@ -94,7 +94,10 @@ impl AlertService {
         if found {
             Ok(())
         } else {
-            Err(AppError::invalid("scope", "Choose one of your nodes or containers."))
+            Err(AppError::invalid(
+                "scope",
+                "Choose one of your nodes or containers.",
+            ))
         }
     }
 
@@ -158,8 +161,13 @@ impl AlertsBackend for AlertService {
             .await
             .map_err(|e| errors::db("acknowledging an alert", e))?
             .ok_or_else(|| AppError::NotFound("No such alert.".into()))?;
-        self.audit(actor, "alert.acknowledge", &row.title, json!({ "alert_id": id }))
-            .await;
+        self.audit(
+            actor,
+            "alert.acknowledge",
+            &row.title,
+            json!({ "alert_id": id }),
+        )
+        .await;
         row.to_alert().ok_or(AppError::Internal)
     }
 
@@ -288,9 +296,7 @@ impl AlertsBackend for AlertService {
         };
         input.validate()?;
         let secret = (input.kind == ChannelKind::Webhook)
-            .then(|| {
-                random_hex(32).map_err(|e| errors::internal("making a webhook secret", e))
-            })
+            .then(|| random_hex(32).map_err(|e| errors::internal("making a webhook secret", e)))
             .transpose()?;
         let hint = url_hint(&input.url);
         let key = self.state.secret_key.clone();
