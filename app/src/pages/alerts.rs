@@ -46,7 +46,7 @@ fn Outcome() -> impl IntoView {
         .and_then(|w| notice_text(&w));
     let kind = query_error_kind();
     view! {
-        {notice.map(|text| view! { <div class="alert alert-ok" role="status">{text}</div> })}
+        {notice.map(|text| view! { <div class="alert alert-success" role="status">{text}</div> })}
         <FormError error=Signal::derive(|| None) kind />
     }
 }
