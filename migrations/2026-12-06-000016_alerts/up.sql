@@ -52,7 +52,8 @@ CREATE TABLE alerts (
     subject TEXT NOT NULL,
     title TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT '',
-    node_id BIGINT REFERENCES nodes (id) ON DELETE SET NULL,
+    -- A node's alerts go with it (nothing would ever resolve them).
+    node_id BIGINT REFERENCES nodes (id) ON DELETE CASCADE,
     container_id BIGINT REFERENCES containers (id) ON DELETE SET NULL,
     vmid INTEGER,
     fired_at TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -63,6 +64,17 @@ CREATE TABLE alerts (
 -- One open alert per rule and subject: firing twice (a resumed job, two replicas) is a no-op.
 CREATE UNIQUE INDEX alerts_open_idx ON alerts (rule_id, subject) WHERE resolved_at IS NULL;
 CREATE INDEX alerts_owner_idx ON alerts (owner_id, fired_at DESC);
+
+-- A rule that goes (deleted, or with the node or container it was scoped to) closes its
+-- open alerts first: nothing would resolve them afterwards.
+CREATE FUNCTION alert_rules_close_alerts() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE alerts SET resolved_at = now() WHERE rule_id = OLD.id AND resolved_at IS NULL;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER alert_rules_close_alerts BEFORE DELETE ON alert_rules
+    FOR EACH ROW EXECUTE FUNCTION alert_rules_close_alerts();
 
 CREATE TABLE alert_deliveries (
     id BIGSERIAL PRIMARY KEY,

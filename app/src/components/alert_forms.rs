@@ -113,7 +113,7 @@ pub fn AlertForms(children: Children) -> impl IntoView {
 /// Sending a form's fields to its server function (browser only).
 #[cfg(feature = "hydrate")]
 mod send {
-    use kiln_shared::alerts::DeliveryState;
+    use kiln_shared::alerts::{ChannelInput, DeliveryState, RuleInput};
     use kiln_shared::{AppError, FieldErrors};
     use leptos::prelude::*;
     use server_fn::ServerFn;
@@ -140,6 +140,25 @@ mod send {
             other => moved_on(other, &success, None),
         };
         let path = action.as_str();
+        // The shared rules first, as the server applies them: no round trip for a typo.
+        let checked = if path == SaveAlertRule::PATH {
+            RuleInput::from_form(
+                &f.text("kind"),
+                f.get("enabled").as_deref(),
+                &f.text("threshold"),
+                &f.text("minutes"),
+                &f.text("scope"),
+            )
+            .map(drop)
+        } else if path == AddAlertChannel::PATH {
+            ChannelInput::from_form(&f.text("name"), &f.text("kind"), &f.text("url")).map(drop)
+        } else {
+            Ok(())
+        };
+        if let Err(fields) = checked {
+            show_errors(&form, &AppError::Invalid(fields));
+            return;
+        }
         if path == SaveAlertRule::PATH {
             call.run(
                 save_alert_rule(

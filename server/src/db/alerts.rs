@@ -206,38 +206,22 @@ pub async fn update_rule(
     .optional()
 }
 
-/// Deletes `owner`'s rule `id`; its open alerts are resolved first (the history keeps them).
+/// Deletes `owner`'s rule `id`; its open alerts are resolved by the table's trigger first
+/// (the history keeps them).
 pub async fn delete_rule(
     conn: &mut AsyncPgConnection,
     owner: i64,
     id: i64,
 ) -> QueryResult<Option<RuleRow>> {
-    conn.transaction(async |conn| {
-        let Some(row) = alert_rules::table
+    diesel::delete(
+        alert_rules::table
             .filter(alert_rules::id.eq(id))
-            .filter(alert_rules::owner_id.eq(owner))
-            .select(RuleRow::as_select())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?
-        else {
-            return Ok(None);
-        };
-        diesel::update(
-            alerts::table
-                .filter(alerts::rule_id.eq(id))
-                .filter(alerts::resolved_at.is_null()),
-        )
-        .set(alerts::resolved_at.eq(diesel::dsl::now))
-        .execute(conn)
-        .await?;
-        diesel::delete(alert_rules::table.filter(alert_rules::id.eq(id)))
-            .execute(conn)
-            .await?;
-        Ok(Some(row))
-    })
+            .filter(alert_rules::owner_id.eq(owner)),
+    )
+    .returning(RuleRow::as_returning())
+    .get_result(conn)
     .await
+    .optional()
 }
 
 /// A row of `alert_channels`; `url_sealed` and `secret_sealed` are ciphertext (`crypto`).
