@@ -219,6 +219,7 @@ impl AlertsBackend for AlertService {
         let input = input.normalized();
         input.validate()?;
         let mut conn = self.conn().await?;
+        self.ensure_defaults(&mut conn, actor).await?;
         self.check_scope(&mut conn, actor, input.scope).await?;
         let row = match id {
             None => {

@@ -214,3 +214,57 @@ async fn published_observations_reach_the_running_evaluator_another_owner_is_unt
     app.cleanup().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rule_or_node_that_goes_leaves_no_alert_open_for_ever() -> R {
+    use diesel_async::RunQueryDsl;
+    use kiln_app::ssr::AlertsBackend;
+    use kiln_shared::alerts::{RuleInput, Scope};
+    let app = TestApp::new().await?;
+    let o = owner(&app, "ada").await?;
+    let ct = container(&app, &o, "web", 101).await?;
+    let service = kiln_server::alerts::AlertService::new(app.state.clone());
+    let scoped = service
+        .save_rule(
+            &o.actor,
+            None,
+            RuleInput {
+                kind: RuleKind::ContainerDown,
+                enabled: true,
+                threshold: None,
+                minutes: None,
+                scope: Scope::Container(ct),
+            },
+        )
+        .await?;
+    let down = GuestSeen {
+        container_id: Some(ct),
+        ..guest(101, "stopped", Some("running"))
+    };
+    let now = Utc::now();
+    let mut ev = evaluator(&app);
+    ev.observe(&unreachable(&o, now, now - chrono::Duration::seconds(120)))
+        .await?;
+    ev.observe(&seen(&o, now, vec![down])).await?;
+    let rows = alerts(&app).await?;
+    // The node's, the default container-down rule's, and the scoped rule's.
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    service.delete_rule(&o.actor, scoped.id).await?;
+    let rows = alerts(&app).await?;
+    let of_scoped: Vec<_> = rows.iter().filter(|r| r.rule_id.is_none()).collect();
+    assert_eq!(of_scoped.len(), 1);
+    assert!(of_scoped[0].resolved_at.is_some(), "closed with its rule");
+    // The node goes: its alerts go with it.
+    let mut conn = app.state.db.get().await?;
+    diesel::sql_query(format!("DELETE FROM containers WHERE id = {ct}"))
+        .execute(&mut conn)
+        .await?;
+    diesel::sql_query(format!("DELETE FROM nodes WHERE id = {}", o.node_id))
+        .execute(&mut conn)
+        .await?;
+    drop(conn);
+    assert!(alerts(&app).await?.is_empty());
+    assert_eq!(service.unacknowledged(&o.actor).await?, 0);
+    app.cleanup().await?;
+    Ok(())
+}
