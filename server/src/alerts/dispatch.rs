@@ -15,7 +15,9 @@ use kiln_shared::alerts::ChannelKind;
 
 use super::delivery::{Event, Notice, Sender};
 use crate::app_state::AppState;
-use crate::db::alerts::{self as queries, ChannelRow, DueDelivery};
+use crate::db::alert_channels::{self as channels, ChannelRow};
+use crate::db::alert_deliveries::{self as deliveries, DueDelivery};
+use crate::db::alerts as queries;
 
 /// How the dispatcher paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +98,7 @@ impl Dispatcher {
     pub async fn send_due(&self, sender: &Sender) -> anyhow::Result<usize> {
         let due = {
             let mut conn = self.state.db.get().await?;
-            queries::claim_due(&mut conn, BATCH, HOLD_SECS).await?
+            deliveries::claim_due(&mut conn, BATCH, HOLD_SECS).await?
         };
         let n = due.len();
         let sends = due.into_iter().map(|d| self.deliver(sender, d));
@@ -111,7 +113,7 @@ impl Dispatcher {
     /// One attempt of one delivery, recorded.
     async fn deliver(&self, sender: &Sender, due: DueDelivery) -> anyhow::Result<()> {
         let mut conn = self.state.db.get().await?;
-        let channel = queries::channel(&mut conn, None, due.channel_id).await?;
+        let channel = channels::channel(&mut conn, None, due.channel_id).await?;
         let alert = match due.alert_id {
             Some(id) => queries::alert(&mut conn, id).await?,
             None => None,
@@ -138,7 +140,7 @@ impl Dispatcher {
                     channel.id = due.channel_id,
                     "alert delivered"
                 );
-                queries::record_attempt(&mut conn, due.id, Ok(())).await?;
+                deliveries::record_attempt(&mut conn, due.id, Ok(())).await?;
             }
             Err(error) => {
                 let retry_at = (attempt < self.options.max_attempts).then(|| {
@@ -152,7 +154,7 @@ impl Dispatcher {
                     retry = retry_at.is_some(),
                     "alert delivery failed: {error}"
                 );
-                queries::record_attempt(&mut conn, due.id, Err((&error, retry_at))).await?;
+                deliveries::record_attempt(&mut conn, due.id, Err((&error, retry_at))).await?;
             }
         }
         Ok(())

@@ -21,7 +21,9 @@ use serde_json::json;
 
 use super::delivery::{Event, Notice, Sender};
 use crate::app_state::AppState;
-use crate::db::alerts::{self as queries, ChannelRow, RuleFields, RuleRow};
+use crate::db::alert_channels::{self as channels, ChannelRow};
+use crate::db::alert_deliveries as deliveries;
+use crate::db::alerts::{self as queries, RuleFields, RuleRow};
 use crate::db::audit::Entry;
 use crate::errors::{self, TxError};
 
@@ -137,7 +139,7 @@ impl AlertsBackend for AlertService {
         let (active, history) = queries::for_page(&mut conn, actor.user_id, HISTORY)
             .await
             .map_err(|e| errors::db("listing alerts", e))?;
-        let troubled = queries::troubled(&mut conn, actor.user_id)
+        let troubled = deliveries::troubled(&mut conn, actor.user_id)
             .await
             .map_err(|e| errors::db("listing deliveries", e))?;
         Ok(AlertsOverview {
@@ -178,10 +180,10 @@ impl AlertsBackend for AlertService {
         let rules = queries::rules(&mut conn, actor.user_id)
             .await
             .map_err(|e| errors::db("listing alert rules", e))?;
-        let channels = queries::channels(&mut conn, actor.user_id)
+        let channels = channels::channels(&mut conn, actor.user_id)
             .await
             .map_err(|e| errors::db("listing alert channels", e))?;
-        let mut last = queries::last_per_channel(&mut conn, actor.user_id)
+        let mut last = deliveries::last_per_channel(&mut conn, actor.user_id)
             .await
             .map_err(|e| errors::db("listing deliveries", e))?;
         let mut scopes: Vec<(String, String)> = names
@@ -306,14 +308,14 @@ impl AlertsBackend for AlertService {
         let conn: &mut AsyncPgConnection = &mut pooled;
         let row = conn
             .transaction::<_, TxError, _>(async |conn| {
-                let count = queries::count_channels(conn, owner).await?;
+                let count = channels::count_channels(conn, owner).await?;
                 if usize::try_from(count).unwrap_or(usize::MAX) >= MAX_CHANNELS {
                     return Err(AppError::Conflict(format!(
                         "You have {MAX_CHANNELS} channels already; delete one first."
                     ))
                     .into());
                 }
-                let row = queries::insert_channel(conn, owner, input.kind, &input.name, &hint)
+                let row = channels::insert_channel(conn, owner, input.kind, &input.name, &hint)
                     .await?
                     .ok_or_else(|| {
                         AppError::invalid("name", "You have a channel of that name already.")
@@ -328,7 +330,7 @@ impl AlertsBackend for AlertService {
                     ),
                     None => None,
                 };
-                queries::set_channel_secrets(conn, row.id, &url_sealed, secret_sealed.as_deref())
+                channels::set_channel_secrets(conn, row.id, &url_sealed, secret_sealed.as_deref())
                     .await?;
                 Ok(row)
             })
@@ -354,7 +356,7 @@ impl AlertsBackend for AlertService {
         enabled: bool,
     ) -> Result<Channel, AppError> {
         let mut conn = self.conn().await?;
-        let row = queries::set_channel_enabled(&mut conn, actor.user_id, id, enabled)
+        let row = channels::set_channel_enabled(&mut conn, actor.user_id, id, enabled)
             .await
             .map_err(|e| errors::db("changing an alert channel", e))?
             .ok_or_else(Self::channel_not_found)?;
@@ -370,7 +372,7 @@ impl AlertsBackend for AlertService {
 
     async fn delete_channel(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
         let mut conn = self.conn().await?;
-        let row = queries::delete_channel(&mut conn, actor.user_id, id)
+        let row = channels::delete_channel(&mut conn, actor.user_id, id)
             .await
             .map_err(|e| errors::db("deleting an alert channel", e))?
             .ok_or_else(Self::channel_not_found)?;
@@ -386,13 +388,13 @@ impl AlertsBackend for AlertService {
 
     async fn test_channel(&self, actor: &Actor, id: i64) -> Result<Delivery, AppError> {
         let mut conn = self.conn().await?;
-        let channel = queries::channel(&mut conn, Some(actor.user_id), id)
+        let channel = channels::channel(&mut conn, Some(actor.user_id), id)
             .await
             .map_err(|e| errors::db("reading an alert channel", e))?
             .ok_or_else(Self::channel_not_found)?;
         // Recorded first (claimed for a minute so the dispatcher leaves it alone), then sent
         // here, so the answer says how it went.
-        let delivery_id = queries::queue_test(&mut conn, channel.id)
+        let delivery_id = deliveries::queue_test(&mut conn, channel.id)
             .await
             .map_err(|e| errors::db("recording a test delivery", e))?;
         drop(conn);
@@ -410,10 +412,10 @@ impl AlertsBackend for AlertService {
             Ok(()) => Ok(()),
             Err(e) => Err((e.as_str(), None)),
         };
-        queries::record_attempt(&mut conn, delivery_id, recorded)
+        deliveries::record_attempt(&mut conn, delivery_id, recorded)
             .await
             .map_err(|e| errors::db("recording a test delivery", e))?;
-        queries::count_attempt(&mut conn, delivery_id)
+        deliveries::count_attempt(&mut conn, delivery_id)
             .await
             .map_err(|e| errors::db("recording a test delivery", e))?;
         self.audit(
@@ -423,7 +425,7 @@ impl AlertsBackend for AlertService {
             json!({ "channel_id": id, "ok": outcome.is_ok() }),
         )
         .await;
-        let delivery = queries::delivery(&mut conn, actor.user_id, delivery_id)
+        let delivery = deliveries::delivery(&mut conn, actor.user_id, delivery_id)
             .await
             .map_err(|e| errors::db("reading a delivery", e))?
             .ok_or(AppError::Internal)?;
