@@ -132,11 +132,11 @@ mod send {
             .get_attribute("data-success")
             .unwrap_or_else(|| "Saved.".to_owned());
         let id = f.text("id").parse::<i64>().ok();
-        let form = form.clone();
-        clear_errors(&form);
+        clear_errors(form);
+        let target = form.clone();
         let toaster = use_toaster();
         let done = move |r: Result<(), AppError>| match r {
-            Err(e @ AppError::Invalid(_)) => show_errors(&form, &e),
+            Err(e @ AppError::Invalid(_)) => show_errors(&target, &e),
             other => moved_on(other, &success, None),
         };
         let path = action.as_str();
@@ -156,7 +156,7 @@ mod send {
             Ok(())
         };
         if let Err(fields) = checked {
-            show_errors(&form, &AppError::Invalid(fields));
+            show_errors(form, &AppError::Invalid(fields));
             return;
         }
         if path == SaveAlertRule::PATH {
