@@ -120,6 +120,10 @@ impl Dispatcher {
         };
         drop(conn);
         let outcome = match (channel, Event::parse(&due.event)) {
+            // Turned off after the delivery was queued: nothing is sent.
+            (Some(channel), Some(event)) if !channel.enabled && event != Event::Test => {
+                Err("the channel is turned off".to_owned())
+            }
             (Some(channel), Some(event)) => {
                 let notice = Notice {
                     delivery_id: due.id,
@@ -132,6 +136,7 @@ impl Dispatcher {
             _ => Err("the channel is gone".to_owned()),
         };
         let attempt = u32::try_from(due.attempts).unwrap_or(u32::MAX);
+        let give_up = matches!(&outcome, Err(e) if e == "the channel is turned off");
         let mut conn = self.state.db.get().await?;
         match outcome {
             Ok(()) => {
@@ -143,7 +148,7 @@ impl Dispatcher {
                 deliveries::record_attempt(&mut conn, due.id, Ok(())).await?;
             }
             Err(error) => {
-                let retry_at = (attempt < self.options.max_attempts).then(|| {
+                let retry_at = (attempt < self.options.max_attempts && !give_up).then(|| {
                     let delay = self.options.delay_after(attempt);
                     Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default()
                 });

@@ -8,6 +8,7 @@
 mod deliveries;
 mod evaluator;
 mod job_failed;
+mod lab;
 mod pages;
 
 use std::collections::VecDeque;
