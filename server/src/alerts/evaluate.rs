@@ -70,6 +70,16 @@ impl Memory {
     pub fn is_empty(&self) -> bool {
         self.tracks.is_empty()
     }
+
+    /// Drops the clocks of node `node_id`'s subjects whose rule is not in `rules` (deleted or
+    /// turned off since), so nothing is kept for a rule that will not be evaluated again.
+    pub fn forget_other_rules(&mut self, node_id: i64, rules: &HashSet<i64>) {
+        let node = node_subject(node_id);
+        let guests = format!("guest:{node_id}:");
+        self.tracks.retain(|(rule, subject), _| {
+            rules.contains(rule) || (*subject != node && !subject.starts_with(&guests))
+        });
+    }
 }
 
 /// An open alert, as the evaluator needs it.

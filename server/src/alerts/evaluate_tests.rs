@@ -316,3 +316,16 @@ fn scopes_limit_a_rule() {
     assert_eq!(sim.fired.len(), 1);
     assert_eq!(sim.fired[0].rule_id, 3);
 }
+
+#[test]
+fn the_clocks_of_a_rule_that_went_are_forgotten() {
+    let mut sim = Sim::new(vec![rule(1, RuleKind::Cpu, Some(90), Some(5))]);
+    sim.poll(&obs(t0(), vec![cpu_guest(0.95)]));
+    assert_eq!(sim.memory.len(), 1);
+    sim.memory.forget_other_rules(8, &HashSet::new());
+    assert_eq!(sim.memory.len(), 1, "another node's poll keeps it");
+    sim.memory.forget_other_rules(7, &HashSet::from([1]));
+    assert_eq!(sim.memory.len(), 1);
+    sim.memory.forget_other_rules(7, &HashSet::new());
+    assert!(sim.memory.is_empty());
+}

@@ -76,6 +76,8 @@ impl Evaluator {
             .into_iter()
             .filter(|r| r.enabled && r.kind().is_some_and(|k| k != RuleKind::JobFailed))
             .collect();
+        let ids: HashSet<i64> = rules.iter().map(|r| r.id).collect();
+        self.memory.forget_other_rules(obs.node_id, &ids);
         if rules.is_empty() {
             return Ok(Vec::new());
         }
