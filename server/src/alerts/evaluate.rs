@@ -173,10 +173,11 @@ pub fn evaluate(
         if rule.node_id.is_some_and(|n| n != obs.node_id) {
             continue;
         }
-        let mut step = |subject: String, signal: Signal, firing: &dyn Fn() -> Firing| {
+        // Moves the subject's clocks; the caller turns a `Fire` into its alert.
+        let mut step = |subject: String, signal: Signal| -> Option<Step> {
             let open_id = open.get(&(rule.id, subject.as_str())).copied();
             let need = Duration::minutes(i64::from(rule.minutes.unwrap_or(0)));
-            if let Some(change) = track(
+            track(
                 memory,
                 (rule.id, subject),
                 signal,
@@ -184,12 +185,7 @@ pub fn evaluate(
                 obs.at,
                 need,
                 tuning,
-            ) {
-                changes.push(match change {
-                    Step::Fire => Change::Fire(firing()),
-                    Step::Resolve(id) => Change::Resolve(id),
-                });
-            }
+            )
         };
         match kind {
             RuleKind::NodeUnreachable => {
@@ -200,9 +196,8 @@ pub fn evaluate(
                     Err(_) => Signal::Holds(obs.unreachable_since),
                     Ok(_) => Signal::Clears,
                 };
-                step(node_subject(obs.node_id), signal, &|| {
-                    node_firing(obs, rule)
-                });
+                let done = step(node_subject(obs.node_id), signal);
+                changes.extend(change(done, || node_firing(obs, rule)));
             }
             RuleKind::ContainerDown | RuleKind::Cpu | RuleKind::Memory | RuleKind::Disk => {
                 // A node that does not answer says nothing about its guests.
@@ -215,13 +210,16 @@ pub fn evaluate(
                     let subject = guest_subject(obs.node_id, g.vmid);
                     present.insert(subject.clone());
                     let signal = guest_signal(kind, rule, g, inputs.kiln_acted, tuning);
-                    step(subject, signal, &|| guest_firing(obs, rule, kind, g));
+                    let done = step(subject, signal);
+                    changes.extend(change(done, || guest_firing(obs, rule, kind, g)));
                 }
                 // A guest gone from the node (destroyed, migrated away) clears.
                 let prefix = format!("guest:{}:", obs.node_id);
                 for o in inputs.open.iter().filter(|o| o.rule_id == rule.id) {
-                    if o.subject.starts_with(&prefix) && !present.contains(&o.subject) {
-                        step(o.subject.clone(), Signal::Clears, &|| unreachable_firing());
+                    let gone = o.subject.starts_with(&prefix) && !present.contains(&o.subject);
+                    if gone && let Some(Step::Resolve(id)) = step(o.subject.clone(), Signal::Clears)
+                    {
+                        changes.push(Change::Resolve(id));
                     }
                 }
             }
@@ -231,17 +229,11 @@ pub fn evaluate(
     changes
 }
 
-/// Never called: a gone guest only clears.
-fn unreachable_firing() -> Firing {
-    Firing {
-        rule_id: 0,
-        kind: RuleKind::ContainerDown,
-        subject: String::new(),
-        title: String::new(),
-        detail: String::new(),
-        node_id: 0,
-        container_id: None,
-        vmid: None,
+/// The change a step of the clocks makes (`firing` builds the alert when it fires).
+fn change(step: Option<Step>, firing: impl FnOnce() -> Firing) -> Option<Change> {
+    match step? {
+        Step::Fire => Some(Change::Fire(firing())),
+        Step::Resolve(id) => Some(Change::Resolve(id)),
     }
 }
 
