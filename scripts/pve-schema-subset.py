@@ -34,6 +34,7 @@ ENDPOINTS = [
     ("/nodes/{node}/lxc/{vmid}/status/reboot", ["POST"]),
     ("/nodes/{node}/lxc/{vmid}/interfaces", ["GET"]),
     ("/nodes/{node}/lxc/{vmid}/rrddata", ["GET"]),
+    ("/nodes/{node}/status", ["GET"]),
     ("/nodes/{node}/storage", ["GET"]),
     ("/nodes/{node}/storage/{storage}/content", ["GET"]),
     ("/nodes/{node}/network", ["GET"]),

@@ -59,9 +59,12 @@ pub fn router(state: AppState) -> Router {
     );
     let alerts: kiln_app::ssr::SharedAlerts =
         Arc::new(crate::alerts::AlertService::new(state.clone()));
+    let metrics: kiln_app::ssr::SharedMetrics =
+        Arc::new(crate::monitor::MonitorService::new(state.clone()));
     let context = move || {
         crate::headers::provide_leptos_nonce();
         provide_context(alerts.clone());
+        provide_context(metrics.clone());
         provide_context(backend.clone());
         provide_context(nodes.clone());
         provide_context(templates.clone());

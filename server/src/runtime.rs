@@ -175,9 +175,17 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     tokio::spawn(async move { crate::nodes::lab::reconcile(&lab_state).await });
     // Jobs run beside the requests; the stop signal ends both.
     let workers = crate::jobs::Workers::start(&state, crate::jobs::handlers(&state), job_options);
-    let stop_jobs = workers.stopper();
-    // The alerts' evaluator (it follows the monitor's observations) and their deliveries.
+    // The alerts' evaluator (it follows the monitor's observations: subscribed before the
+    // monitor starts) and their deliveries.
     let alerts = crate::alerts::start(&state);
+    // The monitor polls the nodes and keeps the resource history beside them.
+    let monitor = state.config.monitor_interval.map(|interval| {
+        crate::monitor::start(
+            &state,
+            crate::monitor::MonitorOptions::from_config(interval, state.config.retention),
+        )
+    });
+    let stop_jobs = workers.stopper();
     let progress_streams = state.container_events.clone();
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -207,6 +215,9 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     // Within the same grace (counted from the signal), then running jobs are dropped and
     // released for the next start.
     workers.shutdown().await;
+    if let Some(monitor) = monitor {
+        monitor.stop();
+    }
     alerts.stop();
     result
 }

@@ -677,6 +677,9 @@ pub struct ContainerDetail {
     pub services: Vec<ServiceView>,
     /// Credentials not tied to a found service (`service` -> keys).
     pub other_credentials: Vec<(String, Vec<String>)>,
+    /// What the monitor knows of its node's reachability.
+    #[serde(default)]
+    pub node_watch: Option<crate::metrics::NodeWatch>,
 }
 
 /// A node as the wizard offers it.

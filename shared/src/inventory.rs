@@ -336,6 +336,9 @@ pub struct NodeState {
     pub online: bool,
     /// Why not.
     pub error: Option<String>,
+    /// What the monitor knows of it (since when it does not answer, when it last did).
+    #[serde(default)]
+    pub watch: Option<crate::metrics::NodeWatch>,
 }
 
 /// Totals across the user's nodes.

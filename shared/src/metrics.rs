@@ -249,6 +249,20 @@ impl Series {
     }
 }
 
+/// A cluster member's name as PVE allows it (a DNS label): what `?member=` may hold.
+pub fn validate_member(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err("a node name is 1 to 63 letters, digits and inner hyphens".to_owned())
+    }
+}
+
 /// A dashboard card's sparkline: CPU over the last hour in 1-minute slots (60 values,
 /// oldest first, `None` where nothing was measured).
 pub type Sparkline = Vec<Option<f32>>;
@@ -257,7 +271,7 @@ pub type Sparkline = Vec<Option<f32>>;
 pub const SPARKLINE_SLOTS: usize = 60;
 
 /// What Kiln's monitor knows about one node's reachability (the offline views' banner).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeWatch {
     pub node_id: i64,
     pub node_name: String,
@@ -312,6 +326,14 @@ mod tests {
         assert_eq!(Range::parse(Some("bogus")), Range::Hour);
         assert_eq!(Range::parse(None), Range::Hour);
         assert_eq!(Range::Month.slots(), 720);
+    }
+
+    #[test]
+    fn member_names_are_dns_labels() {
+        assert!(validate_member("pve-2").is_ok());
+        for bad in ["", "-a", "a-", "a b", "a/../b", &"x".repeat(64)] {
+            assert!(validate_member(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

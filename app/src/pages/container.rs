@@ -176,6 +176,11 @@ fn Detail(loaded: Loaded) -> impl IntoView {
     let interrupted =
         status == ContainerStatus::Failed && detail.phase.as_deref() == Some("scripts");
     let base = format!("/containers/{}", summary.id);
+    // Its node does not answer: the page shows what Kiln last knew, and power actions wait.
+    let offline = detail
+        .node_watch
+        .as_ref()
+        .and_then(|w| w.banner(short_time));
     view! {
         <leptos_meta::Title text=summary.hostname.clone() />
         <div class="page-header">
@@ -191,8 +196,14 @@ fn Detail(loaded: Loaded) -> impl IntoView {
                 </div>
             </div>
             <div class="spacer"></div>
-            <ContainerActions id=summary.id status interrupted hostname=summary.hostname.clone() power=summary.power.clone() />
+            <ContainerActions id=summary.id status interrupted hostname=summary.hostname.clone() power=summary.power.clone() offline=offline.clone() />
         </div>
+        {offline.map(|banner| view! {
+            <div class="alert alert-warn" role="status" data-test="node-offline">
+                <strong>{banner}</strong>
+                ". What this page shows is what Kiln last knew; start, stop and the other power actions wait for the node."
+            </div>
+        })}
         <nav class="tabs" aria-label="Container" data-test="tabs">
             {PageTab::ALL.into_iter().map(|t| view! {
                 <a href=format!("{base}?tab={}", t.as_str()) data-test=format!("tab-{}", t.as_str())
@@ -324,6 +335,8 @@ fn ContainerActions(
     hostname: String,
     /// The power state Kiln last saw (`running`, `stopped`), for a ready container.
     power: Option<String>,
+    /// Why power actions cannot run now (its node does not answer).
+    offline: Option<String>,
 ) -> impl IntoView {
     let toaster = use_toaster();
     let busy = RwSignal::new(false);
@@ -363,6 +376,15 @@ fn ContainerActions(
         } else {
             "btn"
         };
+        if let Some(reason) = offline.clone() {
+            return view! {
+                <button type="button" class=class data-test=format!("action-{}", action.as_str())
+                    disabled=true title=reason>
+                    {action.label()}
+                </button>
+            }
+            .into_any();
+        }
         if action.needs_confirmation() {
             view! {
                 <ConfirmButton

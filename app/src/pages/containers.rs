@@ -174,11 +174,20 @@ fn Dashboard(view: DashboardView, filter: Filter, path: &'static str) -> impl In
     };
     view! {
         <Summary totals=inv.totals.clone() path=path />
-        {offline.into_iter().map(|n| view! {
-            <div class="alert alert-warn" role="status" data-test="node-offline">
-                <strong>{format!("{} does not answer", n.name)}</strong>
-                {format!(": {}. Its containers show their last known state.", n.error.unwrap_or_default())}
-            </div>
+        {offline.into_iter().map(|n| match n.watch.as_ref().and_then(|w| w.banner(short_time)) {
+            // The monitor's words: since when, and how old the data shown is.
+            Some(banner) => view! {
+                <div class="alert alert-warn" role="status" data-test="node-offline">
+                    <strong>{banner}</strong>
+                    ". Its containers show their last known state; actions that need it wait."
+                </div>
+            }.into_any(),
+            None => view! {
+                <div class="alert alert-warn" role="status" data-test="node-offline">
+                    <strong>{format!("{} does not answer", n.name)}</strong>
+                    {format!(": {}. Its containers show their last known state.", n.error.unwrap_or_default())}
+                </div>
+            }.into_any(),
         }).collect_view()}
         <Filters filter=filter.clone() view=inv path=path view_mode=view_mode />
         <BoardIsland setup=setup>

@@ -102,6 +102,10 @@ pub struct Config {
     /// Job worker tasks in `kiln serve` (`jobs::Workers`); 0 runs no jobs in this process
     /// (another replica runs them).
     pub job_workers: usize,
+    /// How often the monitor polls each node (`None`: it does not run).
+    pub monitor_interval: Option<Duration>,
+    /// How long each tier of the resource history is kept.
+    pub retention: crate::monitor::Retention,
 }
 
 /// A configuration value that is never printed.
@@ -162,6 +166,11 @@ struct FileConfig {
     template_dirs: Option<String>,
     builtin_templates_dir: Option<String>,
     job_workers: Option<u64>,
+    monitor_interval_secs: Option<u64>,
+    retain_raw_hours: Option<u64>,
+    retain_minutes_days: Option<u64>,
+    retain_hours_days: Option<u64>,
+    retain_days_years: Option<u64>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -265,6 +274,26 @@ const SHUTDOWN_GRACE: Key = Key {
 const JOB_WORKERS: Key = Key {
     toml: "job_workers",
     env: "KILN_JOB_WORKERS",
+};
+const MONITOR_INTERVAL: Key = Key {
+    toml: "monitor_interval_secs",
+    env: "KILN_MONITOR_INTERVAL_SECS",
+};
+const RETAIN_RAW: Key = Key {
+    toml: "retain_raw_hours",
+    env: "KILN_RETAIN_RAW_HOURS",
+};
+const RETAIN_MINUTES: Key = Key {
+    toml: "retain_minutes_days",
+    env: "KILN_RETAIN_MINUTES_DAYS",
+};
+const RETAIN_HOURS: Key = Key {
+    toml: "retain_hours_days",
+    env: "KILN_RETAIN_HOURS_DAYS",
+};
+const RETAIN_DAYS: Key = Key {
+    toml: "retain_days_years",
+    env: "KILN_RETAIN_DAYS_YEARS",
 };
 const REQUEST_TIMEOUT: Key = Key {
     toml: "request_timeout_secs",
@@ -457,6 +486,44 @@ impl Config {
                 "must be between 0 and 256",
             ));
         }
+        let interval: u64 = parse(
+            &MONITOR_INTERVAL,
+            None,
+            env,
+            file.monitor_interval_secs.map(|v| v.to_string()),
+            10,
+        )?;
+        if interval > 3_600 {
+            return Err(ConfigError::key(
+                MONITOR_INTERVAL.env,
+                "must be between 0 (off) and 3600 seconds",
+            ));
+        }
+        let monitor_interval = (interval > 0).then(|| Duration::from_secs(interval));
+        let bounded = |key: &Key, file: Option<u64>, default: u64, min: u64, max: u64| {
+            let value: u64 = parse(key, None, env, file.map(|v| v.to_string()), default)?;
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::key(
+                    key.env,
+                    format!("must be between {min} and {max}"),
+                ));
+            }
+            Ok(value)
+        };
+        let retention = crate::monitor::Retention {
+            raw: Duration::from_secs(
+                3_600 * bounded(&RETAIN_RAW, file.retain_raw_hours, 48, 24, 24 * 14)?,
+            ),
+            minutes: Duration::from_secs(
+                86_400 * bounded(&RETAIN_MINUTES, file.retain_minutes_days, 30, 2, 400)?,
+            ),
+            hours: Duration::from_secs(
+                86_400 * bounded(&RETAIN_HOURS, file.retain_hours_days, 365, 31, 3_660)?,
+            ),
+            days: Duration::from_secs(
+                366 * 86_400 * bounded(&RETAIN_DAYS, file.retain_days_years, 10, 1, 100)?,
+            ),
+        };
         Ok(Config {
             listen,
             data_dir,
@@ -479,6 +546,8 @@ impl Config {
             template_dirs,
             builtin_templates_dir,
             job_workers,
+            monitor_interval,
+            retention,
         })
     }
 }

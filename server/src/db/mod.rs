@@ -13,6 +13,7 @@ pub mod container_page;
 pub mod containers;
 pub mod jobs;
 pub mod meta;
+pub mod metrics;
 pub mod nodes;
 pub mod schema;
 pub mod templates;

@@ -75,6 +75,15 @@ pub async fn list(conn: &mut AsyncPgConnection, owner: i64) -> QueryResult<Vec<N
         .await
 }
 
+/// Every node of every user (the monitor polls them all).
+pub async fn all(conn: &mut AsyncPgConnection) -> QueryResult<Vec<NodeRow>> {
+    nodes::table
+        .order(nodes::id.asc())
+        .select(NodeRow::as_select())
+        .load(conn)
+        .await
+}
+
 pub async fn get(
     conn: &mut AsyncPgConnection,
     owner: i64,

@@ -102,13 +102,26 @@ impl ClientCache {
     /// [`RESOURCES_TTL`] old; a call that takes longer than `timeout` (or fails) is an
     /// error, remembered as long as an answer would be.
     pub async fn resources(&self, row: &NodeRow, key: &SecretKey, timeout: Duration) -> Resources {
+        self.resources_within(row, key, timeout, RESOURCES_TTL)
+            .await
+    }
+
+    /// [`ClientCache::resources`] at most `max_age` old: the monitor asks for a fresh answer
+    /// (`Duration::ZERO`) and leaves it for the dashboards.
+    pub async fn resources_within(
+        &self,
+        row: &NodeRow,
+        key: &SecretKey,
+        timeout: Duration,
+        max_age: Duration,
+    ) -> Resources {
         let slot = match self.resources.lock() {
             Ok(mut map) => map.entry(row.id).or_default().clone(),
             Err(_) => return Err("the node cache is unavailable".to_owned()),
         };
         let mut slot = slot.lock().await;
         if let Some((at, answer)) = slot.as_ref()
-            && at.elapsed() < RESOURCES_TTL
+            && at.elapsed() < max_age
         {
             return answer.clone();
         }

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use kiln_shared::pve::{
     AccessTicket, ClusterNode, ClusterResource, CreatedToken, LxcConfig, LxcCreate, LxcInterface,
-    LxcListItem, LxcStatusCurrent, NodeNetwork, NodeStorage, Permissions, Pool, RrdPoint,
-    StorageContent, TaskLogLine, TaskStatus, Upid, Version, de,
+    LxcListItem, LxcStatusCurrent, NodeNetwork, NodeStatus, NodeStorage, Permissions, Pool,
+    RrdPoint, StorageContent, TaskLogLine, TaskStatus, Upid, Version, de,
 };
 use reqwest::Method;
 use serde::Deserialize;
@@ -148,6 +148,11 @@ impl ProxmoxApi for Client {
     ) -> Result<Vec<RrdPoint>> {
         let path = format!("/nodes/{}/lxc/{vmid}/rrddata", seg(node));
         self.get(&path, vec![pair("timeframe", timeframe), pair("cf", cf)])
+            .await
+    }
+
+    async fn node_status(&self, node: &str) -> Result<NodeStatus> {
+        self.get(&format!("/nodes/{}/status", seg(node)), Vec::new())
             .await
     }
 

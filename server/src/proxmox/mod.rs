@@ -25,8 +25,8 @@ mod transport;
 use async_trait::async_trait;
 use kiln_shared::pve::{
     AccessTicket, ClusterNode, ClusterResource, CreatedToken, LxcConfig, LxcCreate, LxcInterface,
-    LxcListItem, LxcStatusCurrent, NodeNetwork, NodeStorage, Permissions, Pool, RrdPoint,
-    StorageContent, TaskLogLine, TaskStatus, Upid, Version,
+    LxcListItem, LxcStatusCurrent, NodeNetwork, NodeStatus, NodeStorage, Permissions, Pool,
+    RrdPoint, StorageContent, TaskLogLine, TaskStatus, Upid, Version,
 };
 
 pub use client::{Auth, Client, ClientConfig, Tuning};
@@ -132,6 +132,10 @@ pub trait ProxmoxApi: Send + Sync {
         _cf: &str,
     ) -> Result<Vec<RrdPoint>> {
         Err(Error::NotImplemented("lxc_rrddata"))
+    }
+    /// `GET /nodes/{node}/status`.
+    async fn node_status(&self, _node: &str) -> Result<NodeStatus> {
+        Err(Error::NotImplemented("node_status"))
     }
     /// `GET /nodes/{node}/storage?content=..`.
     async fn node_storage(&self, _node: &str, _content: Option<&str>) -> Result<Vec<NodeStorage>> {

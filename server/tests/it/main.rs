@@ -29,6 +29,7 @@ mod lab_fixture;
 mod lab_lxc;
 mod lab_ssh;
 mod manage;
+mod monitoring;
 mod nodes;
 mod operations;
 mod outages;

@@ -79,6 +79,37 @@ pub struct ClusterResource {
     pub uptime: Option<u64>,
     #[serde(default)]
     pub pool: Option<String>,
+    /// Bytes received since the guest started (a counter).
+    #[serde(default, deserialize_with = "de::opt_num")]
+    pub netin: Option<u64>,
+    /// Bytes sent since the guest started (a counter).
+    #[serde(default, deserialize_with = "de::opt_num")]
+    pub netout: Option<u64>,
+    /// Bytes read from disk since the guest started (a counter).
+    #[serde(default, deserialize_with = "de::opt_num")]
+    pub diskread: Option<u64>,
+    /// Bytes written to disk since the guest started (a counter).
+    #[serde(default, deserialize_with = "de::opt_num")]
+    pub diskwrite: Option<u64>,
+}
+
+/// `GET /nodes/{node}/status` (the part Kiln reads).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The 1, 5 and 15 minute load averages (PVE sends them as strings).
+    #[serde(default)]
+    pub loadavg: Vec<String>,
+    #[serde(default, deserialize_with = "de::opt_num")]
+    pub cpu: Option<f64>,
+    #[serde(default, deserialize_with = "de::opt_num")]
+    pub uptime: Option<u64>,
+}
+
+impl NodeStatus {
+    /// The 1-minute load average.
+    pub fn load1(&self) -> Option<f64> {
+        self.loadavg.first().and_then(|l| l.trim().parse().ok())
+    }
 }
 
 /// One entry of `GET /nodes/{node}/lxc`.

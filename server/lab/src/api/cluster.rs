@@ -19,7 +19,7 @@ pub fn version(_c: &Call) -> ApiResult {
 }
 
 /// One node's summary, as `/nodes` and `/cluster/resources` show it.
-fn node_json(c: &Call, node: &str, index: usize) -> Value {
+pub(super) fn node_json(c: &Call, node: &str, index: usize) -> Value {
     let offline = c.lab.faults().node_596.contains(node);
     if offline {
         return json!({"node": node, "status": "offline", "id": format!("node/{node}"), "type": "node"});

@@ -188,6 +188,7 @@ async fn call(
         }
         ("GET", "/nodes/{node}/lxc/{vmid}/interfaces") => node::interfaces(&c).await,
         ("GET", "/nodes/{node}/lxc/{vmid}/rrddata") => node::rrddata(&c),
+        ("GET", "/nodes/{node}/status") => node::status(&c),
         ("GET", "/nodes/{node}/storage") => node::storage(&c),
         ("GET", "/nodes/{node}/storage/{storage}/content") => node::storage_content(&c),
         ("GET", "/nodes/{node}/network") => node::network(&c),

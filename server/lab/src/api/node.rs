@@ -44,6 +44,37 @@ pub const STORAGES: &[Storage] = &[
     },
 ];
 
+/// `GET /nodes/{node}/status`: the figures `/cluster/resources` shows for the node, with a
+/// load average that follows its CPU (deterministic per minute, like the rest).
+pub fn status(c: &Call) -> ApiResult {
+    let node = c.str("node").unwrap_or_default().to_owned();
+    c.lab.read(|s| {
+        c.who
+            .require(&s.acl, &format!("/nodes/{node}"), "Sys.Audit")
+    })?;
+    let index = c.lab.nodes.iter().position(|n| *n == node).unwrap_or(0);
+    let summary = super::cluster::node_json(c, &node, index);
+    let num = |key: &str| summary[key].as_f64().unwrap_or(0.0);
+    let cpu = num("cpu");
+    let load = cpu * num("maxcpu");
+    let (mem, maxmem, disk, maxdisk) = (num("mem"), num("maxmem"), num("disk"), num("maxdisk"));
+    ok(json!({
+        "cpu": cpu,
+        "wait": 0.001,
+        "uptime": summary["uptime"],
+        "loadavg": [format!("{load:.2}"), format!("{:.2}", load * 0.9), format!("{:.2}", load * 0.8)],
+        "cpuinfo": {"cores": 8, "cpus": 8, "model": "Kiln lab vCPU", "sockets": 1},
+        "memory": {"total": maxmem, "used": mem, "free": maxmem - mem, "available": maxmem - mem},
+        "rootfs": {"total": maxdisk, "used": disk, "free": maxdisk - disk, "avail": maxdisk - disk},
+        "swap": {"total": 0, "used": 0, "free": 0},
+        "boot-info": {"mode": "efi", "secureboot": false},
+        "current-kernel": {"machine": "x86_64", "release": "6.14.8-2-pve", "sysname": "Linux",
+                           "version": "#1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2"},
+        "kversion": "Linux 6.14.8-2-pve",
+        "pveversion": "pve-manager/9.0.3/025864202ebb6109",
+    }))
+}
+
 /// `GET /nodes/{node}/storage?content=..`.
 pub fn storage(c: &Call) -> ApiResult {
     let content = c.str("content");

@@ -45,6 +45,10 @@ impl ContainerService {
         let request: CreateRequest = serde_json::from_value(row.request.clone())
             .map_err(|e| errors::internal("reading a stored create request", e))?;
         let (services, other_credentials) = discovered(&mut conn, id).await?;
+        let node_watch = crate::db::metrics::watch(&mut conn, row.node_id)
+            .await
+            .map_err(|e| errors::db("reading node reachability", e))?
+            .map(crate::monitor::service::watch_of);
         let until = if row.status == "creating" {
             chrono::Utc::now()
         } else {
@@ -58,6 +62,7 @@ impl ContainerService {
             elapsed_secs,
             services,
             other_credentials,
+            node_watch,
         })
     }
 

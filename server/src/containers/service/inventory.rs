@@ -107,6 +107,13 @@ impl ContainerService {
         let links = containers::web_links(&mut conn, &ids)
             .await
             .map_err(|e| crate::errors::db("reading service links", e))?;
+        let mut watches: HashMap<i64, kiln_shared::metrics::NodeWatch> =
+            crate::db::metrics::watches(&mut conn, Some(actor.user_id))
+                .await
+                .map_err(|e| crate::errors::db("reading node reachability", e))?
+                .into_iter()
+                .map(|w| (w.node_id, crate::monitor::service::watch_of(w)))
+                .collect();
         drop(conn);
 
         let answers = futures::future::join_all(nodes.iter().map(|n| {
@@ -162,6 +169,7 @@ impl ContainerService {
                         name: node.name.clone(),
                         online: true,
                         error: None,
+                        watch: None,
                     });
                 }
                 Err(e) => node_states.push(NodeState {
@@ -169,6 +177,9 @@ impl ContainerService {
                     name: node.name.clone(),
                     online: false,
                     error: Some(e.clone()),
+                    // The monitor's view, when it saw the node fail too (else this refresh
+                    // is the first to notice).
+                    watch: watches.remove(&node.id).filter(|w| !w.reachable),
                 }),
             }
         }
