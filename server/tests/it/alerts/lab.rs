@@ -1,74 +1,27 @@
-//! A lab node that stops answering (the lab's `unreachable` fault) and comes back: the alert
-//! fires once and resolves once, and the webhook hears of each once.
-//!
-//! Until the monitor is on `main`, `poll` below stands in for it: the same `/cluster/resources`
-//! call, published as an [`Observation`] the way the monitor publishes its polls.
+//! A lab node that stops answering (the lab's `unreachable` fault) and comes back, polled
+//! by the monitor: the alert fires once and resolves once, and the webhook hears of each once.
+//! A container stopped on the node behind Kiln's back is "down"; one Kiln stops is not.
 
-use std::collections::HashMap;
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use kiln_app::ssr::AlertsBackend;
 use kiln_server::alerts::AlertService;
 use kiln_server::lab::RuntimeKind;
-use kiln_server::monitor::{GuestKind, GuestSeen, Observation, Seen};
-use kiln_server::proxmox::ProxmoxApi;
+use kiln_server::monitor::{Monitor, MonitorOptions, Retention};
 use kiln_shared::alerts::{ChannelInput, ChannelKind, RuleInput, RuleKind};
 
 use super::*;
-use crate::containers::{Setup, setup_paused};
+use crate::containers::setup_paused;
 use crate::lab_fixture::R;
 
-/// What the monitor remembers between two polls of the node.
-#[derive(Default)]
-struct Polls {
-    was: HashMap<u32, String>,
-    unreachable_since: Option<DateTime<Utc>>,
-}
-
-/// One poll of the lab node, published.
-async fn poll(s: &Setup, polls: &mut Polls) -> R {
-    let at = Utc::now();
-    let seen = match s.lab.client()?.cluster_resources().await {
-        Ok(resources) => {
-            polls.unreachable_since = None;
-            let guests = resources
-                .into_iter()
-                .filter(|r| r.kind == "lxc")
-                .filter_map(|r| {
-                    let vmid = r.vmid?;
-                    let status = r.status.clone().unwrap_or_default();
-                    let was = polls.was.insert(vmid, status.clone());
-                    Some(GuestSeen {
-                        vmid,
-                        kind: Some(GuestKind::Lxc),
-                        name: r.name,
-                        member: r.node,
-                        status,
-                        was,
-                        lock: r.lock,
-                        ..GuestSeen::default()
-                    })
-                })
-                .collect();
-            Ok(Seen {
-                guests,
-                members: Vec::new(),
-            })
-        }
-        Err(e) => {
-            polls.unreachable_since.get_or_insert(at);
-            Err(e.to_string())
-        }
-    };
-    s.app.state.observations.publish(Observation {
-        node_id: s.node_id,
-        owner_id: s.actor.user_id,
-        node_name: "lab".into(),
-        at,
-        seen,
-        unreachable_since: polls.unreachable_since,
-    });
-    Ok(())
+fn monitor_options() -> MonitorOptions {
+    MonitorOptions {
+        interval: Duration::from_millis(200),
+        timeout: Duration::from_secs(3),
+        maintain_every: Duration::from_secs(3_600),
+        retention: Retention::default(),
+        backfill: false,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -107,16 +60,16 @@ async fn a_lab_node_unreachable_fires_once_and_back_resolves_once() -> R {
         )
         .await?;
     let running = kiln_server::alerts::start_with(&s.app.state, instant(), fast_retries());
-    let mut polls = Polls::default();
+    let monitor = Monitor::new(s.app.state.clone(), monitor_options());
     for _ in 0..3 {
-        poll(&s, &mut polls).await?;
+        monitor.poll_all().await?;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(alerts(&s.app).await?.is_empty());
 
     s.lab.handle.set_unreachable(true);
     for _ in 0..3 {
-        poll(&s, &mut polls).await?;
+        assert!(monitor.poll_all().await?[0].seen.is_err());
     }
     let rows = alerts_until(&s.app, "fired", |r| !r.is_empty()).await?;
     assert_eq!(rows.len(), 1, "{rows:?}");
@@ -124,7 +77,7 @@ async fn a_lab_node_unreachable_fires_once_and_back_resolves_once() -> R {
 
     s.lab.handle.set_unreachable(false);
     for _ in 0..3 {
-        poll(&s, &mut polls).await?;
+        assert!(monitor.poll_all().await?[0].seen.is_ok());
     }
     let rows = alerts_until(&s.app, "resolved", |r| {
         r.iter().all(|a| a.resolved_at.is_some())
@@ -132,7 +85,7 @@ async fn a_lab_node_unreachable_fires_once_and_back_resolves_once() -> R {
     .await?;
     assert_eq!(rows.len(), 1, "fired once, resolved once: {rows:?}");
     let got = receiver.wait_for(2).await?;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let got = if receiver.got().len() > got.len() {
         receiver.got()
     } else {
@@ -146,6 +99,58 @@ async fn a_lab_node_unreachable_fires_once_and_back_resolves_once() -> R {
         })
         .collect::<R<_>>()?;
     assert_eq!(events, vec!["fired", "resolved"]);
+    running.stop();
+    s.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_stopped_behind_kilns_back_is_down_and_one_kiln_stops_is_not() -> R {
+    use kiln_server::proxmox::ProxmoxApi;
+    use kiln_shared::inventory::Action;
+    let s = crate::containers::setup(RuntimeKind::Scratch).await?;
+    let created = s
+        .service()
+        .create(&s.actor, crate::containers::request(s.node_id, "web"))
+        .await?;
+    let row = s.settled(created.id, 60).await?;
+    assert_eq!(row.status, "ready", "{:?}", row.error);
+    // A container Kiln does not manage, running.
+    let client = s.lab.client()?;
+    let upid = client
+        .lxc_create(s.lab.node(), &crate::lab_fixture::container(120))
+        .await?;
+    kiln_server::proxmox::tasks::wait_task(&client, &upid, Duration::from_secs(30)).await?;
+    let upid = client.lxc_start(s.lab.node(), 120).await?;
+    kiln_server::proxmox::tasks::wait_task(&client, &upid, Duration::from_secs(30)).await?;
+
+    let running = kiln_server::alerts::start_with(&s.app.state, instant(), fast_retries());
+    let monitor = Monitor::new(s.app.state.clone(), monitor_options());
+    monitor.poll_all().await?;
+    monitor.poll_all().await?;
+    // Kiln stops its own; someone stops the other on the node.
+    s.service().act(&s.actor, created.id, Action::Stop).await?;
+    let upid = client.lxc_stop(s.lab.node(), 120).await?;
+    kiln_server::proxmox::tasks::wait_task(&client, &upid, Duration::from_secs(30)).await?;
+    let seen = monitor.poll_all().await?;
+    let guests = &seen[0].seen.as_ref().map_err(Clone::clone)?.guests;
+    assert!(
+        guests
+            .iter()
+            .all(|g| g.status == "stopped" && g.was.as_deref() == Some("running")),
+        "{guests:?}"
+    );
+    let rows = alerts_until(&s.app, "fired", |r| !r.is_empty()).await?;
+    monitor.poll_all().await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rows = if alerts(&s.app).await?.len() > rows.len() {
+        alerts(&s.app).await?
+    } else {
+        rows
+    };
+    assert_eq!(rows.len(), 1, "only the stop behind Kiln's back: {rows:?}");
+    assert_eq!(rows[0].kind, "container_down");
+    assert_eq!(rows[0].subject, format!("guest:{}:120", s.node_id));
+    assert_eq!(rows[0].container_id, None);
     running.stop();
     s.finish().await
 }
