@@ -165,7 +165,7 @@ async fn rollups_keep_min_avg_max_and_run_again_safely() -> R {
         vmid: 900,
         member: String::new(),
     };
-    let ids = q::series_ids(&mut conn, &[key.clone()]).await?;
+    let ids = q::series_ids(&mut conn, std::slice::from_ref(&key)).await?;
     let id = ids[0];
     // Two minutes, an hour ago: cpu 0.1, 0.2, 0.3 in the first; 0.5 in the second.
     let base = (Utc::now().timestamp() / 3600) * 3600 - 3600;
