@@ -59,6 +59,9 @@ pub struct NodeMember {
 pub struct NodeView {
     pub node: NodeSummary,
     pub health: NodeHealth,
+    /// What Kiln's monitor knows of its reachability (when it last answered).
+    #[serde(default)]
+    pub watch: Option<crate::metrics::NodeWatch>,
 }
 
 /// The privileges Kiln needs on `/` to create and manage containers.

@@ -66,7 +66,15 @@ fn gib(bytes: Option<u64>) -> String {
 /// A node with its health (rendered on the server) and its actions (the [`NodeActions`] island).
 #[component]
 fn NodeCard(view: NodeView) -> impl IntoView {
-    let NodeView { node, health } = view;
+    let NodeView {
+        node,
+        health,
+        watch,
+    } = view;
+    // Not answering: since when, and when it last did (what the pages show is from then).
+    let offline = watch
+        .filter(|_| !health.online)
+        .and_then(|w| w.banner(crate::components::format::short_time));
     let id = node.id;
     let status = if health.online {
         ("badge badge-ok", "online")
@@ -85,6 +93,9 @@ fn NodeCard(view: NodeView) -> impl IntoView {
                 {format!("{}:{}", node.host, node.port)}
                 {health.version.clone().map(|v| format!(" · Proxmox VE {v}"))}
             </p>
+            {offline.map(|banner| view! {
+                <p class="alert alert-warn small" role="status" data-test="node-offline">{banner}</p>
+            })}
             {health.certificate_changed.clone().map(|cert| view! {
                 <div class="alert alert-warn" role="alert">
                     "The node's certificate changed. New fingerprint: " <code>{cert.fingerprint}</code>

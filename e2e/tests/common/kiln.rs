@@ -68,6 +68,8 @@ impl Kiln {
             .arg("--data-dir")
             .arg(&data_dir)
             .env("RUST_LOG", "warn")
+            // The monitor polls every second: offline banners and charts follow quickly.
+            .env("KILN_MONITOR_INTERVAL_SECS", "1")
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")
             .env_remove("KILN_LISTEN")

@@ -190,6 +190,35 @@ impl Lab {
         &self.secret
     }
 
+    /// Sets the lab's faults (`POST /lab/faults` with `body`, as root), through curl: the
+    /// harness has no TLS client of its own and the lab's certificate is self-signed.
+    pub fn set_faults(&self, body: &str) -> anyhow::Result<()> {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sSk",
+                "--fail",
+                "-X",
+                "POST",
+                "-H",
+                "content-type: application/json",
+            ])
+            .arg("-H")
+            .arg(format!(
+                "Authorization: PVEAPIToken={TOKEN_ID}={}",
+                self.secret
+            ))
+            .arg("-d")
+            .arg(body)
+            .arg(format!("https://{}/lab/faults", self.addr))
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "setting the lab's faults failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(())
+    }
+
     pub fn print_log_tail(&self, lines: usize) {
         self.process.print_log_tail(lines);
     }

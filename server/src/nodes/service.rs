@@ -72,9 +72,18 @@ impl NodeService {
         {
             health.certificate_changed = Some(full);
         }
+        let watch = match self.state.conn().await {
+            Ok(mut conn) => crate::db::metrics::watch(&mut conn, row.id)
+                .await
+                .ok()
+                .flatten()
+                .map(crate::monitor::service::watch_of),
+            Err(_) => None,
+        };
         NodeView {
             node: row.summary(default),
             health,
+            watch,
         }
     }
 

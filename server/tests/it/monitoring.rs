@@ -441,6 +441,20 @@ async fn charts_read_every_range_for_their_owner_only() -> R {
     assert_eq!(line.len(), 60);
     assert!(line[59].is_some() || line[58].is_some());
     assert!(!lines.contains_key(&(s.node_id, 999)));
+    // The dashboard's cards carry them.
+    let board = s
+        .service()
+        .dashboard(&s.actor, &kiln_shared::inventory::Filter::default())
+        .await?;
+    let card = board
+        .rows
+        .iter()
+        .find(|r| r.id == Some(created.id))
+        .ok_or("card")?;
+    assert!(
+        card.spark.as_ref().is_some_and(|l| l.len() == 60),
+        "a sparkline"
+    );
     s.finish().await
 }
 
@@ -515,5 +529,84 @@ async fn a_gap_is_back_filled_from_the_node_rrd() -> R {
     .await?;
     assert_eq!(again.len(), minutes.len());
     drop(conn);
+    s.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_keep_working_from_the_last_known_state_while_a_node_is_away() -> R {
+    let mut s = scratch().await?;
+    s.start_workers();
+    let created = s
+        .service()
+        .create(&s.actor, crate::containers::request(s.node_id, "away"))
+        .await?;
+    let row = s.settled(created.id, 60).await?;
+    assert_eq!(row.status, "ready", "{:?}", row.error);
+    let monitor = Monitor::new(s.app.state.clone(), options());
+    monitor.poll_all().await?;
+    // The poll recorded the container's last known state (no dashboard was opened).
+    let seen = s.settled(created.id, 5).await?;
+    assert!(seen.seen_at.is_some() && seen.power.as_deref() == Some("running"));
+    let session = s.app.login("creator", crate::harness::PASSWORD).await?;
+    let page = s
+        .app
+        .get(&format!("/containers/{}", created.id), Some(&session))
+        .await?;
+    assert!(!page.body.contains(r#"data-test="node-offline""#));
+
+    s.lab.handle.set_unreachable(true);
+    monitor.poll_all().await?;
+    // The container's page: its last known state, a banner, power actions disabled.
+    let detail = s.service().detail(&s.actor, created.id).await?;
+    let watch = detail.node_watch.ok_or("the node's watch")?;
+    assert!(!watch.reachable && watch.unreachable_since.is_some());
+    let page = s
+        .app
+        .get(&format!("/containers/{}", created.id), Some(&session))
+        .await?;
+    assert_eq!(page.status, axum::http::StatusCode::OK);
+    assert!(page.body.contains(r#"data-test="node-offline""#), "banner");
+    assert!(
+        page.body.contains("node lab unreachable since"),
+        "banner text"
+    );
+    assert!(page.body.contains("showing data from"));
+    assert!(
+        page.body
+            .contains(r#"data-test="action-shutdown" disabled"#)
+            || page
+                .body
+                .contains(r#"disabled="" data-test="action-shutdown""#)
+            || page
+                .body
+                .contains(r#"data-test="action-shutdown" disabled="""#),
+        "power actions disabled"
+    );
+    // The dashboard: the same banner, the row with its last known state.
+    let board = s.app.get("/", Some(&session)).await?;
+    assert!(
+        board.body.contains("node lab unreachable since"),
+        "dashboard banner"
+    );
+    assert!(board.body.contains("away"));
+    // The nodes page: when it was last seen.
+    let nodes = s.app.get("/nodes", Some(&session)).await?;
+    assert!(
+        nodes.body.contains("node lab unreachable since"),
+        "node card"
+    );
+
+    s.lab.handle.set_unreachable(false);
+    monitor.poll_all().await?;
+    s.app.state.node_clients.forget_resources(s.node_id);
+    s.app.state.inventories.forget(s.actor.user_id);
+    let page = s
+        .app
+        .get(&format!("/containers/{}", created.id), Some(&session))
+        .await?;
+    assert!(
+        !page.body.contains(r#"data-test="node-offline""#),
+        "the banner goes by itself"
+    );
     s.finish().await
 }
