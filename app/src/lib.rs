@@ -131,6 +131,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("nodes/:id/edit") view=NodeEditPage ssr=SsrMode::Async />
                     <Route path=path!("nodes/:id/ssh") view=NodeSshPage ssr=SsrMode::Async />
                     <Route path=path!("settings") view=SettingsPage ssr=SsrMode::Async />
+                    <Route path=path!("alerts") view=AlertsPage ssr=SsrMode::Async />
+                    <Route path=path!("alerts/settings") view=AlertSettingsPage ssr=SsrMode::Async />
                 </ParentRoute>
             </Routes>
         </Router>

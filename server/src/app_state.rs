@@ -48,6 +48,9 @@ pub struct AppState {
     pub inventories: crate::containers::service::InventoryCache,
     /// What the monitor saw at each poll, for whoever listens (the alerts).
     pub observations: crate::monitor::Observations,
+    /// The alert deliveries' wake-up (`alerts::AlertsHub`): whoever queues one wakes the
+    /// dispatcher of this process.
+    pub alerts: crate::alerts::AlertsHub,
 }
 
 impl std::fmt::Debug for AppState {
@@ -107,6 +110,7 @@ impl AppState {
             node_clients: crate::nodes::ClientCache::default(),
             inventories: crate::containers::service::InventoryCache::default(),
             observations: crate::monitor::Observations::default(),
+            alerts: crate::alerts::AlertsHub::default(),
         }
     }
 

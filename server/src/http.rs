@@ -58,11 +58,14 @@ pub fn router(state: AppState) -> Router {
     let containers: kiln_app::ssr::SharedContainers = Arc::new(
         crate::containers::service::ContainerService::new(state.clone()),
     );
+    let alerts: kiln_app::ssr::SharedAlerts =
+        Arc::new(crate::alerts::AlertService::new(state.clone()));
     // Resource history: the charts' series (context) and the CSV/JSON exports (routes).
     let metrics: SharedMetrics = Arc::new(crate::monitor::MonitorService::new(state.clone()));
     let exports = metrics_export::routes(metrics.clone());
     let context = move || {
         crate::headers::provide_leptos_nonce();
+        provide_context(alerts.clone());
         provide_context(metrics.clone());
         provide_context(backend.clone());
         provide_context(nodes.clone());

@@ -13,6 +13,7 @@
 //! on a node: a key per node, pinned host keys, `pct` over SSH), `templates` (template folders:
 //! parse, lint, export), `jobs` (the durable job queue and its workers).
 
+pub mod alerts;
 pub mod app_state;
 pub mod auth;
 pub mod config;

@@ -175,6 +175,9 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     tokio::spawn(async move { crate::nodes::lab::reconcile(&lab_state).await });
     // Jobs run beside the requests; the stop signal ends both.
     let workers = crate::jobs::Workers::start(&state, crate::jobs::handlers(&state), job_options);
+    // The alerts' evaluator (it follows the monitor's observations: subscribed before the
+    // monitor starts) and their deliveries.
+    let alerts = crate::alerts::start(&state);
     // The monitor polls the nodes and keeps the resource history beside them.
     let monitor = state.config.monitor_interval.map(|interval| {
         crate::monitor::start(
@@ -215,6 +218,7 @@ async fn serve_with(config: Config, services: &Services) -> anyhow::Result<()> {
     if let Some(monitor) = monitor {
         monitor.stop();
     }
+    alerts.stop();
     result
 }
 

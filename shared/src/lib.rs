@@ -4,6 +4,7 @@
 //! builds for `wasm32-unknown-unknown` and the same rules run in the browser form and on the
 //! server boundary.
 
+pub mod alerts;
 pub mod auth;
 pub mod catalog;
 pub mod container_page;

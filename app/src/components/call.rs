@@ -90,6 +90,14 @@ impl FormFields {
         }
     }
 
+    /// The fields of `form`.
+    #[cfg(feature = "hydrate")]
+    pub fn of_form(form: &web_sys::HtmlFormElement) -> Self {
+        FormFields {
+            data: web_sys::FormData::new_with_form(form).ok(),
+        }
+    }
+
     /// The fields of the form whose `<select>` fired `ev` (a `change` event), or `None` when
     /// something else changed.
     pub fn of_select_change(ev: &leptos::ev::Event) -> Option<Self> {

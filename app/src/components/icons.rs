@@ -21,6 +21,7 @@ pub fn Icon(name: &'static str) -> impl IntoView {
         "logout" => "M9 21H5a2 2 0 01-2-2V5a2 2 0 012-2h4M16 17l5-5-5-5M21 12H9",
         "user" => "M20 21v-2a4 4 0 00-4-4H8a4 4 0 00-4 4v2M12 11a4 4 0 100-8 4 4 0 000 8z",
         "x" => "M18 6L6 18M6 6l12 12",
+        "bell" => "M18 8a6 6 0 10-12 0c0 7-3 9-3 9h18s-3-2-3-9M13.7 21a2 2 0 01-3.4 0",
         "menu" => "M3 6h18M3 12h18M3 18h18",
         "plus" => "M12 5v14M5 12h14",
         "alert" => {

@@ -8,6 +8,7 @@ use leptos_router::components::{A, Outlet};
 use crate::components::error::ErrorView;
 use crate::components::icons::Icon;
 use crate::components::theme::ThemeToggle;
+use crate::functions::alerts::unacknowledged_alerts;
 use crate::functions::auth::{Logout, whoami};
 
 /// The sidebar's entries: (path, label, icon).
@@ -17,6 +18,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/templates", "Templates", "templates"),
     ("/packages", "Packages", "packages"),
     ("/nodes", "Nodes", "nodes"),
+    ("/alerts", "Alerts", "bell"),
     ("/settings", "Settings", "settings"),
 ];
 
@@ -25,6 +27,7 @@ const NAV: &[(&str, &str, &str)] = &[
 pub fn Shell() -> impl IntoView {
     let user = OnceResource::new(whoami());
     provide_context(user);
+    let alerts = OnceResource::new(unacknowledged_alerts());
     view! {
         <div class="app">
             <aside class="sidebar">
@@ -62,6 +65,11 @@ pub fn Shell() -> impl IntoView {
                 <header class="topbar">
                     <div class="spacer"></div>
                     <div class="topbar-actions">
+                        <Transition fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                alerts.await.ok().map(|n| view! { <AlertBadge count=n /> })
+                            })}
+                        </Transition>
                         <ThemeToggle />
                         <Transition fallback=|| ()>
                             {move || Suspend::new(async move {
@@ -77,6 +85,23 @@ pub fn Shell() -> impl IntoView {
                 </main>
             </div>
         </div>
+    }
+}
+
+/// The bell in the top bar, with the count of active alerts nobody acknowledged.
+#[component]
+fn AlertBadge(count: u32) -> impl IntoView {
+    let label = match count {
+        0 => "Alerts: none active".to_owned(),
+        1 => "Alerts: 1 active, not acknowledged".to_owned(),
+        n => format!("Alerts: {n} active, not acknowledged"),
+    };
+    view! {
+        <a class="btn-icon alert-bell" href="/alerts" aria-label=label.clone() title=label
+            data-test="alert-badge" data-count=count.to_string()>
+            <Icon name="bell" />
+            {(count > 0).then(|| view! { <span class="alert-count">{count}</span> })}
+        </a>
     }
 }
 

@@ -1,5 +1,6 @@
 //! Building blocks shared by the pages.
 
+pub mod alert_forms;
 pub mod badges;
 pub mod call;
 pub mod chart;

@@ -3,6 +3,7 @@
 //!
 //! All live under `/api/fn/<name>`; only `login` and `setup_admin` accept anonymous callers.
 
+pub mod alerts;
 pub mod auth;
 pub mod containers;
 pub mod metrics;

@@ -1,5 +1,6 @@
 //! One module per route.
 
+mod alerts;
 mod auth;
 pub mod container;
 mod container_new;
@@ -14,6 +15,7 @@ mod template_edit;
 mod templates;
 
 pub use crate::components::error::NotFoundPage;
+pub use alerts::{AlertSettingsPage, AlertsPage};
 pub use auth::{LoginPage, SetupPage};
 pub use container::ContainerPage;
 pub use container_new::ContainerNewPage;

@@ -7,12 +7,14 @@
 //! authorize and audit on their own; nothing here decides what a caller may do beyond "is
 //! anyone signed in". The traits also keep `app` free of a dependency on `server`.
 
+mod alerts;
 mod auth;
 mod containers;
 mod metrics;
 mod nodes;
 mod templates;
 
+pub use alerts::{AlertsBackend, SharedAlerts, alerts_backend};
 pub use auth::{AuthBackend, SetCookie, SharedAuth, auth_backend};
 pub use containers::{ContainersBackend, SharedContainers, containers_backend};
 pub use metrics::{MetricsBackend, SharedMetrics, metrics_backend};
@@ -78,6 +80,25 @@ pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
         }
     }
     result
+}
+
+/// [`respond`], and a plain form post that succeeded goes back to its page with
+/// `?notice=<word>` (a fixed word the page turns into a message: there is no toast without
+/// JavaScript).
+pub fn respond_noticed<T>(result: Result<T, AppError>, notice: &str) -> Result<T, AppError> {
+    if result.is_ok()
+        && let Some(back) = plain_form_referer()
+    {
+        let (base, query) = back.split_once('?').unwrap_or((&back, ""));
+        let mut params: Vec<&str> = query
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("error=") && !p.starts_with("notice="))
+            .collect();
+        let notice = format!("notice={notice}");
+        params.push(&notice);
+        leptos_axum::redirect(&format!("{base}?{}", params.join("&")));
+    }
+    respond(result)
 }
 
 /// The same-site page a no-JavaScript form post came from.

@@ -815,7 +815,24 @@ impl JobHandler for CreateContainer {
             ("creating", "failed"),
             &text,
         )
-        .await
+        .await?;
+        let mut conn = self.state.db.get().await?;
+        let row = containers::get(&mut conn, None, payload.container_id).await?;
+        drop(conn);
+        if let Some(row) = row.filter(|r| !r.test_run && r.status == "failed")
+            && let Some(owner_id) = row.owner_id
+        {
+            let failed = crate::alerts::hooks::FailedCreation {
+                container_id: row.id,
+                owner_id,
+                node_id: row.node_id,
+                hostname: &row.hostname,
+                vmid: row.vmid,
+                error: &text,
+            };
+            crate::alerts::hooks::creation_failed(&self.state, &failed).await;
+        }
+        Ok(())
     }
 
     async fn run(&self, job: &mut JobRun) -> Result<(), JobError> {
@@ -975,7 +992,36 @@ impl Run<'_> {
             self.hub.notify(self.row.id, 0);
             self.hub.notify(self.row.id, seq);
         }
+        self.tell_alerts(phase, &result).await;
         self.end_test_run().await?;
         result
+    }
+
+    /// A creation that ended failed (not cancelled) fires the owner's "creation failed"
+    /// alerts; one that ended ready resolves an earlier failure's. Test runs report on their
+    /// own and are left out.
+    async fn tell_alerts(&self, phase: &str, result: &Result<(), JobError>) {
+        if self.row.test_run {
+            return;
+        }
+        match result {
+            Ok(()) => crate::alerts::hooks::creation_ready(self.state, self.row.id).await,
+            Err(JobError::Failed { message, .. }) => {
+                let Some(owner_id) = self.row.owner_id else {
+                    return;
+                };
+                let error = format!("failed in {phase}: {message}");
+                let failed = crate::alerts::hooks::FailedCreation {
+                    container_id: self.row.id,
+                    owner_id,
+                    node_id: self.row.node_id,
+                    hostname: &self.row.hostname,
+                    vmid: self.row.vmid,
+                    error: &error,
+                };
+                crate::alerts::hooks::creation_failed(self.state, &failed).await;
+            }
+            Err(_) => {}
+        }
     }
 }

@@ -563,7 +563,7 @@ mod details;
 pub use details::discovered;
 // The dashboard's inventory (`service/inventory.rs`).
 mod inventory;
-pub use inventory::{INVENTORY_TTL, InventoryCache, NODE_TIMEOUT};
+pub use inventory::{INVENTORY_TTL, InventoryCache, NODE_TIMEOUT, seen_of};
 // Lifecycle actions, bulk actions and adoption (`service/lifecycle.rs`).
 mod lifecycle;
 pub use lifecycle::{BULK_CONCURRENCY, SHUTDOWN_TIMEOUT, lock_refusal};

@@ -4,6 +4,9 @@
 //! maps them to `AppError`. Row structs live beside `schema.rs` and convert to `shared` types
 //! with `From`.
 
+pub mod alert_channels;
+pub mod alert_deliveries;
+pub mod alerts;
 pub mod audit;
 pub mod buckets;
 pub mod container_page;

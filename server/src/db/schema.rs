@@ -210,3 +210,88 @@ diesel::allow_tables_to_appear_in_same_query!(
     container_services,
     container_credentials
 );
+
+// Alerts (`migrations/2026-12-06-000016_alerts`).
+
+diesel::table! {
+    alert_settings (owner_id) {
+        owner_id -> Int8,
+        defaults_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    alert_rules (id) {
+        id -> Int8,
+        owner_id -> Int8,
+        kind -> Text,
+        enabled -> Bool,
+        threshold -> Nullable<Int4>,
+        minutes -> Nullable<Int4>,
+        node_id -> Nullable<Int8>,
+        container_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    alert_channels (id) {
+        id -> Int8,
+        owner_id -> Int8,
+        kind -> Text,
+        name -> Text,
+        url_sealed -> Bytea,
+        url_hint -> Text,
+        secret_sealed -> Nullable<Bytea>,
+        enabled -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> Int8,
+        owner_id -> Int8,
+        rule_id -> Nullable<Int8>,
+        kind -> Text,
+        subject -> Text,
+        title -> Text,
+        detail -> Text,
+        node_id -> Nullable<Int8>,
+        container_id -> Nullable<Int8>,
+        vmid -> Nullable<Int4>,
+        fired_at -> Timestamptz,
+        resolved_at -> Nullable<Timestamptz>,
+        acknowledged_at -> Nullable<Timestamptz>,
+        acknowledged_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    alert_deliveries (id) {
+        id -> Int8,
+        alert_id -> Nullable<Int8>,
+        channel_id -> Int8,
+        event -> Text,
+        state -> Text,
+        attempts -> Int4,
+        next_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(alert_deliveries -> alert_channels (channel_id));
+diesel::joinable!(alert_deliveries -> alerts (alert_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    alert_settings,
+    alert_rules,
+    alert_channels,
+    alerts,
+    alert_deliveries,
+    nodes,
+);

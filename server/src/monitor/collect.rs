@@ -192,6 +192,24 @@ impl Monitor {
                 if let Err(e) = self.write(row, &seen, at).await {
                     tracing::warn!(node = row.id, "monitor: storing samples failed: {e:#}");
                 }
+                // Kiln's containers keep their last known state fresh for the offline views,
+                // whether or not anyone looks at the dashboard.
+                let known: Vec<_> = seen
+                    .guests
+                    .iter()
+                    .filter_map(|g| {
+                        let id = g.container_id?;
+                        let r = resources.iter().find(|r| {
+                            r.vmid == Some(g.vmid) && (r.kind == "lxc" || r.kind == "qemu")
+                        })?;
+                        crate::containers::service::seen_of(id, r)
+                    })
+                    .collect();
+                if let Ok(mut conn) = self.state.conn().await
+                    && let Err(e) = crate::db::containers::record_seen(&mut conn, &known, 60).await
+                {
+                    tracing::warn!(node = row.id, "monitor: recording last known states: {e}");
+                }
                 Ok(seen)
             }
             Err(e) => Err(e),

@@ -4,6 +4,7 @@
 //! removes both when it ends; nothing else in the database or Redis is touched. Set
 //! `TEST_DATABASE_URL` / `TEST_REDIS_URL` to use other servers than the machine's defaults.
 
+mod alerts;
 mod auth;
 mod auth_limits;
 mod builtins;

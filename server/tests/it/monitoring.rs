@@ -441,6 +441,20 @@ async fn charts_read_every_range_for_their_owner_only() -> R {
     assert_eq!(line.len(), 60);
     assert!(line[59].is_some() || line[58].is_some());
     assert!(!lines.contains_key(&(s.node_id, 999)));
+    // The dashboard's cards carry them.
+    let board = s
+        .service()
+        .dashboard(&s.actor, &kiln_shared::inventory::Filter::default())
+        .await?;
+    let card = board
+        .rows
+        .iter()
+        .find(|r| r.id == Some(created.id))
+        .ok_or("card")?;
+    assert!(
+        card.spark.as_ref().is_some_and(|l| l.len() == 60),
+        "a sparkline"
+    );
     s.finish().await
 }
 
@@ -530,6 +544,9 @@ async fn pages_keep_working_from_the_last_known_state_while_a_node_is_away() -> 
     assert_eq!(row.status, "ready", "{:?}", row.error);
     let monitor = Monitor::new(s.app.state.clone(), options());
     monitor.poll_all().await?;
+    // The poll recorded the container's last known state (no dashboard was opened).
+    let seen = s.settled(created.id, 5).await?;
+    assert!(seen.seen_at.is_some() && seen.power.as_deref() == Some("running"));
     let session = s.app.login("creator", crate::harness::PASSWORD).await?;
     let page = s
         .app

@@ -31,6 +31,16 @@ pub const NODE_TIMEOUT: Duration = Duration::from_secs(4);
 pub const RECORD_EVERY_SECS: i32 = 60;
 
 /// A guest's figures from a `/cluster/resources` entry.
+/// What a node's answer says of Kiln's container `id` (for `db::containers::record_seen`).
+pub fn seen_of(id: i64, guest: &ClusterResource) -> Option<Seen> {
+    Some(Seen {
+        id,
+        member: guest.node.clone()?,
+        power: guest.status.clone()?,
+        live: serde_json::to_value(live_of(guest)).ok()?,
+    })
+}
+
 fn live_of(guest: &ClusterResource) -> Live {
     Live {
         cpu: guest.cpu,
@@ -229,23 +239,11 @@ impl ContainerService {
                     let guest = vmid.and_then(|v| on_node.get(&v));
                     match guest {
                         Some(g) => {
-                            let live = live_of(g);
                             guest_row.state = State::of(kiln, g.status.as_deref());
                             guest_row.member = g.node.clone().or(guest_row.member);
                             guest_row.tags = g.tags.clone();
-                            if let (Some(member), Some(power), Ok(json)) = (
-                                g.node.clone(),
-                                g.status.clone(),
-                                serde_json::to_value(&live),
-                            ) {
-                                seen.push(Seen {
-                                    id: row.id,
-                                    member,
-                                    power,
-                                    live: json,
-                                });
-                            }
-                            guest_row.live = Some(live);
+                            seen.extend(seen_of(row.id, g));
+                            guest_row.live = Some(live_of(g));
                             guest_row.seen_at = Some(now.clone());
                         }
                         None => {
@@ -331,7 +329,28 @@ impl ContainerService {
         filter: &Filter,
     ) -> Result<DashboardView, AppError> {
         let filter = filter.clone().normalized();
-        Ok(self.inventory(actor).await?.view(&filter))
+        let mut view = self.inventory(actor).await?.view(&filter);
+        // The page's cards get the last hour's CPU (one query for the page); without the
+        // history (a database hiccup) the cards simply have none.
+        let guests: Vec<(i64, u32)> = view
+            .rows
+            .iter()
+            .filter_map(|r| Some((r.node_id, r.vmid?)))
+            .collect();
+        match crate::monitor::MonitorService::new(self.state.clone())
+            .sparklines(&guests, chrono::Utc::now())
+            .await
+        {
+            Ok(mut lines) => {
+                for row in &mut view.rows {
+                    if let Some(vmid) = row.vmid {
+                        row.spark = lines.remove(&(row.node_id, vmid));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the sparklines"),
+        }
+        Ok(view)
     }
 
     /// What the dashboard's live refresh patches into the page `filter` shows.
