@@ -92,29 +92,6 @@ pub fn series_of(range: Range, from: i64, fields: &[Field], slots: &[Slot]) -> S
     }
 }
 
-/// The fields a guest's series has.
-pub const GUEST_FIELDS: [Field; 9] = [
-    Field::Cpu,
-    Field::Mem,
-    Field::MaxMem,
-    Field::Disk,
-    Field::MaxDisk,
-    Field::NetIn,
-    Field::NetOut,
-    Field::DiskRead,
-    Field::DiskWrite,
-];
-
-/// The fields a member's series has.
-pub const MEMBER_FIELDS: [Field; 6] = [
-    Field::Cpu,
-    Field::Mem,
-    Field::MaxMem,
-    Field::Disk,
-    Field::MaxDisk,
-    Field::Load,
-];
-
 fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(secs, 0).single().unwrap_or_else(Utc::now)
 }
@@ -251,7 +228,7 @@ impl MetricsBackend for MonitorService {
                     None => None,
                 };
                 // A VMID used again: only this container's own time.
-                self.read(series_id, range, &GUEST_FIELDS, now, Some(row.created_at))
+                self.read(series_id, range, &Field::GUEST, now, Some(row.created_at))
                     .await
             }
             Subject::Member { node_id, member } => {
@@ -266,7 +243,7 @@ impl MetricsBackend for MonitorService {
                     .await
                     .map_err(|e| errors::db("reading a series", e))?;
                 drop(conn);
-                self.read(series_id, range, &MEMBER_FIELDS, now, None).await
+                self.read(series_id, range, &Field::MEMBER, now, None).await
             }
         }
     }

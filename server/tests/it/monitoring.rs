@@ -505,13 +505,7 @@ async fn a_gap_is_back_filled_from_the_node_rrd() -> R {
     // The hour's chart shows them where no raw sample exists.
     let service = MonitorService::new(s.app.state.clone());
     let series = service
-        .read(
-            Some(id),
-            Range::Hour,
-            &kiln_server::monitor::service::GUEST_FIELDS,
-            now,
-            None,
-        )
+        .read(Some(id), Range::Hour, &Field::GUEST, now, None)
         .await?;
     let cpu = series.line(Field::Cpu).ok_or("cpu")?;
     assert!(cpu.avg.iter().filter(|v| v.is_some()).count() > 100);
