@@ -604,3 +604,82 @@ async fn pages_keep_working_from_the_last_known_state_while_a_node_is_away() -> 
     );
     s.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_latency_and_an_offline_member_are_told_apart() -> R {
+    let s = setup_paused_with(|o| {
+        o.runtime = RuntimeKind::Scratch;
+        o.nodes = Some(2);
+    })
+    .await?;
+    let monitor = Monitor::new(
+        s.app.state.clone(),
+        MonitorOptions {
+            timeout: Duration::from_millis(800),
+            ..options()
+        },
+    );
+    let service = MonitorService::new(s.app.state.clone());
+    // Every answer a 500: the node counts as unreachable, with the node's words.
+    s.lab.handle.set_faults(kiln_server::lab::Faults {
+        error_rate: 1.0,
+        ..Default::default()
+    });
+    let seen = monitor.poll_all().await?;
+    assert!(seen[0].seen.is_err());
+    let w = &service.watches(&s.actor).await?[0];
+    assert!(
+        !w.reachable
+            && w.error
+                .as_deref()
+                .is_some_and(|e| e.contains("500") || e.contains("Internal")),
+        "{w:?}"
+    );
+    // Slower than the poll's timeout: unreachable too, saying so.
+    s.lab.handle.set_faults(kiln_server::lab::Faults {
+        latency_ms: 1_500,
+        ..Default::default()
+    });
+    let seen = monitor.poll_all().await?;
+    let error = seen[0].seen.as_ref().err().cloned().unwrap_or_default();
+    assert!(error.contains("no answer within"), "{error}");
+    // One member behind the entry point does not answer (596): the node answers, that
+    // member is offline and gets no sample, the other one does.
+    s.lab.handle.set_faults(kiln_server::lab::Faults {
+        node_596: ["pve2".to_owned()].into_iter().collect(),
+        ..Default::default()
+    });
+    let seen = monitor.poll_all().await?;
+    let answer = seen[0].seen.as_ref().map_err(|e| e.clone())?;
+    let offline: Vec<&str> = answer
+        .members
+        .iter()
+        .filter(|m| !m.online)
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(offline, ["pve2"]);
+    assert!(service.watches(&s.actor).await?[0].reachable);
+    let series = service
+        .series(
+            &s.actor,
+            Subject::Member {
+                node_id: s.node_id,
+                member: "pve1".into(),
+            },
+            Range::Hour,
+        )
+        .await?;
+    assert!(series.has_data());
+    let series = service
+        .series(
+            &s.actor,
+            Subject::Member {
+                node_id: s.node_id,
+                member: "pve2".into(),
+            },
+            Range::Hour,
+        )
+        .await?;
+    assert!(!series.has_data(), "an offline member is a gap");
+    s.finish().await
+}
