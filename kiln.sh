@@ -7,8 +7,9 @@
 #                     browser tests against real PostgreSQL, Redis and Chromium
 #   ./kiln.sh build   the release binary only (target/release/kiln, assets embedded)
 #   ./kiln.sh bench   build, then measure start-up, memory, bundle size, SSR throughput,
-#                     100 container creations at once against the lab and the dashboard
-#                     with 1,000 containers on 10 lab nodes
+#                     100 container creations at once against the lab, the dashboard
+#                     with 1,000 containers on 10 lab nodes and the resource history
+#                     (1,000 guests polled every 10 s, 30 days of rollups)
 #   ./kiln.sh setup   only install the tools (Debian packages, wasm32 target, trunk, ...)
 #
 # Everything comes from Debian's packages and crates.io; nothing else is downloaded.
@@ -296,6 +297,8 @@ cmd_bench() {
   KILN_BIN="$TARGET_DIR/release/kiln" bash "$ROOT/scripts/bench.sh"
   KILN_BIN="$TARGET_DIR/release/kiln" bash "$ROOT/scripts/bench-create.sh"
   KILN_BIN="$TARGET_DIR/release/kiln" bash "$ROOT/scripts/bench-dashboard.sh"
+  say "the resource history (BENCH_METRICS_GUESTS=1000 for 30 days of all 1,000 guests)"
+  cargo bench --locked -p kiln-server --bench metrics
   setup_lab_tools
   KILN_BIN="$TARGET_DIR/release/kiln" bash "$ROOT/scripts/bench-lab.sh"
 }
@@ -306,5 +309,5 @@ case "${1:-}" in
   build) setup_tools; build_release; say "built $TARGET_DIR/release/kiln" ;;
   bench) cmd_bench ;;
   setup) setup_tools; setup_test_tools ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
