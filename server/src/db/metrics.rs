@@ -368,8 +368,9 @@ fn rolled_columns() -> String {
     cols.join(", ")
 }
 
-/// `SET` for an upsert that keeps the fuller bucket: a rollup run again replaces a bucket
-/// with as many or more samples behind it, never a back-filled one with fewer.
+/// `SET` for an upsert that keeps the fuller bucket: a bucket is replaced only by one with
+/// more samples behind it — never a back-filled one by a rollup with fewer, and not at all
+/// by the same bucket rolled up again (no dead rows for nothing).
 fn keep_fuller(table: &str) -> String {
     let sets: Vec<String> = std::iter::once("n".to_owned())
         .chain(
@@ -381,7 +382,7 @@ fn keep_fuller(table: &str) -> String {
         .map(|c| format!("{c} = EXCLUDED.{c}"))
         .collect();
     format!(
-        "ON CONFLICT (series_id, at) DO UPDATE SET {} WHERE {table}.n <= EXCLUDED.n",
+        "ON CONFLICT (series_id, at) DO UPDATE SET {} WHERE {table}.n < EXCLUDED.n",
         sets.join(", ")
     )
 }
@@ -425,7 +426,7 @@ pub async fn insert_buckets(
 }
 
 /// Rolls `tier`'s source up into `tier` for the buckets in `from..until` (whole buckets;
-/// safe to run again: a bucket is replaced by one with as many or more samples behind it).
+/// safe to run again: a bucket is replaced only by one with more samples behind it).
 pub async fn roll_up(
     conn: &mut AsyncPgConnection,
     tier: Tier,
@@ -791,6 +792,6 @@ mod tests {
         let sql = keep_fuller("metric_1m");
         assert!(sql.contains("cpu_avg = EXCLUDED.cpu_avg"));
         assert!(sql.contains("maxdisk = EXCLUDED.maxdisk"));
-        assert!(sql.ends_with("WHERE metric_1m.n <= EXCLUDED.n"));
+        assert!(sql.ends_with("WHERE metric_1m.n < EXCLUDED.n"));
     }
 }

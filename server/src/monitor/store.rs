@@ -3,7 +3,8 @@
 //!
 //! A rollup run covers the whole buckets between a little before where the last run stopped
 //! (late samples, back-filled minutes) and the start of the current bucket, and records how
-//! far it went (`metric_rollups`); running it again changes nothing.
+//! far it went (`metric_rollups`); running it again changes nothing, and a run when no bucket
+//! has ended since the last one writes nothing.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
@@ -146,6 +147,9 @@ impl Store {
         let bucket = Duration::seconds(tier.bucket_secs());
         let until = now.duration_trunc(bucket)?;
         let from = match q::rolled_until(conn, tier).await? {
+            // No bucket has ended since the last run: nothing to write (late samples and
+            // back-filled buckets are taken in by the overlap when the next one ends).
+            Some(done) if done >= until => return Ok(0),
             Some(done) => done - overlap(tier),
             None => (now - self.retention(source)).duration_trunc(bucket)?,
         };
