@@ -13,9 +13,9 @@ use kiln_server::config::{Config, Overrides};
 use kiln_server::db::metrics::{self as q, ROLLED, Tier};
 use kiln_server::db::{DbConn, DbPool};
 use kiln_server::monitor::Retention;
-use kiln_server::monitor::service::{GUEST_FIELDS, MonitorService};
+use kiln_server::monitor::service::MonitorService;
 use kiln_server::monitor::store::Store;
-use kiln_shared::metrics::Range;
+use kiln_shared::metrics::{Field, Range};
 
 use super::{GUESTS, POLL_SECS, Rng, Stats, ms};
 
@@ -255,7 +255,7 @@ pub async fn charts(
     let mut pick = || ids[((rng.unit() * ids.len() as f32) as usize).min(ids.len() - 1)];
     for _ in 0..5 {
         service
-            .read(Some(pick()), Range::Hour, &GUEST_FIELDS, now, None)
+            .read(Some(pick()), Range::Hour, &Field::GUEST, now, None)
             .await
             .map_err(|e| anyhow!("{e:?}"))?;
     }
@@ -272,7 +272,7 @@ pub async fn charts(
             let id = pick();
             let t = Instant::now();
             let series = service
-                .read(Some(id), range, &GUEST_FIELDS, now, None)
+                .read(Some(id), range, &Field::GUEST, now, None)
                 .await
                 .map_err(|e| anyhow!("{e:?}"))?;
             times.push(t.elapsed());
