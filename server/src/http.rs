@@ -97,6 +97,7 @@ pub fn router(state: AppState) -> Router {
             get(container_events::container_events),
         )
         .merge(exports)
+        .merge(crate::api::router(&state))
         .leptos_routes_with_context(&state, routes, context, app)
         .fallback(not_found)
         .layer(middleware::from_fn(undecodable_is_bad_request))
@@ -157,7 +158,10 @@ async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next
                 "no answer within the request timeout"
             );
             let message = "Kiln took too long to answer; try again shortly.";
-            if path.starts_with("/api/") {
+            if path.starts_with(crate::api::BASE) {
+                crate::api::error::ApiError::from(AppError::Unavailable(message.into()))
+                    .into_response()
+            } else if path.starts_with("/api/") {
                 let body = serde_json::to_string(&AppError::Unavailable(message.into()))
                     .unwrap_or_default();
                 (

@@ -11,9 +11,11 @@
 //! (health, assets, theme), `errors` (mapping to `AppError`), `telemetry` (logging), `lab`
 //! (the simulated Proxmox VE node behind `kiln lab`), `ssh` (the only module that runs commands
 //! on a node: a key per node, pinned host keys, `pct` over SSH), `templates` (template folders:
-//! parse, lint, export), `jobs` (the durable job queue and its workers).
+//! parse, lint, export), `jobs` (the durable job queue and its workers), `api` (the REST API,
+//! `/api/v1`, with its OpenAPI document).
 
 pub mod alerts;
+pub mod api;
 pub mod app_state;
 pub mod auth;
 pub mod config;

@@ -6,6 +6,7 @@ use crate::AppError;
 
 /// The signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CurrentUser {
     pub id: i64,
     pub username: String,
@@ -56,6 +57,9 @@ pub struct Actor {
     /// or the password asked again since; `None` when unknown (no session). What reveals a
     /// secret asks for the password again once this is too old ([`Actor::password_recent`]).
     pub password_proved_at: Option<i64>,
+    /// The API token the user acts through (its name), for the audit log; `None` for a
+    /// session, the CLI and Kiln itself.
+    pub via_token: Option<String>,
 }
 
 impl Actor {
@@ -70,6 +74,7 @@ impl Actor {
             is_admin: user.is_admin,
             address: address.into(),
             password_proved_at: None,
+            via_token: None,
         }
     }
 
@@ -77,6 +82,14 @@ impl Actor {
     pub fn with_password_proved_at(self, at: Option<i64>) -> Self {
         Actor {
             password_proved_at: at,
+            ..self
+        }
+    }
+
+    /// This actor, acting through the API token named `name`.
+    pub fn with_token(self, name: &str) -> Self {
+        Actor {
+            via_token: Some(name.to_owned()),
             ..self
         }
     }
@@ -98,6 +111,7 @@ impl Actor {
             is_admin: true,
             address: "local".to_owned(),
             password_proved_at: None,
+            via_token: None,
         }
     }
 

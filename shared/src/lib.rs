@@ -5,6 +5,7 @@
 //! server boundary.
 
 pub mod alerts;
+pub mod api_tokens;
 pub mod auth;
 pub mod catalog;
 pub mod container_page;

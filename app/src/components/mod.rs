@@ -1,6 +1,5 @@
 //! Building blocks shared by the pages.
 
-pub mod alert_forms;
 pub mod badges;
 pub mod call;
 pub mod chart;
@@ -14,6 +13,7 @@ pub mod format;
 pub mod icons;
 pub mod layout;
 pub mod nav;
+pub mod post_forms;
 pub mod route;
 pub mod theme;
 pub mod toast;

@@ -9,6 +9,7 @@ pub mod containers;
 pub mod metrics;
 pub mod nodes;
 pub mod templates;
+pub mod tokens;
 pub mod users;
 
 /// The URL prefix of every server function.

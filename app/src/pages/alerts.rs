@@ -1,7 +1,7 @@
 //! The alerts: `/alerts` (active alerts with *Acknowledge*, the history, deliveries that
 //! failed or wait for another try) and `/alerts/settings` (rules and notification channels).
 //!
-//! Rendered on the server as plain forms inside one island, `AlertForms`, which sends them
+//! Rendered on the server as plain forms inside one island, `PostForms`, which sends them
 //! once hydrated (and asks before a deletion); without JavaScript they post and come back.
 
 use kiln_shared::alerts::{
@@ -11,10 +11,10 @@ use kiln_shared::alerts::{
 use leptos::prelude::*;
 use server_fn::ServerFn;
 
-use crate::components::alert_forms::AlertForms;
 use crate::components::form::{FormError, query_error_kind};
 use crate::components::format::short_time;
 use crate::components::layout::{EmptyState, PageHeader};
+use crate::components::post_forms::PostForms;
 use crate::functions::alerts::{
     AcknowledgeAlert, AddAlertChannel, DeleteAlertChannel, DeleteAlertRule, SaveAlertRule,
     SetAlertChannelEnabled, TestAlertChannel, load_alert_settings, load_alerts,
@@ -63,7 +63,7 @@ pub fn AlertsPage() -> impl IntoView {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 match load_alerts().await {
-                    Ok(overview) => view! { <AlertForms><Overview overview /></AlertForms> }.into_any(),
+                    Ok(overview) => view! { <PostForms><Overview overview /></PostForms> }.into_any(),
                     Err(e) => view! { <div class="alert alert-error">{e.to_string()}</div> }.into_any(),
                 }
             })}
@@ -216,7 +216,7 @@ pub fn AlertSettingsPage() -> impl IntoView {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 match load_alert_settings().await {
-                    Ok(settings) => view! { <AlertForms><Settings settings /></AlertForms> }.into_any(),
+                    Ok(settings) => view! { <PostForms><Settings settings /></PostForms> }.into_any(),
                     Err(e) => view! { <div class="alert alert-error">{e.to_string()}</div> }.into_any(),
                 }
             })}

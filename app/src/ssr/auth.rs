@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use kiln_shared::AppError;
+use kiln_shared::api_tokens::{ApiToken, TokenCreated, TokenInput};
 use kiln_shared::auth::{Actor, UserSummary};
 
 use super::RequestCtx;
@@ -61,6 +62,16 @@ pub trait AuthBackend: Send + Sync + 'static {
         user_id: i64,
         disabled: bool,
     ) -> Result<(), AppError>;
+    /// The actor's API tokens, newest first.
+    async fn list_tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>, AppError>;
+    /// Creates an API token for the actor; its secret is in the answer only.
+    async fn create_token(
+        &self,
+        actor: &Actor,
+        input: &TokenInput,
+    ) -> Result<TokenCreated, AppError>;
+    /// Revokes one of the actor's API tokens.
+    async fn revoke_token(&self, actor: &Actor, id: i64) -> Result<(), AppError>;
 }
 
 /// The auth backend as provided in context.

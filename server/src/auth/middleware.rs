@@ -8,7 +8,8 @@
 //!    streams `/containers/{id}/events`: an `EventSource` cannot follow a redirect to a page).
 //!
 //! Public: `/login`, `/setup`, `/healthz`, `/readyz`, `/pkg/*`, `/theme`, and the `login` and
-//! `setup_admin` server functions.
+//! `setup_admin` server functions. The REST API (`/api/v1/*`) only gets the client's address
+//! here: its own gate (`api::auth`) takes bearer tokens and never reads the cookie.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -39,6 +40,11 @@ fn is_api(path: &str) -> bool {
             .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
+/// The REST API (`/api/v1`), its document and reference page.
+fn is_rest_api(path: &str) -> bool {
+    path == crate::api::BASE || path.starts_with("/api/v1/")
+}
+
 /// Server functions callable while signed out.
 const PUBLIC_FUNCTIONS: &[&str] = &["/api/fn/login", "/api/fn/setup_admin"];
 
@@ -65,6 +71,17 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
     let origin = forwarded::resolve(&state.config.trusted_proxies, peer, req.headers());
+    // The REST API authenticates its own way (`api::auth`: bearer tokens, never the cookie).
+    if is_rest_api(&path) {
+        req.extensions_mut().insert(RequestCtx {
+            client_ip: origin
+                .client
+                .map_or_else(|| "unknown".into(), |ip| ip.to_string()),
+            https: origin.https,
+            ..RequestCtx::default()
+        });
+        return next.run(req).await;
+    }
     let ctx = match request_ctx(&state, req.headers(), origin).await {
         Ok(ctx) => ctx,
         Err(err) => return error_response(&err),

@@ -4,6 +4,7 @@
 //!
 //! Architecture invariant: this module never logs a password, a hash or a session id.
 
+pub mod api_tokens;
 pub mod cookie;
 pub mod forwarded;
 pub mod hashing;

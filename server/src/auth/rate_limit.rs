@@ -44,6 +44,22 @@ end
 return 0
 ";
 
+/// Counts one hit on `key` in its fixed window of [`WINDOW_SECS`]: the hits so far in the
+/// window (this one included) and the seconds until the window ends. The API's limits
+/// (`api::auth`: requests per token, unknown tokens per address) count with it.
+pub async fn hit(redis: &Pool, key: &str) -> anyhow::Result<(i64, u64)> {
+    let mut conn = redis.get().await?;
+    let out: Vec<i64> = Script::new(RESERVE)
+        .key(key)
+        .arg(WINDOW_SECS)
+        .invoke_async(&mut conn)
+        .await?;
+    match out.as_slice() {
+        [count, ttl] => Ok((*count, (*ttl).max(1) as u64)),
+        _ => anyhow::bail!("the rate-limit script answered {out:?}"),
+    }
+}
+
 #[derive(Clone)]
 pub struct LoginLimiter {
     /// The shared Redis pool.

@@ -10,7 +10,10 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use diesel_async::AsyncConnection;
 use kiln_app::ssr::{AuthBackend, RequestCtx, SetCookie};
+use kiln_shared::api_tokens::{ApiToken, TokenCreated, TokenInput};
 use kiln_shared::auth::{Actor, CurrentUser, UserSummary};
+
+use crate::auth::api_tokens::ApiTokens;
 use kiln_shared::{AppError, FieldErrors, validate};
 use serde_json::json;
 
@@ -170,6 +173,62 @@ impl AuthService {
         crate::nodes::lab::log_outcome(&node.name, ssh);
     }
 
+    /// Checks a username and password as a sign-in does — bounded, rate-limited per user and
+    /// address, the same time spent for an unknown user, a disabled account answered like a
+    /// wrong password, a refusal audited as `action` — and returns the user. The caller audits
+    /// the success (with what it opened: a session, a token).
+    pub(crate) async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        ip: &str,
+        action: &str,
+    ) -> Result<CurrentUser, AppError> {
+        // Bounded before anything is looked up, counted, logged or audited.
+        let username = validate::normalize_username(username);
+        validate::sign_in(&username, password).into_result()?;
+        let username = username.as_str();
+        self.reserve_attempt(username, ip, action).await?;
+        let mut conn = self.conn().await?;
+        let row = users::by_username(&mut conn, username)
+            .await
+            .map_err(|e| errors::db("looking up a user", e))?;
+        drop(conn);
+        let ok = self
+            .verify(password, row.as_ref().map(|r| r.password_hash.clone()))
+            .await?;
+        // A disabled account answers exactly like a wrong password (the audit row says why).
+        let row = match row {
+            Some(row) if ok && !row.disabled => row,
+            row => {
+                let disabled = row.as_ref().is_some_and(|r| ok && r.disabled);
+                tracing::info!(user.name = ?username, client.ip = %ip, "{action} failed: wrong username or password");
+                self.audit(Entry {
+                    actor_id: row.as_ref().filter(|_| disabled).map(|r| r.id),
+                    actor_name: Some(username),
+                    source_ip: Some(ip),
+                    outcome: if disabled {
+                        Outcome::Denied
+                    } else {
+                        Outcome::Failed
+                    },
+                    detail: if disabled {
+                        json!({ "reason": "disabled" })
+                    } else {
+                        json!({})
+                    },
+                    ..Entry::new(action)
+                })
+                .await;
+                return Err(AppError::LoginFailed);
+            }
+        };
+        if let Err(e) = self.state.limiter.succeeded(username, ip).await {
+            tracing::warn!(error = %e, "clearing sign-in attempts failed");
+        }
+        Ok(CurrentUser::from(&row))
+    }
+
     /// Creates a user from the command line (`kiln user create`), audited as the system.
     pub async fn create_user_cli(
         &self,
@@ -269,62 +328,21 @@ impl AuthBackend for AuthService {
         username: &str,
         password: &str,
     ) -> Result<SetCookie, AppError> {
-        // Bounded before anything is looked up, counted, logged or audited.
-        let username = validate::normalize_username(username);
-        validate::sign_in(&username, password).into_result()?;
-        let username = username.as_str();
-        let ip = ctx.client_ip.as_str();
-        self.reserve_attempt(username, ip, "login").await?;
-        let mut conn = self.conn().await?;
-        let row = users::by_username(&mut conn, username)
-            .await
-            .map_err(|e| errors::db("looking up a user", e))?;
-        drop(conn);
-        let ok = self
-            .verify(password, row.as_ref().map(|r| r.password_hash.clone()))
+        let user = self
+            .check_password(username, password, &ctx.client_ip, "login")
             .await?;
-        // A disabled account answers exactly like a wrong password (the audit row says why).
-        let row = match row {
-            Some(row) if ok && !row.disabled => row,
-            row => {
-                let disabled = row.as_ref().is_some_and(|r| ok && r.disabled);
-                tracing::info!(user.name = ?username, client.ip = %ip, "sign-in failed: wrong username or password");
-                self.audit(Entry {
-                    actor_id: row.as_ref().filter(|_| disabled).map(|r| r.id),
-                    actor_name: Some(username),
-                    source_ip: Some(ip),
-                    outcome: if disabled {
-                        Outcome::Denied
-                    } else {
-                        Outcome::Failed
-                    },
-                    detail: if disabled {
-                        json!({ "reason": "disabled" })
-                    } else {
-                        json!({})
-                    },
-                    ..Entry::new("login")
-                })
-                .await;
-                return Err(AppError::LoginFailed);
-            }
-        };
         // Rotate: whatever session the browser had before ends now.
         if let (Some(old), Some(old_user)) = (&ctx.session_id, &ctx.user) {
             let _ = self.state.sessions.delete(old, old_user.id).await;
         }
-        let user = CurrentUser::from(&row);
         let cookie = self.open_session(ctx, &user).await?;
-        if let Err(e) = self.state.limiter.succeeded(username, ip).await {
-            tracing::warn!(error = %e, "clearing sign-in attempts failed");
-        }
         if let Ok(mut conn) = self.state.db.get().await {
             let _ = users::touch_login(&mut conn, user.id).await;
         }
         self.audit(Entry {
             actor_id: Some(user.id),
             actor_name: Some(&user.username),
-            source_ip: Some(ip),
+            source_ip: Some(&ctx.client_ip),
             ..Entry::new("login")
         })
         .await;
@@ -524,5 +542,23 @@ impl AuthBackend for AuthService {
         self.audit(Entry::by(actor, action).on(&target.username))
             .await;
         Ok(())
+    }
+
+    async fn list_tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>, AppError> {
+        ApiTokens::new(self.state.clone()).list(actor).await
+    }
+
+    async fn create_token(
+        &self,
+        actor: &Actor,
+        input: &TokenInput,
+    ) -> Result<TokenCreated, AppError> {
+        ApiTokens::new(self.state.clone())
+            .create(actor, input)
+            .await
+    }
+
+    async fn revoke_token(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
+        ApiTokens::new(self.state.clone()).revoke(actor, id).await
     }
 }

@@ -106,6 +106,8 @@ pub struct Config {
     pub monitor_interval: Option<Duration>,
     /// How long each tier of the resource history is kept.
     pub retention: crate::monitor::Retention,
+    /// Requests per minute one API token may make (`/api/v1`); past it, 429.
+    pub api_rate_limit: u32,
 }
 
 /// A configuration value that is never printed.
@@ -171,6 +173,7 @@ struct FileConfig {
     retain_minutes_days: Option<u64>,
     retain_hours_days: Option<u64>,
     retain_days_years: Option<u64>,
+    api_rate_limit: Option<u64>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -294,6 +297,10 @@ const RETAIN_HOURS: Key = Key {
 const RETAIN_DAYS: Key = Key {
     toml: "retain_days_years",
     env: "KILN_RETAIN_DAYS_YEARS",
+};
+const API_RATE_LIMIT: Key = Key {
+    toml: "api_rate_limit",
+    env: "KILN_API_RATE_LIMIT",
 };
 const REQUEST_TIMEOUT: Key = Key {
     toml: "request_timeout_secs",
@@ -524,6 +531,8 @@ impl Config {
                 366 * 86_400 * bounded(&RETAIN_DAYS, file.retain_days_years, 10, 1, 100)?,
             ),
         };
+        let api_rate_limit =
+            bounded(&API_RATE_LIMIT, file.api_rate_limit, 600, 1, 1_000_000)? as u32;
         Ok(Config {
             listen,
             data_dir,
@@ -548,6 +557,7 @@ impl Config {
             job_workers,
             monitor_interval,
             retention,
+            api_rate_limit,
         })
     }
 }

@@ -63,6 +63,10 @@ impl<'a> Entry<'a> {
             actor_id: actor.id(),
             actor_name: Some(&actor.username),
             source_ip: Some(&actor.address),
+            detail: match &actor.via_token {
+                Some(token) => serde_json::json!({ "via_token": token }),
+                None => serde_json::Value::Object(serde_json::Map::new()),
+            },
             ..Entry::new(action)
         }
     }

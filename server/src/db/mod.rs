@@ -7,6 +7,7 @@
 pub mod alert_channels;
 pub mod alert_deliveries;
 pub mod alerts;
+pub mod api_tokens;
 pub mod audit;
 pub mod buckets;
 pub mod container_page;

@@ -131,6 +131,8 @@ diesel::table! {
         power -> Nullable<Text>,
         live -> Nullable<Jsonb>,
         seen_at -> Nullable<Timestamptz>,
+        idempotency_key -> Nullable<Text>,
+        idempotency_digest -> Nullable<Text>,
     }
 }
 
@@ -189,6 +191,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_tokens (id) {
+        id -> Int8,
+        owner_id -> Int8,
+        name -> Text,
+        digest -> Text,
+        prefix -> Text,
+        read_only -> Bool,
+        expires_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(api_tokens -> users (owner_id));
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(containers -> nodes (node_id));
 diesel::joinable!(containers -> templates (template_id));
@@ -200,6 +217,7 @@ diesel::joinable!(container_services -> containers (container_id));
 diesel::joinable!(container_credentials -> containers (container_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    api_tokens,
     audit_log,
     nodes,
     templates,

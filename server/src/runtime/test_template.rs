@@ -192,6 +192,7 @@ async fn who(
         is_admin: row.is_admin,
         address: "local".to_owned(),
         password_proved_at: None,
+        via_token: None,
     };
     let node_id = match node {
         Some(name) => Some(

@@ -44,6 +44,7 @@ pub(crate) async fn actor(app: &TestApp, name: &str) -> R<Actor> {
         address: "127.0.0.1".into(),
         // Signed in just now: reveals do not ask for the password again.
         password_proved_at: Some(chrono::Utc::now().timestamp()),
+        via_token: None,
     })
 }
 

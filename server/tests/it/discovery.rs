@@ -78,6 +78,7 @@ async fn admin(s: &Setup) -> R<Actor> {
         address: "127.0.0.1".into(),
         // Signed in just now: reveals do not ask for the password again.
         password_proved_at: Some(chrono::Utc::now().timestamp()),
+        via_token: None,
     })
 }
 

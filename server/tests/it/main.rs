@@ -5,6 +5,7 @@
 //! `TEST_DATABASE_URL` / `TEST_REDIS_URL` to use other servers than the machine's defaults.
 
 mod alerts;
+mod api;
 mod auth;
 mod auth_limits;
 mod builtins;

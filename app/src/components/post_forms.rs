@@ -1,4 +1,4 @@
-//! The alerts pages' one island, [`AlertForms`]: it wraps the server-rendered forms of a page
+//! The alerts pages' one island, [`PostForms`]: it wraps the server-rendered forms of a page
 //! (acknowledge, rules, channels) and, once hydrated, sends each form's fields through the
 //! server function its `action` names instead of posting the page — asking first when the
 //! form has `data-confirm`, showing the server's field messages in the form's
@@ -21,7 +21,7 @@ struct Secret {
 }
 
 #[island]
-pub fn AlertForms(children: Children) -> impl IntoView {
+pub fn PostForms(children: Children) -> impl IntoView {
     let dialog = NodeRef::<leptos::html::Dialog>::new();
     let question = RwSignal::new(String::new());
     // The id of the form waiting for the dialog's answer.
@@ -75,7 +75,7 @@ pub fn AlertForms(children: Children) -> impl IntoView {
         }
     };
     view! {
-        <div class="alert-forms" on:submit=on_submit aria-busy=call.busy()>
+        <div class="post-forms" on:submit=on_submit aria-busy=call.busy()>
             {move || secret.get().map(|s| view! {
                 <section class="card secret-once" role="alert" data-test="webhook-secret">
                     <h2 class="card-title">{format!("Signing secret of {}", s.channel)}</h2>

@@ -1,0 +1,128 @@
+//! The OpenAPI document: valid, complete, and every operation in it served and gated.
+
+use std::collections::BTreeSet;
+
+use axum::http::{Method, StatusCode};
+use serde_json::Value;
+
+use super::{call, json};
+use crate::harness::{TestApp, TestResult};
+
+/// Every route of the API: `METHOD path` as the document writes it. A route added without
+/// being listed here (or listed without a route) fails `the_document_lists_every_route`.
+const ROUTES: &[&str] = &[
+    "GET /api/v1/me",
+    "GET /api/v1/tokens",
+    "POST /api/v1/tokens",
+    "DELETE /api/v1/tokens/{id}",
+    "POST /api/v1/auth/token",
+];
+
+/// Operations anyone may call (`security: [{}]`).
+const PUBLIC: &[&str] = &["POST /api/v1/auth/token"];
+
+/// Every `$ref` in `value`.
+fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_document_lists_every_route() -> TestResult {
+    let app = TestApp::new().await?;
+    let reply = call(&app, Method::GET, "/api/v1/openapi.json", None, None).await?;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let doc = json(&reply)?;
+
+    // A valid OpenAPI 3.1 document: the required members, every operation answers
+    // something, every reference resolves.
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "{}",
+        doc["openapi"]
+    );
+    assert_eq!(doc["info"]["title"], "Kiln API");
+    assert!(doc["info"]["version"].is_string());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["token"]["scheme"],
+        "bearer"
+    );
+    let paths = doc["paths"].as_object().ok_or("no paths")?;
+    let mut operations = BTreeSet::new();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().ok_or("a path is not an object")? {
+            if !matches!(method.as_str(), "get" | "post" | "put" | "patch" | "delete") {
+                continue;
+            }
+            let name = format!("{} {path}", method.to_uppercase());
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{name} has no responses"
+            );
+            assert!(op["operationId"].is_string(), "{name} has no operationId");
+            operations.insert(name);
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in all {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .ok_or_else(|| format!("unexpected $ref {r}"))?;
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "$ref {r} resolves to nothing"
+        );
+    }
+    let expected: BTreeSet<String> = ROUTES.iter().map(|r| (*r).to_owned()).collect();
+    assert_eq!(
+        operations, expected,
+        "the document and the list of routes differ"
+    );
+
+    // Each operation is served, and all but the public ones refuse a request without a
+    // token (401 before anything else is looked at).
+    for op in ROUTES {
+        let (method, path) = op.split_once(' ').ok_or("bad route")?;
+        let concrete = path
+            .split('/')
+            .map(|part| if part.starts_with('{') { "1" } else { part })
+            .collect::<Vec<_>>()
+            .join("/");
+        let method = Method::from_bytes(method.as_bytes())?;
+        let reply = call(&app, method, &concrete, None, None).await?;
+        if PUBLIC.contains(op) {
+            assert_ne!(reply.status, StatusCode::NOT_FOUND, "{op} is not served");
+            assert_ne!(
+                reply.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{op} is not served"
+            );
+        } else {
+            assert_eq!(
+                reply.status,
+                StatusCode::UNAUTHORIZED,
+                "{op}: {}",
+                reply.body
+            );
+        }
+    }
+
+    // The reference page, with its assets from the binary.
+    let page = call(&app, Method::GET, "/api/v1/docs/", None, None).await?;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("swagger"), "{}", page.body);
+    app.cleanup().await
+}
