@@ -1,7 +1,8 @@
 //! The console's shell, end to end in headless Chromium against a real `kiln` with its own
 //! private PostgreSQL and Redis: first-run setup, signing out and in (a wrong password first),
-//! every sidebar page, the theme switch and its cookie, and the `next` round trip through the
-//! sign-in page.
+//! every sidebar page, the theme switch and its cookie, API tokens in Settings (created with
+//! the secret shown once and working against `/api/v1`, revoked after a confirmation and then
+//! refused), the API reference page, and the `next` round trip through the sign-in page.
 //!
 //! Needs a built server (`cargo build -p kiln-server`, or `KILN_BIN`), `/usr/bin/chromium` and
 //! `/usr/bin/chromedriver`. Run with `cargo test -p kiln-e2e -- --nocapture` to see the steps.
@@ -96,6 +97,8 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
         "after a reload the page should keep data-theme={flipped:?} (cookie kiln_theme); saw {state}"
     );
 
+    api_tokens(b, &mut steps).await?;
+
     steps.step("toggle back");
     toggle_theme(b, flipped, &before).await?;
 
@@ -123,6 +126,95 @@ async fn walk_through(b: &Browser) -> anyhow::Result<()> {
 
     steps.step("sign out");
     sign_out(b).await?;
+    Ok(())
+}
+
+/// Creates an API token in Settings, uses it, revokes it.
+async fn api_tokens(b: &Browser, steps: &mut Steps) -> anyhow::Result<()> {
+    steps.step("Settings: create a read-only API token; its secret is shown once");
+    b.goto("/settings").await?;
+    b.wait_shell_page("/settings", "Settings").await?;
+    b.find_visible(r#"[data-test="no-tokens"]"#).await?;
+    b.fill("#token-new-name", "e2e").await?;
+    b.click(r#"form[data-test="token-form"] input[name="read_only"]"#)
+        .await?;
+    b.click(r#"button[data-test="token-create"]"#).await?;
+    b.find_visible(r#"[data-test="secret-once"]"#).await?;
+    let secret = b.text(r#"[data-test="secret-once"] pre code"#).await?;
+    ensure!(
+        secret.starts_with("kiln_"),
+        "the secret shown is {secret:?}"
+    );
+
+    steps.step("the token works against the API, and only for reading");
+    let seen = b
+        .eval_async(
+            "const done = arguments[arguments.length - 1]; \
+             const auth = {Authorization: 'Bearer ' + arguments[0]}; \
+             Promise.all([ \
+               fetch('/api/v1/me', {headers: auth}).then(r => r.json()), \
+               fetch('/api/v1/tokens', {method: 'POST', body: JSON.stringify({name: 'more'}), \
+                 headers: {...auth, 'Content-Type': 'application/json'}}).then(r => r.status), \
+             ]).then(([me, post]) => done({token: me.token, read_only: me.read_only, post})) \
+               .catch(e => done({error: String(e)}));",
+            vec![serde_json::json!(secret)],
+        )
+        .await?;
+    ensure!(
+        seen["token"] == "e2e" && seen["read_only"] == true,
+        "GET /api/v1/me with the token answered {seen}"
+    );
+    ensure!(
+        seen["post"] == 403,
+        "a write with the read-only token answered {seen}"
+    );
+    let (status, _, body) = b.fetch_bytes("/api/v1/me").await?;
+    ensure!(
+        status == 401,
+        "/api/v1/me with only the session cookie answered {status}"
+    );
+    ensure!(
+        String::from_utf8_lossy(&body).contains("unauthorized"),
+        "the API's 401 is not in its error shape"
+    );
+
+    steps.step("Done: the list shows the token (its first characters, read-only)");
+    b.click(r#"[data-test="secret-done"]"#).await?;
+    b.wait_shell_page("/settings", "Settings").await?;
+    b.find_visible(r#"tr[data-test="token-row"][data-token="e2e"]"#)
+        .await?;
+    let row = b
+        .text(r#"tr[data-test="token-row"][data-token="e2e"]"#)
+        .await?;
+    ensure!(row.contains("read-only"), "the row reads {row:?}");
+    ensure!(!row.contains(&secret), "the list shows the secret");
+
+    steps.step("revoke it: asked first, then gone");
+    b.click(r#"tr[data-test="token-row"] button[data-test="token-revoke"]"#)
+        .await?;
+    b.find_visible(r#"dialog[data-test="alerts-confirm"] button[data-test="confirm"]"#)
+        .await?;
+    b.click(r#"dialog[data-test="alerts-confirm"] button[data-test="confirm"]"#)
+        .await?;
+    b.wait_for("the token row gone", async |b| {
+        ensure!(
+            !b.exists(r#"tr[data-test="token-row"]"#).await?,
+            "the token is still listed"
+        );
+        Ok(())
+    })
+    .await?;
+
+    steps.step("the API reference page is served from the binary");
+    let (status, kind, body) = b.fetch_bytes("/api/v1/docs/").await?;
+    ensure!(
+        status == 200 && kind.starts_with("text/html"),
+        "/api/v1/docs/ answered {status} {kind}"
+    );
+    ensure!(
+        String::from_utf8_lossy(&body).contains("swagger"),
+        "/api/v1/docs/ is not Swagger UI"
+    );
     Ok(())
 }
 

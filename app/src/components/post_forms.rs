@@ -1,9 +1,9 @@
-//! The alerts pages' one island, [`PostForms`]: it wraps the server-rendered forms of a page
-//! (acknowledge, rules, channels) and, once hydrated, sends each form's fields through the
+//! The island of pages made of server-rendered forms, [`PostForms`] (the alerts pages:
+//! acknowledge, rules, channels; Settings' API tokens): it wraps the forms and, once hydrated, sends each form's fields through the
 //! server function its `action` names instead of posting the page — asking first when the
 //! form has `data-confirm`, showing the server's field messages in the form's
-//! `data-error-for` elements, a toast for the outcome, and a new webhook's signing secret
-//! (shown this once) before the page reloads. Without JavaScript the same forms post and the
+//! `data-error-for` elements, a toast for the outcome, and a secret shown this once (a new
+//! webhook's signing secret, a new API token) before the page reloads. Without JavaScript the same forms post and the
 //! server answers with a redirect back (`?notice=` / `?error=`).
 //!
 //! One island for every form of the page: the bundle gets one submit handler, not one island
@@ -13,10 +13,12 @@ use leptos::prelude::*;
 
 use crate::components::icons::Icon;
 
-/// A new webhook's secret, with its channel's name.
+/// A secret shown once: what it is and how it is used.
 #[derive(Debug, Clone)]
 struct Secret {
-    channel: String,
+    title: String,
+    /// How the secret is used (a sentence or two).
+    usage: &'static str,
     secret: String,
 }
 
@@ -24,6 +26,8 @@ struct Secret {
 pub fn PostForms(children: Children) -> impl IntoView {
     let dialog = NodeRef::<leptos::html::Dialog>::new();
     let question = RwSignal::new(String::new());
+    // The dialog's button: the form's `data-confirm-button`, else "Delete".
+    let verb = RwSignal::new(String::from("Delete"));
     // The id of the form waiting for the dialog's answer.
     let waiting = RwSignal::new(None::<String>);
     let secret = RwSignal::new(None::<Secret>);
@@ -41,6 +45,10 @@ pub fn PostForms(children: Children) -> impl IntoView {
             ev.prevent_default();
             if let Some(asked) = form.get_attribute("data-confirm") {
                 question.set(asked);
+                verb.set(
+                    form.get_attribute("data-confirm-button")
+                        .unwrap_or_else(|| "Delete".to_owned()),
+                );
                 waiting.set(Some(form.id()));
                 if let Some(d) = dialog.get_untracked() {
                     let _ = d.show_modal();
@@ -77,14 +85,9 @@ pub fn PostForms(children: Children) -> impl IntoView {
     view! {
         <div class="post-forms" on:submit=on_submit aria-busy=call.busy()>
             {move || secret.get().map(|s| view! {
-                <section class="card secret-once" role="alert" data-test="webhook-secret">
-                    <h2 class="card-title">{format!("Signing secret of {}", s.channel)}</h2>
-                    <p>
-                        "Kiln signs every request to this webhook with this secret: the "
-                        <code>"X-Kiln-Signature"</code>
-                        " header is "<code>"sha256="</code>" and the hex HMAC-SHA256 of the body. "
-                        "Copy it now: it is not shown again."
-                    </p>
+                <section class="card secret-once" role="alert" data-test="secret-once">
+                    <h2 class="card-title">{s.title.clone()}</h2>
+                    <p>{s.usage}" Copy it now: it is not shown again."</p>
                     <pre class="secret"><code>{s.secret.clone()}</code></pre>
                     <div class="row">
                         <button type="button" class="btn btn-sm" on:click={
@@ -102,7 +105,7 @@ pub fn PostForms(children: Children) -> impl IntoView {
                 <div class="dialog-actions">
                     <button type="button" class="btn btn-ghost" on:click=cancel>"Cancel"</button>
                     <button type="button" class="btn btn-danger" data-test="confirm" on:click=confirm>
-                        "Delete"
+                        {move || verb.get()}
                     </button>
                 </div>
             </dialog>
@@ -123,6 +126,7 @@ mod send {
     use crate::components::dom;
     use crate::components::toast::{ToastKind, use_toaster};
     use crate::functions::alerts::*;
+    use crate::functions::tokens::*;
 
     /// Calls the server function `form`'s `action` names with its fields.
     pub fn send(form: &web_sys::HtmlFormElement, call: Call, secret: RwSignal<Option<Secret>>) {
@@ -152,6 +156,13 @@ mod send {
             .map(drop)
         } else if path == AddAlertChannel::PATH {
             ChannelInput::from_form(&f.text("name"), &f.text("kind"), &f.text("url")).map(drop)
+        } else if path == CreateApiToken::PATH {
+            kiln_shared::api_tokens::TokenInput::from_form(
+                &f.text("name"),
+                f.get("read_only").as_deref(),
+                &f.text("expires_in_days"),
+            )
+            .map(drop)
         } else {
             Ok(())
         };
@@ -177,7 +188,9 @@ mod send {
                 move |r| match r {
                     Ok(created) => match created.secret {
                         Some(s) => secret.set(Some(Secret {
-                            channel: created.channel.name,
+                            title: format!("Signing secret of {}", created.channel.name),
+                            usage: "Kiln signs every request to this webhook with this secret: the \
+                                X-Kiln-Signature header is sha256= and the hex HMAC-SHA256 of the body.",
                             secret: s,
                         })),
                         None => done(Ok(())),
@@ -185,8 +198,23 @@ mod send {
                     Err(e) => done(Err(e)),
                 },
             );
+        } else if path == CreateApiToken::PATH {
+            call.run(
+                create_api_token(f.text("name"), f.get("read_only"), f.get("expires_in_days")),
+                move |r| match r {
+                    Ok(created) => secret.set(Some(Secret {
+                        title: format!("API token {}", created.token.name),
+                        usage: "Send it as Authorization: Bearer <token> to /api/v1, or give it \
+                            to the command line client with kiln api login URL --token-stdin.",
+                        secret: created.secret,
+                    })),
+                    Err(e) => done(Err(e)),
+                },
+            );
         } else if let Some(id) = id {
-            if path == AcknowledgeAlert::PATH {
+            if path == RevokeApiToken::PATH {
+                call.run(revoke_api_token(id), done);
+            } else if path == AcknowledgeAlert::PATH {
                 call.run(acknowledge_alert(id), move |r| done(r.map(drop)));
             } else if path == DeleteAlertRule::PATH {
                 call.run(delete_alert_rule(id), done);

@@ -1,5 +1,6 @@
-//! Settings: the account (password, sessions) and, for admins, the users.
+//! Settings: the account (password, sessions), API tokens and, for admins, the users.
 
+use kiln_shared::api_tokens::ApiToken;
 use kiln_shared::auth::UserSummary;
 use kiln_shared::{AppError, validate};
 use leptos::prelude::*;
@@ -8,18 +9,29 @@ use server_fn::ServerFn;
 use crate::components::call::{Call, FormFields, moved_on};
 use crate::components::confirm::ConfirmButton;
 use crate::components::form::{Field, FormError, reveal_first_error};
+use crate::components::format::short_time;
 use crate::components::layout::{PageHeader, use_current_user};
+use crate::components::post_forms::PostForms;
 use crate::components::toast::use_toaster;
 use crate::functions::auth::{ChangePassword, change_password, logout};
+use crate::functions::tokens::{CreateApiToken, RevokeApiToken, list_api_tokens};
 use crate::functions::users::{CreateUser, create_user, list_users, set_user_disabled};
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let user = use_current_user();
     view! {
-        <PageHeader title="Settings" subtitle="Your account and, for administrators, the users." />
+        <PageHeader title="Settings" subtitle="Your account, API tokens and, for administrators, the users." />
         <div class="stack">
             <AccountCard />
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match list_api_tokens().await {
+                        Ok(tokens) => view! { <PostForms><TokensCard tokens /></PostForms> }.into_any(),
+                        Err(e) => view! { <div class="alert alert-error">{e.to_string()}</div> }.into_any(),
+                    }
+                })}
+            </Transition>
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     let me = match user {
@@ -247,6 +259,127 @@ fn UserTable(list: Vec<UserSummary>, me: i64) -> impl IntoView {
                                     {(!is_me).then(|| view! {
                                         <UserToggle id=u.id name=u.username.clone() disabled=u.disabled />
                                     })}
+                                </td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+        </div>
+    }
+}
+
+/// The message for `?notice=<word>` after a plain form post of the tokens card.
+fn token_notice() -> Option<&'static str> {
+    let word = leptos_router::hooks::use_query_map()
+        .read_untracked()
+        .get("notice")?;
+    Some(match word.as_str() {
+        "token-created" => {
+            "Token created. Its secret is shown only when JavaScript is on: revoke it and \
+             create it again with JavaScript to see it."
+        }
+        "token-revoked" => "Token revoked: it no longer works.",
+        _ => return None,
+    })
+}
+
+/// The user's API tokens (rendered on the server; the forms are sent by the `PostForms`
+/// island around it, which shows a new token's secret once).
+#[component]
+fn TokensCard(tokens: Vec<ApiToken>) -> impl IntoView {
+    view! {
+        <section class="card" data-test="api-tokens">
+            <h2 class="card-title">"API tokens"</h2>
+            <p class="muted">
+                "Scripts, CI and the command line client call the "
+                <a href="/api/v1/docs/">"REST API"</a>
+                " with a token: "<code>"Authorization: Bearer <token>"</code>". A token acts as you; a read-only one may only read."
+            </p>
+            {token_notice().map(|text| view! { <div class="alert alert-success" role="status">{text}</div> })}
+            {if tokens.is_empty() {
+                view! { <p class="muted" data-test="no-tokens">"No token yet."</p> }.into_any()
+            } else {
+                view! { <TokenTable tokens /> }.into_any()
+            }}
+            <h3>"Create a token"</h3>
+            <form method="post" action=CreateApiToken::PATH class="form" id="token-new" data-test="token-form">
+                <div class="field">
+                    <label for="token-new-name">"Name"</label>
+                    <input id="token-new-name" name="name" required maxlength="64"
+                        placeholder="ci, laptop, terraform" autocomplete="off" />
+                    <p class="field-error" data-error-for="name" aria-live="polite"></p>
+                </div>
+                <div class="field">
+                    <label for="token-new-expiry">"Expires after (days)"</label>
+                    <input id="token-new-expiry" name="expires_in_days" type="number" min="1" max="3650"
+                        placeholder="never" inputmode="numeric" />
+                    <p class="field-error" data-error-for="expires_in_days" aria-live="polite"></p>
+                </div>
+                <label class="checkbox">
+                    <input type="checkbox" name="read_only" value="on" />
+                    " Read-only"
+                </label>
+                <div class="form-actions">
+                    <button type="submit" class="btn btn-primary" data-test="token-create">"Create token"</button>
+                </div>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn TokenTable(tokens: Vec<ApiToken>) -> impl IntoView {
+    view! {
+        <div class="table-scroll">
+        <table class="data" data-test="tokens">
+            <thead>
+                <tr>
+                    <th scope="col">"Name"</th>
+                    <th scope="col">"Token"</th>
+                    <th scope="col">"Scope"</th>
+                    <th scope="col">"Created"</th>
+                    <th scope="col">"Expires"</th>
+                    <th scope="col">"Last used"</th>
+                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                </tr>
+            </thead>
+            <tbody>
+                {tokens
+                    .into_iter()
+                    .map(|t| {
+                        let id = t.id;
+                        view! {
+                            <tr data-test="token-row" data-token=t.name.clone()>
+                                <td>{t.name.clone()}</td>
+                                <td><code>{format!("{}…", t.prefix)}</code></td>
+                                <td>
+                                    {if t.read_only {
+                                        view! { <span class="badge badge-muted">"read-only"</span> }
+                                    } else {
+                                        view! { <span class="badge badge-accent">"full"</span> }
+                                    }}
+                                </td>
+                                <td class="muted">{short_time(&t.created_at)}</td>
+                                <td class="muted">
+                                    {match (&t.expires_at, t.expired) {
+                                        (_, true) => view! { <span class="badge badge-warn">"expired"</span> }.into_any(),
+                                        (Some(at), false) => short_time(at).into_any(),
+                                        (None, false) => "never".into_any(),
+                                    }}
+                                </td>
+                                <td class="muted">
+                                    {t.last_used_at.as_deref().map_or_else(|| "never".to_owned(), short_time)}
+                                </td>
+                                <td class="num">
+                                    <form method="post" action=RevokeApiToken::PATH id=format!("token-revoke-{id}")
+                                        data-confirm=format!("Revoke the token \u{201c}{}\u{201d}? Whatever uses it stops working at once.", t.name)
+                                        data-confirm-button="Revoke"
+                                        data-success="Token revoked.">
+                                        <input type="hidden" name="id" value=id.to_string() />
+                                        <button type="submit" class="btn btn-sm btn-ghost" data-test="token-revoke">"Revoke"</button>
+                                    </form>
                                 </td>
                             </tr>
                         }

@@ -513,6 +513,15 @@ impl Browser {
         Ok((u16::try_from(status).unwrap_or(0), kind, bytes))
     }
 
+    /// Runs `js` in the page as an async script: it ends by calling
+    /// `arguments[arguments.length - 1]` with its result.
+    pub async fn eval_async(&self, js: &str, args: Vec<Value>) -> anyhow::Result<Value> {
+        self.client
+            .execute_async(js, args)
+            .await
+            .context("running an async script in the page")
+    }
+
     /// Runs `js` in the page (`arguments[i]` are `args`) and returns what it returns.
     pub async fn eval(&self, js: &str, args: Vec<Value>) -> anyhow::Result<Value> {
         self.client
