@@ -18,7 +18,10 @@
 # Knobs: BENCH_DASHBOARD_NODES (10), BENCH_DASHBOARD_PER_NODE (100),
 # BENCH_DASHBOARD_CONNECTIONS (50), BENCH_DASHBOARD_SECONDS (15), BENCH_DASHBOARD_PAGES
 # ("/containers /"), BENCH_DASHBOARD_MANAGED (0), BENCH_DASHBOARD_RENDERS (20: the sequential
-# renders the calls are counted over).
+# renders the calls are counted over), BENCH_DASHBOARD_API (REST API paths to measure the same
+# way with a bearer token, e.g. "/api/v1/containers /api/v1/containers?limit=1000"; the token
+# comes from POST /api/v1/auth/token and Kiln runs with KILN_API_RATE_LIMIT high enough not
+# to answer 429 under the load).
 set -euo pipefail
 
 KILN_BIN="${KILN_BIN:?set KILN_BIN to the release kiln binary}"
@@ -31,6 +34,7 @@ SECONDS_LOAD="${BENCH_DASHBOARD_SECONDS:-15}"
 PAGES="${BENCH_DASHBOARD_PAGES:-/containers /}"
 MANAGED="${BENCH_DASHBOARD_MANAGED:-0}"
 RENDERS="${BENCH_DASHBOARD_RENDERS:-20}"
+API_PATHS="${BENCH_DASHBOARD_API:-}"
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
 
 WORK="$(mktemp -d /tmp/kiln-bench-dashboard.XXXXXX)"
@@ -106,6 +110,7 @@ PY
 psql -qX "$PG" -c "CREATE SCHEMA $SCHEMA" >/dev/null
 DB_URL="${PG}?options=-c%20search_path%3D${SCHEMA}"
 env DATABASE_URL="$DB_URL" REDIS_URL="$REDIS" KILN_REDIS_PREFIX="$PREFIX" RUST_LOG=warn \
+  KILN_API_RATE_LIMIT=1000000 \
   "$KILN_BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" >"$WORK/kiln.out" 2>"$WORK/kiln.log" &
 KILN=$!
 for _ in $(seq 600); do
@@ -157,9 +162,19 @@ PY
   echo "Kiln's own rows: $(psql -qtAX "$DB_URL" -c "SELECT count(*) FROM containers") (the first $MANAGED of each node)"
 fi
 
+# The REST API's token (only when API paths are measured).
+AUTH="Cookie: kiln_session=$COOKIE"
+if [ -n "$API_PATHS" ]; then
+  API_TOKEN=$(curl -s -X POST "http://127.0.0.1:$PORT/api/v1/auth/token" -H 'Content-Type: application/json' \
+    --data '{"username": "bench", "password": "bench-password-1", "name": "bench"}' \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
+  [ -n "$API_TOKEN" ] || { echo "no API token" >&2; exit 1; }
+fi
+auth_for() { case "$1" in /api/v1/*) echo "Authorization: Bearer $API_TOKEN" ;; *) echo "$AUTH" ;; esac; }
+
 # A page must answer 200 to the signed-in user (no redirect to /login).
-status_of() { curl -s -o /dev/null -w '%{http_code}' -H "Cookie: kiln_session=$COOKIE" "http://127.0.0.1:$PORT$1"; }
-for page in $PAGES; do
+status_of() { curl -s -o /dev/null -w '%{http_code}' -H "$(auth_for "$1")" "http://127.0.0.1:$PORT$1"; }
+for page in $PAGES $API_PATHS; do
   code=$(status_of "$page")
   [ "$code" = 200 ] || { echo "GET $page answered $code, not 200" >&2; tail -5 "$WORK/kiln.log" >&2; exit 1; }
 done
@@ -169,12 +184,12 @@ echo "Proxmox calls while idle (Kiln's background work, all nodes): $(calls_betw
 
 wrk_run() { # connections seconds url -> $WORK/wrk.txt
   local threads=2; [ "$1" -ge 2 ] || threads=1
-  wrk -t"$threads" -c"$1" -d"$2"s --latency -H "Cookie: kiln_session=$COOKIE" "$3" >"$WORK/wrk.txt"
+  wrk -t"$threads" -c"$1" -d"$2"s --latency -H "$(auth_for "${3#http://127.0.0.1:$PORT}")" "$3" >"$WORK/wrk.txt"
 }
 pct() { awk -v q="$1" '$1 == q {print $2}' "$WORK/wrk.txt"; }
-for page in $PAGES; do
+for page in $PAGES $API_PATHS; do
   url="http://127.0.0.1:$PORT$page"
-  bytes=$(curl -s -H "Cookie: kiln_session=$COOKIE" "$url" | wc -c)
+  bytes=$(curl -s -H "$(auth_for "$page")" "$url" | wc -c)
   before=$(lab_counts)
   for _ in $(seq "$RENDERS"); do
     [ "$(status_of "$page")" = 200 ] || { echo "GET $page stopped answering 200" >&2; exit 1; }
@@ -191,7 +206,7 @@ for page in $PAGES; do
   bad=$(awk '/Non-2xx or 3xx/ {print $NF}' "$WORK/wrk.txt")
   errors=$(awk '/Socket errors/ {sub(/^ *Socket errors: */, ""); print}' "$WORK/wrk.txt")
   [ "$(status_of "$page")" = 200 ] || { echo "GET $page no longer answers 200 after the load" >&2; exit 1; }
-  echo "-- GET $page ($((bytes / 1024)) KiB of HTML)"
+  echo "-- GET $page ($((bytes / 1024)) KiB)"
   echo "   server render at $CONNS connections, ${SECONDS_LOAD} s: p50 $(pct 50%), p90 $(pct 90%), p99 $(pct 99%), $(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.txt") requests/s${bad:+, $bad non-2xx/3xx}${errors:+, socket errors: $errors}  (budget: p99 < 50 ms)"
   echo "   server render at 1 connection: $single"
   echo "   Proxmox calls per render (sequential, $RENDERS renders): $per_render"
