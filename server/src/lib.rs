@@ -17,9 +17,9 @@
 pub mod alerts;
 pub mod app_state;
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod containers;
-pub mod backup;
 pub mod crypto;
 pub mod data_lock;
 pub mod db;

@@ -127,7 +127,7 @@ impl Kiln {
 }
 
 /// The status code of a plain HTTP/1.0 `GET` (enough for a health check, no client needed).
-async fn get_status(addr: SocketAddr, path: &str) -> anyhow::Result<u16> {
+pub async fn get_status(addr: SocketAddr, path: &str) -> anyhow::Result<u16> {
     let io = async {
         let mut stream = TcpStream::connect(addr).await?;
         let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");

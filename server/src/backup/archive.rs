@@ -69,9 +69,8 @@ where
         let out = tar.into_inner()?.finish()?;
         out.as_file().sync_all()?;
         let bytes = out.as_file().metadata()?.len();
-        out.persist_noclobber(&target).map_err(|e| {
-            anyhow::anyhow!("writing {}: {}", target.display(), e.error)
-        })?;
+        out.persist_noclobber(&target)
+            .map_err(|e| anyhow::anyhow!("writing {}: {}", target.display(), e.error))?;
         drop(work);
         Ok(bytes)
     })
@@ -137,8 +136,8 @@ pub fn read(file: &Path) -> anyhow::Result<Unpacked> {
             }
             KEY => key = Some(small(&mut entry, &not_a_backup)?),
             DATABASE => {
-                let mut out = File::create(&dump)
-                    .with_context(|| format!("writing {}", dump.display()))?;
+                let mut out =
+                    File::create(&dump).with_context(|| format!("writing {}", dump.display()))?;
                 std::io::copy(&mut entry, &mut out)
                     .map_err(|e| not_a_backup(&format!("damaged: {e}")))?;
                 has_dump = true;

@@ -7,6 +7,7 @@
 mod alerts;
 mod auth;
 mod auth_limits;
+mod backup;
 mod builtins;
 mod catalog;
 mod client;
