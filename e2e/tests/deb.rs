@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use common::process::{ChildGuard, ScratchDir};
@@ -176,24 +176,7 @@ async fn the_package_installs_and_its_unit_starts_kiln() -> anyhow::Result<()> {
         scratch.path().join("kiln.log"),
         Duration::from_secs(30),
     )?;
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        kiln.check_alive()
-            .context("the packaged kiln did not start")?;
-        let last = match common::kiln::get_status(addr, "/readyz").await {
-            Ok(200) => break,
-            Ok(status) => format!("/readyz answered {status}"),
-            Err(e) => format!("{e:#}"),
-        };
-        if Instant::now() >= deadline {
-            kiln.print_log_tail(30);
-            bail!(
-                "the packaged kiln was not ready within {} s (last: {last})",
-                READY_TIMEOUT.as_secs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    common::kiln::wait_ready(&mut kiln, addr, READY_TIMEOUT).await?;
     ensure!(
         data.join("secret.key").is_file() && data.join("postgres/PG_VERSION").is_file(),
         "the data (secret key, private PostgreSQL) is not in the --data-dir the unit names"
