@@ -168,7 +168,8 @@ async fn the_package_installs_and_its_unit_starts_kiln() -> anyhow::Result<()> {
     if let Some((uid, gid)) = unprivileged_user()? {
         // The private PostgreSQL refuses root, as the unit's `kiln` user is not.
         std::os::unix::fs::chown(&data, Some(uid), Some(gid))?;
-        command.uid(uid).gid(gid).groups(&[]);
+        // std drops the supplementary groups when root sets a uid.
+        command.uid(uid).gid(gid);
     }
     let mut kiln = ChildGuard::spawn(
         "kiln (packaged)",

@@ -175,15 +175,15 @@ pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<Restored> {
     SecretKey::from_base64(&unpacked.key)
         .map_err(|_| anyhow::anyhow!("{}: its secret.key is damaged", file.display()))?;
     // A configured key cannot be replaced from here: it must already be the backup's.
-    if let Some(configured) = &config.secret_key {
-        if configured.0.trim() != unpacked.key.trim() {
-            bail!(
-                "KILN_SECRET_KEY (or `secret_key` in the configuration file) is not the key in \
-                 this backup: set it to the backup's key (`tar -xzOf {} secret.key`), then \
-                 restore again",
-                file.display()
-            );
-        }
+    if let Some(configured) = &config.secret_key
+        && configured.0.trim() != unpacked.key.trim()
+    {
+        bail!(
+            "KILN_SECRET_KEY (or `secret_key` in the configuration file) is not the key in \
+             this backup: set it to the backup's key (`tar -xzOf {} secret.key`), then \
+             restore again",
+            file.display()
+        );
     }
     let tools = pg::Tools::find(config.postgres_bin_dir.as_deref())?;
     crate::runtime::prepare_data_dir(&config.data_dir)?;
@@ -215,13 +215,13 @@ async fn restore_database(
 ) -> anyhow::Result<()> {
     let mut conn = pg::connect(url).await?;
     let schema = &manifest.schema;
-    if let Some(current) = pg::current_schema(&mut conn).await? {
-        if &current != schema {
-            bail!(
-                "the backup's tables are in the schema {schema}, but this database's search \
-                 path uses {current}: point DATABASE_URL at a search path with {schema}"
-            );
-        }
+    if let Some(current) = pg::current_schema(&mut conn).await?
+        && &current != schema
+    {
+        bail!(
+            "the backup's tables are in the schema {schema}, but this database's search \
+             path uses {current}: point DATABASE_URL at a search path with {schema}"
+        );
     }
     let aside = format!(
         "kiln_before_restore_{}",
