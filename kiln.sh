@@ -6,6 +6,8 @@
 #   ./kiln.sh test    the whole suite: fmt, clippy (ssr + hydrate), unit, integration and
 #                     browser tests against real PostgreSQL, Redis and Chromium
 #   ./kiln.sh build   the release binary only (target/release/kiln, assets embedded)
+#   ./kiln.sh package the release binary as a Debian package (target/release/kiln_<v>_<arch>.deb:
+#                     kiln.service, /etc/kiln/kiln.toml, the `kiln` system user)
 #   ./kiln.sh bench   build, then measure start-up, memory, bundle size, SSR throughput,
 #                     100 container creations at once against the lab, the dashboard
 #                     with 1,000 containers on 10 lab nodes and the resource history
@@ -147,6 +149,76 @@ build_release() {
   cargo build --release --locked -p kiln-server
 }
 
+# --- the Debian package ------------------------------------------------------------------
+
+# The workspace's version (Cargo.toml, [workspace.package]).
+workspace_version() {
+  awk '/^\[workspace.package\]/ { p = 1; next } /^\[/ { p = 0 } p && /^version *=/ { gsub(/.*= *"|".*/, ""); print; exit }' Cargo.toml
+}
+
+# `libc6 (>= <newest GLIBC symbol version>), libgcc-s1` for the libraries the binary links;
+# anything else it links is refused (the package would not say it needs it).
+shlib_depends() { # binary
+  local lib
+  for lib in $(objdump -p "$1" | awk '$1 == "NEEDED" { print $2 }'); do
+    case "$lib" in
+      libc.so.6|libm.so.6|libpthread.so.0|libdl.so.2|librt.so.1|ld-linux-*) ;;
+      libgcc_s.so.1) ;;
+      *) die "$1 links $lib, which the package does not depend on (packaging/debian/control.in)" ;;
+    esac
+  done
+  local glibc; glibc="$(objdump -T "$1" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1)"
+  [ -n "$glibc" ] || die "cannot tell which glibc $1 needs"
+  printf 'libc6 (>= %s), libgcc-s1' "$glibc"
+}
+
+# Stages packaging/debian/ around BINARY and builds OUT_DIR/kiln_<version>_<arch>.deb with
+# Debian's own dpkg-deb; sets PACKAGE_DEB to the package's path. `--fast`: no compression (the test suite's
+# debug package).
+package_deb() { # binary out_dir [--fast]
+  local bin=$1 out=$2 compress=(-Zxz)
+  [ "${3:-}" = --fast ] && compress=(-Znone)
+  [ -x "$bin" ] || die "no binary at $bin to package"
+  local version arch src="$ROOT/packaging/debian"
+  version="$(workspace_version)"; arch="$(dpkg --print-architecture)"
+  [ -n "$version" ] || die "no version in Cargo.toml's [workspace.package]"
+  local stage="$TARGET_DIR/deb-stage" deb="$out/kiln_${version}_${arch}.deb"
+  rm -rf "$stage"
+  install -D -m 0755 "$bin" "$stage/usr/bin/kiln"
+  install -D -m 0644 "$src/kiln.service" "$stage/lib/systemd/system/kiln.service"
+  install -D -m 0644 "$src/kiln.toml" "$stage/etc/kiln/kiln.toml"
+  install -D -m 0644 "$ROOT/README.md" "$stage/usr/share/doc/kiln/README.md"
+  install -D -m 0644 "$src/copyright" "$stage/usr/share/doc/kiln/copyright"
+  install -d -m 0755 "$stage/DEBIAN"
+  install -m 0644 "$src/conffiles" "$stage/DEBIAN/conffiles"
+  install -m 0755 "$src/postinst" "$src/prerm" "$src/postrm" "$stage/DEBIAN/"
+  local size depends
+  size="$(du -sk --exclude=DEBIAN "$stage" | cut -f1)"
+  depends="$(shlib_depends "$bin")"
+  sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@INSTALLED_SIZE@/$size/" \
+    -e "s/@SHLIB_DEPENDS@/$depends/" "$src/control.in" >"$stage/DEBIAN/control"
+  (cd "$stage" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | sort -z | xargs -0 md5sum >DEBIAN/md5sums)
+  mkdir -p "$out"
+  dpkg-deb --root-owner-group "${compress[@]}" --build "$stage" "$deb" >/dev/null
+  rm -rf "$stage"
+  PACKAGE_DEB="$deb"
+}
+
+cmd_package() { # [--debug]
+  if [ "${1:-}" = --debug ]; then
+    # For the tests only: a debug build reads its browser assets from target/site/pkg at run
+    # time (rust-embed embeds them in release builds only).
+    build_frontend --release
+    cargo build --locked -p kiln-server
+    package_deb "$TARGET_DIR/debug/kiln" "$TARGET_DIR/debug" --fast
+  else
+    setup_tools
+    build_release
+    package_deb "$TARGET_DIR/release/kiln" "$TARGET_DIR/release"
+  fi
+  say "built $PACKAGE_DEB (install: apt install $PACKAGE_DEB)"
+}
+
 # --- services for tests ------------------------------------------------------------------
 
 # Uses the machine's PostgreSQL and Redis (trust auth, database `test`), starting them when
@@ -284,6 +356,9 @@ cmd_test() {
   say "building the server used by the browser tests"
   cargo build --locked -p kiln-server
   lab_image "$TARGET_DIR/debug/kiln"
+  say "packaging the debug build (for the package test)"
+  package_deb "$TARGET_DIR/debug/kiln" "$TARGET_DIR/debug" --fast
+  export KILN_DEB="$PACKAGE_DEB"
   say "unit, integration and browser tests"
   cargo test --locked --workspace --no-fail-fast
   say "all checks passed in $((SECONDS - started)) s"
@@ -311,7 +386,8 @@ case "${1:-}" in
   up) cmd_up ;;
   test) cmd_test ;;
   build) setup_tools; build_release; say "built $TARGET_DIR/release/kiln" ;;
+  package) shift; cmd_package "$@" ;;
   bench) cmd_bench ;;
   setup) setup_tools; setup_test_tools ;;
-  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -133,12 +133,22 @@ impl SecretKey {
 const CHECK_PLAIN: &[u8] = b"kiln key check v1";
 const CHECK_CONTEXT: &str = "app_meta.key_check";
 
+/// Whether `key` opens the database's key check value (`None`: none is stored yet).
+pub async fn key_matches(
+    conn: &mut diesel_async::AsyncPgConnection,
+    key: &SecretKey,
+) -> anyhow::Result<Option<bool>> {
+    Ok(crate::db::meta::get(conn, "key_check")
+        .await?
+        .map(|sealed| key.decrypt(&sealed, CHECK_CONTEXT).ok().as_deref() == Some(CHECK_PLAIN)))
+}
+
 /// Verifies `key` against the check value in the database, storing one on first use.
 pub async fn verify_key(db: &crate::db::DbPool, key: &SecretKey) -> anyhow::Result<()> {
     let mut conn = db.get().await?;
-    match crate::db::meta::get(&mut conn, "key_check").await? {
-        Some(sealed) => {
-            if key.decrypt(&sealed, CHECK_CONTEXT).ok().as_deref() != Some(CHECK_PLAIN) {
+    match key_matches(&mut conn, key).await? {
+        Some(matches) => {
+            if !matches {
                 bail!(
                     "configuration key `KILN_SECRET_KEY`: this is not the key the database's secrets were \
                      encrypted with (restore the original key or secret.key file)"

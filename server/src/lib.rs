@@ -7,7 +7,8 @@
 //! (passwords, sessions, rate limits, the request gate, trusted proxies, the app's
 //! `AuthBackend`), `db` (pool, migrations, queries), `redis_pool` (the Redis pool and its
 //! timeouts), `embedded` (private PostgreSQL/Redis children), `run_dir` (the
-//! `<data dir>/run` layout: a directory per owner), `routes`
+//! `<data dir>/run` layout: a directory per owner), `data_lock` (who uses a data directory),
+//! `backup` (`kiln backup` / `kiln restore`), `routes`
 //! (health, assets, theme), `errors` (mapping to `AppError`), `telemetry` (logging), `lab`
 //! (the simulated Proxmox VE node behind `kiln lab`), `ssh` (the only module that runs commands
 //! on a node: a key per node, pinned host keys, `pct` over SSH), `templates` (template folders:
@@ -18,9 +19,11 @@ pub mod alerts;
 pub mod api;
 pub mod app_state;
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod containers;
 pub mod crypto;
+pub mod data_lock;
 pub mod db;
 pub mod embedded;
 pub mod errors;

@@ -37,6 +37,18 @@ enum Command {
     /// Check or show template folders (no PostgreSQL/Redis needed), or test-run a template.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Write the database and the secret key to one archive (mode 600; keep it like a password).
+    Backup(BackupArgs),
+    /// Replace the database and the secret key with a backup's (Kiln must be stopped).
+    Restore(BackupArgs),
+}
+
+#[derive(Debug, Args)]
+struct BackupArgs {
+    /// The archive (`.tar.gz`); `backup` never overwrites one.
+    file: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +144,8 @@ fn main() -> ExitCode {
             args.job_workers.clone(),
         ),
         Some(Command::Migrate(args))
+        | Some(Command::Backup(BackupArgs { data: args, .. }))
+        | Some(Command::Restore(BackupArgs { data: args, .. }))
         | Some(Command::User(UserCommand::Create { data: args, .. })) => {
             (None, args.data_dir.clone(), None)
         }
@@ -184,6 +198,12 @@ fn main() -> ExitCode {
             }
             Some(Command::Serve(_)) => runtime::serve(config).await.map(|()| ExitCode::SUCCESS),
             Some(Command::Migrate(_)) => runtime::migrate(config).await.map(|()| ExitCode::SUCCESS),
+            Some(Command::Backup(args)) => runtime::backup(config, &args.file)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Some(Command::Restore(args)) => runtime::restore(config, &args.file)
+                .await
+                .map(|()| ExitCode::SUCCESS),
             Some(Command::User(UserCommand::Create { admin, name, .. })) => {
                 let password = read_password()?;
                 runtime::create_user(config, &name, &password, admin)

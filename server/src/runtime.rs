@@ -14,6 +14,7 @@ use crate::app_state::AppState;
 use crate::auth::service::AuthService;
 use crate::config::Config;
 use crate::crypto::SecretKey;
+use crate::data_lock::DataLock;
 use crate::db;
 use crate::embedded::{self, Child};
 use crate::routes::assets::built_assets;
@@ -24,12 +25,15 @@ pub struct Services {
     pub redis: deadpool_redis::Pool,
     /// Private PostgreSQL / Redis processes we started (stopped by [`Services::stop`]).
     children: Vec<Child>,
+    /// The shared lock on the data directory (`kiln restore` waits for it to go).
+    _lock: DataLock,
 }
 
 impl Services {
     /// Connects to the configured servers, starting private ones where none is configured.
     /// Must run on the main thread (see `embedded`).
     pub async fn start(config: &Config) -> anyhow::Result<Services> {
+        let lock = DataLock::shared(&config.data_dir)?;
         prepare_data_dir(&config.data_dir)?;
         let mut children = Vec::new();
         let result = Self::connect(config, &mut children).await;
@@ -38,6 +42,7 @@ impl Services {
                 db,
                 redis,
                 children,
+                _lock: lock,
             }),
             Err(e) => {
                 for child in children {
@@ -52,15 +57,8 @@ impl Services {
         config: &Config,
         children: &mut Vec<Child>,
     ) -> anyhow::Result<(db::DbPool, deadpool_redis::Pool)> {
-        let db_url = match &config.database_url {
-            Some(url) => url.clone(),
-            None => {
-                let bin = embedded::postgres::find_bin_dir(config.postgres_bin_dir.as_deref())?;
-                let pg = embedded::postgres::start(&config.data_dir, &bin).await?;
-                children.push(pg.child);
-                pg.url
-            }
-        };
+        let (db_url, pg) = database(config).await?;
+        children.extend(pg);
         let redis_url = match &config.redis_url {
             Some(url) => url.clone(),
             None => {
@@ -87,6 +85,19 @@ impl Services {
     pub async fn stop(self) {
         for child in self.children {
             child.stop().await;
+        }
+    }
+}
+
+/// The database's connection string: `DATABASE_URL`, or the private cluster's, started here
+/// (its child is returned for the caller to stop). Must run on the main thread.
+pub async fn database(config: &Config) -> anyhow::Result<(String, Option<Child>)> {
+    match &config.database_url {
+        Some(url) => Ok((url.clone(), None)),
+        None => {
+            let bin = embedded::postgres::find_bin_dir(config.postgres_bin_dir.as_deref())?;
+            let pg = embedded::postgres::start(&config.data_dir, &bin).await?;
+            Ok((pg.url, Some(pg.child)))
         }
     }
 }
@@ -124,7 +135,7 @@ async fn sync_templates(config: Config, db: db::DbPool) {
     }
 }
 
-fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
@@ -310,6 +321,46 @@ pub async fn create_user(
         },
         user.username
     );
+    Ok(())
+}
+
+/// `kiln backup FILE`: writes the archive and says what it holds.
+pub async fn backup(config: Config, file: &Path) -> anyhow::Result<()> {
+    let written = crate::backup::backup(&config, file).await?;
+    println!(
+        "Wrote {} ({} KiB): the database (schema version {}) and the SECRET KEY.",
+        file.display(),
+        written.bytes.div_ceil(1024),
+        written.manifest.schema_version
+    );
+    println!(
+        "Anyone with this file can read every stored secret (node tokens, credentials): keep it \
+         like a password, off this machine."
+    );
+    Ok(())
+}
+
+/// `kiln restore FILE`.
+pub async fn restore(config: Config, file: &Path) -> anyhow::Result<()> {
+    let restored = crate::backup::restore(&config, file).await?;
+    let m = &restored.manifest;
+    println!(
+        "Restored the database (schema version {}) from {}, a backup made at {} by Kiln {}.",
+        m.schema_version,
+        file.display(),
+        m.created_at,
+        m.kiln_version
+    );
+    if restored.key_file_written {
+        println!(
+            "The secret key is back in {}.",
+            config.data_dir.join("secret.key").display()
+        );
+    }
+    if let Some(n) = restored.sessions_ended {
+        println!("Cleared {n} key(s) of Kiln's in Redis: everyone signs in again.");
+    }
+    println!("Start Kiln again; pending migrations run at start.");
     Ok(())
 }
 

@@ -88,23 +88,7 @@ impl Kiln {
         let mut process =
             ChildGuard::spawn("kiln", command, scratch.path().join("kiln.log"), STOP_GRACE)?;
 
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            process.check_alive().context("kiln did not start")?;
-            let last = match get_status(addr, "/readyz").await {
-                Ok(200) => break,
-                Ok(status) => format!("/readyz answered {status}"),
-                Err(e) => format!("{e:#}"),
-            };
-            if Instant::now() >= deadline {
-                process.print_log_tail(30);
-                bail!(
-                    "kiln was not ready within {} s (last: {last})",
-                    READY_TIMEOUT.as_secs()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_ready(&mut process, addr, READY_TIMEOUT).await?;
         Ok(Self {
             process,
             base_url: format!("http://{addr}"),
@@ -123,6 +107,32 @@ impl Kiln {
     /// Sends SIGTERM and checks that kiln exits successfully within the grace period.
     pub fn stop(mut self) -> anyhow::Result<()> {
         self.process.stop_cleanly()
+    }
+}
+
+/// Waits until the kiln in `process` answers `/readyz` on `addr` with 200; fails (with its log's
+/// tail) when it exits or is not ready within `timeout`.
+pub async fn wait_ready(
+    process: &mut ChildGuard,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        process.check_alive().context("kiln did not start")?;
+        let last = match get_status(addr, "/readyz").await {
+            Ok(200) => return Ok(()),
+            Ok(status) => format!("/readyz answered {status}"),
+            Err(e) => format!("{e:#}"),
+        };
+        if Instant::now() >= deadline {
+            process.print_log_tail(30);
+            bail!(
+                "kiln was not ready within {} s (last: {last})",
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -209,6 +209,23 @@ pub async fn start(data_dir: &Path, bin_dir: &Path) -> anyhow::Result<Postgres> 
     })
 }
 
+/// The connection string of the private cluster when its `postgres` is already running (a
+/// serving Kiln's), from its `postmaster.pid` (line 5 names the socket directory).
+pub fn running_url(data_dir: &Path) -> Option<String> {
+    let pid_file = data_dir.join("postgres").join("postmaster.pid");
+    if !postmaster_alive(&pid_file) {
+        return None;
+    }
+    let text = std::fs::read_to_string(&pid_file).ok()?;
+    let sockets = text.lines().nth(4)?.trim();
+    (!sockets.is_empty()).then(|| format!("host={sockets} user=postgres dbname={DATABASE}"))
+}
+
+/// Whether the private cluster was ever initialised in `data_dir`.
+pub fn exists(data_dir: &Path) -> bool {
+    data_dir.join("postgres").join("PG_VERSION").exists()
+}
+
 /// Whether the pid in a `postmaster.pid` names a live process. A zombie (killed with us, not
 /// yet reaped by an init that is slow to reap) counts as dead.
 fn postmaster_alive(pid_file: &Path) -> bool {

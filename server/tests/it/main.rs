@@ -8,6 +8,7 @@ mod alerts;
 mod api;
 mod auth;
 mod auth_limits;
+mod backup;
 mod builtins;
 mod catalog;
 mod client;
