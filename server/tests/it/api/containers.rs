@@ -11,8 +11,10 @@ use kiln_server::db::containers as rows;
 use kiln_server::lab::RuntimeKind;
 use serde_json::{Value, json};
 
+use super::jobs::job_when;
 use super::{call, call_with, expect_error, json, token_of, user_with_token};
 use crate::containers::{Setup, request, setup, setup_paused};
+use crate::harness::Reply;
 use crate::lab_fixture::R;
 
 /// The root password `containers::request` sets.
@@ -38,13 +40,26 @@ async fn api(workers: bool) -> R<Api> {
 
 impl Api {
     /// `method path` as `creator`.
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> R<crate::harness::Reply> {
+    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> R<Reply> {
         call(&self.s.app, method, path, Some(&self.token), body).await
+    }
+
+    /// `method path` with `token`.
+    async fn call_as(&self, token: &str, method: Method, path: &str) -> R<Reply> {
+        call(&self.s.app, method, path, Some(token), None).await
+    }
+
+    /// `method path` as `creator`, if the container's version is still `tag`.
+    async fn if_match(&self, method: Method, path: &str, tag: &str) -> R<Reply> {
+        call_with(
+            &self.s.app,
+            method,
+            path,
+            Some(&self.token),
+            None,
+            &[("if-match", tag)],
+        )
+        .await
     }
 
     /// Creates `hostname` through the API; the 202's body.
@@ -76,7 +91,7 @@ async fn reveals(a: &Api) -> R<Vec<(String, String)>> {
 }
 
 /// The `ETag` of `reply`.
-fn etag(reply: &crate::harness::Reply) -> R<String> {
+fn etag(reply: &Reply) -> R<String> {
     Ok(reply
         .headers
         .get(header::ETAG)
@@ -111,19 +126,7 @@ async fn a_container_is_created_followed_listed_and_read() -> R {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let status = json(&reply)?;
     // The row is ready before the worker records the job's end.
-    for _ in 0..50 {
-        let reply = a
-            .call(Method::GET, &format!("/api/v1/jobs/{job}"), None)
-            .await?;
-        if json(&reply)?["state"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let done = json(
-        &a.call(Method::GET, &format!("/api/v1/jobs/{job}"), None)
-            .await?,
-    )?;
+    let done = job_when(&a.s.app, &a.token, job, "succeeded").await?;
     assert_eq!(done["state"], "succeeded", "{done}");
     assert_eq!(done["percent"], 100);
     assert_eq!(done["phase"], "ready");
@@ -206,21 +209,12 @@ async fn a_container_is_created_followed_listed_and_read() -> R {
         format!("/api/v1/jobs/{job}"),
         format!("/api/v1/jobs/{job}/events"),
     ] {
-        let reply = call(&a.s.app, Method::GET, &path, Some(&a.bob), None).await?;
+        let reply = a.call_as(&a.bob, Method::GET, &path).await?;
         expect_error(&reply, 404, "not_found")?;
         let reply = call(&a.s.app, Method::GET, &path, None, None).await?;
         expect_error(&reply, 401, "unauthorized")?;
     }
-    let theirs = json(
-        &call(
-            &a.s.app,
-            Method::GET,
-            "/api/v1/containers",
-            Some(&a.bob),
-            None,
-        )
-        .await?,
-    )?;
+    let theirs = json(&a.call_as(&a.bob, Method::GET, "/api/v1/containers").await?)?;
     assert_eq!(theirs["items"], json!([]));
     a.s.finish().await
 }
@@ -505,40 +499,16 @@ async fn actions_honour_if_match_the_lock_and_the_state() -> R {
 
     // A stale version is refused; the current one goes through.
     let stale = "\"0123456789abcdef0123456789abcdef\"";
-    let reply = call_with(
-        &a.s.app,
-        Method::POST,
-        &path("stop"),
-        Some(&a.token),
-        None,
-        &[("if-match", stale)],
-    )
-    .await?;
+    let reply = a.if_match(Method::POST, &path("stop"), stale).await?;
     expect_error(&reply, 412, "precondition_failed")?;
-    let reply = call_with(
-        &a.s.app,
-        Method::POST,
-        &path("stop"),
-        Some(&a.token),
-        None,
-        &[("if-match", &tag)],
-    )
-    .await?;
+    let reply = a.if_match(Method::POST, &path("stop"), &tag).await?;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let done = json(&reply)?;
     assert_eq!(done["ok"], true, "{done}");
     assert_eq!(done["state"], "stopped");
     assert_eq!(done["action"], "stop");
     // The stop changed it: the version read before is stale now.
-    let reply = call_with(
-        &a.s.app,
-        Method::POST,
-        &path("start"),
-        Some(&a.token),
-        None,
-        &[("if-match", &tag)],
-    )
-    .await?;
+    let reply = a.if_match(Method::POST, &path("start"), &tag).await?;
     expect_error(&reply, 412, "precondition_failed")?;
     let reply = a.call(Method::POST, &path("start"), None).await?;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -564,52 +534,28 @@ async fn actions_honour_if_match_the_lock_and_the_state() -> R {
     expect_error(&reply, 409, "conflict")?;
     let reply = a.call(Method::POST, &path("explode"), None).await?;
     expect_error(&reply, 404, "not_found")?;
-    let reply = call(&a.s.app, Method::POST, &path("stop"), Some(&a.bob), None).await?;
+    let reply = a.call_as(&a.bob, Method::POST, &path("stop")).await?;
     expect_error(&reply, 404, "not_found")?;
     let read_only = token_of(&a.s.app, "creator", "ro", true).await?;
-    let reply = call(
-        &a.s.app,
-        Method::POST,
-        &path("stop"),
-        Some(&read_only),
-        None,
-    )
-    .await?;
+    let reply = a.call_as(&read_only, Method::POST, &path("stop")).await?;
     expect_error(&reply, 403, "forbidden")?;
-    let reply = call(
-        &a.s.app,
-        Method::DELETE,
-        &format!("/api/v1/containers/{id}"),
-        Some(&a.bob),
-        None,
-    )
-    .await?;
+    let reply = a
+        .call_as(&a.bob, Method::DELETE, &format!("/api/v1/containers/{id}"))
+        .await?;
     expect_error(&reply, 404, "not_found")?;
 
     // Deletion: If-Match too, then a job that removes it.
-    let reply = call_with(
-        &a.s.app,
-        Method::DELETE,
-        &format!("/api/v1/containers/{id}"),
-        Some(&a.token),
-        None,
-        &[("if-match", stale)],
-    )
-    .await?;
+    let reply = a
+        .if_match(Method::DELETE, &format!("/api/v1/containers/{id}"), stale)
+        .await?;
     expect_error(&reply, 412, "precondition_failed")?;
     let tag = etag(
         &a.call(Method::GET, &format!("/api/v1/containers/{id}"), None)
             .await?,
     )?;
-    let reply = call_with(
-        &a.s.app,
-        Method::DELETE,
-        &format!("/api/v1/containers/{id}"),
-        Some(&a.token),
-        None,
-        &[("if-match", &tag)],
-    )
-    .await?;
+    let reply = a
+        .if_match(Method::DELETE, &format!("/api/v1/containers/{id}"), &tag)
+        .await?;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     let deleting = json(&reply)?;
     assert_eq!(deleting["state"], "deleting");
@@ -628,27 +574,12 @@ async fn actions_honour_if_match_the_lock_and_the_state() -> R {
     }
     assert!(gone, "container {id} was not deleted");
     // Its job stays readable for its owner (the payload names them), not for others.
-    let mut finished = Value::Null;
-    for _ in 0..50 {
-        finished = json(
-            &a.call(Method::GET, &format!("/api/v1/jobs/{job}"), None)
-                .await?,
-        )?;
-        if finished["state"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let finished = job_when(&a.s.app, &a.token, job, "succeeded").await?;
     assert_eq!(finished["state"], "succeeded", "{finished}");
     assert_eq!(finished["percent"], 100);
-    let reply = call(
-        &a.s.app,
-        Method::GET,
-        &format!("/api/v1/jobs/{job}"),
-        Some(&a.bob),
-        None,
-    )
-    .await?;
+    let reply = a
+        .call_as(&a.bob, Method::GET, &format!("/api/v1/jobs/{job}"))
+        .await?;
     expect_error(&reply, 404, "not_found")?;
     // Its stream has nothing left: the container went with its events.
     let reply = a
@@ -785,7 +716,7 @@ async fn services_and_a_credential_on_explicit_request() -> R {
 
     // A read-only token: a clean 403 (not a request for a password), audited as denied.
     let read_only = token_of(&a.s.app, "creator", "ro", true).await?;
-    let reply = call(&a.s.app, Method::GET, &path, Some(&read_only), None).await?;
+    let reply = a.call_as(&read_only, Method::GET, &path).await?;
     expect_error(&reply, 403, "forbidden")?;
     let log = reveals(&a).await?;
     assert!(
@@ -793,7 +724,7 @@ async fn services_and_a_credential_on_explicit_request() -> R {
         "{log:?}"
     );
     // Someone else's, or a credential that does not exist: 404.
-    let reply = call(&a.s.app, Method::GET, &path, Some(&a.bob), None).await?;
+    let reply = a.call_as(&a.bob, Method::GET, &path).await?;
     expect_error(&reply, 404, "not_found")?;
     let reply = a
         .call(

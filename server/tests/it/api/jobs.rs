@@ -5,6 +5,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use kiln_server::lab::RuntimeKind;
+use serde_json::Value;
 
 use super::{call, expect_error, json, token_of, user_with_token};
 use crate::container_events::{Stream, open_request};
@@ -21,6 +22,20 @@ async fn watch(app: &TestApp, token: &str, job: i64, query: &str, last: Option<i
         req = req.header("last-event-id", last.to_string());
     }
     open_request(app, req.body(Body::empty())?).await
+}
+
+/// Job `job` as `token` reads it once it is in `state` (the last read after 5 s).
+pub(super) async fn job_when(app: &TestApp, token: &str, job: i64, state: &str) -> R<Value> {
+    let path = format!("/api/v1/jobs/{job}");
+    let mut view = Value::Null;
+    for _ in 0..50 {
+        view = json(&call(app, Method::GET, &path, Some(token), None).await?)?;
+        if view["state"] == state {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(view)
 }
 
 /// The next `n` events' numbers (each message's `id` is its event's number).
@@ -107,26 +122,10 @@ async fn a_creation_is_followed_live_and_resumed_without_repeats() -> R {
     assert_eq!(stream.status, StatusCode::NO_CONTENT);
 
     // The job's status says the same.
-    let mut view = serde_json::Value::Null;
-    for _ in 0..50 {
-        view = json(
-            &call(
-                &s.app,
-                Method::GET,
-                &format!("/api/v1/jobs/{job}"),
-                Some(&token),
-                None,
-            )
-            .await?,
-        )?;
-        if view["state"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let view = job_when(&s.app, &token, job, "succeeded").await?;
     assert_eq!(view["state"], "succeeded", "{view}");
     assert_eq!(view["attempts"], 1);
-    assert_eq!(view["error"], serde_json::Value::Null);
+    assert_eq!(view["error"], Value::Null);
 
     // Only its owner (or an administrator) reads it.
     let stream = watch(&s.app, &bob, job, "", None).await?;
