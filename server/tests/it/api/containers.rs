@@ -738,3 +738,74 @@ async fn services_and_a_credential_on_explicit_request() -> R {
     expect_error(&reply, 401, "unauthorized")?;
     a.s.finish().await
 }
+
+/// Benchmark, ignored by default: 50 clients (a token each) listing a user's 1,000
+/// containers at once, 20 pages of 100 each, in process (no TCP). Run with `cargo test -p
+/// kiln-server --test it -- api::containers::listing_a_thousand_containers --ignored
+/// --nocapture`; `BENCH_PATH` asks another path instead (`/api/v1/me`: the token check
+/// alone; `/api/v1/containers?limit=1`: the inventory without the items' encoding).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: prints a figure"]
+async fn listing_a_thousand_containers() -> R {
+    const CONTAINERS: usize = 1000;
+    const CLIENTS: usize = 50;
+    const REQUESTS: usize = 20;
+    let a = api(false).await?;
+    let mut conn = a.s.app.state.db.get().await?;
+    let stored = serde_json::to_value(request(a.s.node_id, "x"))?;
+    for i in 0..CONTAINERS {
+        rows::insert(
+            &mut conn,
+            &rows::NewContainer {
+                node_id: a.s.node_id,
+                template_id: None,
+                hostname: &format!("ct-{i}"),
+                owner_id: Some(a.s.actor.user_id),
+                kind: "lxc",
+                template_slug: None,
+                template_hash: None,
+                status: "ready",
+                request: &stored,
+                vmid: i32::try_from(1000 + i).ok(),
+                test_run: false,
+                keep_after_test: false,
+            },
+        )
+        .await?;
+    }
+    drop(conn);
+    // A token each: a token's requests are limited (`api_rate_limit`, 600 a minute).
+    let mut tokens = Vec::with_capacity(CLIENTS);
+    for i in 0..CLIENTS {
+        tokens.push(token_of(&a.s.app, "creator", &format!("bench-{i}"), true).await?);
+    }
+    let path =
+        std::env::var("BENCH_PATH").unwrap_or_else(|_| "/api/v1/containers?limit=100".into());
+    let started = std::time::Instant::now();
+    let clients = tokens.iter().map(|token| async {
+        let mut times = Vec::with_capacity(REQUESTS);
+        for _ in 0..REQUESTS {
+            let at = std::time::Instant::now();
+            let reply = a.call_as(token, Method::GET, &path).await?;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            times.push(at.elapsed());
+        }
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(times)
+    });
+    let mut times: Vec<std::time::Duration> = Vec::new();
+    for result in futures::future::join_all(clients).await {
+        times.extend(result?);
+    }
+    let total = started.elapsed();
+    times.sort();
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    println!(
+        "{} requests in {total:?} ({:.0}/s); p50 {:?}, p99 {:?}, max {:?}",
+        times.len(),
+        times.len() as f64 / total.as_secs_f64(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
+    a.s.finish().await
+}

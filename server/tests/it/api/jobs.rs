@@ -160,3 +160,44 @@ async fn a_creation_is_followed_live_and_resumed_without_repeats() -> R {
     expect_error(&reply, 401, "unauthorized")?;
     s.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_document_describes_the_stream_and_the_creations_headers() -> R {
+    let app = TestApp::new().await?;
+    let doc = json(&call(&app, Method::GET, "/api/v1/openapi.json", None, None).await?)?;
+    let paths = &doc["paths"];
+    let stream = &paths["/api/v1/jobs/{id}/events"]["get"];
+    assert!(
+        stream["responses"]["200"]["content"]["text/event-stream"].is_object(),
+        "{stream}"
+    );
+    assert!(stream["responses"]["204"].is_object(), "{stream}");
+    let header_names = |op: &Value| -> Vec<String> {
+        op["parameters"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .filter(|p| p["in"] == "header")
+                    .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(header_names(stream), vec!["Last-Event-ID"]);
+    let create = &paths["/api/v1/containers"]["post"];
+    assert_eq!(header_names(create), vec!["Idempotency-Key"]);
+    let accepted = &create["responses"]["202"];
+    assert!(accepted["headers"]["Location"].is_object(), "{accepted}");
+    assert!(
+        accepted["headers"]["Idempotent-Replayed"].is_object(),
+        "{accepted}"
+    );
+    let delete = &paths["/api/v1/containers/{id}"]["delete"];
+    assert_eq!(header_names(delete), vec!["If-Match"]);
+    assert!(delete["responses"]["412"].is_object(), "{delete}");
+    // The request's secret is in the schema (it is sent), the detail never carries it.
+    assert!(
+        doc["components"]["schemas"]["CreateRequest"]["properties"]["root_password"].is_object()
+    );
+    app.cleanup().await
+}
