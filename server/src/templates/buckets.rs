@@ -44,6 +44,16 @@ pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Bucket>, AppErr
         .collect()
 }
 
+/// One bucket (anyone signed in may read it), as [`list`] shows it — the list is read whole
+/// (buckets are few, and `used_by` needs every template's copies anyway).
+pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<Bucket, AppError> {
+    list(state, actor)
+        .await?
+        .into_iter()
+        .find(|b| b.id == id)
+        .ok_or_else(|| AppError::NotFound("No such package bucket.".into()))
+}
+
 /// Creates (`id` None, owned by the actor) or edits a bucket (its owner or an administrator).
 pub async fn save(
     state: &AppState,

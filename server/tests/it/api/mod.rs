@@ -1,6 +1,11 @@
 //! The REST API (`/api/v1`): tokens, the error shape, the document, and each domain's routes.
 
+mod alerts;
+mod buckets;
+mod metrics;
+mod nodes;
 mod openapi;
+mod templates;
 mod tokens;
 
 use axum::body::Body;
