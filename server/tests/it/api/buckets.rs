@@ -12,7 +12,7 @@ fn input(name: &str, apt: &str) -> Value {
     json!({ "name": name, "description": format!("the {name} bucket"), "texts": [["apt", apt]] })
 }
 
-fn etag_of(reply: &Reply) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+fn etag_of(reply: &Reply) -> R<String> {
     Ok(reply
         .headers
         .get(header::ETAG)
@@ -21,11 +21,45 @@ fn etag_of(reply: &Reply) -> Result<String, Box<dyn std::error::Error + Send + S
         .to_owned())
 }
 
+type R<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// `method path` as `token` with a body and, when given, `If-Match: version`.
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+    version: Option<&str>,
+) -> R<Reply> {
+    let headers: Vec<(&str, &str)> = version.map(|v| ("if-match", v)).into_iter().collect();
+    call_with(app, method, path, Some(token), body, &headers).await
+}
+
+/// A request refused: method, path, token, body, `If-Match`; then the status, the error's
+/// kind and the fields it names.
+type Refusal<'a> = (
+    Method,
+    &'a str,
+    &'a str,
+    Option<&'a Value>,
+    Option<&'a str>,
+    u16,
+    &'a str,
+    &'a [&'a str],
+);
+
+/// The number of packages in a bucket's first list.
+fn packages(bucket: &Value) -> Option<usize> {
+    bucket["lists"][0]["packages"].as_array().map(Vec::len)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn buckets_are_created_read_replaced_and_deleted_with_versions() -> TestResult {
     let app = TestApp::new().await?;
     let ada = user_with_token(&app, "ada", false).await?;
     let bob = user_with_token(&app, "bob", false).await?;
+    let read_only = token_of(&app, "ada", "ro", true).await?;
 
     for (method, path) in [
         (Method::GET, "/api/v1/buckets"),
@@ -39,12 +73,14 @@ async fn buckets_are_created_read_replaced_and_deleted_with_versions() -> TestRe
     }
 
     // Create: 201 with the bucket and its version.
-    let reply = call(
+    let new = "/api/v1/buckets";
+    let reply = send(
         &app,
         Method::POST,
-        "/api/v1/buckets",
-        Some(&ada),
+        new,
+        &ada,
         Some(&input("tools", "curl\njq")),
+        None,
     )
     .await?;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
@@ -52,73 +88,21 @@ async fn buckets_are_created_read_replaced_and_deleted_with_versions() -> TestRe
     let id = created["id"].as_i64().ok_or("no id")?;
     assert_eq!(created["name"], "tools");
     assert_eq!(created["lists"][0]["manager"], "apt");
-    assert_eq!(
-        created["lists"][0]["packages"].as_array().map(Vec::len),
-        Some(2)
-    );
+    assert_eq!(packages(&created), Some(2));
     assert_eq!(created["can_change"], true);
     let v1 = etag_of(&reply)?;
-    let reply = call(
+    let reply = send(
         &app,
         Method::POST,
-        "/api/v1/buckets",
-        Some(&ada),
+        new,
+        &ada,
         Some(&input("base", "git")),
+        None,
     )
     .await?;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
 
-    // The form's rules, by field; a taken name is the service's 422 on `name`.
-    let bad = json!({ "name": "Not A Name", "description": "two\nlines", "texts": [["apt", ""]] });
-    let reply = call(
-        &app,
-        Method::POST,
-        "/api/v1/buckets",
-        Some(&ada),
-        Some(&bad),
-    )
-    .await?;
-    let body = expect_error(&reply, 422, "invalid")?;
-    assert!(body["error"]["fields"]["name"].is_string(), "{body}");
-    assert!(body["error"]["fields"]["description"].is_string(), "{body}");
-    let reply = call(
-        &app,
-        Method::POST,
-        "/api/v1/buckets",
-        Some(&ada),
-        Some(&input("x", "bad package name!")),
-    )
-    .await?;
-    let body = expect_error(&reply, 422, "invalid")?;
-    assert!(body["error"]["fields"]["apt"].is_string(), "{body}");
-    let reply = call(
-        &app,
-        Method::POST,
-        "/api/v1/buckets",
-        Some(&bob),
-        Some(&input("tools", "vim")),
-    )
-    .await?;
-    let body = expect_error(&reply, 422, "invalid")?;
-    assert!(
-        body["error"]["fields"]["name"]
-            .as_str()
-            .is_some_and(|m| m.contains("already exists")),
-        "{body}"
-    );
-    let wrong_type = json!({ "name": 5, "description": "", "texts": [] });
-    let reply = call(
-        &app,
-        Method::POST,
-        "/api/v1/buckets",
-        Some(&ada),
-        Some(&wrong_type),
-    )
-    .await?;
-    let body = expect_error(&reply, 422, "invalid")?;
-    assert!(body["error"]["fields"]["name"].is_string(), "{body}");
-
-    // Read: the list by id, one bucket with the same version as the write answered.
+    // Read: the list by id, one bucket with the version the write answered.
     let reply = call(
         &app,
         Method::GET,
@@ -135,138 +119,204 @@ async fn buckets_are_created_read_replaced_and_deleted_with_versions() -> TestRe
     let reply = call(&app, Method::GET, &path, Some(&ada), None).await?;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(etag_of(&reply)?, v1);
-    let reply = call(
-        &app,
-        Method::GET,
-        "/api/v1/buckets/999999",
-        Some(&ada),
-        None,
-    )
-    .await?;
-    expect_error(&reply, 404, "not_found")?;
-
-    // Bob reads Ada's bucket but may not change or delete it.
     let reply = call(&app, Method::GET, &path, Some(&bob), None).await?;
-    assert_eq!(json(&reply)?["can_change"], false);
-    let reply = call(
-        &app,
-        Method::PUT,
-        &path,
-        Some(&bob),
-        Some(&input("tools", "vim")),
-    )
-    .await?;
-    expect_error(&reply, 403, "forbidden")?;
-    let reply = call(&app, Method::DELETE, &path, Some(&bob), None).await?;
-    expect_error(&reply, 403, "forbidden")?;
-    // A read-only token of Ada's may not write at all.
-    let read_only = token_of(&app, "ada", "ro", true).await?;
-    let reply = call(
-        &app,
-        Method::PUT,
-        &path,
-        Some(&read_only),
-        Some(&input("tools", "vim")),
-    )
-    .await?;
-    expect_error(&reply, 403, "forbidden")?;
-    let reply = call(
-        &app,
-        Method::POST,
-        "/api/v1/buckets",
-        Some(&read_only),
-        Some(&input("ro", "vim")),
-    )
-    .await?;
-    expect_error(&reply, 403, "forbidden")?;
+    assert_eq!(
+        json(&reply)?["can_change"],
+        false,
+        "Bob reads it, may not change it"
+    );
 
     // Replace with the version read: 200 and a new version; the old one is now stale.
-    let reply = call_with(
+    let more = input("tools", "curl\njq\nvim");
+    let reply = send(
         &app,
         Method::PUT,
         &path,
-        Some(&ada),
-        Some(&input("tools", "curl\njq\nvim")),
-        &[("if-match", &v1)],
+        &ada,
+        Some(&more),
+        Some(v1.as_str()),
     )
     .await?;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let v2 = etag_of(&reply)?;
     assert_ne!(v1, v2);
-    assert_eq!(
-        json(&reply)?["lists"][0]["packages"]
-            .as_array()
-            .map(Vec::len),
-        Some(3)
-    );
-    let reply = call_with(
-        &app,
-        Method::PUT,
-        &path,
-        Some(&ada),
-        Some(&input("tools", "curl")),
-        &[("if-match", &v1)],
-    )
-    .await?;
-    expect_error(&reply, 412, "precondition_failed")?;
-    let reply = call(&app, Method::GET, &path, Some(&ada), None).await?;
-    assert_eq!(
-        json(&reply)?["lists"][0]["packages"]
-            .as_array()
-            .map(Vec::len),
-        Some(3),
-        "the stale write changed nothing"
-    );
-    assert_eq!(etag_of(&reply)?, v2);
-    // A rename onto a taken name, and bad input, by field.
-    let reply = call_with(
-        &app,
-        Method::PUT,
-        &path,
-        Some(&ada),
-        Some(&input("base", "curl")),
-        &[("if-match", &v2)],
-    )
-    .await?;
-    let body = expect_error(&reply, 422, "invalid")?;
-    assert!(body["error"]["fields"]["name"].is_string(), "{body}");
-    let reply = call(
-        &app,
-        Method::PUT,
-        "/api/v1/buckets/999999",
-        Some(&ada),
-        Some(&input("tools", "curl")),
-    )
-    .await?;
-    expect_error(&reply, 404, "not_found")?;
+    assert_eq!(packages(&json(&reply)?), Some(3));
 
-    // Delete: a stale version is refused, the current one (or none) goes ahead.
-    let reply = call_with(
-        &app,
-        Method::DELETE,
-        &path,
-        Some(&ada),
-        None,
-        &[("if-match", &v1)],
-    )
-    .await?;
-    expect_error(&reply, 412, "precondition_failed")?;
-    let reply = call_with(
-        &app,
-        Method::DELETE,
-        &path,
-        Some(&ada),
-        None,
-        &[("if-match", &v2)],
-    )
-    .await?;
+    // Refused, each changing nothing: the form's rules and a taken name (422 by field), a
+    // stale version (412), Bob (403), a read-only token (403), an unknown id (404).
+    let bad = json!({ "name": "Not A Name", "description": "two\nlines", "texts": [["apt", ""]] });
+    let wrong_type = json!({ "name": 5, "description": "", "texts": [] });
+    let one = input("tools", "curl");
+    let unknown = "/api/v1/buckets/999999";
+    let bad_line = input("x", "bad package name!");
+    let taken = input("base", "vim");
+    let rename = input("base", "curl");
+    let ro = input("ro", "vim");
+    let cases: [Refusal<'_>; 14] = [
+        (
+            Method::POST,
+            new,
+            &ada,
+            Some(&bad),
+            None,
+            422,
+            "invalid",
+            &["name", "description"],
+        ),
+        (
+            Method::POST,
+            new,
+            &ada,
+            Some(&bad_line),
+            None,
+            422,
+            "invalid",
+            &["apt"],
+        ),
+        (
+            Method::POST,
+            new,
+            &bob,
+            Some(&taken),
+            None,
+            422,
+            "invalid",
+            &["name"],
+        ),
+        (
+            Method::POST,
+            new,
+            &ada,
+            Some(&wrong_type),
+            None,
+            422,
+            "invalid",
+            &["name"],
+        ),
+        (
+            Method::PUT,
+            &path,
+            &ada,
+            Some(&rename),
+            Some(v2.as_str()),
+            422,
+            "invalid",
+            &["name"],
+        ),
+        (
+            Method::PUT,
+            &path,
+            &ada,
+            Some(&one),
+            Some(v1.as_str()),
+            412,
+            "precondition_failed",
+            &[],
+        ),
+        (
+            Method::DELETE,
+            &path,
+            &ada,
+            None,
+            Some(v1.as_str()),
+            412,
+            "precondition_failed",
+            &[],
+        ),
+        (
+            Method::PUT,
+            &path,
+            &bob,
+            Some(&one),
+            None,
+            403,
+            "forbidden",
+            &[],
+        ),
+        (
+            Method::DELETE,
+            &path,
+            &bob,
+            None,
+            None,
+            403,
+            "forbidden",
+            &[],
+        ),
+        (
+            Method::PUT,
+            &path,
+            &read_only,
+            Some(&one),
+            None,
+            403,
+            "forbidden",
+            &[],
+        ),
+        (
+            Method::POST,
+            new,
+            &read_only,
+            Some(&ro),
+            None,
+            403,
+            "forbidden",
+            &[],
+        ),
+        (
+            Method::DELETE,
+            &path,
+            &read_only,
+            None,
+            None,
+            403,
+            "forbidden",
+            &[],
+        ),
+        (
+            Method::PUT,
+            unknown,
+            &ada,
+            Some(&one),
+            None,
+            404,
+            "not_found",
+            &[],
+        ),
+        (
+            Method::GET,
+            unknown,
+            &ada,
+            None,
+            None,
+            404,
+            "not_found",
+            &[],
+        ),
+    ];
+    for (method, at, token, body, version, status, kind, fields) in cases {
+        let reply = send(&app, method.clone(), at, token, body, version).await?;
+        let error = expect_error(&reply, status, kind)?;
+        for field in fields {
+            assert!(
+                error["error"]["fields"][field].is_string(),
+                "{method} {at}: {error}"
+            );
+        }
+    }
+    let reply = call(&app, Method::GET, &path, Some(&ada), None).await?;
+    assert_eq!(etag_of(&reply)?, v2, "the refusals changed nothing");
+    assert_eq!(packages(&json(&reply)?), Some(3));
+
+    // Delete with the current version: gone.
+    let reply = send(&app, Method::DELETE, &path, &ada, None, Some(v2.as_str())).await?;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
-    let reply = call(&app, Method::GET, &path, Some(&ada), None).await?;
-    expect_error(&reply, 404, "not_found")?;
-    let reply = call(&app, Method::DELETE, &path, Some(&ada), None).await?;
-    expect_error(&reply, 404, "not_found")?;
+    for method in [Method::GET, Method::DELETE] {
+        let reply = call(&app, method, &path, Some(&ada), None).await?;
+        expect_error(&reply, 404, "not_found")?;
+    }
 
-    // The same audit entries as the page's, naming Ada and her token.
+    // The same audit entries as the page's, naming Ada.
     let audit = app.audit().await?;
     for action in ["bucket.create", "bucket.save", "bucket.delete"] {
         assert!(

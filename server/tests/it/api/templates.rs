@@ -6,6 +6,7 @@ use axum::http::{Method, StatusCode, header};
 use kiln_app::ssr::TemplatesBackend;
 use kiln_server::templates::TemplateService;
 use kiln_shared::templates::Script;
+use serde_json::Value;
 
 use super::{actor, call, expect_error, json, user_with_token};
 use crate::catalog::sample;
@@ -32,6 +33,25 @@ async fn three_templates(app: &TestApp, name: &str) -> TestResult {
     Ok(())
 }
 
+/// `GET path` as `token`: 200 and its JSON.
+async fn read(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    let reply = call(app, Method::GET, path, Some(token), None).await?;
+    assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+    json(&reply)
+}
+
+/// The slugs of a page.
+fn slugs(page: &Value) -> Vec<&str> {
+    page["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|t| t["slug"].as_str()).collect())
+        .unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_catalog_filters_pages_and_details_templates() -> TestResult {
     let app = TestApp::new().await?;
@@ -39,123 +59,40 @@ async fn the_catalog_filters_pages_and_details_templates() -> TestResult {
     let bob = user_with_token(&app, "bob", false).await?;
     three_templates(&app, "ada").await?;
 
-    for path in [
-        "/api/v1/templates",
-        "/api/v1/templates/alpha",
-        "/api/v1/templates/alpha/lint",
-        "/api/v1/templates/alpha/export",
-    ] {
-        let reply = call(&app, Method::GET, path, None, None).await?;
-        expect_error(&reply, 401, "unauthorized")?;
-    }
-
-    // The filter of the browser, its order, and a cursor through it.
-    let reply = call(
-        &app,
-        Method::GET,
-        "/api/v1/templates?tag=db&limit=1",
-        Some(&bob),
-        None,
-    )
-    .await?;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let page = json(&reply)?;
-    assert_eq!(page["items"][0]["slug"], "beta", "{page}");
+    // The browser's filter, its order, and a cursor through it.
+    let page = read(&app, &bob, "/api/v1/templates?tag=db&limit=1").await?;
+    assert_eq!(slugs(&page), ["beta"]);
     let cursor = page["next_cursor"].as_str().ok_or("no next cursor")?;
-    let reply = call(
+    let page = read(
         &app,
-        Method::GET,
+        &bob,
         &format!("/api/v1/templates?tag=db&limit=1&cursor={cursor}"),
-        Some(&bob),
-        None,
     )
     .await?;
-    let page = json(&reply)?;
-    assert_eq!(page["items"][0]["slug"], "gamma", "{page}");
+    assert_eq!(slugs(&page), ["gamma"]);
     assert!(page.get("next_cursor").is_none(), "{page}");
-    let reply = call(
-        &app,
-        Method::GET,
-        "/api/v1/templates?q=alpha%20app",
-        Some(&bob),
-        None,
-    )
-    .await?;
-    let slugs: Vec<String> = json(&reply)?["items"]
-        .as_array()
-        .ok_or("no items")?
-        .iter()
-        .filter_map(|t| t["slug"].as_str().map(str::to_owned))
-        .collect();
-    assert_eq!(slugs, ["alpha"]);
-    let reply = call(
-        &app,
-        Method::GET,
-        "/api/v1/templates?sort=health",
-        Some(&bob),
-        None,
-    )
-    .await?;
-    let page = json(&reply)?;
+    let page = read(&app, &bob, "/api/v1/templates?q=alpha%20app").await?;
+    assert_eq!(slugs(&page), ["alpha"]);
+    let page = read(&app, &bob, "/api/v1/templates?sort=health").await?;
     assert_eq!(
-        page["items"][0]["slug"], "alpha",
-        "most problems first: {page}"
+        slugs(&page),
+        ["alpha", "beta", "gamma"],
+        "most problems first"
     );
     assert_eq!(page["items"][0]["warning_count"], 1);
-    let reply = call(
-        &app,
-        Method::GET,
-        "/api/v1/templates?sort=nonsense",
-        Some(&bob),
-        None,
-    )
-    .await?;
-    expect_error(&reply, 400, "bad_request")?;
-    let reply = call(
-        &app,
-        Method::GET,
-        "/api/v1/templates?cursor=forged",
-        Some(&bob),
-        None,
-    )
-    .await?;
-    expect_error(&reply, 400, "bad_request")?;
 
     // One template, as its page shows it (another user reads it too).
-    let reply = call(
-        &app,
-        Method::GET,
-        "/api/v1/templates/alpha",
-        Some(&bob),
-        None,
-    )
-    .await?;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let detail = json(&reply)?;
+    let detail = read(&app, &bob, "/api/v1/templates/alpha").await?;
     assert_eq!(detail["summary"]["slug"], "alpha");
     assert_eq!(detail["template"]["scripts"][0]["file_name"], "10-setup.sh");
     assert_eq!(detail["can_change"], false, "Bob does not own it");
-    let reply = call(
-        &app,
-        Method::GET,
-        "/api/v1/templates/alpha",
-        Some(&ada),
-        None,
-    )
-    .await?;
-    assert_eq!(json(&reply)?["can_change"], true);
+    assert_eq!(
+        read(&app, &ada, "/api/v1/templates/alpha").await?["can_change"],
+        true
+    );
 
     // Its findings.
-    let reply = call(
-        &app,
-        Method::GET,
-        "/api/v1/templates/alpha/lint",
-        Some(&bob),
-        None,
-    )
-    .await?;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let lint = json(&reply)?;
+    let lint = read(&app, &bob, "/api/v1/templates/alpha/lint").await?;
     assert_eq!(
         (lint["errors"].as_u64(), lint["warnings"].as_u64()),
         (Some(0), Some(1))
@@ -165,25 +102,44 @@ async fn the_catalog_filters_pages_and_details_templates() -> TestResult {
         lint["findings"][0]["path"],
         "container-configs/scripts/20setup.sh"
     );
-    let reply = call(
-        &app,
-        Method::GET,
-        "/api/v1/templates/beta/lint",
-        Some(&bob),
-        None,
-    )
-    .await?;
-    assert_eq!(json(&reply)?["findings"], serde_json::json!([]));
+    let lint = read(&app, &bob, "/api/v1/templates/beta/lint").await?;
+    assert_eq!(lint["findings"], serde_json::json!([]));
 
-    // Unknown (or impossible) slugs.
-    for path in [
-        "/api/v1/templates/nope",
-        "/api/v1/templates/nope/lint",
-        "/api/v1/templates/nope/export",
-        "/api/v1/templates/NOT%20A%20SLUG/export",
+    // Refused: no token; a filter or cursor that does not parse; an unknown slug.
+    for (token, path, status, kind) in [
+        (None, "/api/v1/templates", 401, "unauthorized"),
+        (None, "/api/v1/templates/alpha", 401, "unauthorized"),
+        (None, "/api/v1/templates/alpha/lint", 401, "unauthorized"),
+        (None, "/api/v1/templates/alpha/export", 401, "unauthorized"),
+        (
+            Some(&bob),
+            "/api/v1/templates?sort=nonsense",
+            400,
+            "bad_request",
+        ),
+        (
+            Some(&bob),
+            "/api/v1/templates?cursor=forged",
+            400,
+            "bad_request",
+        ),
+        (Some(&bob), "/api/v1/templates/nope", 404, "not_found"),
+        (Some(&bob), "/api/v1/templates/nope/lint", 404, "not_found"),
+        (
+            Some(&bob),
+            "/api/v1/templates/nope/export",
+            404,
+            "not_found",
+        ),
+        (
+            Some(&bob),
+            "/api/v1/templates/NOT%20A%20SLUG/export",
+            404,
+            "not_found",
+        ),
     ] {
-        let reply = call(&app, Method::GET, path, Some(&bob), None).await?;
-        expect_error(&reply, 404, "not_found")?;
+        let reply = call(&app, Method::GET, path, token.map(String::as_str), None).await?;
+        expect_error(&reply, status, kind)?;
     }
     app.cleanup().await
 }
