@@ -3,13 +3,12 @@
 //! whole URL nor a webhook's key).
 
 use axum::http::{Method, StatusCode};
-use chrono::Utc;
 use kiln_app::ssr::AlertsBackend;
 use kiln_server::alerts::AlertService;
 use kiln_shared::alerts::{ChannelInput, ChannelKind};
 
 use super::{call, expect_error, json, token_of};
-use crate::alerts::{alerts, evaluator, owner, unreachable};
+use crate::alerts::{fire_unreachable, owner};
 use crate::harness::{TestApp, TestResult};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -20,15 +19,7 @@ async fn alerts_are_listed_acknowledged_and_stay_their_owners() -> TestResult {
     let ada_token = token_of(&app, "ada", "ci", false).await?;
     let ada_read_only = token_of(&app, "ada", "ro", true).await?;
     let bob_token = token_of(&app, "bob", "ci", false).await?;
-    let now = Utc::now();
-    evaluator(&app)
-        .observe(&unreachable(
-            &ada,
-            now,
-            now - chrono::Duration::seconds(120),
-        ))
-        .await?;
-    let id = alerts(&app).await?.first().ok_or("no alert fired")?.id;
+    let id = fire_unreachable(&app, &ada).await?;
     let ack = format!("/api/v1/alerts/{id}/acknowledge");
 
     for (method, path) in [

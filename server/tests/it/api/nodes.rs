@@ -3,6 +3,9 @@
 //! credential.
 
 use axum::http::{Method, StatusCode};
+use kiln_app::ssr::NodesBackend;
+use kiln_server::nodes::NodeService;
+use kiln_shared::nodes::NodeInput;
 
 use super::{actor, call, expect_error, json, user_with_token};
 use crate::harness::{TestApp, TestResult};
@@ -104,4 +107,63 @@ async fn nodes_are_paged_private_and_answer_with_their_health() -> TestResult {
     let reply = call(&app, Method::GET, "/api/v1/nodes/x", Some(&ada), None).await?;
     expect_error(&reply, 400, "bad_request")?;
     app.cleanup().await
+}
+
+/// A node that answers: its version, its cluster members and what the token lacks, as the
+/// nodes page shows them — and still no credential in the answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_that_answers_reports_version_and_members() -> TestResult {
+    let lab = crate::lab_fixture::TestLab::start(|_| {}).await?;
+    let app = TestApp::new().await?;
+    let token = user_with_token(&app, "ada", false).await?;
+    let (token_id, token_secret) = lab.handle.token.split_once('=').ok_or("lab token")?;
+    let node = NodeService::new(app.state.clone())
+        .add_node(
+            &actor(&app, "ada").await?,
+            NodeInput {
+                name: "lab".into(),
+                host: lab.handle.addr.ip().to_string(),
+                port: lab.handle.addr.port(),
+                is_cluster: false,
+                fingerprint: lab.handle.fingerprint.clone(),
+                token_id: token_id.into(),
+                token_secret: token_secret.into(),
+            },
+        )
+        .await?;
+
+    let path = format!("/api/v1/nodes/{}/health", node.id);
+    let reply = call(&app, Method::GET, &path, Some(&token), None).await?;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let health = json(&reply)?;
+    assert_eq!(health["health"]["online"], true, "{health}");
+    assert!(
+        health["health"]["version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty()),
+        "{health}"
+    );
+    let members = health["health"]["members"].as_array().ok_or("members")?;
+    assert!(
+        !members.is_empty() && members.iter().all(|m| m["name"].is_string()),
+        "{health}"
+    );
+    assert!(health["health"]["missing_privileges"].is_array());
+    let reply = call(&app, Method::GET, "/api/v1/nodes", Some(&token), None).await?;
+    let page = json(&reply)?;
+    assert_eq!(page["items"][0]["health"]["online"], true, "{page}");
+    assert_eq!(
+        page["items"][0]["health"]["version"],
+        health["health"]["version"]
+    );
+    assert_eq!(
+        page["items"][0]["node"]["is_default"], true,
+        "her first node"
+    );
+    assert!(
+        !reply.body.contains(token_secret),
+        "the token's secret never leaves"
+    );
+    app.cleanup().await?;
+    lab.finish().await
 }
