@@ -7,13 +7,14 @@
 //!
 //! `PUT` and `DELETE` honour `If-Match` with the `ETag` a read gave (412 when the bucket
 //! changed since): two people editing one bucket do not overwrite each other unseen. The
-//! version is compared just before the service writes; two writes landing within those few
-//! milliseconds are not told apart.
+//! service compares the version inside its write's transaction, the row locked
+//! (`buckets::Expected`), so a write between the comparison and this one cannot slip in.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kiln_app::ssr::TemplatesBackend;
+use kiln_shared::AppError;
 use kiln_shared::catalog::{Bucket, BucketInput};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -89,12 +90,17 @@ async fn update(
     headers: HeaderMap,
     ApiJson(input): ApiJson<BucketInput>,
 ) -> Result<Response, ApiError> {
-    let current = buckets::get(&state, &caller.actor, id).await?;
-    etag::check_if_match(&headers, &etag::of(&current))?;
-    let bucket = TemplateService::new(state)
-        .save_bucket(&caller.actor, Some(id), input)
-        .await?;
-    Ok(etag::json_with_etag(&bucket))
+    let matches = version_test(&headers);
+    let saved = buckets::save_expecting(
+        &state,
+        &caller.actor,
+        Some(id),
+        &input,
+        expected(&headers, &matches),
+    )
+    .await
+    .map_err(stale_is_412)?;
+    Ok(etag::json_with_etag(&saved))
 }
 
 /// Deletes a bucket (templates keep their copies).
@@ -109,10 +115,34 @@ async fn delete(
     ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let current = buckets::get(&state, &caller.actor, id).await?;
-    etag::check_if_match(&headers, &etag::of(&current))?;
-    TemplateService::new(state)
-        .delete_buckets(&caller.actor, vec![id])
-        .await?;
+    let matches = version_test(&headers);
+    let deleted =
+        buckets::delete_expecting(&state, &caller.actor, &[id], expected(&headers, &matches))
+            .await
+            .map_err(stale_is_412)?;
+    if deleted == 0 {
+        return Err(ApiError::not_found("No such package bucket."));
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Whether a bucket, as the caller would read it now, is the version `If-Match` names.
+fn version_test(headers: &HeaderMap) -> impl Fn(&Bucket) -> bool + Send + Sync + '_ {
+    move |current: &Bucket| etag::check_if_match(headers, &etag::of(current)).is_ok()
+}
+
+/// The service's expectation: the version test when the request sent `If-Match`.
+fn expected<'a>(
+    headers: &HeaderMap,
+    test: &'a (dyn Fn(&Bucket) -> bool + Send + Sync),
+) -> buckets::Expected<'a> {
+    headers.contains_key(header::IF_MATCH).then_some(test)
+}
+
+/// A bucket write's only conflict is a version other than the one expected: 412.
+fn stale_is_412(e: AppError) -> ApiError {
+    match e {
+        AppError::Conflict(message) => ApiError::PreconditionFailed(message),
+        other => other.into(),
+    }
 }

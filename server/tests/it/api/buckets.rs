@@ -328,3 +328,57 @@ async fn buckets_are_created_read_replaced_and_deleted_with_versions() -> TestRe
     }
     app.cleanup().await
 }
+
+/// A replace waiting on another writer's lock compares the version that writer left, not the
+/// one before: `If-Match` is checked inside the service's transaction, not before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_that_waited_on_another_sees_its_change() -> TestResult {
+    use diesel_async::RunQueryDsl;
+
+    let app = TestApp::new().await?;
+    let ada = user_with_token(&app, "ada", false).await?;
+    let reply = send(
+        &app,
+        Method::POST,
+        "/api/v1/buckets",
+        &ada,
+        Some(&input("tools", "curl")),
+        None,
+    )
+    .await?;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let id = json(&reply)?["id"].as_i64().ok_or("no id")?;
+    let v1 = etag_of(&reply)?;
+    let path = format!("/api/v1/buckets/{id}");
+
+    // Another writer changes the bucket and holds its row until it commits.
+    let mut other = app.state.db.get().await?;
+    diesel::sql_query("BEGIN").execute(&mut other).await?;
+    diesel::sql_query("UPDATE package_buckets SET description = 'changed meanwhile' WHERE id = $1")
+        .bind::<diesel::sql_types::BigInt, _>(id)
+        .execute(&mut other)
+        .await?;
+    let replace = input("tools", "curl\njq");
+    let put = send(
+        &app,
+        Method::PUT,
+        &path,
+        &ada,
+        Some(&replace),
+        Some(v1.as_str()),
+    );
+    let commit = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        diesel::sql_query("COMMIT").execute(&mut other).await
+    };
+    let (reply, committed) = tokio::join!(put, commit);
+    committed?;
+    expect_error(&reply?, 412, "precondition_failed")?;
+    let reply = call(&app, Method::GET, &path, Some(&ada), None).await?;
+    assert_eq!(
+        json(&reply)?["description"],
+        "changed meanwhile",
+        "not overwritten"
+    );
+    app.cleanup().await
+}
