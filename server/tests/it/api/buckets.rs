@@ -49,6 +49,21 @@ type Refusal<'a> = (
     &'a [&'a str],
 );
 
+/// Creates a bucket as `token`: 201, the bucket and its `ETag`.
+async fn create(app: &TestApp, token: &str, bucket: &Value) -> R<(Value, String)> {
+    let reply = send(
+        app,
+        Method::POST,
+        "/api/v1/buckets",
+        token,
+        Some(bucket),
+        None,
+    )
+    .await?;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    Ok((json(&reply)?, etag_of(&reply)?))
+}
+
 /// The number of packages in a bucket's first list.
 fn packages(bucket: &Value) -> Option<usize> {
     bucket["lists"][0]["packages"].as_array().map(Vec::len)
@@ -74,33 +89,13 @@ async fn buckets_are_created_read_replaced_and_deleted_with_versions() -> TestRe
 
     // Create: 201 with the bucket and its version.
     let new = "/api/v1/buckets";
-    let reply = send(
-        &app,
-        Method::POST,
-        new,
-        &ada,
-        Some(&input("tools", "curl\njq")),
-        None,
-    )
-    .await?;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    let created = json(&reply)?;
+    let (created, v1) = create(&app, &ada, &input("tools", "curl\njq")).await?;
     let id = created["id"].as_i64().ok_or("no id")?;
     assert_eq!(created["name"], "tools");
     assert_eq!(created["lists"][0]["manager"], "apt");
     assert_eq!(packages(&created), Some(2));
     assert_eq!(created["can_change"], true);
-    let v1 = etag_of(&reply)?;
-    let reply = send(
-        &app,
-        Method::POST,
-        new,
-        &ada,
-        Some(&input("base", "git")),
-        None,
-    )
-    .await?;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    create(&app, &ada, &input("base", "git")).await?;
 
     // Read: the list by id, one bucket with the version the write answered.
     let reply = call(
@@ -337,18 +332,8 @@ async fn a_write_that_waited_on_another_sees_its_change() -> TestResult {
 
     let app = TestApp::new().await?;
     let ada = user_with_token(&app, "ada", false).await?;
-    let reply = send(
-        &app,
-        Method::POST,
-        "/api/v1/buckets",
-        &ada,
-        Some(&input("tools", "curl")),
-        None,
-    )
-    .await?;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    let id = json(&reply)?["id"].as_i64().ok_or("no id")?;
-    let v1 = etag_of(&reply)?;
+    let (created, v1) = create(&app, &ada, &input("tools", "curl")).await?;
+    let id = created["id"].as_i64().ok_or("no id")?;
     let path = format!("/api/v1/buckets/{id}");
 
     // Another writer changes the bucket and holds its row until it commits.
