@@ -30,6 +30,7 @@ pub const MAX_CHANNELS: usize = 20;
 
 /// The kinds of trouble a rule watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
     /// A container was running and is now stopped, without an action from Kiln and without a
@@ -103,6 +104,7 @@ impl RuleKind {
 
 /// What a rule applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Scope {
     /// Everything of the owner's.
@@ -280,6 +282,7 @@ pub fn minutes_text(value: &str) -> Result<(), String> {
 
 /// A rule as the pages show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rule {
     pub id: i64,
     pub kind: RuleKind,
@@ -325,6 +328,7 @@ impl Rule {
 
 /// Where notifications go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
     /// A JSON POST signed with `X-Kiln-Signature: sha256=<hex HMAC-SHA256 of the body>`.
@@ -462,6 +466,7 @@ pub fn url_hint(url: &str) -> String {
 
 /// A channel as the pages show it (never its URL whole, never its secret).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Channel {
     pub id: i64,
     pub name: String,
@@ -483,6 +488,7 @@ pub struct ChannelCreated {
 
 /// An alert, fired and perhaps resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alert {
     pub id: i64,
     pub kind: RuleKind,
@@ -506,6 +512,7 @@ impl Alert {
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     /// Not sent yet, or to be tried again at `next_at`.
@@ -517,6 +524,7 @@ pub enum DeliveryState {
 
 /// One notification to one channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     pub id: i64,
     pub channel: String,
@@ -536,6 +544,7 @@ pub struct Delivery {
 /// The alerts page: the active alerts, the recent history, and the deliveries that failed or
 /// are being retried.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertsOverview {
     pub active: Vec<Alert>,
     pub history: Vec<Alert>,

@@ -17,6 +17,7 @@ use crate::validate::FieldErrors;
 
 /// Where a template comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// Shipped with Kiln.
@@ -50,6 +51,7 @@ impl Source {
 
 /// One card of the template browser.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TemplateSummary {
     pub slug: String,
     pub app: String,
@@ -71,6 +73,7 @@ pub struct TemplateSummary {
 
 /// How the browser orders its cards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Sort {
     #[default]
@@ -193,6 +196,7 @@ impl Catalog {
 
 /// The template page: the model, its findings, and its scripts and files as highlighted HTML.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TemplateDetail {
     pub summary: TemplateSummary,
     pub template: Template,
@@ -519,6 +523,7 @@ pub fn line_number(index: usize) -> u32 {
 
 /// A shared package bucket: named lists of packages, one per manager, that templates copy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Bucket {
     pub id: i64,
     pub name: String,
@@ -541,6 +546,7 @@ impl Bucket {
 
 /// The bucket form: name, description, and the text of each manager's list.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BucketInput {
     pub name: String,
     pub description: String,

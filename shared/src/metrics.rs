@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// A chart's time range, as `?range=` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Range {
     /// The last hour, from the raw 10 s samples.
     #[default]
@@ -117,6 +118,7 @@ pub enum Subject {
 
 /// One measured quantity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Field {
     /// CPU use as a share of the guest's (or node's) cores, 0..=1.
     Cpu,
@@ -226,6 +228,7 @@ pub enum Unit {
 /// One field's values over a series' slots: the average, the minimum and the maximum of the
 /// samples in each slot (`None` where there were none).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Line {
     pub field: Field,
     pub avg: Vec<Option<f32>>,
@@ -235,6 +238,7 @@ pub struct Line {
 
 /// A subject's history over a range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Series {
     pub range: Range,
     /// The first slot's start, unix seconds.

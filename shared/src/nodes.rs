@@ -7,6 +7,7 @@ use crate::validate::FieldErrors;
 
 /// A node in the list (no secret: the token secret never leaves the server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeSummary {
     pub id: i64,
     pub name: String,
@@ -29,6 +30,7 @@ pub struct NodeSummary {
 
 /// What a live check of a node found.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeHealth {
     pub online: bool,
     /// `8.2.4` etc.
@@ -45,6 +47,7 @@ pub struct NodeHealth {
 
 /// One member of a node's cluster, with its load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeMember {
     pub name: String,
     pub online: bool,
@@ -56,6 +59,7 @@ pub struct NodeMember {
 
 /// A node with its health, for the list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeView {
     pub node: NodeSummary,
     pub health: NodeHealth,

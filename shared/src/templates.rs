@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Everything a template folder holds, parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Template {
     /// The folder name; identifies the template.
     pub slug: String,
@@ -79,6 +80,7 @@ impl Template {
 
 /// `scripts/NN-name.sh`: run as root inside the container with `bash`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Script {
     /// The file name, e.g. `10-install-node.sh`; scripts run in its lexical order.
     pub file_name: String,
@@ -89,6 +91,7 @@ pub struct Script {
 
 /// `packages/<bucket>.<manager>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PackageBucket {
     /// The file name without its extension, e.g. `base`.
     pub name: String,
@@ -98,6 +101,7 @@ pub struct PackageBucket {
 
 /// The package manager named by a package file's extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Manager {
     Apt,
@@ -137,6 +141,7 @@ impl Manager {
 
 /// One line of a package file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Package {
     /// A package as the manager spells it, version pin included (`nodejs=24.*`).
@@ -152,6 +157,7 @@ pub enum Package {
 
 /// `files/<name>` with its `.path` and `.policy` sidecars.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TemplateFile {
     pub name: String,
     /// The absolute target directory inside the container.
@@ -162,6 +168,7 @@ pub struct TemplateFile {
 
 /// A file's bytes: text as is, anything else base64-encoded (standard alphabet, padded).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "encoding", content = "data", rename_all = "lowercase")]
 pub enum FileContent {
     Utf8(String),
@@ -170,6 +177,7 @@ pub enum FileContent {
 
 /// What to do when the target file already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {
     /// Overwrite when its sha256 differs.
@@ -199,6 +207,7 @@ impl Policy {
 
 /// Something wrong (or worth knowing) about a template folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Finding {
     /// Relative to the template folder, `/`-separated (`container-configs/files/x.path`).
     pub path: String,
@@ -209,6 +218,7 @@ pub struct Finding {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The template cannot be used as it is.

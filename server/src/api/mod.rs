@@ -11,13 +11,18 @@
 //! what a racing write can change, `If-Match` honoured by those writes (`etag`); the
 //! extractors answer malformed requests in the same shape (`extract`).
 
+pub mod alerts;
 pub mod auth;
+pub mod buckets;
 pub mod containers;
 pub mod error;
 pub mod etag;
 pub mod extract;
 pub mod jobs;
+pub mod metrics;
+pub mod nodes;
 pub mod page;
+pub mod templates;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -79,6 +84,11 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(tokens::routes())
         .merge(containers::routes())
         .merge(jobs::routes())
+        .merge(nodes::routes())
+        .merge(templates::routes())
+        .merge(buckets::routes())
+        .merge(metrics::routes())
+        .merge(alerts::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -99,9 +109,17 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let json = Arc::new(document.to_json().unwrap_or_default());
     let docs: Router<AppState> = SwaggerUi::new(DOCS)
         .config(
+            // Kiln's CSP (`headers`) holds for the page too, unrelaxed: every asset is a file
+            // from the binary and the initializer is a script file, not inline. The base
+            // layout leaves out the top bar, whose logo is an SVG with a `<style>` element
+            // (`style-src 'self'` refuses it) and whose URL box would load other documents;
+            // no validator, whose badge is an image from validator.swagger.io (`img-src`
+            // refuses it, and it would hand the document's address to a third party).
             utoipa_swagger_ui::Config::from(DOCUMENT)
                 .persist_authorization(false)
-                .try_it_out_enabled(true),
+                .try_it_out_enabled(true)
+                .use_base_layout()
+                .validator_url("none"),
         )
         .into();
     routes

@@ -70,6 +70,16 @@ pub async fn owners_for_update(
         .await
 }
 
+/// The buckets among `ids` that exist (after [`owners_for_update`] locked them: what a write
+/// is about to change).
+pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<BucketRow>> {
+    package_buckets::table
+        .filter(package_buckets::id.eq_any(ids))
+        .select(BucketRow::as_select())
+        .load(conn)
+        .await
+}
+
 /// Rewrites a bucket; `None` when there is no bucket `id`. A taken name is a unique
 /// violation (see [`super::is_unique_violation`]).
 pub async fn update(

@@ -1,5 +1,6 @@
 //! `GET /templates/{slug}/export.tar.gz`: a template as a folder, packed for download
-//! (see `templates::export`).
+//! (see `templates::export`); the API's `GET /api/v1/templates/{slug}/export` answers with
+//! the same archive (`prepare` and `stream`).
 //!
 //! The request gate has already sent a signed-out browser to `/login`; the handler checks
 //! the user again. The archive is made on the blocking pool and streamed as it is written.
@@ -40,8 +41,8 @@ pub async fn template_tar_gz(
     }
 }
 
-/// Loads the template and writes it out as a folder.
-async fn prepare(state: &AppState, slug: &str) -> Result<Export, AppError> {
+/// Loads the template and writes it out as a folder (also `GET /api/v1/templates/{slug}/export`).
+pub(crate) async fn prepare(state: &AppState, slug: &str) -> Result<Export, AppError> {
     validate_slug(slug).map_err(|_| AppError::NotFound("No such template.".into()))?;
     let mut conn = state.conn().await?;
     let row = rows::by_slug(&mut conn, slug)
@@ -58,7 +59,7 @@ async fn prepare(state: &AppState, slug: &str) -> Result<Export, AppError> {
 }
 
 /// The response: headers now, the archive as the blocking writer produces it.
-fn stream(export: Export) -> Response {
+pub(crate) fn stream(export: Export) -> Response {
     let disposition = format!("attachment; filename=\"{}\"", export.file_name());
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
     tokio::task::spawn_blocking(move || {

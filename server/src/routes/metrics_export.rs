@@ -104,12 +104,27 @@ fn member(id: &str, member: Option<&str>) -> Result<Subject, AppError> {
     let node_id = id
         .parse::<i64>()
         .map_err(|_| AppError::NotFound(format!("node {id}")))?;
+    member_of(node_id, member)
+}
+
+/// Node `node_id`'s member `member` (422 on `member` when absent or not a node name); also
+/// the API's `GET /api/v1/nodes/{id}/metrics`.
+pub(crate) fn member_of(node_id: i64, member: Option<&str>) -> Result<Subject, AppError> {
     let member = member.ok_or_else(|| AppError::invalid("member", "name a cluster member"))?;
     validate_member(member).map_err(|m| AppError::invalid("member", m))?;
     Ok(Subject::Member {
         node_id,
         member: member.to_owned(),
     })
+}
+
+/// The range `?range=` names: absent or empty is the last hour, anything but `1h`, `24h`,
+/// `7d`, `30d`, `1y` is 422 on `range` (also the API's metrics routes).
+pub(crate) fn range_of(word: Option<&str>) -> Result<Range, AppError> {
+    match word {
+        None | Some("") => Ok(Range::default()),
+        Some(word) => kiln_app::functions::metrics::range_of(word),
+    }
 }
 
 async fn export(
@@ -124,12 +139,7 @@ async fn export(
     };
     let answer = async {
         let subject = subject?;
-        let range = match params.range.as_deref() {
-            None | Some("") => Range::default(),
-            Some(word) => Range::from_word(word).ok_or_else(|| {
-                AppError::invalid("range", "the range is one of 1h, 24h, 7d, 30d, 1y")
-            })?,
-        };
+        let range = range_of(params.range.as_deref())?;
         let series = metrics.series(&actor, subject.clone(), range).await?;
         Ok::<_, AppError>((subject, series))
     }

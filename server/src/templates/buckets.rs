@@ -10,7 +10,8 @@
 //! Errors: the form is parsed here (`BucketInput::parse`, the server never trusts the
 //! browser) — `Invalid` per field; a taken name is `Invalid` on `name`; an unknown id on edit
 //! is `NotFound`; another user's bucket is `Forbidden` (a delete of several changes nothing
-//! then).
+//! then); a bucket that is not the version a write expected (the API's `If-Match`, see
+//! [`Expected`]) is `Conflict` — the only conflict a bucket write reports.
 
 use std::collections::HashMap;
 
@@ -29,6 +30,15 @@ use crate::errors::{self, TxError};
 
 const NAME_TAKEN: &str = "a bucket with this name already exists";
 
+/// What a write expects of the buckets it changes: `None`, whatever they are now; or a test
+/// of each as the actor would read it now (the API's `If-Match` against its `ETag`). The test
+/// runs inside the write's transaction with the rows locked, so no other write lands between
+/// it and this one; a bucket failing it refuses the write (`Conflict`, nothing changed).
+pub type Expected<'a> = Option<&'a (dyn Fn(&Bucket) -> bool + Send + Sync)>;
+
+/// The refusal of a write whose [`Expected`] test failed.
+const CHANGED: &str = "The package bucket changed since it was read: read it again and retry.";
+
 /// Every bucket, by name, with the templates holding a copy. Anyone signed in may read them.
 pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Bucket>, AppError> {
     let mut conn = state.conn().await?;
@@ -44,12 +54,33 @@ pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Bucket>, AppErr
         .collect()
 }
 
+/// One bucket (anyone signed in may read it), as [`list`] shows it — the list is read whole
+/// (buckets are few, and `used_by` needs every template's copies anyway).
+pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<Bucket, AppError> {
+    list(state, actor)
+        .await?
+        .into_iter()
+        .find(|b| b.id == id)
+        .ok_or_else(|| AppError::NotFound("No such package bucket.".into()))
+}
+
 /// Creates (`id` None, owned by the actor) or edits a bucket (its owner or an administrator).
 pub async fn save(
     state: &AppState,
     actor: &Actor,
     id: Option<i64>,
     input: &BucketInput,
+) -> Result<Bucket, AppError> {
+    save_expecting(state, actor, id, input, None).await
+}
+
+/// [`save`], an edit going ahead only when the bucket is what `expected` expects.
+pub async fn save_expecting(
+    state: &AppState,
+    actor: &Actor,
+    id: Option<i64>,
+    input: &BucketInput,
+    expected: Expected<'_>,
 ) -> Result<Bucket, AppError> {
     let (name, description, lists) = input.parse()?;
     let lists_json =
@@ -68,7 +99,7 @@ pub async fn save(
         Some(id) => {
             let conn: &mut AsyncPgConnection = &mut conn;
             conn.transaction::<_, TxError, _>(async |conn| {
-                Ok(update(conn, actor, id, &fields).await?)
+                Ok(update(conn, actor, id, &fields, expected).await?)
             })
             .await
             .map_err(|e| e.into_app("saving a package bucket"))?
@@ -95,12 +126,14 @@ pub async fn save(
     bucket(row, used_by, actor)
 }
 
-/// Rewrites bucket `id` when the actor may change it, inside the caller's transaction.
+/// Rewrites bucket `id` when the actor may change it and it is as `expected`, inside the
+/// caller's transaction.
 async fn update(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     id: i64,
     fields: &BucketFields<'_>,
+    expected: Expected<'_>,
 ) -> Result<BucketRow, AppError> {
     let owners = rows::owners_for_update(conn, &[id])
         .await
@@ -109,6 +142,7 @@ async fn update(
         return Err(AppError::NotFound("No such package bucket.".into()));
     };
     actor.require_owner(owner, "package bucket")?;
+    check_expected(conn, actor, &[id], expected).await?;
     match rows::update(conn, id, fields).await {
         Ok(row) => row.ok_or_else(|| AppError::NotFound("No such package bucket.".into())),
         Err(e) if is_unique_violation(&e) => Err(AppError::invalid("name", NAME_TAKEN)),
@@ -119,6 +153,16 @@ async fn update(
 /// Deletes the buckets among `ids` that exist; returns how many. All or nothing: when one of
 /// them is another user's (and the actor is no administrator), none is deleted.
 pub async fn delete(state: &AppState, actor: &Actor, ids: &[i64]) -> Result<u32, AppError> {
+    delete_expecting(state, actor, ids, None).await
+}
+
+/// [`delete`], going ahead only when every bucket among `ids` is what `expected` expects.
+pub async fn delete_expecting(
+    state: &AppState,
+    actor: &Actor,
+    ids: &[i64],
+    expected: Expected<'_>,
+) -> Result<u32, AppError> {
     if ids.is_empty() {
         return Err(AppError::invalid(
             FieldErrors::FORM,
@@ -133,6 +177,7 @@ pub async fn delete(state: &AppState, actor: &Actor, ids: &[i64]) -> Result<u32,
             for &(_, owner) in &owners {
                 actor.require_owner(owner, "package bucket")?;
             }
+            check_expected(conn, actor, ids, expected).await?;
             Ok(rows::delete(conn, ids).await?)
         })
         .await
@@ -149,6 +194,30 @@ pub async fn delete(state: &AppState, actor: &Actor, ids: &[i64]) -> Result<u32,
             .await;
     }
     Ok(u32::try_from(names.len()).unwrap_or(u32::MAX))
+}
+
+/// `Conflict` when one of the buckets among `ids` (locked by the caller) is not as
+/// `expected`.
+async fn check_expected(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    ids: &[i64],
+    expected: Expected<'_>,
+) -> Result<(), AppError> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let current = rows::by_ids(conn, ids)
+        .await
+        .map_err(|e| errors::db("loading package buckets", e))?;
+    let mut users = copies(conn).await?;
+    for row in current {
+        let used_by = users.remove(&row.name).unwrap_or_default();
+        if !expected(&bucket(row, used_by, actor)?) {
+            return Err(AppError::Conflict(CHANGED.into()));
+        }
+    }
+    Ok(())
 }
 
 /// The slugs of the templates holding a copy, per bucket name (sorted).

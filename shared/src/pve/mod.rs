@@ -408,6 +408,7 @@ pub struct CreatedToken {
 
 /// What a TLS probe saw: shown to the user before trusting a node (TOFU).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CertificateInfo {
     /// SHA-256 of the DER certificate, upper-case hex pairs joined by `:` (as PVE shows it).
     pub fingerprint: String,

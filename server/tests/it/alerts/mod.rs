@@ -110,6 +110,15 @@ pub fn evaluator(app: &TestApp) -> Evaluator {
     Evaluator::new(app.state.clone(), instant())
 }
 
+/// Fires "node unreachable" for `o`'s node (silent for two minutes, now); the alert's id.
+pub async fn fire_unreachable(app: &TestApp, o: &Owner) -> R<i64> {
+    let now = Utc::now();
+    evaluator(app)
+        .observe(&unreachable(o, now, now - chrono::Duration::seconds(120)))
+        .await?;
+    Ok(alerts(app).await?.first().ok_or("no alert fired")?.id)
+}
+
 /// Every alert row, oldest first.
 pub async fn alerts(app: &TestApp) -> R<Vec<AlertRow>> {
     use diesel::prelude::*;

@@ -1,7 +1,6 @@
 //! The pages and server functions: render, badge, acknowledge, rules and channels with the
 //! shared rules, audit — and another user, who sees nothing of it (404).
 
-use chrono::Utc;
 use reqwest::StatusCode;
 
 use super::*;
@@ -13,16 +12,7 @@ async fn the_pages_render_the_badge_counts_and_another_user_cannot_see_or_ack() 
     let app = TestApp::new().await?;
     let ada = owner(&app, "ada").await?;
     let bob = owner(&app, "bob").await?;
-    let now = Utc::now();
-    evaluator(&app)
-        .observe(&unreachable(
-            &ada,
-            now,
-            now - chrono::Duration::seconds(120),
-        ))
-        .await?;
-    let alert = alerts(&app).await?.remove(0);
-    let id = alert.id.to_string();
+    let id = fire_unreachable(&app, &ada).await?.to_string();
 
     let page = app.get("/alerts", Some(&ada.session)).await?;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);

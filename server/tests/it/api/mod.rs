@@ -1,8 +1,13 @@
 //! The REST API (`/api/v1`): tokens, the error shape, the document, and each domain's routes.
 
+mod alerts;
+mod buckets;
 mod containers;
 mod jobs;
+mod metrics;
+mod nodes;
 mod openapi;
+mod templates;
 mod tokens;
 
 use axum::body::Body;

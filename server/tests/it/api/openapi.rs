@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, header};
 use serde_json::Value;
 
 use super::{call, json};
@@ -26,6 +26,24 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/containers/{id}/events",
     "GET /api/v1/jobs/{id}",
     "GET /api/v1/jobs/{id}/events",
+    "GET /api/v1/nodes",
+    "GET /api/v1/nodes/{id}",
+    "GET /api/v1/nodes/{id}/health",
+    "GET /api/v1/templates",
+    "GET /api/v1/templates/{slug}",
+    "GET /api/v1/templates/{slug}/lint",
+    "GET /api/v1/templates/{slug}/export",
+    "GET /api/v1/buckets",
+    "POST /api/v1/buckets",
+    "GET /api/v1/buckets/{id}",
+    "PUT /api/v1/buckets/{id}",
+    "DELETE /api/v1/buckets/{id}",
+    "GET /api/v1/containers/{id}/metrics",
+    "GET /api/v1/nodes/{id}/metrics",
+    "GET /api/v1/alerts",
+    "POST /api/v1/alerts/{id}/acknowledge",
+    "GET /api/v1/alerts/rules",
+    "GET /api/v1/alerts/channels",
 ];
 
 /// Operations anyone may call (`security: [{}]`).
@@ -141,5 +159,115 @@ async fn the_document_lists_every_route() -> TestResult {
     let page = call(&app, Method::GET, "/api/v1/docs/", None, None).await?;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("swagger"), "{}", page.body);
+    app.cleanup().await
+}
+
+/// The reference page runs under Kiln's own Content-Security-Policy, unrelaxed: the page and
+/// every asset it names come from the binary, none is inline, and the initializer leaves
+/// out what the policy would refuse (the top bar's `<style>`, the validator's image).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reference_page_and_its_assets_are_served_under_the_policy() -> TestResult {
+    let app = TestApp::new().await?;
+    let page = call(&app, Method::GET, "/api/v1/docs/", None, None).await?;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let csp = |reply: &crate::harness::Reply| {
+        reply
+            .headers
+            .get(header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let policy = csp(&page);
+    for directive in [
+        "default-src 'self'",
+        "style-src 'self';",
+        "img-src 'self' data:;",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(policy.contains(directive), "{directive} in {policy}");
+    }
+    assert!(
+        !policy.contains("unsafe-inline") && !policy.contains("'unsafe-eval'"),
+        "{policy}"
+    );
+
+    // Nothing inline: every script has a source, no style element, no style attribute.
+    let html = page.body.to_lowercase();
+    assert_eq!(
+        html.matches("<script").count(),
+        html.matches("<script src=").count(),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<style") && !html.contains("style="),
+        "{html}"
+    );
+
+    // Each asset the page names is served from the binary, with the same policy.
+    let mut assets: Vec<&str> = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for (at, _) in page.body.match_indices(attr) {
+            let rest = &page.body[at + attr.len()..];
+            if let Some(end) = rest.find('"') {
+                assets.push(&rest[..end]);
+            }
+        }
+    }
+    let expect = [
+        ("swagger-ui.css", "text/css"),
+        ("index.css", "text/css"),
+        ("swagger-ui-bundle.js", "javascript"),
+        ("swagger-ui-standalone-preset.js", "javascript"),
+        ("swagger-initializer.js", "javascript"),
+    ];
+    for (name, _) in expect {
+        assert!(
+            assets.iter().any(|a| a.trim_start_matches("./") == name),
+            "{name} not in {assets:?}"
+        );
+    }
+    assert!(
+        assets.iter().all(|a| !a.contains("//")),
+        "only its own files: {assets:?}"
+    );
+    for asset in &assets {
+        let path = format!("/api/v1/docs/{}", asset.trim_start_matches("./"));
+        let reply = call(&app, Method::GET, &path, None, None).await?;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert!(!reply.bytes.is_empty(), "{path} is empty");
+        assert_eq!(
+            csp(&reply).split("'nonce-").next(),
+            policy.split("'nonce-").next(),
+            "{path}"
+        );
+        let kind = reply
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if let Some((_, want)) = expect.iter().find(|(n, _)| asset.ends_with(n)) {
+            assert!(kind.contains(want), "{path}: {kind}");
+        }
+    }
+
+    // The initializer: Kiln's document, the base layout (no top bar), no validator.
+    let init = call(
+        &app,
+        Method::GET,
+        "/api/v1/docs/swagger-initializer.js",
+        None,
+        None,
+    )
+    .await?;
+    for needle in [
+        "/api/v1/openapi.json",
+        "BaseLayout",
+        "\"validatorUrl\": \"none\"",
+    ] {
+        assert!(init.body.contains(needle), "{needle} in {}", init.body);
+    }
     app.cleanup().await
 }
