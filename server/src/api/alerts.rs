@@ -27,7 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The active alerts, the recent history and the deliveries that failed or are retried.
-#[utoipa::path(get, path = "/alerts", tag = "alerts",
+#[utoipa::path(get, operation_id = "list_alerts", path = "/alerts", tag = "alerts",
     responses((status = 200, body = AlertsOverview), (status = 401, body = ErrorBody)))]
 async fn overview(
     State(state): State<AppState>,
@@ -40,7 +40,7 @@ async fn overview(
 
 /// Acknowledges an alert: it stays active until it resolves, but no longer counts as new.
 /// Acknowledging it again changes nothing.
-#[utoipa::path(post, path = "/alerts/{id}/acknowledge", tag = "alerts",
+#[utoipa::path(post, operation_id = "acknowledge_alert", path = "/alerts/{id}/acknowledge", tag = "alerts",
     params(("id" = i64, Path, description = "The alert's id")),
     responses((status = 200, body = Alert), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -57,7 +57,7 @@ async fn acknowledge(
 }
 
 /// The caller's alert rules (the defaults are made on first read, as on the page).
-#[utoipa::path(get, path = "/alerts/rules", tag = "alerts",
+#[utoipa::path(get, operation_id = "list_alert_rules", path = "/alerts/rules", tag = "alerts",
     responses((status = 200, body = Vec<Rule>), (status = 401, body = ErrorBody)))]
 async fn rules(
     State(state): State<AppState>,
@@ -68,7 +68,7 @@ async fn rules(
 }
 
 /// The caller's notification channels, each with its last delivery.
-#[utoipa::path(get, path = "/alerts/channels", tag = "alerts",
+#[utoipa::path(get, operation_id = "list_alert_channels", path = "/alerts/channels", tag = "alerts",
     responses((status = 200, body = Vec<Channel>), (status = 401, body = ErrorBody)))]
 async fn channels(
     State(state): State<AppState>,

@@ -33,7 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Every bucket by id, with the templates holding a copy.
-#[utoipa::path(get, path = "/buckets", tag = "buckets", params(PageQuery),
+#[utoipa::path(get, operation_id = "list_buckets", path = "/buckets", tag = "buckets", params(PageQuery),
     responses((status = 200, body = Page<Bucket>), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody)))]
 async fn list(
@@ -46,7 +46,7 @@ async fn list(
 }
 
 /// One bucket, with its `ETag` (send it back in `If-Match` when changing it).
-#[utoipa::path(get, path = "/buckets/{id}", tag = "buckets",
+#[utoipa::path(get, operation_id = "get_bucket", path = "/buckets/{id}", tag = "buckets",
     params(("id" = i64, Path, description = "The bucket's id")),
     responses((status = 200, body = Bucket, headers(("ETag" = String))),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -60,7 +60,7 @@ async fn get(
 }
 
 /// Creates a bucket owned by the caller.
-#[utoipa::path(post, path = "/buckets", tag = "buckets", request_body = BucketInput,
+#[utoipa::path(post, operation_id = "create_bucket", path = "/buckets", tag = "buckets", request_body = BucketInput,
     responses((status = 201, body = Bucket, headers(("ETag" = String))),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -76,7 +76,7 @@ async fn create(
 }
 
 /// Replaces a bucket's name, description and lists (templates keep their own copies).
-#[utoipa::path(put, path = "/buckets/{id}", tag = "buckets", request_body = BucketInput,
+#[utoipa::path(put, operation_id = "replace_bucket", path = "/buckets/{id}", tag = "buckets", request_body = BucketInput,
     params(("id" = i64, Path, description = "The bucket's id"),
         ("If-Match" = Option<String>, Header, description = "The `ETag` read; 412 when it changed since")),
     responses((status = 200, body = Bucket, headers(("ETag" = String))),
@@ -104,7 +104,7 @@ async fn update(
 }
 
 /// Deletes a bucket (templates keep their copies).
-#[utoipa::path(delete, path = "/buckets/{id}", tag = "buckets",
+#[utoipa::path(delete, operation_id = "delete_bucket", path = "/buckets/{id}", tag = "buckets",
     params(("id" = i64, Path, description = "The bucket's id"),
         ("If-Match" = Option<String>, Header, description = "The `ETag` read; 412 when it changed since")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

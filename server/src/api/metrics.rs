@@ -45,7 +45,7 @@ pub struct MemberQuery {
 
 /// Container `id`'s history: one line per field (avg/min/max per slot; `null` where the slot
 /// has no sample).
-#[utoipa::path(get, path = "/containers/{id}/metrics", tag = "metrics",
+#[utoipa::path(get, operation_id = "container_metrics", path = "/containers/{id}/metrics", tag = "metrics",
     params(("id" = i64, Path, description = "The container's id"), RangeQuery),
     responses((status = 200, body = Series), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -63,7 +63,7 @@ async fn container(
 }
 
 /// A cluster member's history (node `id`'s member `member`), with its load average.
-#[utoipa::path(get, path = "/nodes/{id}/metrics", tag = "metrics",
+#[utoipa::path(get, operation_id = "node_metrics", path = "/nodes/{id}/metrics", tag = "metrics",
     params(("id" = i64, Path, description = "The node's id"), MemberQuery),
     responses((status = 200, body = Series), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]

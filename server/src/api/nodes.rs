@@ -43,7 +43,7 @@ pub struct NodeHealthView {
 /// The caller's nodes by id, each with a live health check (a node that does not answer is
 /// listed with `health.online = false` and why). Nodes are added and edited in the UI only
 /// (the certificate is pinned by a person).
-#[utoipa::path(get, path = "/nodes", tag = "nodes", params(PageQuery),
+#[utoipa::path(get, operation_id = "list_nodes", path = "/nodes", tag = "nodes", params(PageQuery),
     responses((status = 200, body = Page<NodeView>), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody)))]
 async fn list(
@@ -56,7 +56,7 @@ async fn list(
 }
 
 /// One of the caller's nodes with its health (404 for another user's).
-#[utoipa::path(get, path = "/nodes/{id}", tag = "nodes",
+#[utoipa::path(get, operation_id = "get_node", path = "/nodes/{id}", tag = "nodes",
     params(("id" = i64, Path, description = "The node's id")),
     responses((status = 200, body = NodeView), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -72,7 +72,7 @@ async fn get(
 
 /// The node's health, checked now. A node that does not answer is a 200 with
 /// `health.online = false` and the reason in `health.error`, not an error.
-#[utoipa::path(get, path = "/nodes/{id}/health", tag = "nodes",
+#[utoipa::path(get, operation_id = "node_health", path = "/nodes/{id}/health", tag = "nodes",
     params(("id" = i64, Path, description = "The node's id")),
     responses((status = 200, body = NodeHealthView), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]

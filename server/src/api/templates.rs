@@ -67,7 +67,7 @@ pub struct TemplateLint {
 
 /// The templates matching the filter, in its order, a page at a time (the cursor is a
 /// position in that order).
-#[utoipa::path(get, path = "/templates", tag = "templates", params(TemplateFilter, PageQuery),
+#[utoipa::path(get, operation_id = "list_templates", path = "/templates", tag = "templates", params(TemplateFilter, PageQuery),
     responses((status = 200, body = Page<TemplateSummary>), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody)))]
 async fn list(
@@ -88,7 +88,7 @@ async fn list(
 
 /// One template: its model, findings, highlighted scripts and files, README, and how many
 /// containers were made from it.
-#[utoipa::path(get, path = "/templates/{slug}", tag = "templates",
+#[utoipa::path(get, operation_id = "get_template", path = "/templates/{slug}", tag = "templates",
     params(("slug" = String, Path, description = "The template's slug")),
     responses((status = 200, body = TemplateDetail), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -105,7 +105,7 @@ async fn get(
 }
 
 /// The template's findings (from its last sync or save, as its page shows them).
-#[utoipa::path(get, path = "/templates/{slug}/lint", tag = "templates",
+#[utoipa::path(get, operation_id = "template_lint", path = "/templates/{slug}/lint", tag = "templates",
     params(("slug" = String, Path, description = "The template's slug")),
     responses((status = 200, body = TemplateLint), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -135,7 +135,7 @@ async fn lint(
 
 /// The template as a folder in a tar.gz (what `kiln template` and `KILN_TEMPLATE_DIRS` read),
 /// the same archive as the page's *Export* link.
-#[utoipa::path(get, path = "/templates/{slug}/export", tag = "templates",
+#[utoipa::path(get, operation_id = "export_template", path = "/templates/{slug}/export", tag = "templates",
     params(("slug" = String, Path, description = "The template's slug")),
     responses((status = 200, body = [u8], content_type = "application/gzip",
             description = "The folder as a tar.gz (attachment `<slug>.tar.gz`)"),

@@ -38,7 +38,7 @@ pub struct Me {
 }
 
 /// The user and token the request acts as.
-#[utoipa::path(get, path = "/me", tag = "tokens",
+#[utoipa::path(get, operation_id = "me", path = "/me", tag = "tokens",
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 async fn me(caller: Caller) -> ApiJson<Me> {
     ApiJson(Me {
@@ -53,7 +53,7 @@ async fn me(caller: Caller) -> ApiJson<Me> {
 }
 
 /// The user's tokens, newest first (never their secrets).
-#[utoipa::path(get, path = "/tokens", tag = "tokens",
+#[utoipa::path(get, operation_id = "list_tokens", path = "/tokens", tag = "tokens",
     responses((status = 200, body = Vec<ApiToken>), (status = 401, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
@@ -63,7 +63,7 @@ async fn list(
 }
 
 /// Creates a token for the user; its secret is in this answer only.
-#[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = TokenInput,
+#[utoipa::path(post, operation_id = "create_token", path = "/tokens", tag = "tokens", request_body = TokenInput,
     responses((status = 201, body = TokenCreated), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create(
@@ -76,7 +76,7 @@ async fn create(
 }
 
 /// Revokes one of the user's tokens: it stops working at once.
-#[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens",
+#[utoipa::path(delete, operation_id = "revoke_token", path = "/tokens/{id}", tag = "tokens",
     params(("id" = i64, Path, description = "The token's id")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn revoke(
@@ -90,7 +90,7 @@ async fn revoke(
 
 /// A new token for a username and password — what `kiln api login` calls. Limited and
 /// audited as a sign-in: 401 for a wrong username or password, 429 after too many.
-#[utoipa::path(post, path = "/auth/token", tag = "tokens", request_body = PasswordLogin,
+#[utoipa::path(post, operation_id = "token_for_password", path = "/auth/token", tag = "tokens", request_body = PasswordLogin,
     security(()),
     responses((status = 201, body = TokenCreated), (status = 401, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
