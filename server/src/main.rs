@@ -37,6 +37,12 @@ enum Command {
     /// Check or show template folders (no PostgreSQL/Redis needed), or test-run a template.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Sign in to a Kiln's REST API from this machine (for `kiln ct`).
+    #[command(subcommand)]
+    Api(kiln_server::client::ApiCommand),
+    /// Your containers on a Kiln, through its REST API (sign in with `kiln api login`).
+    #[command(subcommand)]
+    Ct(kiln_server::client::CtCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +122,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = match cli.command {
         Some(Command::Lab(args)) => return lab(*args, cli.log_json),
+        // API clients: no configuration, database or logging of their own.
+        Some(Command::Api(command)) => return kiln_server::client::api(command),
+        Some(Command::Ct(command)) => return kiln_server::client::ct(command),
         Some(Command::Template(command)) if !matches!(command, TemplateCommand::Test(_)) => {
             return template(command);
         }
@@ -126,6 +135,7 @@ fn main() -> ExitCode {
             (None, args.data.data_dir.clone(), None)
         }
         None | Some(Command::Lab(_)) | Some(Command::Template(_)) => (None, None, None),
+        Some(Command::Api(_) | Command::Ct(_)) => (None, None, None),
         Some(Command::Serve(args)) => (
             args.listen.clone(),
             args.data.data_dir.clone(),
@@ -182,6 +192,7 @@ fn main() -> ExitCode {
             None | Some(Command::Lab(_)) | Some(Command::Template(_)) => {
                 runtime::serve(config).await.map(|()| ExitCode::SUCCESS)
             }
+            Some(Command::Api(_) | Command::Ct(_)) => Ok(ExitCode::from(2)),
             Some(Command::Serve(_)) => runtime::serve(config).await.map(|()| ExitCode::SUCCESS),
             Some(Command::Migrate(_)) => runtime::migrate(config).await.map(|()| ExitCode::SUCCESS),
             Some(Command::User(UserCommand::Create { admin, name, .. })) => {

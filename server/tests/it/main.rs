@@ -10,6 +10,7 @@ mod auth;
 mod auth_limits;
 mod builtins;
 mod catalog;
+mod cli;
 mod client;
 mod client_lab;
 mod client_lab_errors;
