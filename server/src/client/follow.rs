@@ -106,7 +106,7 @@ pub async fn follow(api: &Api, job_id: i64, json: bool) -> Result<Ended, CliErro
                 Err(e) => Some((Err(e), None)),
             }
         });
-        let mut events = chunks.eventsource();
+        let mut events = std::pin::pin!(chunks.eventsource());
         while let Ok(Some(Ok(event))) = tokio::time::timeout(IDLE, events.next()).await {
             failures = 0;
             if !event.id.is_empty() {
