@@ -24,6 +24,7 @@ pub enum GuestKind {
 
 /// How the container's first interface gets its IPv4 address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "mode")]
 pub enum Ipv4Setting {
     /// From the bridge's DHCP server.
@@ -40,6 +41,7 @@ pub enum Ipv4Setting {
 /// The wizard's answer: everything needed to create one container. Template values are
 /// defaults the user may change; the server re-validates all of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateRequest {
     /// The template's slug; `None` for a plain OS container.
     pub template: Option<String>,
@@ -77,19 +79,24 @@ pub struct CreateRequest {
     pub fuse: bool,
     /// Start when the node boots.
     pub onboot: bool,
-    /// Proxmox tags.
+    /// Proxmox tags. Optional in JSON (none).
+    #[serde(default)]
     pub tags: Vec<String>,
     /// The root password (shown once; never stored in a job or an event).
     pub root_password: Option<String>,
     /// SSH public keys for root, one per line.
     pub ssh_public_keys: Option<String>,
-    /// Package buckets of the template left out (by name).
+    /// Package buckets of the template left out (by name). Optional in JSON (none).
+    #[serde(default)]
     pub buckets_off: Vec<String>,
-    /// Packages added to the template's lists (installed with the OS's manager).
+    /// Packages added to the template's lists (installed with the OS's manager). Optional in JSON (none).
+    #[serde(default)]
     pub packages_added: Vec<String>,
-    /// Packages of the template left out.
+    /// Packages of the template left out. Optional in JSON (none).
+    #[serde(default)]
     pub packages_removed: Vec<String>,
-    /// Scripts of the template that are skipped (by file name).
+    /// Scripts of the template that are skipped (by file name). Optional in JSON (none).
+    #[serde(default)]
     pub scripts_skipped: Vec<String>,
 }
 
@@ -582,6 +589,7 @@ pub fn pct_equivalent(request: &CreateRequest) -> String {
 
 /// A container's status in Kiln.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerStatus {
     /// The creation job is queued or running.
@@ -619,6 +627,7 @@ impl ContainerStatus {
 
 /// One container as lists show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerSummary {
     /// Kiln's id (its pages: `/containers/{id}`).
     pub id: i64,
@@ -647,6 +656,7 @@ pub struct ContainerSummary {
 
 /// A service found in a container: a systemd unit the template installed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceView {
     /// A readable name (`nginx`).
     pub name: String,

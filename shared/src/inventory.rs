@@ -13,6 +13,7 @@ use crate::containers::ContainerStatus;
 /// What the dashboard's summary counts and its status filter selects: the node's power state
 /// for a container Kiln finished (or adopted), else Kiln's own status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// Running on its node.
@@ -87,6 +88,7 @@ impl State {
 
 /// A lifecycle action on a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// `status/start`.
@@ -175,6 +177,7 @@ impl Action {
 
 /// Who holds a container's lock: a second action is answered with this.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Busy {
     /// The action under way (`shutdown`, `create`, `delete`, ...).
     pub what: String,
@@ -197,6 +200,7 @@ impl std::fmt::Display for Busy {
 
 /// A guest's figures from its node (the last known ones when the node does not answer).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Live {
     /// CPU use as a share of its cores (0.0–1.0).
     pub cpu: Option<f64>,
@@ -253,6 +257,7 @@ impl Live {
 
 /// A web link of a service found in a container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Link {
     /// The service (`nginx`).
     pub name: String,
@@ -416,6 +421,7 @@ impl Inventory {
 
 /// What a lifecycle action ended with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActionDone {
     /// Kiln's id.
     pub id: i64,

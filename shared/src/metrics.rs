@@ -331,6 +331,7 @@ pub const SPARKLINE_SLOTS: usize = 60;
 
 /// What Kiln's monitor knows about one node's reachability (the offline views' banner).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeWatch {
     pub node_id: i64,
     pub node_name: String,

@@ -10,6 +10,7 @@ pub const END_EVENT: &str = "end";
 
 /// One step, log chunk or outcome of a container's creation, numbered per container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerEvent {
     /// 1, 2, 3… per container; the SSE `id`, so a reconnect resumes after it.
     pub seq: i64,
@@ -25,6 +26,7 @@ pub struct ContainerEvent {
 
 /// The final message: the container's status is terminal and every event has been sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StreamEnd {
     /// `ready` or `failed`; [`DELETED`] when the container was deleted while watched.
     pub status: String,

@@ -12,9 +12,11 @@
 //! extractors answer malformed requests in the same shape (`extract`).
 
 pub mod auth;
+pub mod containers;
 pub mod error;
 pub mod etag;
 pub mod extract;
+pub mod jobs;
 pub mod page;
 pub mod tokens;
 
@@ -73,13 +75,14 @@ impl Modify for BearerAuth {
 
 /// The API's routes, those behind the token gate and the public ones, with the document.
 fn api(state: &AppState) -> OpenApiRouter<AppState> {
-    let protected =
-        OpenApiRouter::new()
-            .merge(tokens::routes())
-            .route_layer(middleware::from_fn_with_state(
-                state.clone(),
-                auth::require_token,
-            ));
+    let protected = OpenApiRouter::new()
+        .merge(tokens::routes())
+        .merge(containers::routes())
+        .merge(jobs::routes())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     let public = tokens::public_routes();
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(BASE, protected.merge(public))
 }

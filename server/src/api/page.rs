@@ -34,7 +34,8 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
-    fn limit(&self) -> Result<usize, ApiError> {
+    /// The page's size (400 outside 1–1000).
+    pub fn limit(&self) -> Result<usize, ApiError> {
         match self.limit {
             None => Ok(DEFAULT_LIMIT),
             Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
@@ -44,8 +45,8 @@ impl PageQuery {
         }
     }
 
-    /// The key after which this page starts.
-    fn after(&self) -> Result<Option<i64>, ApiError> {
+    /// The key after which this page starts (400 for a cursor this API did not give out).
+    pub fn after(&self) -> Result<Option<i64>, ApiError> {
         let Some(cursor) = &self.cursor else {
             return Ok(None);
         };

@@ -65,6 +65,10 @@ pub struct Payload {
     pub container_id: i64,
     /// `ready` or `failed`: the status the row returns to when the deletion fails.
     pub restore: String,
+    /// The container's owner: who may read the job once the row is gone (absent in jobs
+    /// enqueued before it was recorded).
+    #[serde(default)]
+    pub owner_id: Option<i64>,
 }
 
 /// The handler registered for [`super::DELETE_JOB`].

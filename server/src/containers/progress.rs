@@ -150,6 +150,18 @@ impl Watch {
         Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
     }
 
+    /// The HTTP response: the stream, marked for reverse proxies (nginx) to pass each message
+    /// on at once.
+    pub fn into_response(self) -> axum::response::Response {
+        use axum::response::IntoResponse as _;
+        let mut response = self.into_sse().into_response();
+        response.headers_mut().insert(
+            "x-accel-buffering",
+            axum::http::HeaderValue::from_static("no"),
+        );
+        response
+    }
+
     /// The status when it is terminal.
     fn terminal(&self) -> Option<&Status> {
         self.status
@@ -235,6 +247,15 @@ impl Watch {
         self.safety.as_mut().reset(Instant::now() + SAFETY_REREAD);
         Ok(())
     }
+}
+
+/// The event number in a request's `Last-Event-ID` header (an `EventSource` reconnecting),
+/// where its replay starts; it wins over `?after=`.
+pub fn last_event_id(headers: &axum::http::HeaderMap) -> Option<i64> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
 }
 
 /// One event as an SSE message: `id` its number, `event` its kind, `data` its JSON.

@@ -24,7 +24,7 @@ use serde_json::json;
 use super::{CREATE_JOB, DELETE_JOB};
 use crate::app_state::AppState;
 use crate::db::audit::Entry;
-use crate::db::containers::{self, ContainerRow, EventRow, NewContainer};
+use crate::db::containers::{self, ContainerRow, EventRow, Idempotency, NewContainer};
 use crate::db::{nodes, templates};
 use crate::errors::TxError;
 use crate::jobs::NewJob;
@@ -39,6 +39,43 @@ pub struct Created {
     pub id: i64,
     /// The creation job.
     pub job_id: i64,
+}
+
+/// What [`ContainerService::create_with_key`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    /// The container and its creation job.
+    pub created: Created,
+    /// An earlier request with the same key created them; nothing was created now.
+    pub replayed: bool,
+}
+
+/// The digest an idempotency key is stored with: SHA-256 (hex) of the request as stored —
+/// normalized, without secrets —, so a retry that differs only in a secret is the same
+/// request, and nothing secret is derivable from the digest.
+fn request_digest(stored: &serde_json::Value) -> String {
+    let bytes = serde_json::to_vec(stored).unwrap_or_default();
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes))
+}
+
+/// The answer to a request whose key found `found` (id, creation job, digest): a replay
+/// when the digests agree, else 409.
+fn replay(
+    keyed: Idempotency<'_>,
+    (id, job_id, digest): (i64, Option<i64>, Option<String>),
+) -> Result<Accepted, AppError> {
+    if digest.as_deref() != Some(keyed.digest) {
+        return Err(AppError::Conflict(format!(
+            "this Idempotency-Key was used for another request (container {id}); use a new key \
+             for a new request"
+        )));
+    }
+    let job_id =
+        job_id.ok_or_else(|| AppError::Conflict(format!("container {id} has no creation job")))?;
+    Ok(Accepted {
+        created: Created { id, job_id },
+        replayed: true,
+    })
 }
 
 /// Creating and reading containers.
@@ -73,6 +110,24 @@ impl ContainerService {
         self.create_with(actor, request, None).await
     }
 
+    /// [`ContainerService::create`] with an idempotency key (the REST API's
+    /// `Idempotency-Key`): the first request with `key` creates the container and records
+    /// the key and a digest of the request without its secrets on the row, in the same
+    /// insert. A later request of the same user with the same key and the same request
+    /// (secrets aside) creates nothing and answers the first one's container and job
+    /// (`replayed`); one with another request is refused (409). Two requests at once with
+    /// one key create one container: the second waits for the node's creation lock, then
+    /// finds the first one's row — or, on another node, the unique index on (owner, key)
+    /// refuses its insert and it finds the row then. A key is forgotten with its row.
+    pub async fn create_with_key(
+        &self,
+        actor: &Actor,
+        request: CreateRequest,
+        key: &str,
+    ) -> Result<Accepted, AppError> {
+        self.create_keyed(actor, request, None, Some(key)).await
+    }
+
     /// [`ContainerService::create`]; `test`: a template test run, kept after its report
     /// when `Some(true)` (see `containers::test_run`).
     pub(crate) async fn create_with(
@@ -81,16 +136,39 @@ impl ContainerService {
         request: CreateRequest,
         test: Option<bool>,
     ) -> Result<Created, AppError> {
+        self.create_keyed(actor, request, test, None)
+            .await
+            .map(|accepted| accepted.created)
+    }
+
+    /// The creation behind [`ContainerService::create_with`] and
+    /// [`ContainerService::create_with_key`].
+    async fn create_keyed(
+        &self,
+        actor: &Actor,
+        request: CreateRequest,
+        test: Option<bool>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Accepted, AppError> {
         let request = normalize(request);
         validate_create(&request)
             .into_result()
             .map_err(AppError::Invalid)?;
-        let mut pooled = self.state.conn().await?;
-        let conn: &mut AsyncPgConnection = &mut pooled;
         let key = self.state.secret_key.clone();
         let stored = serde_json::to_value(without_secrets(&request))
             .map_err(|e| crate::errors::internal("encoding a create request", e))?;
-        let created = conn
+        let digest = idempotency_key.map(|_| request_digest(&stored));
+        let keyed = idempotency_key
+            .zip(digest.as_deref())
+            .map(|(key, digest)| Idempotency { key, digest });
+        if let Some(keyed) = keyed
+            && let Some(found) = self.keyed(actor, keyed).await?
+        {
+            return Ok(found);
+        }
+        let mut pooled = self.state.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        let inserted = conn
             .transaction::<_, TxError, _>(async |conn| {
                 let mut errors = FieldErrors::default();
                 let node = nodes::get(conn, actor.user_id, request.node_id).await?;
@@ -109,6 +187,14 @@ impl ContainerService {
                 };
                 if node.is_some() {
                     containers::lock_new_on_node(conn, request.node_id).await?;
+                    // A request with this key committed while this one waited for the lock:
+                    // its container, not a second one (nor "hostname taken").
+                    if let Some(keyed) = keyed
+                        && let Some(found) =
+                            containers::by_idempotency_key(conn, actor.user_id, keyed.key).await?
+                    {
+                        return Ok(Err(found));
+                    }
                     let taken = containers::hostnames_on(conn, request.node_id).await?;
                     if taken.contains(&request.hostname) {
                         errors.add(
@@ -134,7 +220,7 @@ impl ContainerService {
                 }
                 errors.into_result().map_err(AppError::Invalid)?;
                 let vmid = request.vmid.and_then(|v| i32::try_from(v).ok());
-                let id = containers::insert(
+                let id = containers::insert_keyed(
                     conn,
                     &NewContainer {
                         node_id: request.node_id,
@@ -150,10 +236,14 @@ impl ContainerService {
                         test_run: test.is_some(),
                         keep_after_test: test.unwrap_or(false),
                     },
+                    keyed,
                 )
                 .await
                 .map_err(|e| {
-                    if crate::db::is_unique_violation(&e) {
+                    if containers::is_idempotency_violation(&e) {
+                        // Answered below, once this transaction is rolled back.
+                        TxError::Db(e)
+                    } else if crate::db::is_unique_violation(&e) {
                         TxError::Refused(AppError::Conflict(
                             "that VMID was taken a moment ago; try again".to_owned(),
                         ))
@@ -167,16 +257,31 @@ impl ContainerService {
                         .map_err(|e| crate::errors::internal("sealing a root password", e))?;
                     containers::set_root_password(conn, id, Some(&sealed)).await?;
                 }
-                let job =
-                    NewJob::new(CREATE_JOB, json!({ "container_id": id })).on_node(request.node_id);
+                // The owner too: who may read the job once the row is gone.
+                let payload = json!({ "container_id": id, "owner_id": actor.user_id });
+                let job = NewJob::new(CREATE_JOB, payload).on_node(request.node_id);
                 let job_id = self.state.jobs.enqueue(conn, &job).await?;
                 containers::set_job(conn, id, job_id).await?;
-                Ok(Created { id, job_id })
+                Ok(Ok(Created { id, job_id }))
             })
-            .await
-            .map_err(|e| e.into_app("creating a container"))?;
+            .await;
         // The audit takes a connection of its own: give this one back first.
         drop(pooled);
+        let created = match (inserted, keyed) {
+            (Ok(Ok(created)), _) => created,
+            (Ok(Err(found)), Some(keyed)) => return replay(keyed, found),
+            (Err(TxError::Db(e)), Some(keyed)) if containers::is_idempotency_violation(&e) => {
+                return match self.keyed(actor, keyed).await? {
+                    Some(found) => Ok(found),
+                    // Deleted again in between: as good as a conflict.
+                    None => Err(AppError::Conflict(
+                        "a request with this Idempotency-Key is under way; try again".to_owned(),
+                    )),
+                };
+            }
+            (Ok(Err(_)), None) => return Err(AppError::Internal),
+            (Err(e), _) => return Err(e.into_app("creating a container")),
+        };
         self.state.jobs.wake();
         self.state.inventories.forget(actor.user_id);
         let action = if test.is_some() {
@@ -186,7 +291,24 @@ impl ContainerService {
         };
         self.audit(actor, action, &request.hostname, created.id)
             .await;
-        Ok(created)
+        Ok(Accepted {
+            created,
+            replayed: false,
+        })
+    }
+
+    /// The container the actor created with `keyed`'s key, answered as a replay (or 409 when
+    /// the key came with another request); `None` when the key is unused.
+    async fn keyed(
+        &self,
+        actor: &Actor,
+        keyed: Idempotency<'_>,
+    ) -> Result<Option<Accepted>, AppError> {
+        let mut conn = self.state.conn().await?;
+        let found = containers::by_idempotency_key(&mut conn, actor.user_id, keyed.key)
+            .await
+            .map_err(|e| crate::errors::db("reading an idempotency key", e))?;
+        found.map(|found| replay(keyed, found)).transpose()
     }
 
     /// Runs a failed creation again from the phase it failed in.
@@ -352,6 +474,12 @@ impl ContainerService {
     /// deletion already under way is not started twice (`Ok`), and one whose job died is
     /// started again. 404 for a container the actor may not see.
     pub async fn delete(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
+        self.delete_job(actor, id).await.map(drop)
+    }
+
+    /// [`ContainerService::delete`], returning the deletion job (the one already under way
+    /// when there is one): what the REST API answers, so a client can follow it.
+    pub async fn delete_job(&self, actor: &Actor, id: i64) -> Result<i64, AppError> {
         let owner = (!actor.is_admin).then_some(actor.user_id);
         // Another action under way: busy (a creation is cancelled instead; the deletion job
         // takes the lock once the creation has ended).
@@ -374,8 +502,8 @@ impl ContainerService {
                 let restore = match row.status.as_str() {
                     "deleting" => {
                         let mine = json!({ "container_id": id });
-                        if jobs.active(conn, DELETE_JOB, &mine).await?.is_some() {
-                            return Ok(None);
+                        if let Some(job) = jobs.active(conn, DELETE_JOB, &mine).await? {
+                            return Ok((job, None));
                         }
                         "failed"
                     }
@@ -391,21 +519,23 @@ impl ContainerService {
                 let payload = serde_json::to_value(super::delete::Payload {
                     container_id: id,
                     restore: restore.to_owned(),
+                    owner_id: row.owner_id,
                 })
                 .map_err(|e| crate::errors::internal("encoding a deletion", e))?;
                 let job = NewJob::new(DELETE_JOB, payload).on_node(row.node_id);
-                jobs.enqueue(conn, &job).await?;
-                Ok(Some(row.hostname))
+                let job = jobs.enqueue(conn, &job).await?;
+                Ok((job, Some(row.hostname)))
             })
             .await
             .map_err(|e| e.into_app("deleting a container"))?;
         drop(pooled);
+        let (job, started) = started;
         if let Some(hostname) = started {
             self.state.jobs.wake();
             self.state.container_events.notify(id, 0);
             self.audit(actor, "container.delete", &hostname, id).await;
         }
-        Ok(())
+        Ok(job)
     }
 }
 
@@ -561,6 +691,8 @@ impl kiln_app::ssr::ContainersBackend for ContainerService {
 // Details, credentials and the retry that skips a script (`service/details.rs`).
 mod details;
 pub use details::discovered;
+// A container's jobs as their owner reads them (`service/jobs.rs`).
+mod jobs;
 // The dashboard's inventory (`service/inventory.rs`).
 mod inventory;
 pub use inventory::{INVENTORY_TTL, InventoryCache, NODE_TIMEOUT, seen_of};

@@ -87,6 +87,71 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &NewContainer<'_>) -> Que
         .await
 }
 
+/// The name of the unique index on (`owner_id`, `idempotency_key`): a violation of it means
+/// another request with the same key created its container first.
+pub const IDEMPOTENCY_INDEX: &str = "containers_idempotency";
+
+/// A creation's idempotency key (an API client's `Idempotency-Key`) and the digest of the
+/// request it came with (without secrets), stored on the row it created.
+#[derive(Debug, Clone, Copy)]
+pub struct Idempotency<'a> {
+    pub key: &'a str,
+    pub digest: &'a str,
+}
+
+/// Inserts a container with the idempotency key of the request that creates it, in the same
+/// statement (the unique index on owner and key then decides between two requests at once:
+/// see [`IDEMPOTENCY_INDEX`]); returns its id.
+pub async fn insert_keyed(
+    conn: &mut AsyncPgConnection,
+    new: &NewContainer<'_>,
+    key: Option<Idempotency<'_>>,
+) -> QueryResult<i64> {
+    let Some(key) = key else {
+        return insert(conn, new).await;
+    };
+    diesel::insert_into(containers::table)
+        .values((
+            new,
+            containers::idempotency_key.eq(key.key),
+            containers::idempotency_digest.eq(key.digest),
+        ))
+        .returning(containers::id)
+        .get_result(conn)
+        .await
+}
+
+/// Whether `err` is a violation of [`IDEMPOTENCY_INDEX`].
+pub fn is_idempotency_violation(err: &diesel::result::Error) -> bool {
+    matches!(
+        err,
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        ) if info.constraint_name() == Some(IDEMPOTENCY_INDEX)
+    )
+}
+
+/// The container `owner` created with idempotency key `key`: its id, creation job and the
+/// digest of the request that created it.
+pub async fn by_idempotency_key(
+    conn: &mut AsyncPgConnection,
+    owner: i64,
+    key: &str,
+) -> QueryResult<Option<(i64, Option<i64>, Option<String>)>> {
+    containers::table
+        .filter(containers::owner_id.eq(owner))
+        .filter(containers::idempotency_key.eq(key))
+        .select((
+            containers::id,
+            containers::job_id,
+            containers::idempotency_digest,
+        ))
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// One container; `owner` `None` means any (an admin, or the job).
 pub async fn get(
     conn: &mut AsyncPgConnection,

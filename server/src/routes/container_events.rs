@@ -10,14 +10,14 @@
 
 use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kiln_app::ssr::RequestCtx;
 use kiln_shared::AppError;
 use serde::Deserialize;
 
 use crate::app_state::AppState;
-use crate::containers::progress::Watch;
+use crate::containers::progress::{Watch, last_event_id};
 
 /// The query string.
 #[derive(Debug, Deserialize)]
@@ -40,23 +40,13 @@ pub async fn container_events(
     let Ok(id) = id.parse::<i64>() else {
         return refusal(&AppError::NotFound(format!("container {id}")));
     };
-    let last_event_id = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok());
+    let last_event_id = last_event_id(&headers);
     let after = last_event_id.or(params.after).unwrap_or(0);
     match Watch::open(&state, &actor, id, after).await {
         Ok(watch) if last_event_id.is_some() && watch.is_over() => {
             StatusCode::NO_CONTENT.into_response()
         }
-        Ok(watch) => {
-            let mut response = watch.into_sse().into_response();
-            // A reverse proxy (nginx) must pass each message on at once.
-            response
-                .headers_mut()
-                .insert("x-accel-buffering", HeaderValue::from_static("no"));
-            response
-        }
+        Ok(watch) => watch.into_response(),
         Err(e) => refusal(&e),
     }
 }

@@ -119,7 +119,7 @@ impl Msg {
 /// A response whose body is read message by message.
 pub(crate) struct Stream {
     pub(crate) status: StatusCode,
-    headers: axum::http::HeaderMap,
+    pub(crate) headers: axum::http::HeaderMap,
     body: Body,
     buffer: String,
 }
@@ -140,7 +140,11 @@ pub(crate) async fn open(
     if let Some(id) = last_event_id {
         req = req.header("last-event-id", id);
     }
-    let mut req = req.body(Body::empty())?;
+    open_request(app, req.body(Body::empty())?).await
+}
+
+/// Sends `req` and returns as soon as the response head is there.
+pub(crate) async fn open_request(app: &TestApp, mut req: Request<Body>) -> R<Stream> {
     req.extensions_mut()
         .insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
     let response = tokio::time::timeout(PATIENCE, app.router.clone().oneshot(req)).await??;

@@ -26,6 +26,18 @@ impl ContainerService {
     /// failed in), the services discovery found with the keys of their credentials, and the
     /// credentials of no found service. No credential value.
     pub async fn detail(&self, actor: &Actor, id: i64) -> Result<ContainerDetail, AppError> {
+        self.detail_and_row(actor, id)
+            .await
+            .map(|(detail, _)| detail)
+    }
+
+    /// [`ContainerService::detail`] with the row it was made from (its creation job, when
+    /// it changed, what its node last said of it): what the REST API adds to the detail.
+    pub async fn detail_and_row(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<(ContainerDetail, ContainerRow), AppError> {
         let mut conn = self.state.conn().await?;
         let owner = (!actor.is_admin).then_some(actor.user_id);
         let (row, node_name) = containers::get_with_node(&mut conn, owner, id)
@@ -55,7 +67,7 @@ impl ContainerService {
             row.updated_at
         };
         let elapsed_secs = u64::try_from((until - row.created_at).num_seconds()).unwrap_or(0);
-        Ok(ContainerDetail {
+        let detail = ContainerDetail {
             summary: crate::containers::wizard::summary(&row, node_name),
             request: without_secrets(&request),
             phase,
@@ -63,7 +75,8 @@ impl ContainerService {
             services,
             other_credentials,
             node_watch,
-        })
+        };
+        Ok((detail, row))
     }
 
     /// The value of the credential `service`/`key` of container `id`, decrypted, for its

@@ -65,20 +65,10 @@ impl ContainerService {
         id: i64,
         action: Action,
     ) -> Result<ActionDone, AppError> {
-        let row = self.get(actor, id).await?;
         if action == Action::Delete {
-            self.delete(actor, id).await?;
-            self.changed(&row);
-            return Ok(ActionDone {
-                id,
-                name: row.hostname.clone(),
-                action,
-                ok: true,
-                message: format!("{} is being deleted", row.hostname),
-                state: Some(State::Deleting),
-                offer_stop: false,
-            });
+            return self.act_delete(actor, id).await.map(|(done, _)| done);
         }
+        let row = self.get(actor, id).await?;
         match ContainerStatus::parse(&row.status) {
             Some(ContainerStatus::Ready) => {}
             _ => {
@@ -99,6 +89,24 @@ impl ContainerService {
         held.release().await;
         self.changed(&row);
         result
+    }
+
+    /// *Delete* as an action: [`ContainerService::delete_job`], and the dashboards forget
+    /// what they showed. Returns the outcome and the deletion job.
+    pub async fn act_delete(&self, actor: &Actor, id: i64) -> Result<(ActionDone, i64), AppError> {
+        let row = self.get(actor, id).await?;
+        let job = self.delete_job(actor, id).await?;
+        self.changed(&row);
+        let done = ActionDone {
+            id,
+            name: row.hostname.clone(),
+            action: Action::Delete,
+            ok: true,
+            message: format!("{} is being deleted", row.hostname),
+            state: Some(State::Deleting),
+            offer_stop: false,
+        };
+        Ok((done, job))
     }
 
     /// The power action itself, under the lock.

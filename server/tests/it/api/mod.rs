@@ -1,5 +1,7 @@
 //! The REST API (`/api/v1`): tokens, the error shape, the document, and each domain's routes.
 
+mod containers;
+mod jobs;
 mod openapi;
 mod tokens;
 

@@ -1,0 +1,163 @@
+//! `/api/v1/jobs`: a creation's job followed live as Server-Sent Events, resumed with
+//! `Last-Event-ID` (or `?after=`) without repeats or gaps, 204 once nothing is left; and who
+//! may read a job.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use kiln_server::lab::RuntimeKind;
+
+use super::{call, expect_error, json, token_of, user_with_token};
+use crate::container_events::{Stream, open_request};
+use crate::containers::{request, setup_paused};
+use crate::harness::TestApp;
+use crate::lab_fixture::R;
+
+/// Opens `GET /api/v1/jobs/{job}/events{query}` with `token`, resuming after `last`.
+async fn watch(app: &TestApp, token: &str, job: i64, query: &str, last: Option<i64>) -> R<Stream> {
+    let mut req = Request::get(format!("/api/v1/jobs/{job}/events{query}"))
+        .header(header::ACCEPT, "text/event-stream")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"));
+    if let Some(last) = last {
+        req = req.header("last-event-id", last.to_string());
+    }
+    open_request(app, req.body(Body::empty())?).await
+}
+
+/// The next `n` events' numbers (each message's `id` is its event's number).
+async fn numbers(stream: &mut Stream, n: usize) -> R<Vec<i64>> {
+    let mut seqs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let msg = stream.next().await?.ok_or("the stream ended early")?;
+        let event = msg.event()?;
+        assert_eq!(msg.id, Some(event.seq.to_string()), "{msg:?}");
+        seqs.push(event.seq);
+    }
+    Ok(seqs)
+}
+
+/// Every event's number until `end`; the `end`'s status.
+async fn rest(stream: &mut Stream) -> R<(Vec<i64>, String)> {
+    let mut seqs = Vec::new();
+    loop {
+        let msg = stream
+            .next()
+            .await?
+            .ok_or("the stream ended without `end`")?;
+        if msg.event == "end" {
+            let end: kiln_shared::progress::StreamEnd = serde_json::from_str(&msg.data)?;
+            assert!(stream.next().await?.is_none(), "a message after `end`");
+            return Ok((seqs, end.status));
+        }
+        seqs.push(msg.event()?.seq);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_creation_is_followed_live_and_resumed_without_repeats() -> R {
+    let mut s = setup_paused(RuntimeKind::Scratch).await?;
+    let token = token_of(&s.app, "creator", "test", false).await?;
+    let bob = user_with_token(&s.app, "bob", false).await?;
+    let body = serde_json::to_value(request(s.node_id, "web-1"))?;
+    let reply = call(
+        &s.app,
+        Method::POST,
+        "/api/v1/containers",
+        Some(&token),
+        Some(&body),
+    )
+    .await?;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    let accepted = json(&reply)?;
+    let id = accepted["container"]["id"].as_i64().ok_or("id")?;
+    let job = accepted["job"]["id"].as_i64().ok_or("job")?;
+    assert_eq!(accepted["job"]["state"], "queued");
+    assert_eq!(accepted["job"]["percent"], 0);
+
+    // Watching before the job runs: the events arrive live.
+    let mut stream = watch(&s.app, &token, job, "", None).await?;
+    assert_eq!(stream.status, StatusCode::OK);
+    assert_eq!(
+        stream
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    s.start_workers();
+    let first = numbers(&mut stream, 3).await?;
+    assert_eq!(first, vec![1, 2, 3]);
+    drop(stream);
+
+    // Reconnecting after event 3: the rest, each once, then `end`.
+    let mut stream = watch(&s.app, &token, job, "?after=1", Some(3)).await?;
+    let (later, status) = rest(&mut stream).await?;
+    assert_eq!(status, "ready");
+    let all: Vec<i64> = s.events(id).await?.iter().map(|e| e.seq).collect();
+    let mut seen = first.clone();
+    seen.extend(&later);
+    assert_eq!(seen, all, "every event once, in order");
+
+    // `?after=` without the header; the header wins over it.
+    let last = *all.last().ok_or("no events")?;
+    let mut stream = watch(&s.app, &token, job, &format!("?after={}", last - 1), None).await?;
+    assert_eq!(rest(&mut stream).await?, (vec![last], "ready".to_owned()));
+
+    // A reconnect with nothing left: 204, stop reconnecting.
+    let stream = watch(&s.app, &token, job, "", Some(last)).await?;
+    assert_eq!(stream.status, StatusCode::NO_CONTENT);
+
+    // The job's status says the same.
+    let mut view = serde_json::Value::Null;
+    for _ in 0..50 {
+        view = json(
+            &call(
+                &s.app,
+                Method::GET,
+                &format!("/api/v1/jobs/{job}"),
+                Some(&token),
+                None,
+            )
+            .await?,
+        )?;
+        if view["state"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(view["state"], "succeeded", "{view}");
+    assert_eq!(view["attempts"], 1);
+    assert_eq!(view["error"], serde_json::Value::Null);
+
+    // Only its owner (or an administrator) reads it.
+    let stream = watch(&s.app, &bob, job, "", None).await?;
+    assert_eq!(stream.status, StatusCode::NOT_FOUND);
+    let admin = user_with_token(&s.app, "root", true).await?;
+    let reply = call(
+        &s.app,
+        Method::GET,
+        &format!("/api/v1/jobs/{job}"),
+        Some(&admin),
+        None,
+    )
+    .await?;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = call(
+        &s.app,
+        Method::GET,
+        "/api/v1/jobs/999999",
+        Some(&token),
+        None,
+    )
+    .await?;
+    expect_error(&reply, 404, "not_found")?;
+    let reply = call(
+        &s.app,
+        Method::GET,
+        &format!("/api/v1/jobs/{job}/events"),
+        None,
+        None,
+    )
+    .await?;
+    expect_error(&reply, 401, "unauthorized")?;
+    s.finish().await
+}
