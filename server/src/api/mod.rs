@@ -17,6 +17,7 @@ pub mod error;
 pub mod etag;
 pub mod extract;
 pub mod jobs;
+pub mod node_choices;
 pub mod page;
 pub mod tokens;
 
@@ -79,6 +80,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(tokens::routes())
         .merge(containers::routes())
         .merge(jobs::routes())
+        .merge(node_choices::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

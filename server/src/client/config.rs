@@ -155,8 +155,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_file_is_private_from_the_start_and_replaced_whole() -> Result<(), Box<dyn std::error::Error>>
-    {
+    fn the_file_is_private_from_the_start_and_replaced_whole()
+    -> Result<(), Box<dyn std::error::Error>> {
         let home = tempfile::tempdir()?;
         let path = home.path().join("config").join("kiln").join("cli.toml");
         let profile = Profile {

@@ -181,9 +181,10 @@ pub async fn build(api: &Api, args: &CreateArgs) -> Result<CreateRequest, CliErr
     request.ostemplate = args.ostemplate.clone().unwrap_or_default();
     if args.storage.is_none() || args.bridge.is_none() || args.ostemplate.is_none() {
         let choices = nodes::choices(api, node_id).await?;
-        let os = template
-            .as_ref()
-            .map_or_else(|| "debian-12".to_owned(), |t| format!("{}-{}", t.os, t.os_version));
+        let os = template.as_ref().map_or_else(
+            || "debian-12".to_owned(),
+            |t| format!("{}-{}", t.os, t.os_version),
+        );
         fill_missing(&choices, &mut request, &os);
     }
     request.vmid = args.vmid;
@@ -203,9 +204,10 @@ pub async fn build(api: &Api, args: &CreateArgs) -> Result<CreateRequest, CliErr
     request.tags.extend(args.tags.iter().cloned());
     request.onboot = args.onboot;
     if let Some(file) = &args.ssh_public_keys {
-        request.ssh_public_keys = Some(std::fs::read_to_string(file).map_err(|e| {
-            CliError::usage(format!("cannot read {}: {e}", file.display()))
-        })?);
+        request.ssh_public_keys = Some(
+            std::fs::read_to_string(file)
+                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?,
+        );
     }
     request.buckets_off = args.buckets_off.clone();
     request.packages_added = args.packages_added.clone();
@@ -239,7 +241,11 @@ fn fill_missing(choices: &NodeChoices, request: &mut CreateRequest, os: &str) {
 pub fn job_of(answer: &Value) -> Option<i64> {
     answer
         .get("job")
-        .and_then(|job| job.get("id").and_then(Value::as_i64).or_else(|| job.as_i64()))
+        .and_then(|job| {
+            job.get("id")
+                .and_then(Value::as_i64)
+                .or_else(|| job.as_i64())
+        })
         .or_else(|| answer.get("job_id").and_then(Value::as_i64))
 }
 
@@ -275,16 +281,13 @@ pub async fn create(api: &Api, args: CreateArgs) -> Result<(), CliError> {
     if !args.wait {
         return Ok(());
     }
-    let job = job_of(&answer)
-        .ok_or_else(|| CliError::failed("Kiln's answer names no job to follow"))?;
+    let job =
+        job_of(&answer).ok_or_else(|| CliError::failed("Kiln's answer names no job to follow"))?;
     let ended = follow::follow(api, job, args.json).await?;
     if ended.succeeded() {
         Ok(())
     } else {
-        Err(CliError::failed(format!(
-            "the creation {}",
-            ended.line()
-        )))
+        Err(CliError::failed(format!("the creation {}", ended.line())))
     }
 }
 

@@ -30,13 +30,17 @@ fn items<'a>(answer: &'a Value, key: &str) -> &'a [Value] {
         .map_or(&[], Vec::as_slice)
 }
 
-/// Whether a container matches `--node` (name or id) and `--status` (Kiln's status or the
-/// power state).
+/// Whether a container matches `--node` (name or id) and `--status` (Kiln's status, the
+/// list's state or the power state).
 pub fn matches(container: &Value, node: Option<&str>, status: Option<&str>) -> bool {
     let s = summary(container);
     let text = |key: &str| cell(s.get(key));
     let node_ok = node.is_none_or(|n| text("node_name") == n || text("node_id") == n);
-    let status_ok = status.is_none_or(|st| text("status") == st || text("power") == st);
+    let status_ok = status.is_none_or(|st| {
+        ["status", "state", "power"]
+            .iter()
+            .any(|key| text(key) == st)
+    });
     node_ok && status_ok
 }
 
@@ -57,19 +61,22 @@ pub async fn list(
         .iter()
         .map(|c| {
             let s = summary(c);
-            [
-                "id", "hostname", "node_name", "vmid", "template", "status", "power", "address",
-            ]
-            .iter()
-            .map(|key| cell(s.get(*key)))
-            .collect()
+            let state = s.get("state").or_else(|| s.get("power"));
+            let mut row: Vec<String> =
+                ["id", "hostname", "node_name", "vmid", "template", "status"]
+                    .iter()
+                    .map(|key| cell(s.get(*key)))
+                    .collect();
+            row.push(cell(state));
+            row.push(cell(s.get("address")));
+            row
         })
         .collect();
     println!(
         "{}",
         render(
             &[
-                "ID", "HOSTNAME", "NODE", "VMID", "TEMPLATE", "STATUS", "POWER", "ADDRESS"
+                "ID", "HOSTNAME", "NODE", "VMID", "TEMPLATE", "STATUS", "STATE", "ADDRESS"
             ],
             &rows
         )
@@ -229,7 +236,7 @@ pub async fn delete(api: &Api, id: i64, yes: bool, wait: bool) -> Result<(), Cli
         return Ok(());
     }
     if let Some(job) = job_of(&answer) {
-        return finished(follow::follow(api, job, false).await?, "the deletion");
+        return finished(follow::poll(api, job).await?, "the deletion");
     }
     let deadline = Instant::now() + DELETE_TIMEOUT;
     loop {
@@ -268,7 +275,7 @@ mod tests {
     #[test]
     fn filters_and_shapes() {
         let c = json!({"id": 1, "hostname": "web", "node_id": 3, "node_name": "lab",
-            "status": "ready", "power": "running"});
+            "status": "ready", "state": "running"});
         assert!(matches(&c, None, None));
         assert!(matches(&c, Some("lab"), Some("ready")));
         assert!(matches(&c, Some("3"), Some("running")));

@@ -138,8 +138,7 @@ mod tests {
             assert_eq!(Exit::of_status(status), exit, "{status}");
         }
         assert_eq!(
-            [Exit::Failed, Exit::Usage, Exit::Auth, Exit::NotFound]
-                .map(|e| e as u8),
+            [Exit::Failed, Exit::Usage, Exit::Auth, Exit::NotFound].map(|e| e as u8),
             [1, 2, 3, 4]
         );
         assert_eq!(

@@ -135,6 +135,39 @@ pub async fn follow(api: &Api, job_id: i64, json: bool) -> Result<Ended, CliErro
     }
 }
 
+/// How often [`poll`] reads the job.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How long [`poll`] waits for a job to end.
+pub const POLL_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// Follows job `job_id` by reading `GET /jobs/{id}` until it ended, printing each phase it
+/// enters and the final line: for a deletion, whose event stream would first replay its
+/// container's whole creation.
+pub async fn poll(api: &Api, job_id: i64) -> Result<Ended, CliError> {
+    let deadline = std::time::Instant::now() + POLL_TIMEOUT;
+    let mut phase: Option<String> = None;
+    loop {
+        let job = api.get(&format!("/jobs/{job_id}")).await?;
+        let now = job.get("phase").and_then(Value::as_str).map(str::to_owned);
+        if now.is_some() && now != phase {
+            println!("{:<9} …", now.as_deref().unwrap_or_default());
+            phase = now;
+        }
+        let ended = Ended::of(&job);
+        if matches!(ended.status.as_str(), "succeeded" | "failed" | "cancelled") {
+            println!("{}", ended.line());
+            return Ok(ended);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(CliError::failed(format!(
+                "job {job_id} did not end within {} s",
+                POLL_TIMEOUT.as_secs()
+            )));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
 fn print_end(ended: &Ended, data: &Value, json: bool) {
     if json {
         println!("{data}");

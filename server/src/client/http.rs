@@ -325,7 +325,12 @@ mod tests {
         ] {
             assert_eq!(normalize_url(typed), Ok(canonical.to_owned()), "{typed}");
         }
-        for bad in ["ftp://kiln", "https://", "https://user@kiln", "http://x?y=1"] {
+        for bad in [
+            "ftp://kiln",
+            "https://",
+            "https://user@kiln",
+            "http://x?y=1",
+        ] {
             assert_eq!(
                 normalize_url(bad).map_err(|e| e.exit),
                 Err(Exit::Usage),

@@ -11,10 +11,7 @@ use super::http::Api;
 /// summary.
 fn id_and_name(item: &Value) -> Option<(i64, &str)> {
     let node = item.get("node").unwrap_or(item);
-    Some((
-        node.get("id")?.as_i64()?,
-        node.get("name")?.as_str()?,
-    ))
+    Some((node.get("id")?.as_i64()?, node.get("name")?.as_str()?))
 }
 
 /// The id of the node `wanted` (a name, else an id) among the user's nodes (`GET /nodes`).

@@ -47,7 +47,10 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
         out.trim_end().to_owned()
     };
     let mut lines = vec![line(header.to_vec())];
-    lines.extend(rows.iter().map(|row| line(row.iter().map(String::as_str).collect())));
+    lines.extend(
+        rows.iter()
+            .map(|row| line(row.iter().map(String::as_str).collect())),
+    );
     lines.join("\n")
 }
 
@@ -77,7 +80,10 @@ mod tests {
             render(&["ID", "HOSTNAME", "STATUS"], &rows),
             "ID  HOSTNAME    STATUS\n1   web         ready\n12  database-1  -"
         );
-        assert_eq!(pairs(&[("id", "1".into()), ("status", "ready".into())]), "id:     1\nstatus: ready");
+        assert_eq!(
+            pairs(&[("id", "1".into()), ("status", "ready".into())]),
+            "id:     1\nstatus: ready"
+        );
         assert_eq!(cell(Some(&json!([80, 443]))), "80,443");
         assert_eq!(cell(Some(&json!(null))), "-");
         assert_eq!(cell(None), "-");

@@ -154,7 +154,15 @@ async fn login_create_wait_act_delete_and_logout_with_exit_codes() -> R {
     // Login: the file is the owner's only.
     let login = c
         .run(
-            &["api", "login", &c.url, "--user", "creator", "--token-name", "laptop"],
+            &[
+                "api",
+                "login",
+                &c.url,
+                "--user",
+                "creator",
+                "--token-name",
+                "laptop",
+            ],
             &format!("{PASSWORD}\n"),
             &[],
         )
@@ -197,10 +205,21 @@ async fn login_create_wait_act_delete_and_logout_with_exit_codes() -> R {
         "{invalid}"
     );
 
-    // Create and follow it to the end: each event, then the final line.
-    let mut create = on_the_lab(&node, "cli-web");
-    create.push("--wait");
-    let created = c.kiln(&create).await?;
+    // Create and follow it to the end: each event, then the final line. The storage, OS
+    // template and bridge come from the node's choices.
+    let created = c
+        .kiln(&[
+            "ct",
+            "create",
+            "--node",
+            &node,
+            "--hostname",
+            "cli-web",
+            "--disk",
+            "4",
+            "--wait",
+        ])
+        .await?;
     expect(&created, 0);
     assert!(created.stdout.contains("being created"), "{created}");
     for part in ["allocate", "create", "start", "ready"] {

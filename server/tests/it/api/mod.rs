@@ -2,6 +2,7 @@
 
 mod containers;
 mod jobs;
+mod node_choices;
 mod openapi;
 mod tokens;
 

@@ -26,6 +26,7 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/containers/{id}/events",
     "GET /api/v1/jobs/{id}",
     "GET /api/v1/jobs/{id}/events",
+    "GET /api/v1/nodes/{id}/choices",
 ];
 
 /// Operations anyone may call (`security: [{}]`).
