@@ -11,7 +11,8 @@
 #   KILN_E2E_PASSWORD  the user's password (required)
 #   KILN_E2E_URL       the Kiln [http://127.0.0.1:8080]
 #   KILN_E2E_USER      the user with the lab node [admin]
-#   KILN_E2E_TEMPLATE  a built-in template that provisions quickly on the lab [nginx-web]
+#   KILN_E2E_TEMPLATE  a built-in template that provisions quickly on the lab [nginx-web];
+#                      empty: a plain OS container (a lab without real containers or SSH)
 #   KILN_E2E_NODE      the node [lab]
 #   KILN               the kiln binary [target/release/kiln, else target/debug/kiln, else PATH]
 #
@@ -30,7 +31,7 @@ else BIN="$(command -v kiln || true)"; fi
 
 URL="${KILN_E2E_URL:-http://127.0.0.1:8080}"
 USER_NAME="${KILN_E2E_USER:-admin}"
-TEMPLATE="${KILN_E2E_TEMPLATE:-nginx-web}"
+TEMPLATE="${KILN_E2E_TEMPLATE-nginx-web}"
 NODE="${KILN_E2E_NODE:-lab}"
 HOSTNAME_="e2e-cli-$(date +%s)-$$"
 
@@ -71,8 +72,10 @@ SIGNED_IN=1
 [ "$(stat -c %a "$XDG_CONFIG_HOME/kiln/cli.toml")" = 600 ] || fail "the configuration file is not mode 600"
 step 0 "who am I" -- "$BIN" api whoami
 step 0 "list containers" -- "$BIN" ct list
-step 0 "create from $TEMPLATE on $NODE and wait" -- \
-  "$BIN" ct create --template "$TEMPLATE" --node "$NODE" --hostname "$HOSTNAME_" --wait
+FROM=()
+[ -n "$TEMPLATE" ] && FROM=(--template "$TEMPLATE")
+step 0 "create ${TEMPLATE:-a plain container} on $NODE and wait" -- \
+  "$BIN" ct create "${FROM[@]}" --node "$NODE" --hostname "$HOSTNAME_" --wait
 ID="$(sed -n 's/^container \([0-9][0-9]*\) .*/\1/p' "$OUT" | head -n 1)"
 [ -n "$ID" ] || fail "the creation did not say the container's id"
 [ "$(tail -n 1 "$OUT")" = ready ] || fail "the creation did not end with 'ready'"

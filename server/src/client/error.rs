@@ -97,11 +97,22 @@ impl CliError {
         match parsed {
             Some(body) => CliError {
                 exit,
-                message: body.error.message,
+                message: not_found_said(&body.error.kind, body.error.message),
                 fields: body.error.fields,
             },
             None => CliError::new(exit, format!("Kiln answered HTTP {status}")),
         }
+    }
+}
+
+/// A 404's message as a sentence: the services often name only the object ("container
+/// 7"), which alone does not say what happened.
+fn not_found_said(kind: &str, message: String) -> String {
+    let lower = message.to_lowercase();
+    if kind == "not_found" && !lower.starts_with("no ") && !lower.contains("not found") {
+        format!("not found: {message}")
+    } else {
+        message
     }
 }
 
@@ -153,6 +164,19 @@ mod tests {
         let e = CliError::from_answer(422, body);
         assert_eq!(e.exit, Exit::Invalid);
         assert_eq!(e.to_string(), "Check the form.\n  hostname: Too long.");
+        let gone = CliError::from_answer(
+            404,
+            br#"{"error":{"kind":"not_found","message":"container 7"}}"#,
+        );
+        assert_eq!(
+            (gone.exit, gone.message.as_str()),
+            (Exit::NotFound, "not found: container 7")
+        );
+        let route = CliError::from_answer(
+            404,
+            br#"{"error":{"kind":"not_found","message":"no such API route"}}"#,
+        );
+        assert_eq!(route.message, "no such API route");
         let proxy = CliError::from_answer(502, b"<html>Bad gateway</html>");
         assert_eq!(proxy.exit, Exit::Unavailable);
         assert_eq!(proxy.message, "Kiln answered HTTP 502");

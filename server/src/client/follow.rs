@@ -68,6 +68,10 @@ pub fn event_line(data: &Value) -> String {
     let field = |key: &str| data.get(key).and_then(Value::as_str).unwrap_or_default();
     let phase = field("phase");
     let text = field("text");
+    if field("kind") == "phase" && text == phase {
+        // A phase began: its name once, not twice.
+        return phase.to_owned();
+    }
     text.lines()
         .map(|line| format!("{phase:<9} {line}"))
         .collect::<Vec<_>>()
@@ -197,6 +201,10 @@ mod tests {
             "seq": 3, "phase": "create", "kind": "log", "text": "one\ntwo"
         }));
         assert_eq!(line, "create    one\ncreate    two");
+        let began = event_line(&serde_json::json!({
+            "seq": 1, "phase": "start", "kind": "phase", "text": "start"
+        }));
+        assert_eq!(began, "start");
         let ready = Ended::of(&serde_json::json!({"status": "ready", "error": null}));
         assert!(ready.succeeded());
         assert_eq!(ready.line(), "ready");
