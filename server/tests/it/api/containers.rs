@@ -11,8 +11,10 @@ use kiln_server::db::containers as rows;
 use kiln_server::lab::RuntimeKind;
 use serde_json::{Value, json};
 
+use super::jobs::job_when;
 use super::{call, call_with, expect_error, json, token_of, user_with_token};
 use crate::containers::{Setup, request, setup, setup_paused};
+use crate::harness::Reply;
 use crate::lab_fixture::R;
 
 /// The root password `containers::request` sets.
@@ -38,13 +40,26 @@ async fn api(workers: bool) -> R<Api> {
 
 impl Api {
     /// `method path` as `creator`.
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> R<crate::harness::Reply> {
+    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> R<Reply> {
         call(&self.s.app, method, path, Some(&self.token), body).await
+    }
+
+    /// `method path` with `token`.
+    async fn call_as(&self, token: &str, method: Method, path: &str) -> R<Reply> {
+        call(&self.s.app, method, path, Some(token), None).await
+    }
+
+    /// `method path` as `creator`, if the container's version is still `tag`.
+    async fn if_match(&self, method: Method, path: &str, tag: &str) -> R<Reply> {
+        call_with(
+            &self.s.app,
+            method,
+            path,
+            Some(&self.token),
+            None,
+            &[("if-match", tag)],
+        )
+        .await
     }
 
     /// Creates `hostname` through the API; the 202's body.
@@ -76,7 +91,7 @@ async fn reveals(a: &Api) -> R<Vec<(String, String)>> {
 }
 
 /// The `ETag` of `reply`.
-fn etag(reply: &crate::harness::Reply) -> R<String> {
+fn etag(reply: &Reply) -> R<String> {
     Ok(reply
         .headers
         .get(header::ETAG)
@@ -111,19 +126,7 @@ async fn a_container_is_created_followed_listed_and_read() -> R {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let status = json(&reply)?;
     // The row is ready before the worker records the job's end.
-    for _ in 0..50 {
-        let reply = a
-            .call(Method::GET, &format!("/api/v1/jobs/{job}"), None)
-            .await?;
-        if json(&reply)?["state"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let done = json(
-        &a.call(Method::GET, &format!("/api/v1/jobs/{job}"), None)
-            .await?,
-    )?;
+    let done = job_when(&a.s.app, &a.token, job, "succeeded").await?;
     assert_eq!(done["state"], "succeeded", "{done}");
     assert_eq!(done["percent"], 100);
     assert_eq!(done["phase"], "ready");
@@ -206,21 +209,12 @@ async fn a_container_is_created_followed_listed_and_read() -> R {
         format!("/api/v1/jobs/{job}"),
         format!("/api/v1/jobs/{job}/events"),
     ] {
-        let reply = call(&a.s.app, Method::GET, &path, Some(&a.bob), None).await?;
+        let reply = a.call_as(&a.bob, Method::GET, &path).await?;
         expect_error(&reply, 404, "not_found")?;
         let reply = call(&a.s.app, Method::GET, &path, None, None).await?;
         expect_error(&reply, 401, "unauthorized")?;
     }
-    let theirs = json(
-        &call(
-            &a.s.app,
-            Method::GET,
-            "/api/v1/containers",
-            Some(&a.bob),
-            None,
-        )
-        .await?,
-    )?;
+    let theirs = json(&a.call_as(&a.bob, Method::GET, "/api/v1/containers").await?)?;
     assert_eq!(theirs["items"], json!([]));
     a.s.finish().await
 }
@@ -505,40 +499,16 @@ async fn actions_honour_if_match_the_lock_and_the_state() -> R {
 
     // A stale version is refused; the current one goes through.
     let stale = "\"0123456789abcdef0123456789abcdef\"";
-    let reply = call_with(
-        &a.s.app,
-        Method::POST,
-        &path("stop"),
-        Some(&a.token),
-        None,
-        &[("if-match", stale)],
-    )
-    .await?;
+    let reply = a.if_match(Method::POST, &path("stop"), stale).await?;
     expect_error(&reply, 412, "precondition_failed")?;
-    let reply = call_with(
-        &a.s.app,
-        Method::POST,
-        &path("stop"),
-        Some(&a.token),
-        None,
-        &[("if-match", &tag)],
-    )
-    .await?;
+    let reply = a.if_match(Method::POST, &path("stop"), &tag).await?;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let done = json(&reply)?;
     assert_eq!(done["ok"], true, "{done}");
     assert_eq!(done["state"], "stopped");
     assert_eq!(done["action"], "stop");
     // The stop changed it: the version read before is stale now.
-    let reply = call_with(
-        &a.s.app,
-        Method::POST,
-        &path("start"),
-        Some(&a.token),
-        None,
-        &[("if-match", &tag)],
-    )
-    .await?;
+    let reply = a.if_match(Method::POST, &path("start"), &tag).await?;
     expect_error(&reply, 412, "precondition_failed")?;
     let reply = a.call(Method::POST, &path("start"), None).await?;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -564,52 +534,28 @@ async fn actions_honour_if_match_the_lock_and_the_state() -> R {
     expect_error(&reply, 409, "conflict")?;
     let reply = a.call(Method::POST, &path("explode"), None).await?;
     expect_error(&reply, 404, "not_found")?;
-    let reply = call(&a.s.app, Method::POST, &path("stop"), Some(&a.bob), None).await?;
+    let reply = a.call_as(&a.bob, Method::POST, &path("stop")).await?;
     expect_error(&reply, 404, "not_found")?;
     let read_only = token_of(&a.s.app, "creator", "ro", true).await?;
-    let reply = call(
-        &a.s.app,
-        Method::POST,
-        &path("stop"),
-        Some(&read_only),
-        None,
-    )
-    .await?;
+    let reply = a.call_as(&read_only, Method::POST, &path("stop")).await?;
     expect_error(&reply, 403, "forbidden")?;
-    let reply = call(
-        &a.s.app,
-        Method::DELETE,
-        &format!("/api/v1/containers/{id}"),
-        Some(&a.bob),
-        None,
-    )
-    .await?;
+    let reply = a
+        .call_as(&a.bob, Method::DELETE, &format!("/api/v1/containers/{id}"))
+        .await?;
     expect_error(&reply, 404, "not_found")?;
 
     // Deletion: If-Match too, then a job that removes it.
-    let reply = call_with(
-        &a.s.app,
-        Method::DELETE,
-        &format!("/api/v1/containers/{id}"),
-        Some(&a.token),
-        None,
-        &[("if-match", stale)],
-    )
-    .await?;
+    let reply = a
+        .if_match(Method::DELETE, &format!("/api/v1/containers/{id}"), stale)
+        .await?;
     expect_error(&reply, 412, "precondition_failed")?;
     let tag = etag(
         &a.call(Method::GET, &format!("/api/v1/containers/{id}"), None)
             .await?,
     )?;
-    let reply = call_with(
-        &a.s.app,
-        Method::DELETE,
-        &format!("/api/v1/containers/{id}"),
-        Some(&a.token),
-        None,
-        &[("if-match", &tag)],
-    )
-    .await?;
+    let reply = a
+        .if_match(Method::DELETE, &format!("/api/v1/containers/{id}"), &tag)
+        .await?;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     let deleting = json(&reply)?;
     assert_eq!(deleting["state"], "deleting");
@@ -628,27 +574,12 @@ async fn actions_honour_if_match_the_lock_and_the_state() -> R {
     }
     assert!(gone, "container {id} was not deleted");
     // Its job stays readable for its owner (the payload names them), not for others.
-    let mut finished = Value::Null;
-    for _ in 0..50 {
-        finished = json(
-            &a.call(Method::GET, &format!("/api/v1/jobs/{job}"), None)
-                .await?,
-        )?;
-        if finished["state"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let finished = job_when(&a.s.app, &a.token, job, "succeeded").await?;
     assert_eq!(finished["state"], "succeeded", "{finished}");
     assert_eq!(finished["percent"], 100);
-    let reply = call(
-        &a.s.app,
-        Method::GET,
-        &format!("/api/v1/jobs/{job}"),
-        Some(&a.bob),
-        None,
-    )
-    .await?;
+    let reply = a
+        .call_as(&a.bob, Method::GET, &format!("/api/v1/jobs/{job}"))
+        .await?;
     expect_error(&reply, 404, "not_found")?;
     // Its stream has nothing left: the container went with its events.
     let reply = a
@@ -785,7 +716,7 @@ async fn services_and_a_credential_on_explicit_request() -> R {
 
     // A read-only token: a clean 403 (not a request for a password), audited as denied.
     let read_only = token_of(&a.s.app, "creator", "ro", true).await?;
-    let reply = call(&a.s.app, Method::GET, &path, Some(&read_only), None).await?;
+    let reply = a.call_as(&read_only, Method::GET, &path).await?;
     expect_error(&reply, 403, "forbidden")?;
     let log = reveals(&a).await?;
     assert!(
@@ -793,7 +724,7 @@ async fn services_and_a_credential_on_explicit_request() -> R {
         "{log:?}"
     );
     // Someone else's, or a credential that does not exist: 404.
-    let reply = call(&a.s.app, Method::GET, &path, Some(&a.bob), None).await?;
+    let reply = a.call_as(&a.bob, Method::GET, &path).await?;
     expect_error(&reply, 404, "not_found")?;
     let reply = a
         .call(
@@ -805,5 +736,76 @@ async fn services_and_a_credential_on_explicit_request() -> R {
     expect_error(&reply, 404, "not_found")?;
     let reply = call(&a.s.app, Method::GET, &path, None, None).await?;
     expect_error(&reply, 401, "unauthorized")?;
+    a.s.finish().await
+}
+
+/// Benchmark, ignored by default: 50 clients (a token each) listing a user's 1,000
+/// containers at once, 20 pages of 100 each, in process (no TCP). Run with `cargo test -p
+/// kiln-server --test it -- api::containers::listing_a_thousand_containers --ignored
+/// --nocapture`; `BENCH_PATH` asks another path instead (`/api/v1/me`: the token check
+/// alone; `/api/v1/containers?limit=1`: the inventory without the items' encoding).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: prints a figure"]
+async fn listing_a_thousand_containers() -> R {
+    const CONTAINERS: usize = 1000;
+    const CLIENTS: usize = 50;
+    const REQUESTS: usize = 20;
+    let a = api(false).await?;
+    let mut conn = a.s.app.state.db.get().await?;
+    let stored = serde_json::to_value(request(a.s.node_id, "x"))?;
+    for i in 0..CONTAINERS {
+        rows::insert(
+            &mut conn,
+            &rows::NewContainer {
+                node_id: a.s.node_id,
+                template_id: None,
+                hostname: &format!("ct-{i}"),
+                owner_id: Some(a.s.actor.user_id),
+                kind: "lxc",
+                template_slug: None,
+                template_hash: None,
+                status: "ready",
+                request: &stored,
+                vmid: i32::try_from(1000 + i).ok(),
+                test_run: false,
+                keep_after_test: false,
+            },
+        )
+        .await?;
+    }
+    drop(conn);
+    // A token each: a token's requests are limited (`api_rate_limit`, 600 a minute).
+    let mut tokens = Vec::with_capacity(CLIENTS);
+    for i in 0..CLIENTS {
+        tokens.push(token_of(&a.s.app, "creator", &format!("bench-{i}"), true).await?);
+    }
+    let path =
+        std::env::var("BENCH_PATH").unwrap_or_else(|_| "/api/v1/containers?limit=100".into());
+    let started = std::time::Instant::now();
+    let clients = tokens.iter().map(|token| async {
+        let mut times = Vec::with_capacity(REQUESTS);
+        for _ in 0..REQUESTS {
+            let at = std::time::Instant::now();
+            let reply = a.call_as(token, Method::GET, &path).await?;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            times.push(at.elapsed());
+        }
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(times)
+    });
+    let mut times: Vec<std::time::Duration> = Vec::new();
+    for result in futures::future::join_all(clients).await {
+        times.extend(result?);
+    }
+    let total = started.elapsed();
+    times.sort();
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    println!(
+        "{} requests in {total:?} ({:.0}/s); p50 {:?}, p99 {:?}, max {:?}",
+        times.len(),
+        times.len() as f64 / total.as_secs_f64(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
     a.s.finish().await
 }

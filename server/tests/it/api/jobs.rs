@@ -5,6 +5,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use kiln_server::lab::RuntimeKind;
+use serde_json::Value;
 
 use super::{call, expect_error, json, token_of, user_with_token};
 use crate::container_events::{Stream, open_request};
@@ -21,6 +22,20 @@ async fn watch(app: &TestApp, token: &str, job: i64, query: &str, last: Option<i
         req = req.header("last-event-id", last.to_string());
     }
     open_request(app, req.body(Body::empty())?).await
+}
+
+/// Job `job` as `token` reads it once it is in `state` (the last read after 5 s).
+pub(super) async fn job_when(app: &TestApp, token: &str, job: i64, state: &str) -> R<Value> {
+    let path = format!("/api/v1/jobs/{job}");
+    let mut view = Value::Null;
+    for _ in 0..50 {
+        view = json(&call(app, Method::GET, &path, Some(token), None).await?)?;
+        if view["state"] == state {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(view)
 }
 
 /// The next `n` events' numbers (each message's `id` is its event's number).
@@ -107,26 +122,10 @@ async fn a_creation_is_followed_live_and_resumed_without_repeats() -> R {
     assert_eq!(stream.status, StatusCode::NO_CONTENT);
 
     // The job's status says the same.
-    let mut view = serde_json::Value::Null;
-    for _ in 0..50 {
-        view = json(
-            &call(
-                &s.app,
-                Method::GET,
-                &format!("/api/v1/jobs/{job}"),
-                Some(&token),
-                None,
-            )
-            .await?,
-        )?;
-        if view["state"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let view = job_when(&s.app, &token, job, "succeeded").await?;
     assert_eq!(view["state"], "succeeded", "{view}");
     assert_eq!(view["attempts"], 1);
-    assert_eq!(view["error"], serde_json::Value::Null);
+    assert_eq!(view["error"], Value::Null);
 
     // Only its owner (or an administrator) reads it.
     let stream = watch(&s.app, &bob, job, "", None).await?;
@@ -160,4 +159,45 @@ async fn a_creation_is_followed_live_and_resumed_without_repeats() -> R {
     .await?;
     expect_error(&reply, 401, "unauthorized")?;
     s.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_document_describes_the_stream_and_the_creations_headers() -> R {
+    let app = TestApp::new().await?;
+    let doc = json(&call(&app, Method::GET, "/api/v1/openapi.json", None, None).await?)?;
+    let paths = &doc["paths"];
+    let stream = &paths["/api/v1/jobs/{id}/events"]["get"];
+    assert!(
+        stream["responses"]["200"]["content"]["text/event-stream"].is_object(),
+        "{stream}"
+    );
+    assert!(stream["responses"]["204"].is_object(), "{stream}");
+    let header_names = |op: &Value| -> Vec<String> {
+        op["parameters"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .filter(|p| p["in"] == "header")
+                    .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(header_names(stream), vec!["Last-Event-ID"]);
+    let create = &paths["/api/v1/containers"]["post"];
+    assert_eq!(header_names(create), vec!["Idempotency-Key"]);
+    let accepted = &create["responses"]["202"];
+    assert!(accepted["headers"]["Location"].is_object(), "{accepted}");
+    assert!(
+        accepted["headers"]["Idempotent-Replayed"].is_object(),
+        "{accepted}"
+    );
+    let delete = &paths["/api/v1/containers/{id}"]["delete"];
+    assert_eq!(header_names(delete), vec!["If-Match"]);
+    assert!(delete["responses"]["412"].is_object(), "{delete}");
+    // The request's secret is in the schema (it is sent), the detail never carries it.
+    assert!(
+        doc["components"]["schemas"]["CreateRequest"]["properties"]["root_password"].is_object()
+    );
+    app.cleanup().await
 }
