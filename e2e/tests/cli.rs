@@ -4,9 +4,11 @@
 //! with the lab node registered for the first administrator, as `./kiln.sh up` sets it up.
 //! No browser: the administrator is made through the setup form's plain HTTP post.
 //!
-//! Needs a machine that can run the lab's LXC runtime and sshd (see `containers.rs`) and a
-//! reachable Debian archive (the template installs nginx); elsewhere it is skipped with the
-//! lab's reason — except under `CI=true`, where a missing capability fails the test with
+//! With a lab that runs real LXC containers and its sshd (see `containers.rs`) and a
+//! reachable Debian archive, the container is made from the built-in `nginx-web` template.
+//! Where the lab cannot (no LXC, no sshd), the same script makes a plain OS container
+//! instead — every command and exit code is still checked, only provisioning is not — and
+//! says so; under `CI=true` the lab refuses to start without them, and the test fails with
 //! that one line. Run with `cargo test -p kiln-e2e --test cli -- --nocapture`.
 
 #[expect(
@@ -34,19 +36,24 @@ async fn the_cli_script_creates_and_deletes_a_container_on_the_lab_node() -> any
     let binary = common::kiln::binary()?;
     let mut scratch = ScratchDir::create("cli")?;
     let lab = Lab::start(&binary, &scratch, "lab").await?;
-    if let Some(missing) = lab.missing_capabilities() {
-        lab.stop()?;
+    let plain = lab.missing_capabilities();
+    if let Some(missing) = &plain {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
+            // The lab refuses to start under CI=true without them: not reached there.
             bail!("the lab cannot run real containers with SSH here: {missing}");
         }
-        println!("[e2e] SKIPPED: the lab cannot run real containers with SSH here: {missing}");
-        return Ok(());
+        println!(
+            "[e2e] the lab cannot run real containers with SSH here ({missing}): the script \
+             makes a plain OS container instead of provisioning a template"
+        );
     }
     let kiln = Kiln::start_with_env(&binary, &scratch, &lab.registration_env()).await?;
     let outcome = async {
-        build_image(&binary)?;
+        if plain.is_none() {
+            build_image(&binary)?;
+        }
         setup_admin(kiln.base_url()).await?;
-        run_script(&binary, kiln.base_url())
+        run_script(&binary, kiln.base_url(), plain.is_some())
     }
     .await;
     if outcome.is_err() {
@@ -108,10 +115,17 @@ async fn setup_admin(base_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the script; its output is shown as it goes, its exit code is the verdict.
-fn run_script(binary: &std::path::Path, base_url: &str) -> anyhow::Result<()> {
+/// Runs the script (`plain`: a plain OS container, on the first — the lab — node by id);
+/// its output is shown as it goes, its exit code is the verdict.
+fn run_script(binary: &std::path::Path, base_url: &str, plain: bool) -> anyhow::Result<()> {
     let script = workspace_root().join("scripts").join("e2e-cli.sh");
-    let status = Command::new("bash")
+    let mut command = Command::new("bash");
+    if plain {
+        command
+            .env("KILN_E2E_TEMPLATE", "")
+            .env("KILN_E2E_NODE", "1");
+    }
+    let status = command
         .arg(&script)
         .env("KILN", binary)
         .env("KILN_E2E_URL", base_url)
