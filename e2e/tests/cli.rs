@@ -50,7 +50,7 @@ async fn the_cli_script_creates_and_deletes_a_container_on_the_lab_node() -> any
     let kiln = Kiln::start_with_env(&binary, &scratch, &lab.registration_env()).await?;
     let outcome = async {
         if plain.is_none() {
-            build_image(&binary)?;
+            common::lab::build_image(&binary)?;
         }
         setup_admin(kiln.base_url()).await?;
         run_script(&binary, kiln.base_url(), plain.is_some())
@@ -66,21 +66,6 @@ async fn the_cli_script_creates_and_deletes_a_container_on_the_lab_node() -> any
     outcome?;
     lab_stopped.context("the lab node did not shut down cleanly")?;
     kiln_stopped.context("kiln did not shut down cleanly")
-}
-
-/// The lab's Debian image (a no-op when it is built).
-fn build_image(binary: &std::path::Path) -> anyhow::Result<()> {
-    let out = Command::new(binary)
-        .args(["lab", "image", "build"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .context("running kiln lab image build")?;
-    ensure!(
-        out.status.success(),
-        "kiln lab image build failed: {}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    Ok(())
 }
 
 /// The first administrator, through the setup form as a browser without JavaScript posts it

@@ -51,25 +51,7 @@ pub enum ApiCommand {
     /// Sign in to a Kiln: makes an API token with your username and password (asked on the
     /// terminal, else read from standard input) and keeps it in your configuration file.
     #[command(after_help = EXIT_CODES)]
-    Login {
-        /// The Kiln's URL (https:// unless given, e.g. http://127.0.0.1:8080).
-        url: String,
-        /// The username [default: asked on the terminal].
-        #[arg(long, value_name = "NAME", conflicts_with = "token_stdin")]
-        user: Option<String>,
-        /// The new token's name [default: cli-<host>-<date>-<time>].
-        #[arg(long, value_name = "NAME", conflicts_with = "token_stdin")]
-        token_name: Option<String>,
-        /// Make a token that may only read.
-        #[arg(long, conflicts_with = "token_stdin")]
-        read_only: bool,
-        /// Days until the token stops working [default: never].
-        #[arg(long, value_name = "N", conflicts_with = "token_stdin")]
-        expires_in_days: Option<u32>,
-        /// Use a token made in Settings → API tokens, read from standard input.
-        #[arg(long)]
-        token_stdin: bool,
-    },
+    Login(session::Login),
     /// Revoke the token in use and remove the configuration file.
     #[command(after_help = EXIT_CODES)]
     Logout,
@@ -175,24 +157,7 @@ fn run(work: impl std::future::Future<Output = Result<(), CliError>>) -> ExitCod
 pub fn api(command: ApiCommand) -> ExitCode {
     run(async move {
         match command {
-            ApiCommand::Login {
-                url,
-                user,
-                token_name,
-                read_only,
-                expires_in_days,
-                token_stdin,
-            } => {
-                session::login(session::Login {
-                    url,
-                    user,
-                    token_name,
-                    read_only,
-                    expires_in_days,
-                    token_stdin,
-                })
-                .await
-            }
+            ApiCommand::Login(args) => session::login(args).await,
             ApiCommand::Logout => session::logout().await,
             ApiCommand::Whoami { json } => session::whoami(json).await,
         }

@@ -14,17 +14,25 @@ use super::http::Api;
 use crate::api::tokens::Me;
 
 /// What `kiln api login` was asked.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Login {
-    /// The server's URL.
+    /// The Kiln's URL (https:// unless given, e.g. http://127.0.0.1:8080).
     pub url: String,
-    /// The username (asked on a terminal when absent).
+    /// The username [default: asked on the terminal].
+    #[arg(long, value_name = "NAME", conflicts_with = "token_stdin")]
     pub user: Option<String>,
-    /// The new token's name (default `cli-<host>-<date>-<time>`, unique per login).
+    /// The new token's name [default: cli-<host>-<date>-<time>, unique per login].
+    #[arg(long, value_name = "NAME", conflicts_with = "token_stdin")]
     pub token_name: Option<String>,
+    /// Make a token that may only read.
+    #[arg(long, conflicts_with = "token_stdin")]
     pub read_only: bool,
+    /// Days until the token stops working [default: never].
+    #[arg(long, value_name = "N", conflicts_with = "token_stdin")]
     pub expires_in_days: Option<u32>,
-    /// Take a token made in Settings from standard input instead of a password.
+    /// Use a token made in Settings → API tokens, read from standard input, instead of a
+    /// password.
+    #[arg(long)]
     pub token_stdin: bool,
 }
 

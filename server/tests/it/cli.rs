@@ -79,6 +79,12 @@ impl Client {
     async fn kiln(&self, args: &[&str]) -> R<Ran> {
         self.run(args, "", &[]).await
     }
+
+    /// `kiln args…` with `KILN_URL` and `KILN_TOKEN` set (over any file).
+    async fn with_token(&self, args: &[&str], token: &str) -> R<Ran> {
+        self.run(args, "", &[("KILN_URL", &self.url), ("KILN_TOKEN", token)])
+            .await
+    }
 }
 
 /// Serves the app's router on a loopback port, as `kiln serve` does (client addresses
@@ -285,25 +291,13 @@ async fn login_create_wait_act_delete_and_logout_with_exit_codes() -> R {
     let logout = c.kiln(&["api", "logout"]).await?;
     expect(&logout, 0);
     assert!(!file.exists());
-    let revoked = c
-        .run(
-            &["api", "whoami"],
-            "",
-            &[("KILN_URL", &c.url), ("KILN_TOKEN", &token)],
-        )
-        .await?;
+    let revoked = c.with_token(&["api", "whoami"], &token).await?;
     expect(&revoked, 3);
 
     // Kiln away: 7.
     server.abort();
     let _ = server.await;
-    let away = c
-        .run(
-            &["ct", "list"],
-            "",
-            &[("KILN_URL", &c.url), ("KILN_TOKEN", &token)],
-        )
-        .await?;
+    let away = c.with_token(&["ct", "list"], &token).await?;
     expect(&away, 7);
     assert!(away.stderr.contains("cannot reach Kiln"), "{away}");
     s.finish().await
