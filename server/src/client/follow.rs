@@ -193,7 +193,63 @@ async fn resume_pause(failures: u32, last: Option<&str>) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::HeaderMap;
+
     use super::*;
+
+    /// A stream cut after its first event is resumed with `Last-Event-ID`, and followed to
+    /// its `end`: every event once, in order.
+    #[tokio::test]
+    async fn a_dropped_stream_resumes_after_its_last_event()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+        let log = seen.clone();
+        let app = axum::Router::new().route(
+            "/api/v1/jobs/7/events",
+            axum::routing::get(move |headers: HeaderMap| {
+                let log = log.clone();
+                async move {
+                    let last = headers
+                        .get("last-event-id")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    let first = last.is_none();
+                    if let Ok(mut log) = log.lock() {
+                        log.push(last);
+                    }
+                    let event = |seq: u32, phase: &str| {
+                        format!(
+                            "id: {seq}\nevent: log\ndata: {{\"seq\":{seq},\"phase\":\"{phase}\",\"kind\":\"log\",\"text\":\"step {seq}\"}}\n\n"
+                        )
+                    };
+                    // The first connection ends after one event, without `end`.
+                    let body = if first {
+                        event(1, "create")
+                    } else {
+                        format!(
+                            "{}event: end\ndata: {{\"status\":\"ready\",\"error\":null}}\n\n",
+                            event(2, "start")
+                        )
+                    };
+                    ([("content-type", "text/event-stream")], body)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let api = Api::new(&url, Some("kiln_test".into()))?;
+        let ended = follow(&api, 7, false).await?;
+        server.abort();
+        assert_eq!(ended.line(), "ready");
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        assert_eq!(seen, vec![None, Some("1".to_owned())]);
+        Ok(())
+    }
 
     #[test]
     fn events_and_ends_read_leniently() {
