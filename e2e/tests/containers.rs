@@ -82,17 +82,7 @@ async fn create_a_container_from_a_template_on_the_lab_node() -> anyhow::Result<
 
 /// The lab's Debian image (a no-op when it is built).
 fn build_image(h: &Harness) -> anyhow::Result<()> {
-    let out = std::process::Command::new(h.binary())
-        .args(["lab", "image", "build"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .context("running kiln lab image build")?;
-    ensure!(
-        out.status.success(),
-        "kiln lab image build failed: {}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    Ok(())
+    common::lab::build_image(h.binary())
 }
 
 /// The walk through creation; answers the new container's id.

@@ -13,13 +13,15 @@
 //! (the simulated Proxmox VE node behind `kiln lab`), `ssh` (the only module that runs commands
 //! on a node: a key per node, pinned host keys, `pct` over SSH), `templates` (template folders:
 //! parse, lint, export), `jobs` (the durable job queue and its workers), `api` (the REST API,
-//! `/api/v1`, with its OpenAPI document).
+//! `/api/v1`, with its OpenAPI document), `client` (`kiln api` / `kiln ct`: the command line
+//! client of that API).
 
 pub mod alerts;
 pub mod api;
 pub mod app_state;
 pub mod auth;
 pub mod backup;
+pub mod client;
 pub mod config;
 pub mod containers;
 pub mod crypto;

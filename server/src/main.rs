@@ -41,6 +41,12 @@ enum Command {
     Backup(BackupArgs),
     /// Replace the database and the secret key with a backup's (Kiln must be stopped).
     Restore(BackupArgs),
+    /// Sign in to a Kiln's REST API from this machine (for `kiln ct`).
+    #[command(subcommand)]
+    Api(kiln_server::client::ApiCommand),
+    /// Your containers on a Kiln, through its REST API (sign in with `kiln api login`).
+    #[command(subcommand)]
+    Ct(kiln_server::client::CtCommand),
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +134,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = match cli.command {
         Some(Command::Lab(args)) => return lab(*args, cli.log_json),
+        // API clients: no configuration, database or logging of their own.
+        Some(Command::Api(command)) => return kiln_server::client::api(command),
+        Some(Command::Ct(command)) => return kiln_server::client::ct(command),
         Some(Command::Template(command)) if !matches!(command, TemplateCommand::Test(_)) => {
             return template(command);
         }
@@ -138,6 +147,7 @@ fn main() -> ExitCode {
             (None, args.data.data_dir.clone(), None)
         }
         None | Some(Command::Lab(_)) | Some(Command::Template(_)) => (None, None, None),
+        Some(Command::Api(_) | Command::Ct(_)) => (None, None, None),
         Some(Command::Serve(args)) => (
             args.listen.clone(),
             args.data.data_dir.clone(),
@@ -196,6 +206,7 @@ fn main() -> ExitCode {
             None | Some(Command::Lab(_)) | Some(Command::Template(_)) => {
                 runtime::serve(config).await.map(|()| ExitCode::SUCCESS)
             }
+            Some(Command::Api(_) | Command::Ct(_)) => Ok(ExitCode::from(2)),
             Some(Command::Serve(_)) => runtime::serve(config).await.map(|()| ExitCode::SUCCESS),
             Some(Command::Migrate(_)) => runtime::migrate(config).await.map(|()| ExitCode::SUCCESS),
             Some(Command::Backup(args)) => runtime::backup(config, &args.file)

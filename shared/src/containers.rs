@@ -707,6 +707,7 @@ pub struct WizardNode {
 
 /// A storage the wizard offers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StorageChoice {
     /// Its id (`local-lvm`).
     pub id: String,
@@ -714,8 +715,9 @@ pub struct StorageChoice {
     pub avail: Option<u64>,
 }
 
-/// What a node offers the wizard's Configure step.
+/// What a node offers the wizard's Configure step (and `GET /api/v1/nodes/{id}/choices`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeChoices {
     /// Storages for root disks (content `rootdir`).
     pub storages: Vec<StorageChoice>,

@@ -254,3 +254,19 @@ fn random_secret() -> anyhow::Result<String> {
         &hex[20..]
     ))
 }
+
+/// Builds the lab's Debian image with `binary` (`kiln lab image build`; a no-op when it is
+/// built).
+pub fn build_image(binary: &Path) -> anyhow::Result<()> {
+    let out = Command::new(binary)
+        .args(["lab", "image", "build"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("running kiln lab image build")?;
+    ensure!(
+        out.status.success(),
+        "kiln lab image build failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(())
+}

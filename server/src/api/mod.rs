@@ -20,6 +20,7 @@ pub mod etag;
 pub mod extract;
 pub mod jobs;
 pub mod metrics;
+pub mod node_choices;
 pub mod nodes;
 pub mod page;
 pub mod templates;
@@ -89,6 +90,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(buckets::routes())
         .merge(metrics::routes())
         .merge(alerts::routes())
+        .merge(node_choices::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

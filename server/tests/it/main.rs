@@ -11,6 +11,7 @@ mod auth_limits;
 mod backup;
 mod builtins;
 mod catalog;
+mod cli;
 mod client;
 mod client_lab;
 mod client_lab_errors;

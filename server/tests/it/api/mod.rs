@@ -5,6 +5,7 @@ mod buckets;
 mod containers;
 mod jobs;
 mod metrics;
+mod node_choices;
 mod nodes;
 mod openapi;
 mod templates;

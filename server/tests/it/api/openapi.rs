@@ -44,6 +44,7 @@ const ROUTES: &[&str] = &[
     "POST /api/v1/alerts/{id}/acknowledge",
     "GET /api/v1/alerts/rules",
     "GET /api/v1/alerts/channels",
+    "GET /api/v1/nodes/{id}/choices",
 ];
 
 /// Operations anyone may call (`security: [{}]`).
