@@ -180,9 +180,11 @@ async fn api_tokens(b: &Browser, steps: &mut Steps) -> anyhow::Result<()> {
 
     steps.step("Done: the list shows the token (its first characters, read-only)");
     b.click(r#"[data-test="secret-done"]"#).await?;
-    b.wait_shell_page("/settings", "Settings").await?;
+    // The reloaded page: the row is there, then its island hydrates (a click before that
+    // would post the form without the question).
     b.find_visible(r#"tr[data-test="token-row"][data-token="e2e"]"#)
         .await?;
+    b.wait_shell_page("/settings", "Settings").await?;
     let row = b
         .text(r#"tr[data-test="token-row"][data-token="e2e"]"#)
         .await?;
