@@ -254,9 +254,15 @@ async fn signed_out_calls_get_401_and_pages_redirect_to_login() -> TestResult {
             "{name} with a made-up session"
         );
     }
+    // The REST API: its routes want a token (the cookie is not looked at); a path that is
+    // no route is a 404 in the API's shape (the routes are public in its document anyway).
+    assert_eq!(
+        app.get("/api/v1/me", None).await?.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(
         app.get("/api/v1/anything", None).await?.status,
-        StatusCode::UNAUTHORIZED
+        StatusCode::NOT_FOUND
     );
     for page in [
         "/",
