@@ -84,6 +84,17 @@ pub fn PostForms(children: Children) -> impl IntoView {
     };
     view! {
         <div class="post-forms" on:submit=on_submit aria-busy=call.busy()>
+            // Before the children: what the island itself renders hydrates first, whatever
+            // the server-rendered forms hold.
+            <dialog class="confirm" node_ref=dialog data-test="alerts-confirm">
+                <p><Icon name="alert" />" "{move || question.get()}</p>
+                <div class="dialog-actions">
+                    <button type="button" class="btn btn-ghost" on:click=cancel>"Cancel"</button>
+                    <button type="button" class="btn btn-danger" data-test="confirm" on:click=confirm>
+                        {move || verb.get()}
+                    </button>
+                </div>
+            </dialog>
             {move || secret.get().map(|s| view! {
                 <section class="card secret-once" role="alert" data-test="secret-once">
                     <h2 class="card-title">{s.title.clone()}</h2>
@@ -100,15 +111,6 @@ pub fn PostForms(children: Children) -> impl IntoView {
                 </section>
             })}
             {children()}
-            <dialog class="confirm" node_ref=dialog data-test="alerts-confirm">
-                <p><Icon name="alert" />" "{move || question.get()}</p>
-                <div class="dialog-actions">
-                    <button type="button" class="btn btn-ghost" on:click=cancel>"Cancel"</button>
-                    <button type="button" class="btn btn-danger" data-test="confirm" on:click=confirm>
-                        {move || verb.get()}
-                    </button>
-                </div>
-            </dialog>
         </div>
     }
 }
