@@ -25,7 +25,9 @@ struct Secret {
 #[island]
 pub fn PostForms(children: Children) -> impl IntoView {
     let dialog = NodeRef::<leptos::html::Dialog>::new();
-    let question = RwSignal::new(String::new());
+    // Never empty: an empty text renders no text node, and hydrating it would fail (the
+    // dialog would then never open).
+    let question = RwSignal::new(String::from("Are you sure?"));
     // The dialog's button: the form's `data-confirm-button`, else "Delete".
     let verb = RwSignal::new(String::from("Delete"));
     // The id of the form waiting for the dialog's answer.
