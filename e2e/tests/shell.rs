@@ -192,11 +192,9 @@ async fn api_tokens(b: &Browser, steps: &mut Steps) -> anyhow::Result<()> {
     ensure!(!row.contains(&secret), "the list shows the secret");
 
     steps.step("revoke it: asked first, then gone");
-    b.click(r#"tr[data-test="token-row"] button[data-test="token-revoke"]"#)
+    b.click(r#"tr[data-test="token-row"] summary[data-test="token-revoke"]"#)
         .await?;
-    b.find_visible(r#"dialog[data-test="alerts-confirm"] button[data-test="confirm"]"#)
-        .await?;
-    b.click(r#"dialog[data-test="alerts-confirm"] button[data-test="confirm"]"#)
+    b.click(r#"tr[data-test="token-row"] button[data-test="token-revoke-confirm"]"#)
         .await?;
     b.wait_for("the token row gone", async |b| {
         ensure!(

@@ -373,13 +373,19 @@ fn TokenTable(tokens: Vec<ApiToken>) -> impl IntoView {
                                     {t.last_used_at.as_deref().map_or_else(|| "never".to_owned(), short_time)}
                                 </td>
                                 <td class="num">
-                                    <form method="post" action=RevokeApiToken::PATH id=format!("token-revoke-{id}")
-                                        data-confirm=format!("Revoke the token \u{201c}{}\u{201d}? Whatever uses it stops working at once.", t.name)
-                                        data-confirm-button="Revoke"
-                                        data-success="Token revoked.">
-                                        <input type="hidden" name="id" value=id.to_string() />
-                                        <button type="submit" class="btn btn-sm btn-ghost" data-test="token-revoke">"Revoke"</button>
-                                    </form>
+                                    // Asked first, without a dialog: the button opens a
+                                    // question with the button that revokes.
+                                    <details class="confirm-inline">
+                                        <summary class="btn btn-sm btn-ghost" data-test="token-revoke">"Revoke"</summary>
+                                        <form method="post" action=RevokeApiToken::PATH id=format!("token-revoke-{id}")
+                                            data-success="Token revoked.">
+                                            <p class="small">"Whatever uses this token stops working at once."</p>
+                                            <input type="hidden" name="id" value=id.to_string() />
+                                            <button type="submit" class="btn btn-sm btn-danger" data-test="token-revoke-confirm">
+                                                {format!("Revoke \u{201c}{}\u{201d}", t.name)}
+                                            </button>
+                                        </form>
+                                    </details>
                                 </td>
                             </tr>
                         }
