@@ -8,20 +8,12 @@ use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use kiln_app::ssr::RequestCtx;
 use kiln_shared::AppError;
 
 use super::error::ApiError;
+use super::extract::ClientAddress;
 use crate::app_state::AppState;
 use crate::auth::api_tokens::{ApiTokens, Caller};
-
-/// The client's address as the request gate resolved it (forwarding headers count only from
-/// a trusted proxy).
-pub fn client_address(req: &Request) -> String {
-    req.extensions()
-        .get::<RequestCtx>()
-        .map_or_else(|| "unknown".to_owned(), |ctx| ctx.client_ip.clone())
-}
 
 /// The middleware: see the module docs.
 pub async fn require_token(
@@ -29,7 +21,7 @@ pub async fn require_token(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let address = client_address(&req);
+    let address = ClientAddress::of(req.extensions());
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)

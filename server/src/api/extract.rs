@@ -52,11 +52,15 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddress(
-            parts
-                .extensions
-                .get::<kiln_app::ssr::RequestCtx>()
-                .map_or_else(|| "unknown".to_owned(), |ctx| ctx.client_ip.clone()),
-        ))
+        Ok(ClientAddress(ClientAddress::of(&parts.extensions)))
+    }
+}
+
+impl ClientAddress {
+    /// The address the gate put into the request's extensions (`unknown` without one).
+    pub fn of(extensions: &axum::http::Extensions) -> String {
+        extensions
+            .get::<kiln_app::ssr::RequestCtx>()
+            .map_or_else(|| "unknown".to_owned(), |ctx| ctx.client_ip.clone())
     }
 }

@@ -145,20 +145,11 @@ impl ApiTokens {
         let not_found = || AppError::NotFound(format!("token {id}"));
         let owner = actor.id().ok_or_else(not_found)?;
         let mut conn = self.state.conn().await?;
-        let name = db::of_owner(&mut conn, owner)
+        let name = db::delete(&mut conn, owner, id)
             .await
-            .map_err(|e| errors::db("listing tokens", e))?
-            .into_iter()
-            .find(|row| row.id == id)
-            .map(|row| row.name)
+            .map_err(|e| errors::db("revoking a token", e))?
             .ok_or_else(not_found)?;
-        let deleted = db::delete(&mut conn, owner, id)
-            .await
-            .map_err(|e| errors::db("revoking a token", e))?;
         drop(conn);
-        if deleted == 0 {
-            return Err(not_found());
-        }
         self.state
             .audit(Entry::by(actor, "api.token.revoke").on(&name))
             .await;

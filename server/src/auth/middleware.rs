@@ -74,9 +74,7 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
     // The REST API authenticates its own way (`api::auth`: bearer tokens, never the cookie).
     if is_rest_api(&path) {
         req.extensions_mut().insert(RequestCtx {
-            client_ip: origin
-                .client
-                .map_or_else(|| "unknown".into(), |ip| ip.to_string()),
+            client_ip: client_ip(&origin),
             https: origin.https,
             ..RequestCtx::default()
         });
@@ -135,9 +133,7 @@ async fn request_ctx(
     headers: &HeaderMap,
     origin: Origin,
 ) -> Result<RequestCtx, AppError> {
-    let client_ip = origin
-        .client
-        .map_or_else(|| "unknown".into(), |ip| ip.to_string());
+    let client_ip = client_ip(&origin);
     let mut ctx = RequestCtx {
         user: None,
         session_id: None,
@@ -160,6 +156,14 @@ async fn request_ctx(
         }
     }
     Ok(ctx)
+}
+
+/// The client's address for the audit log and the limits (`unknown` when the peer is not
+/// known).
+fn client_ip(origin: &Origin) -> String {
+    origin
+        .client
+        .map_or_else(|| "unknown".into(), |ip| ip.to_string())
 }
 
 /// A cookie's value from the `Cookie` headers.

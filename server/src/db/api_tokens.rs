@@ -67,15 +67,21 @@ pub async fn of_owner(conn: &mut AsyncPgConnection, owner: i64) -> QueryResult<V
         .await
 }
 
-/// Deletes token `id` of `owner`; the number of rows deleted (0: not theirs, or gone).
-pub async fn delete(conn: &mut AsyncPgConnection, owner: i64, id: i64) -> QueryResult<usize> {
+/// Deletes token `id` of `owner`; its name, or `None` when it is not theirs (or gone).
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    owner: i64,
+    id: i64,
+) -> QueryResult<Option<String>> {
     diesel::delete(
         api_tokens::table
             .filter(api_tokens::id.eq(id))
             .filter(api_tokens::owner_id.eq(owner)),
     )
-    .execute(conn)
+    .returning(api_tokens::name)
+    .get_result(conn)
     .await
+    .optional()
 }
 
 /// What a bearer token authenticates as: the token and its owner.
